@@ -1,0 +1,326 @@
+//! Logging in and out, the `Authenticated` guard, and the safe `next` return path.
+
+use std::any::type_name;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use rocket::http::{Method, Status};
+use rocket::request::{FromRequest, Outcome, Request};
+use rocket::response::Response;
+use rocket::{Ignite, Rocket, Sentinel};
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::csrf::rotate_token;
+use crate::session::{fairing_missing, live, Live};
+use crate::Error;
+
+/// The session entry that holds the logged-in user.
+const USER_KEY: &str = "$user";
+
+/// What a `next` value keeps unencoded: RFC 3986's unreserved characters.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The session's log-in state, for routes that log users in and out.
+///
+/// `U` is what you store for a logged-in user: a user name (the default, `String`), an id,
+/// or a small struct. The guard always succeeds, unless the store fails.
+///
+/// # Outcomes
+///
+/// - **Success**: always, unless the store fails.
+/// - **Error** `503 Service Unavailable` with [`Error::Store`] when the store fails.
+///
+/// # Example
+///
+/// ```
+/// use rocket::{post, response::Redirect};
+/// use rocket_server_sessions::{Auth, Error};
+///
+/// #[post("/login")]
+/// fn login(mut auth: Auth) -> Result<Redirect, Error> {
+///     // ... check the password first ...
+///     auth.login(&"alice".to_string())?;
+///     Ok(Redirect::to("/dashboard"))
+/// }
+///
+/// #[post("/logout")]
+/// fn logout(mut auth: Auth) -> Redirect {
+///     auth.logout();
+///     Redirect::to("/login")
+/// }
+/// ```
+pub struct Auth<U = String> {
+    live: Arc<Live>,
+    _user: PhantomData<fn() -> U>,
+}
+
+impl<U: Serialize + DeserializeOwned> Auth<U> {
+    /// The logged-in user, if any.
+    pub fn user(&self) -> Option<U> {
+        self.live.get(USER_KEY)
+    }
+
+    /// Logs `user` in: stores it, and moves the session to a new id with a new CSRF token,
+    /// all in the one commit after the handler. The old id is dead at once.
+    ///
+    /// # Security
+    ///
+    /// The new id defeats session fixation: an id planted in the browser before log-in
+    /// never becomes a logged-in session.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when `user` cannot be encoded as JSON; nothing changes then.
+    pub fn login(&mut self, user: &U) -> Result<(), Error> {
+        self.live.set(USER_KEY, user)?;
+        rotate_token(&self.live)?;
+        self.live.regenerate();
+        Ok(())
+    }
+
+    /// Logs out: the session is deleted from the store and its cookie expired. Anything
+    /// set afterwards in this request (a flash message) goes into a new session.
+    pub fn logout(&mut self) {
+        self.live.destroy();
+    }
+}
+
+/// A logged-in user: the guard passes only when the session holds one.
+///
+/// Otherwise it forwards with `401 Unauthorized`: a route of lower rank can still serve
+/// the request, and if none does, the [`Sessions`](crate::Sessions) fairing turns the 401
+/// into a redirect to the login page (`sessions.login_path`) for a browser's `GET` or
+/// `HEAD`, with `?next=` holding the original path and query. Any other request (a `POST`,
+/// an `XMLHttpRequest`, a client that prefers JSON) gets the plain 401. No handler code is
+/// needed for that.
+///
+/// # Outcomes
+///
+/// - **Success**: the session holds a user that decodes as `U`.
+/// - **Forward** `401 Unauthorized`: no user (then redirected as above).
+/// - **Error** `503 Service Unavailable` with [`Error::Store`] when the store fails; a
+///   store failure never looks like a logged-out visitor.
+///
+/// # Example
+///
+/// ```
+/// use rocket::get;
+/// use rocket_server_sessions::Authenticated;
+///
+/// #[get("/dashboard")]
+/// fn dashboard(user: Authenticated) -> String {
+///     format!("Hello, {}!", *user)
+/// }
+/// ```
+pub struct Authenticated<U = String> {
+    user: U,
+}
+
+impl<U> Authenticated<U> {
+    /// The user.
+    pub fn into_user(self) -> U {
+        self.user
+    }
+}
+
+impl<U> Deref for Authenticated<U> {
+    type Target = U;
+
+    fn deref(&self) -> &U {
+        &self.user
+    }
+}
+
+/// Marks a request whose `Authenticated` guard found nobody logged in, with the route it
+/// turned away (by address: routes live as long as Rocket does), so a 401 that a
+/// lower-ranked route answers itself is not taken for ours.
+struct LoginRequired(Option<usize>);
+
+fn route_address(req: &Request<'_>) -> Option<usize> {
+    req.route()
+        .map(|route| route as *const rocket::Route as usize)
+}
+
+#[rocket::async_trait]
+impl<'r, U: Serialize + DeserializeOwned + Send + 'static> FromRequest<'r> for Auth<U> {
+    type Error = Error;
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        match live(req).await {
+            Ok(live) => Outcome::Success(Auth {
+                live,
+                _user: PhantomData,
+            }),
+            Err(failure) => Outcome::Error(failure),
+        }
+    }
+}
+
+#[rocket::async_trait]
+impl<'r, U: DeserializeOwned + Send + 'static> FromRequest<'r> for Authenticated<U> {
+    type Error = Error;
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        let live = match live(req).await {
+            Ok(live) => live,
+            Err(failure) => return Outcome::Error(failure),
+        };
+
+        match live.get(USER_KEY) {
+            Some(user) => Outcome::Success(Authenticated { user }),
+            None => {
+                req.local_cache(|| LoginRequired(route_address(req)));
+                Outcome::Forward(Status::Unauthorized)
+            }
+        }
+    }
+}
+
+impl<U> Sentinel for Auth<U> {
+    fn abort(rocket: &Rocket<Ignite>) -> bool {
+        fairing_missing(rocket, &format!("Auth<{}>", type_name::<U>()))
+    }
+}
+
+impl<U> Sentinel for Authenticated<U> {
+    fn abort(rocket: &Rocket<Ignite>) -> bool {
+        fairing_missing(rocket, &format!("Authenticated<{}>", type_name::<U>()))
+    }
+}
+
+/// Turns the 401 of a stranger's browser navigation into a redirect to the login page.
+/// Only 401s that `Authenticated` caused are touched.
+pub(crate) fn redirect_to_login(login_path: &str, req: &Request<'_>, res: &mut Response<'_>) {
+    if res.status() != Status::Unauthorized {
+        return;
+    }
+
+    // Ours only if no route after the one `Authenticated` turned away answered.
+    let forwarded_by = req.local_cache(|| LoginRequired(None)).0;
+    if forwarded_by.is_none() || forwarded_by != route_address(req) {
+        return;
+    }
+
+    let navigation = matches!(req.method(), Method::Get | Method::Head);
+    let scripted = req.headers().get_one("X-Requested-With").is_some()
+        || req
+            .accept()
+            .is_some_and(|accept| accept.preferred().media_type().is_json());
+    if navigation && !scripted {
+        let next = req.uri().to_string();
+        let location = format!(
+            "{login_path}?next={}",
+            utf8_percent_encode(&next, QUERY_VALUE)
+        );
+        // In place: headers other fairings set (Shield's, say) stay; the catcher's page goes.
+        res.set_status(Status::SeeOther);
+        res.set_raw_header("Location", location);
+        res.remove_header("Content-Type");
+        res.set_sized_body(0, std::io::Cursor::new(""));
+    }
+}
+
+/// `next` if it is a path on this site, else `fallback`: the only safe target for the
+/// redirect after log-in.
+///
+/// A local path starts with a single `/`. Anything that a browser could read as another
+/// site is refused, in any encoding: `//host`, `/\host`, `http:`, `javascript:` (no leading
+/// slash), percent-encoded variants such as `/%2F/host`, and control characters or
+/// whitespace that browsers strip (`/\t/host`).
+///
+/// # Example
+///
+/// ```
+/// use rocket_server_sessions::safe_next;
+///
+/// assert_eq!(safe_next(Some("/cart?step=2"), "/dashboard"), "/cart?step=2");
+/// assert_eq!(safe_next(Some("//evil.example"), "/dashboard"), "/dashboard");
+/// assert_eq!(safe_next(Some("/%2F%2Fevil.example"), "/dashboard"), "/dashboard");
+/// assert_eq!(safe_next(None, "/dashboard"), "/dashboard");
+/// ```
+pub fn safe_next<'a>(next: Option<&'a str>, fallback: &'a str) -> &'a str {
+    next.filter(|next| is_local_path(next)).unwrap_or(fallback)
+}
+
+fn is_local_path(next: &str) -> bool {
+    // Check the text as given and as every level of percent-decoding would read it.
+    let mut text = next.to_string();
+    for _ in 0..4 {
+        let local = text.starts_with('/')
+            && !text.starts_with("//")
+            && !text.starts_with("/\\")
+            && !text
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace() || c == '\\');
+        if !local {
+            return false;
+        }
+
+        match percent_decode_str(&text).decode_utf8() {
+            Ok(decoded) if decoded == text => return true,
+            Ok(decoded) => text = decoded.into_owned(),
+            Err(_) => return false,
+        }
+    }
+
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_paths_are_followed() {
+        for next in [
+            "/",
+            "/dashboard",
+            "/a/b?c=d&e=%2F",
+            "/search?q=http://x",
+            "/caf%C3%A9",
+        ] {
+            assert_eq!(safe_next(Some(next), "/home"), next, "{next:?}");
+        }
+    }
+
+    #[test]
+    fn anything_that_leaves_the_site_falls_back() {
+        let cases = [
+            "",
+            "dashboard",
+            "//evil.example",
+            "///evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "http://evil.example",
+            "https://evil.example",
+            "HTTPS://evil.example",
+            "javascript:alert(1)",
+            "JaVaScRiPt:alert(1)",
+            "java\tscript:alert(1)",
+            "data:text/html,x",
+            "/%2Fevil.example",
+            "/%2fevil.example",
+            "%2F%2Fevil.example",
+            "/%5Cevil.example",
+            "/%5cevil.example",
+            "/%252F%252Fevil.example",
+            "/%09/evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/ /evil.example",
+            "/%0d%0aSet-Cookie:x",
+            "/%ff%fe",
+            " /dashboard",
+        ];
+        for next in cases {
+            assert_eq!(safe_next(Some(next), "/home"), "/home", "{next:?}");
+        }
+    }
+}

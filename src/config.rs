@@ -1,0 +1,812 @@
+//! [`SessionConfig`]: the `sessions` table of Rocket.toml.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::Error;
+
+/// The session configuration, read from the `sessions` table of the active Rocket profile.
+///
+/// Every key is optional; [`SessionConfig::default()`] holds the defaults. Unknown keys and
+/// bad values stop launch with a message naming the key.
+///
+/// ```toml
+/// [default.sessions]
+/// store = "memory"
+/// cookie_name = "rocket.sid"
+/// max_age = 86400            # seconds
+/// browser_session = false
+/// rolling = false
+/// resave = false
+/// save_uninitialized = false
+/// http_only = true
+/// secure = "auto"            # or true / false
+/// same_site = "lax"          # or "strict" / "none"
+/// path = "/"
+/// # domain = "example.com"
+/// proxy = false
+/// login_path = "/login"
+/// # secrets = ["at least 32 random bytes, newest first", "an older secret"]
+///
+/// [default.sessions.memory]
+/// max_sessions = 100000
+/// sweep_interval = 60        # seconds
+///
+/// [default.sessions.redis]   # for store = "redis" / "redis-cluster"
+/// url = "redis://127.0.0.1:6379/"
+/// urls = []                  # cluster seed nodes
+/// prefix = "session:"
+/// timeout = 0.5              # seconds
+///
+/// [default.sessions.file]    # for store = "file"
+/// dir = "sessions"
+/// sweep_interval = 60        # seconds
+///
+/// [release.sessions]
+/// secure = true
+/// ```
+///
+/// The same keys work from the environment, inline:
+/// `ROCKET_SESSIONS='{max_age=3600,rolling=true,memory={max_sessions=5000}}'`.
+///
+/// # Example
+///
+/// ```
+/// use rocket_server_sessions::SessionConfig;
+///
+/// let config = SessionConfig::default();
+/// assert_eq!(config.cookie_name, "rocket.sid");
+/// assert_eq!(config.max_age.as_secs(), 86_400);
+/// ```
+#[derive(Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SessionConfig {
+    /// Where sessions are kept: `"memory"`, this process's memory (see [`MemoryConfig`]);
+    /// `"redis"` or `"redis-cluster"` (see [`RedisConfig`]); `"file"` (see [`FileConfig`]).
+    ///
+    /// _Default:_ `"memory"`
+    pub store: StoreKind,
+    /// The name of the session cookie.
+    ///
+    /// _Default:_ `"rocket.sid"`
+    pub cookie_name: String,
+    /// How long a session lives, in seconds (fractions allowed): the store forgets it this
+    /// long after it was created, or after it was last used with `rolling`, and the
+    /// cookie carries the same `Max-Age`.
+    ///
+    /// _Default:_ `86400` (one day)
+    #[serde(with = "seconds")]
+    pub max_age: Duration,
+    /// When true, the cookie carries no `Max-Age`, so the browser forgets it when it
+    /// closes; the store still forgets the session after `max_age`. A session given its
+    /// own lifetime with [`Session::set_max_age`](crate::Session::set_max_age) ("remember
+    /// me") gets a persistent cookie all the same.
+    ///
+    /// _Default:_ `false`
+    pub browser_session: bool,
+    /// When true, every response to a request with a valid session cookie resets the
+    /// session's expiry in the store and sends the cookie again with a fresh `Max-Age`.
+    ///
+    /// # Performance
+    ///
+    /// A store command on every request that carries a session cookie, including those
+    /// whose handler takes no session guard.
+    ///
+    /// _Default:_ `false`
+    pub rolling: bool,
+    /// When true, every request that loaded a session writes all its entries back, changed
+    /// or not. Left false, only changed entries are written, which keeps concurrent
+    /// requests from overwriting each other's changes with stale copies.
+    ///
+    /// _Default:_ `false`
+    pub resave: bool,
+    /// When true, a new session is stored, and its cookie set, even when nothing was
+    /// written into it. Left false, a visitor gets no cookie and costs no store write until
+    /// the application stores something.
+    ///
+    /// _Default:_ `false`
+    pub save_uninitialized: bool,
+    /// Whether the cookie is `HttpOnly`, hidden from page scripts.
+    ///
+    /// # Security
+    ///
+    /// Keep it on: it stops an injected script from reading the session cookie.
+    ///
+    /// _Default:_ `true`
+    pub http_only: bool,
+    /// Whether the cookie is `Secure` (sent over HTTPS only): `"auto"` marks it `Secure`
+    /// when the request came over TLS (see `proxy`), `true` always, `false` never.
+    ///
+    /// # Security
+    ///
+    /// Set `true` in production, so the cookie never travels over plain HTTP.
+    ///
+    /// _Default:_ `"auto"`
+    pub secure: Secure,
+    /// The cookie's `SameSite` attribute: `"lax"`, `"strict"` or `"none"` (`"none"` needs
+    /// `secure`, or browsers drop the cookie).
+    ///
+    /// _Default:_ `"lax"`
+    pub same_site: SameSite,
+    /// The cookie's `Path`.
+    ///
+    /// _Default:_ `"/"`
+    pub path: String,
+    /// The cookie's `Domain`; unset, the cookie goes back only to the host that set it.
+    ///
+    /// _Default:_ unset
+    pub domain: Option<String>,
+    /// When true, the application sits behind a TLS-terminating reverse proxy, and a
+    /// request whose `X-Forwarded-Proto` is `https` counts as TLS for `secure = "auto"`.
+    ///
+    /// # Security
+    ///
+    /// Turn it on only behind a proxy that sets that header itself: a client can send it.
+    ///
+    /// _Default:_ `false`
+    pub proxy: bool,
+    /// Where [`Authenticated`](crate::Authenticated) sends a browser that is not logged in:
+    /// `GET <login_path>?next=<the page it asked for>`.
+    ///
+    /// _Default:_ `"/login"`
+    pub login_path: String,
+    /// Secrets that sign session cookies, newest first: the first signs, every one
+    /// verifies, so a secret can be rotated without logging anyone out. Each must be at
+    /// least 32 bytes. Unset, the cookie is signed with a key derived from Rocket's
+    /// `secret_key`.
+    ///
+    /// # Security
+    ///
+    /// In the release profile, launch fails unless `secrets` or Rocket's `secret_key` is
+    /// set. Generate one with `openssl rand -base64 32`; keep it out of version control
+    /// (`ROCKET_SESSIONS='{secrets=["..."]}'`).
+    ///
+    /// _Default:_ unset
+    pub secrets: Vec<String>,
+    /// The memory store's settings, under `[<profile>.sessions.memory]`.
+    pub memory: MemoryConfig,
+    /// The Redis stores' settings, under `[<profile>.sessions.redis]`.
+    pub redis: RedisConfig,
+    /// The file store's settings, under `[<profile>.sessions.file]`.
+    pub file: FileConfig,
+}
+
+/// The memory store's settings: the `sessions.memory` table.
+///
+/// # Example
+///
+/// ```
+/// use rocket_server_sessions::MemoryConfig;
+///
+/// let config = MemoryConfig::default();
+/// assert_eq!(config.max_sessions, 100_000);
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct MemoryConfig {
+    /// The most sessions kept at once. When full, a new session evicts expired sessions
+    /// first, then those closest to expiry (an eighth of the room at once).
+    ///
+    /// # Performance
+    ///
+    /// Memory grows with this cap: a session with ~100 bytes of data takes about 250
+    /// bytes.
+    ///
+    /// _Default:_ `100000`
+    pub max_sessions: usize,
+    /// How often, in seconds, expired sessions are swept from memory.
+    ///
+    /// _Default:_ `60`
+    #[serde(with = "seconds")]
+    pub sweep_interval: Duration,
+}
+
+/// The Redis stores' settings: the `sessions.redis` table, for `store = "redis"` and
+/// `store = "redis-cluster"`.
+///
+/// ```toml
+/// [default.sessions]
+/// store = "redis"
+///
+/// [default.sessions.redis]
+/// url = "redis://:password@127.0.0.1:6379/0"
+/// prefix = "session:"
+/// timeout = 0.5
+/// ```
+///
+/// # Example
+///
+/// ```
+/// use rocket_server_sessions::RedisConfig;
+///
+/// let config = RedisConfig::default();
+/// assert_eq!(config.prefix, "session:");
+/// ```
+#[derive(Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RedisConfig {
+    /// The server for `store = "redis"`: `redis://[:password@]host[:port][/db]`,
+    /// `redis://user:password@host`, `rediss://...` for TLS (with the `redis-tls` feature),
+    /// or `redis+unix:///path/to/socket`.
+    ///
+    /// _Default:_ `"redis://127.0.0.1:6379/"`
+    pub url: String,
+    /// Seed nodes for `store = "redis-cluster"`, each a URL as for `url`; the rest of the
+    /// cluster is discovered from them.
+    ///
+    /// _Default:_ `[]`
+    pub urls: Vec<String>,
+    /// Prepended to every key. Keys are this prefix and the SHA-256 of the session id,
+    /// never the id itself.
+    ///
+    /// _Default:_ `"session:"`
+    pub prefix: String,
+    /// How long, in seconds, one command may take, connecting included, before the request
+    /// is answered `503 Service Unavailable`.
+    ///
+    /// _Default:_ `0.5`
+    #[serde(with = "seconds")]
+    pub timeout: Duration,
+}
+
+/// The file store's settings: the `sessions.file` table, for `store = "file"`.
+///
+/// # Example
+///
+/// ```
+/// use rocket_server_sessions::FileConfig;
+///
+/// let config = FileConfig::default();
+/// assert_eq!(config.dir.to_str(), Some("sessions"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct FileConfig {
+    /// The directory that holds one file per session, created when missing; relative
+    /// paths are relative to the working directory.
+    ///
+    /// _Default:_ `"sessions"`
+    pub dir: PathBuf,
+    /// How often, in seconds, expired session files are swept.
+    ///
+    /// _Default:_ `60`
+    #[serde(with = "seconds")]
+    pub sweep_interval: Duration,
+}
+
+/// Which store keeps sessions: the `sessions.store` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum StoreKind {
+    /// `"memory"`: [`MemoryStore`](crate::MemoryStore), configured by `sessions.memory`.
+    Memory,
+    /// `"redis"`: one Redis (or Valkey) server at `sessions.redis.url`; needs the `redis`
+    /// feature.
+    Redis,
+    /// `"redis-cluster"`: a Redis Cluster seeded by `sessions.redis.urls`; needs the
+    /// `redis` feature.
+    RedisCluster,
+    /// `"file"`: one file per session under `sessions.file.dir`; needs the `file` feature.
+    File,
+}
+
+/// When the session cookie is marked `Secure`: the `sessions.secure` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secure {
+    /// `"auto"`: when the request came over TLS (or, with `proxy`, `X-Forwarded-Proto:
+    /// https`).
+    Auto,
+    /// `true`: always.
+    Always,
+    /// `false`: never.
+    Never,
+}
+
+/// The session cookie's `SameSite` attribute: the `sessions.same_site` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SameSite {
+    /// `SameSite=Lax`: sent on top-level navigations from other sites, not on their
+    /// subrequests or form posts.
+    Lax,
+    /// `SameSite=Strict`: sent only on requests from this site.
+    Strict,
+    /// `SameSite=None`: sent on every request; needs `secure`.
+    None,
+}
+
+/// A cookie's name or attribute value may not hold these, or it would end the attribute.
+fn is_cookie_text(text: &str) -> bool {
+    text.bytes()
+        .all(|b| b.is_ascii_graphic() && b != b';' && b != b',')
+}
+
+impl SessionConfig {
+    /// Checks the values that serde cannot: every rule names its key.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming the first key with a bad value and how to fix it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use rocket_server_sessions::SessionConfig;
+    ///
+    /// let mut config = SessionConfig::default();
+    /// config.secrets = vec!["too short".into()];
+    /// let error = config.validate().unwrap_err();
+    /// assert!(error.to_string().contains("sessions.secrets"));
+    /// ```
+    pub fn validate(&self) -> Result<(), Error> {
+        const SEPARATORS: &[u8] = b"()<>@,;:\\\"/[]?={}";
+        let name_ok = !self.cookie_name.is_empty()
+            && self
+                .cookie_name
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !SEPARATORS.contains(&b));
+        if !name_ok {
+            return Err(Error::config(
+                "cookie_name",
+                "use letters, digits and `.-_`, as in \"rocket.sid\"",
+            ));
+        }
+
+        if self.max_age.is_zero() {
+            return Err(Error::config("max_age", "must be more than 0 seconds"));
+        }
+
+        if !self.path.starts_with('/') || !is_cookie_text(&self.path) {
+            return Err(Error::config(
+                "path",
+                "must start with `/` and hold no spaces, `;` or `,`",
+            ));
+        }
+
+        let login_path_ok = self.login_path.starts_with('/')
+            && !self.login_path.starts_with("//")
+            && !self.login_path.contains('?')
+            && is_cookie_text(&self.login_path);
+        if !login_path_ok {
+            return Err(Error::config(
+                "login_path",
+                "must be a path on this site without a query, as in \"/login\"",
+            ));
+        }
+
+        if let Some(domain) = &self.domain {
+            if domain.is_empty() || !is_cookie_text(domain) {
+                return Err(Error::config(
+                    "domain",
+                    "must be a host name, as in \"example.com\"",
+                ));
+            }
+        }
+
+        if self.same_site == SameSite::None && self.secure == Secure::Never {
+            return Err(Error::config(
+                "same_site",
+                "\"none\" needs `secure = true` or \"auto\": browsers drop a SameSite=None cookie that is not Secure",
+            ));
+        }
+
+        for (i, secret) in self.secrets.iter().enumerate() {
+            if secret.len() < 32 {
+                return Err(Error::config(
+                    "secrets",
+                    format!(
+                        "secret #{} is {} bytes; each must be at least 32 random bytes (e.g. `openssl rand -base64 32`)",
+                        i + 1,
+                        secret.len()
+                    ),
+                ));
+            }
+        }
+
+        if self.memory.max_sessions == 0 {
+            return Err(Error::config("memory.max_sessions", "must be at least 1"));
+        }
+
+        if self.memory.sweep_interval.is_zero() {
+            return Err(Error::config(
+                "memory.sweep_interval",
+                "must be more than 0 seconds",
+            ));
+        }
+
+        if self.redis.timeout.is_zero() {
+            return Err(Error::config(
+                "redis.timeout",
+                "must be more than 0 seconds",
+            ));
+        }
+
+        if self.store == StoreKind::RedisCluster && self.redis.urls.is_empty() {
+            return Err(Error::config(
+                "redis.urls",
+                "`store = \"redis-cluster\"` needs seed nodes, as in urls = [\"redis://127.0.0.1:7000/\"]",
+            ));
+        }
+
+        if self.file.dir.as_os_str().is_empty() {
+            return Err(Error::config("file.dir", "must name a directory"));
+        }
+
+        if self.file.sweep_interval.is_zero() {
+            return Err(Error::config(
+                "file.sweep_interval",
+                "must be more than 0 seconds",
+            ));
+        }
+
+        Ok(())
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            store: StoreKind::Memory,
+            cookie_name: "rocket.sid".into(),
+            max_age: Duration::from_secs(24 * 60 * 60),
+            browser_session: false,
+            rolling: false,
+            resave: false,
+            save_uninitialized: false,
+            http_only: true,
+            secure: Secure::Auto,
+            same_site: SameSite::Lax,
+            path: "/".into(),
+            domain: None,
+            proxy: false,
+            login_path: "/login".into(),
+            secrets: Vec::new(),
+            memory: MemoryConfig::default(),
+            redis: RedisConfig::default(),
+            file: FileConfig::default(),
+        }
+    }
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: "redis://127.0.0.1:6379/".into(),
+            urls: Vec::new(),
+            prefix: "session:".into(),
+            timeout: Duration::from_millis(500),
+        }
+    }
+}
+
+impl Default for FileConfig {
+    fn default() -> Self {
+        FileConfig {
+            dir: PathBuf::from("sessions"),
+            sweep_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `url` with any password replaced by `***`.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Never prints a password in a URL.
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &redact(&self.url))
+            .field(
+                "urls",
+                &self.urls.iter().map(|u| redact(u)).collect::<Vec<_>>(),
+            )
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        MemoryConfig {
+            max_sessions: 100_000,
+            sweep_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Never prints the secrets.
+impl fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("store", &self.store)
+            .field("cookie_name", &self.cookie_name)
+            .field("max_age", &self.max_age)
+            .field("browser_session", &self.browser_session)
+            .field("rolling", &self.rolling)
+            .field("resave", &self.resave)
+            .field("save_uninitialized", &self.save_uninitialized)
+            .field("http_only", &self.http_only)
+            .field("secure", &self.secure)
+            .field("same_site", &self.same_site)
+            .field("path", &self.path)
+            .field("domain", &self.domain)
+            .field("proxy", &self.proxy)
+            .field("login_path", &self.login_path)
+            .field(
+                "secrets",
+                &format_args!("[{} redacted]", self.secrets.len()),
+            )
+            .field("memory", &self.memory)
+            .field("redis", &self.redis)
+            .field("file", &self.file)
+            .finish()
+    }
+}
+
+impl Serialize for Secure {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Secure::Auto => ser.serialize_str("auto"),
+            Secure::Always => ser.serialize_bool(true),
+            Secure::Never => ser.serialize_bool(false),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Secure {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        struct Visitor;
+
+        impl de::Visitor<'_> for Visitor {
+            type Value = Secure;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("true, false or \"auto\"")
+            }
+
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Secure, E> {
+                Ok(if v { Secure::Always } else { Secure::Never })
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Secure, E> {
+                match v {
+                    "auto" => Ok(Secure::Auto),
+                    // Environment variables arrive as text.
+                    "true" => Ok(Secure::Always),
+                    "false" => Ok(Secure::Never),
+                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+
+        de.deserialize_any(Visitor)
+    }
+}
+
+/// (De)serializes a `Duration` as a number of seconds, whole or fractional.
+mod seconds {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(value: &Duration, ser: S) -> Result<S::Ok, S::Error> {
+        ser.serialize_f64(value.as_secs_f64())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
+        struct Visitor;
+
+        impl de::Visitor<'_> for Visitor {
+            type Value = Duration;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number of seconds, such as 3600")
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
+                Ok(Duration::from_secs(v))
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
+                u64::try_from(v)
+                    .map(Duration::from_secs)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+            }
+
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Duration, E> {
+                Duration::try_from_secs_f64(v)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Float(v), &self))
+            }
+        }
+
+        de.deserialize_any(Visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invalid_key(config: SessionConfig) -> String {
+        match config.validate() {
+            Err(Error::Config { key, .. }) => key,
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        SessionConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn each_rule_names_its_key() {
+        let base = SessionConfig::default;
+        let cases: Vec<(SessionConfig, &str)> = vec![
+            (
+                SessionConfig {
+                    cookie_name: "".into(),
+                    ..base()
+                },
+                "cookie_name",
+            ),
+            (
+                SessionConfig {
+                    cookie_name: "a b".into(),
+                    ..base()
+                },
+                "cookie_name",
+            ),
+            (
+                SessionConfig {
+                    cookie_name: "a;b".into(),
+                    ..base()
+                },
+                "cookie_name",
+            ),
+            (
+                SessionConfig {
+                    max_age: Duration::ZERO,
+                    ..base()
+                },
+                "max_age",
+            ),
+            (
+                SessionConfig {
+                    path: "app".into(),
+                    ..base()
+                },
+                "path",
+            ),
+            (
+                SessionConfig {
+                    path: "/a;b".into(),
+                    ..base()
+                },
+                "path",
+            ),
+            (
+                SessionConfig {
+                    domain: Some("".into()),
+                    ..base()
+                },
+                "domain",
+            ),
+            (
+                SessionConfig {
+                    domain: Some("a.com;x".into()),
+                    ..base()
+                },
+                "domain",
+            ),
+            (
+                SessionConfig {
+                    same_site: SameSite::None,
+                    secure: Secure::Never,
+                    ..base()
+                },
+                "same_site",
+            ),
+            (
+                SessionConfig {
+                    secrets: vec!["short".into()],
+                    ..base()
+                },
+                "secrets",
+            ),
+            (
+                SessionConfig {
+                    memory: MemoryConfig {
+                        max_sessions: 0,
+                        ..MemoryConfig::default()
+                    },
+                    ..base()
+                },
+                "memory.max_sessions",
+            ),
+            (
+                SessionConfig {
+                    memory: MemoryConfig {
+                        sweep_interval: Duration::ZERO,
+                        ..MemoryConfig::default()
+                    },
+                    ..base()
+                },
+                "memory.sweep_interval",
+            ),
+        ];
+
+        let mut cases = cases;
+        let mut config = base();
+        config.redis.timeout = Duration::ZERO;
+        cases.push((config, "redis.timeout"));
+        let mut config = base();
+        config.file.dir = PathBuf::new();
+        cases.push((config, "file.dir"));
+        let mut config = base();
+        config.file.sweep_interval = Duration::ZERO;
+        cases.push((config, "file.sweep_interval"));
+
+        for (config, key) in cases {
+            assert_eq!(invalid_key(config), key);
+        }
+    }
+
+    #[test]
+    fn secure_reads_booleans_and_auto() {
+        #[derive(Deserialize)]
+        struct T {
+            secure: Secure,
+        }
+
+        let read = |s: &str| serde_json::from_str::<T>(s).map(|t| t.secure);
+        assert_eq!(read(r#"{"secure":true}"#).unwrap(), Secure::Always);
+        assert_eq!(read(r#"{"secure":false}"#).unwrap(), Secure::Never);
+        assert_eq!(read(r#"{"secure":"auto"}"#).unwrap(), Secure::Auto);
+        assert!(read(r#"{"secure":"sometimes"}"#).is_err());
+    }
+
+    #[test]
+    fn debug_hides_redis_passwords() {
+        let mut config = SessionConfig::default();
+        config.redis.url = "redis://:hunter2@db:6379/0".into();
+        config.redis.urls = vec!["redis://user:hunter2@node:7000".into()];
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("redis://***@db:6379/0"), "{debug}");
+    }
+
+    #[test]
+    fn redis_cluster_needs_seed_nodes() {
+        let config = SessionConfig {
+            store: StoreKind::RedisCluster,
+            ..SessionConfig::default()
+        };
+        assert_eq!(invalid_key(config), "redis.urls");
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let config = SessionConfig {
+            secrets: vec!["a secret of at least thirty-two bytes!".into()],
+            ..SessionConfig::default()
+        };
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("thirty-two"), "{debug}");
+        assert!(debug.contains("1 redacted"));
+    }
+}

@@ -1,0 +1,101 @@
+//! Writing the session cookie: `Set-Cookie` headers built from the configuration once.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use rocket::http::Header;
+use rocket::request::Request;
+use rocket::response::Response;
+
+use crate::{SameSite, Secure, SessionConfig};
+
+/// Writes `Set-Cookie` headers for the session cookie. The attributes that never change
+/// are formatted once, at ignite, so a response pays for one string.
+pub(crate) struct CookieWriter {
+    name: String,
+    /// `; Path=...; Domain=...; HttpOnly; SameSite=...`
+    attributes: String,
+    secure: Secure,
+    proxy: bool,
+}
+
+impl CookieWriter {
+    pub(crate) fn new(config: &SessionConfig) -> Self {
+        let mut attributes = format!("; Path={}", config.path);
+        if let Some(domain) = &config.domain {
+            // Writing to a String cannot fail.
+            let _ = write!(attributes, "; Domain={domain}");
+        }
+        if config.http_only {
+            attributes.push_str("; HttpOnly");
+        }
+        attributes.push_str(match config.same_site {
+            SameSite::Lax => "; SameSite=Lax",
+            SameSite::Strict => "; SameSite=Strict",
+            SameSite::None => "; SameSite=None",
+        });
+
+        CookieWriter {
+            name: config.cookie_name.clone(),
+            attributes,
+            secure: config.secure,
+            proxy: config.proxy,
+        }
+    }
+
+    /// Sets the cookie to `value`; with `max_age`, the cookie persists that long (rounded
+    /// up to whole seconds), without it, it ends with the browser session.
+    pub(crate) fn set(
+        &self,
+        req: &Request<'_>,
+        res: &mut Response<'_>,
+        value: &str,
+        max_age: Option<Duration>,
+    ) {
+        let mut header =
+            String::with_capacity(self.name.len() + value.len() + self.attributes.len() + 32);
+        header.push_str(&self.name);
+        header.push('=');
+        header.push_str(value);
+        if let Some(max_age) = max_age {
+            let secs = max_age.as_secs() + u64::from(max_age.subsec_nanos() > 0);
+            let _ = write!(header, "; Max-Age={secs}");
+        }
+        self.finish(req, res, header);
+    }
+
+    /// Tells the browser to drop the cookie.
+    pub(crate) fn expire(&self, req: &Request<'_>, res: &mut Response<'_>) {
+        let header = format!(
+            "{}=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+            self.name
+        );
+        self.finish(req, res, header);
+    }
+
+    fn finish(&self, req: &Request<'_>, res: &mut Response<'_>, mut header: String) {
+        header.push_str(&self.attributes);
+        if self.is_secure(req) {
+            header.push_str("; Secure");
+        }
+
+        // Rocket writes its own cookie jar before response fairings run: adjoin ours.
+        res.adjoin_header(Header::new("Set-Cookie", header));
+    }
+
+    fn is_secure(&self, req: &Request<'_>) -> bool {
+        match self.secure {
+            Secure::Always => true,
+            Secure::Never => false,
+            Secure::Auto => {
+                let forwarded_https = || {
+                    let proto = req.headers().get_one("X-Forwarded-Proto").unwrap_or("");
+                    let first = proto.split(',').next().unwrap_or("").trim();
+                    first.eq_ignore_ascii_case("https")
+                };
+
+                req.rocket().config().tls_enabled() || (self.proxy && forwarded_https())
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! One-shot flash messages kept in the session.
+
+use std::sync::Arc;
+
+use rocket::request::{FromRequest, Outcome, Request};
+use rocket::{Ignite, Rocket, Sentinel};
+use serde::{Deserialize, Serialize};
+
+use crate::session::{fairing_missing, live, Live};
+use crate::Error;
+
+/// The session entry that holds the pending flash message.
+const FLASH_KEY: &str = "$flash";
+
+/// A message for the next page: set it before a redirect, take it on the page it leads to,
+/// and it is gone.
+///
+/// Taking a message from a visitor who has no session creates none.
+///
+/// # Outcomes
+///
+/// - **Success**: always, unless the store fails.
+/// - **Error** `503 Service Unavailable` with [`Error::Store`] when the store fails.
+///
+/// # Example
+///
+/// ```
+/// use rocket::{get, post, response::Redirect};
+/// use rocket_server_sessions::{Error, Flash};
+///
+/// #[post("/save")]
+/// fn save(mut flash: Flash) -> Result<Redirect, Error> {
+///     flash.set("success", "Saved.")?;
+///     Ok(Redirect::to("/"))
+/// }
+///
+/// #[get("/")]
+/// fn index(mut flash: Flash) -> String {
+///     flash.take().map(|f| f.message).unwrap_or_default()
+/// }
+/// ```
+pub struct Flash {
+    live: Arc<Live>,
+}
+
+/// A flash message: a kind (e.g. `"success"`, `"error"`) for styling, and the text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlashMessage {
+    /// What sort of message it is, e.g. `"success"`.
+    pub kind: String,
+    /// The text.
+    pub message: String,
+}
+
+impl Flash {
+    /// Sets the message the next page will show, replacing any pending one.
+    ///
+    /// # Errors
+    ///
+    /// Only if it cannot be stored, which does not happen for two strings.
+    pub fn set(&mut self, kind: &str, message: &str) -> Result<(), Error> {
+        let flash = FlashMessage {
+            kind: kind.into(),
+            message: message.into(),
+        };
+        self.live.set(FLASH_KEY, &flash)
+    }
+
+    /// Takes the pending message, if any: it will not be shown again.
+    pub fn take(&mut self) -> Option<FlashMessage> {
+        self.live.remove(FLASH_KEY)
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Flash {
+    type Error = Error;
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        match live(req).await {
+            Ok(live) => Outcome::Success(Flash { live }),
+            Err(failure) => Outcome::Error(failure),
+        }
+    }
+}
+
+impl Sentinel for Flash {
+    fn abort(rocket: &Rocket<Ignite>) -> bool {
+        fairing_missing(rocket, "Flash")
+    }
+}

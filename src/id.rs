@@ -1,0 +1,255 @@
+//! Session ids and the signed cookie value that carries them.
+//!
+//! A session id is 192 bits from a cryptographically secure generator. The cookie carries
+//! `<id>.<tag>`, both URL-safe base64 without padding, where `tag` is HMAC-SHA256 of the id
+//! under a key derived from one of the configured secrets. The first secret signs; every
+//! secret verifies, so secrets can be rotated without logging anyone out.
+
+use std::fmt;
+
+use data_encoding::{BASE64URL_NOPAD, HEXLOWER};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+/// How many random bytes make an id: 192 bits, above the 128 bits OWASP asks for.
+const ID_BYTES: usize = 24;
+/// Length of an id in URL-safe base64 without padding.
+const ID_CHARS: usize = 32;
+/// Length of an HMAC-SHA256 tag in URL-safe base64 without padding.
+const TAG_CHARS: usize = 43;
+/// Length of the whole cookie value: `<id>.<tag>`.
+const COOKIE_VALUE_CHARS: usize = ID_CHARS + 1 + TAG_CHARS;
+/// Domain separation: the signing key is derived from a secret with this label, so the
+/// secret is never used raw and a key derived for another purpose never verifies a cookie.
+const KEY_LABEL: &[u8] = b"rocket_server_sessions/v1/cookie-signature";
+
+/// A session's identifier: 192 random bits.
+///
+/// The id on its own is not a credential: a cookie is accepted only with a valid signature,
+/// which needs the application's secret. Stores should still key records by
+/// [`SessionId::storage_key`], so that a dump of the store hands out nothing that looks like
+/// a cookie. `Debug` never prints the id.
+///
+/// # Example
+///
+/// ```
+/// use rocket_server_sessions::SessionId;
+///
+/// let id = SessionId::generate();
+/// assert_ne!(id, SessionId::generate());
+/// assert_eq!(id.storage_key().len(), 64);
+/// ```
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SessionId([u8; ID_BYTES]);
+
+impl SessionId {
+    /// Generates a new id from the thread-local cryptographically secure generator.
+    pub fn generate() -> Self {
+        let mut bytes = [0; ID_BYTES];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        SessionId(bytes)
+    }
+
+    /// The id's raw bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// A stable key for storing this session: lowercase hex of SHA-256 of the id.
+    ///
+    /// It is safe to use as a file name or a database key, and it cannot be turned back
+    /// into the id.
+    pub fn storage_key(&self) -> String {
+        HEXLOWER.encode(&Sha256::digest(self.0))
+    }
+
+    fn encode(&self) -> String {
+        BASE64URL_NOPAD.encode(&self.0)
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionId(..)")
+    }
+}
+
+/// Displays the id as URL-safe base64, as it appears in the cookie before the signature.
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.encode())
+    }
+}
+
+/// Signs ids into cookie values and verifies cookie values back into ids.
+#[derive(Clone)]
+pub(crate) struct Signer {
+    /// One keyed MAC per secret, the signing one first.
+    keys: Vec<Hmac<Sha256>>,
+}
+
+impl Signer {
+    /// Builds a signer from secrets, the first of which signs. Each key is derived from its
+    /// secret with [`KEY_LABEL`].
+    ///
+    /// Returns `None` when `secrets` is empty.
+    pub(crate) fn new<S: AsRef<[u8]>>(secrets: &[S]) -> Option<Self> {
+        let keys = secrets
+            .iter()
+            .map(|secret| {
+                let mut derive = new_mac(secret.as_ref());
+                derive.update(KEY_LABEL);
+                new_mac(&derive.finalize().into_bytes())
+            })
+            .collect::<Vec<_>>();
+
+        (!keys.is_empty()).then_some(Signer { keys })
+    }
+
+    /// The cookie value for `id`: `<id>.<tag>`, signed with the first secret.
+    pub(crate) fn sign(&self, id: &SessionId) -> String {
+        let mut mac = self.keys[0].clone();
+        mac.update(&id.0);
+        let mut value = String::with_capacity(COOKIE_VALUE_CHARS);
+        value.push_str(&id.encode());
+        value.push('.');
+        value.push_str(&BASE64URL_NOPAD.encode(&mac.finalize().into_bytes()));
+        value
+    }
+
+    /// The id in a cookie value, if the value is well formed and signed by any secret.
+    ///
+    /// Anything else (wrong length, wrong alphabet, a non-canonical encoding, a tag from an
+    /// unknown secret) is `None`, checked without touching any store.
+    pub(crate) fn verify(&self, value: &str) -> Option<SessionId> {
+        if value.len() != COOKIE_VALUE_CHARS {
+            return None;
+        }
+
+        let (id, tag) = value.split_once('.')?;
+        let mut id_bytes = [0; ID_BYTES];
+        let mut tag_bytes = [0; 32];
+        decode_exact(id, &mut id_bytes)?;
+        decode_exact(tag, &mut tag_bytes)?;
+
+        self.keys.iter().find_map(|key| {
+            let mut mac = key.clone();
+            mac.update(&id_bytes);
+            // `verify_slice` compares in constant time.
+            mac.verify_slice(&tag_bytes)
+                .ok()
+                .map(|_| SessionId(id_bytes))
+        })
+    }
+}
+
+fn new_mac(key: &[u8]) -> Hmac<Sha256> {
+    <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts keys of every length")
+}
+
+/// Decodes canonical URL-safe base64 into exactly `out.len()` bytes.
+fn decode_exact(text: &str, out: &mut [u8]) -> Option<()> {
+    let len = BASE64URL_NOPAD.decode_len(text.len()).ok()?;
+    if len != out.len() {
+        return None;
+    }
+
+    BASE64URL_NOPAD
+        .decode_mut(text.as_bytes(), out)
+        .ok()
+        .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signer(secrets: &[&str]) -> Signer {
+        Signer::new(secrets).expect("secrets are not empty")
+    }
+
+    #[test]
+    fn signed_value_verifies_to_the_same_id() {
+        let signer = signer(&["a secret of at least thirty-two bytes!"]);
+        let id = SessionId::generate();
+        let value = signer.sign(&id);
+        assert_eq!(value.len(), COOKIE_VALUE_CHARS);
+        assert_eq!(signer.verify(&value), Some(id));
+    }
+
+    #[test]
+    fn ids_are_unique_and_url_safe() {
+        let ids: std::collections::HashSet<_> = (0..1000).map(|_| SessionId::generate()).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in ids {
+            let text = id.to_string();
+            assert_eq!(text.len(), ID_CHARS);
+            assert!(text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        }
+    }
+
+    #[test]
+    fn old_secrets_verify_but_only_the_first_signs() {
+        let old = signer(&["the old secret, thirty-two bytes long"]);
+        let rotated = signer(&[
+            "the new secret, thirty-two bytes long",
+            "the old secret, thirty-two bytes long",
+        ]);
+        let id = SessionId::generate();
+        assert_eq!(rotated.verify(&old.sign(&id)), Some(id.clone()));
+        assert_eq!(old.verify(&rotated.sign(&id)), None);
+    }
+
+    #[test]
+    fn unknown_secret_does_not_verify() {
+        let ours = signer(&["our secret, thirty-two bytes long!!"]);
+        let theirs = signer(&["their secret, thirty-two bytes long"]);
+        assert_eq!(ours.verify(&theirs.sign(&SessionId::generate())), None);
+    }
+
+    #[test]
+    fn tampered_values_do_not_verify() {
+        let signer = signer(&["a secret of at least thirty-two bytes!"]);
+        let value = signer.sign(&SessionId::generate());
+        let (id, tag) = value.split_once('.').unwrap();
+        let other_id = SessionId::generate().to_string();
+        let flipped_last = {
+            let mut v = value.clone().into_bytes();
+            let last = v.last_mut().unwrap();
+            *last = if *last == b'A' { b'B' } else { b'A' };
+            String::from_utf8(v).unwrap()
+        };
+        let cases = [
+            String::new(),
+            ".".into(),
+            id.to_string(),
+            format!("{id}."),
+            format!(".{tag}"),
+            format!("{other_id}.{tag}"),
+            format!("{id}.{}", &tag[..tag.len() - 1]),
+            format!("{value}A"),
+            format!("{id}:{tag}"),
+            value.replace('.', "="),
+            value.to_uppercase(),
+            flipped_last,
+            "x".repeat(COOKIE_VALUE_CHARS),
+            "é".repeat(COOKIE_VALUE_CHARS / 2),
+            "\0".repeat(COOKIE_VALUE_CHARS),
+            "A".repeat(10_000),
+        ];
+        for case in cases {
+            assert_eq!(signer.verify(&case), None, "{case:?} verified");
+        }
+    }
+
+    #[test]
+    fn storage_key_is_stable_and_hides_the_id() {
+        let id = SessionId::generate();
+        assert_eq!(id.storage_key(), id.storage_key());
+        assert!(!id.storage_key().contains(&id.to_string()));
+        assert_eq!(format!("{id:?}"), "SessionId(..)");
+    }
+}

@@ -1,0 +1,96 @@
+//! Server-side sessions for [Rocket](https://rocket.rs) 0.5.
+//!
+//! The cookie carries only a signed, random session id; the data stays on the server, in a
+//! [`SessionStore`]. A fairing loads the session when a guard asks for it and commits what
+//! changed after the handler.
+//!
+//! # Quickstart
+//!
+//! 1. Add the crate, and `serde` for your session types.
+//! 2. Give each value you keep in the session a stable key with [`SessionEntry`].
+//! 3. Take [`Session<T>`] in your handlers.
+//! 4. Attach [`Sessions::fairing()`]; configure it under `[default.sessions]` in Rocket.toml
+//!    (see [`SessionConfig`]).
+//!
+//! ```no_run
+//! use rocket::{get, launch, routes, serde::json::Json};
+//! use serde::{Deserialize, Serialize};
+//! use rocket_server_sessions::{Error, Session, SessionEntry, Sessions};
+//!
+//! #[derive(Serialize, Deserialize, Default)]
+//! struct Visits {
+//!     count: u64,
+//! }
+//!
+//! impl SessionEntry for Visits {
+//!     const KEY: &'static str = "visits";
+//! }
+//!
+//! #[get("/counter")]
+//! fn counter(mut visits: Session<Visits>) -> Result<Json<Visits>, Error> {
+//!     let count = visits.update(|v| {
+//!         v.count += 1;
+//!         v.count
+//!     })?;
+//!     Ok(Json(Visits { count }))
+//! }
+//!
+//! #[launch]
+//! fn rocket() -> _ {
+//!     rocket::build()
+//!         .attach(Sessions::fairing())
+//!         .mount("/", routes![counter])
+//! }
+//! ```
+//!
+//! # Logging in
+//!
+//! [`Authenticated`] passes only for a logged-in user and sends a stranger's browser to the
+//! login page with a safe `next` ([`safe_next`]); [`Auth`] logs users in (a new session id in
+//! the same commit) and out; [`Flash`] keeps a one-shot message; [`CsrfToken`] protects
+//! forms. `examples/login` puts them together.
+//!
+//! # Stores
+//!
+//! [`MemoryStore`] is the default; `FileStore` (feature `file`) survives restarts; `RedisStore`
+//! (feature `redis`, `redis-tls` for `rediss://`) serves Redis and Redis Cluster to many
+//! instances. Choose one with `sessions.store`, or implement [`SessionStore`].
+//!
+//! # Security
+//!
+//! Session ids are 192 random bits; the cookie carries the id signed with HMAC-SHA256
+//! (rotate secrets with [`SessionConfig::secrets`]). A cookie that is forged, truncated or
+//! garbage is no session: it never reaches the store. Call [`Session::regenerate`] when a
+//! user logs in and [`Session::destroy`] when they log out.
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod auth;
+mod config;
+mod cookie;
+mod csrf;
+mod error;
+mod fairing;
+mod flash;
+mod id;
+mod record;
+mod session;
+pub mod store;
+
+pub use auth::{safe_next, Auth, Authenticated};
+pub use config::{
+    FileConfig, MemoryConfig, RedisConfig, SameSite, Secure, SessionConfig, StoreKind,
+};
+pub use csrf::CsrfToken;
+pub use error::{Error, StoreError};
+pub use fairing::{Sessions, SessionsBuilder};
+pub use flash::{Flash, FlashMessage};
+pub use id::SessionId;
+pub use record::{Changes, SessionRecord, FORMAT_VERSION};
+pub use session::{Session, SessionEntry};
+#[cfg(feature = "file")]
+pub use store::FileStore;
+#[cfg(feature = "redis")]
+pub use store::RedisStore;
+pub use store::{MemoryStore, SessionStore};

@@ -1,0 +1,435 @@
+//! The request-local session and the typed `Session<T>` guard.
+
+use std::any::type_name;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rocket::http::Status;
+use rocket::log::private as log;
+use rocket::request::{FromRequest, Outcome, Request};
+use rocket::{Ignite, Rocket, Sentinel};
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::fairing::Shared;
+use crate::{Changes, Error, SessionId, SessionRecord, StoreError};
+
+/// A value kept in the session under a fixed, explicit key.
+///
+/// The key is what the store persists, so it must stay the same across releases of your
+/// application: rename the type freely, never the key. Keys starting with `$` are
+/// reserved for this crate. A key that breaks these rules stops launch.
+///
+/// # Example
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+/// use rocket_server_sessions::SessionEntry;
+///
+/// #[derive(Serialize, Deserialize, Default)]
+/// struct Cart { items: Vec<String> }
+///
+/// impl SessionEntry for Cart {
+///     const KEY: &'static str = "cart";
+/// }
+/// ```
+pub trait SessionEntry: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The name of the entry in the session record.
+    const KEY: &'static str;
+}
+
+/// The request-local session, in the request's local cache (keyed by this private type).
+pub(crate) enum Slot {
+    /// No guard asked for the session.
+    Unused,
+    /// The store could not load it.
+    Failed(StoreError),
+    /// Loaded, shared by every guard of the request and the fairing's response hook.
+    Ready(Arc<Live>),
+}
+
+pub(crate) struct Live(Mutex<State>);
+
+/// What the request knows and did to its session.
+pub(crate) struct State {
+    /// The verified id the request's cookie carried, whether or not the store had it.
+    pub(crate) cookie_id: Option<SessionId>,
+    /// `true` when the session will be stored as new (none was found, or it was destroyed
+    /// or regenerated), under `new_id`.
+    pub(crate) fresh: bool,
+    /// `true` when the cookie's session is to be deleted from the store.
+    pub(crate) discard_cookie_id: bool,
+    /// The id a fresh session is stored under, generated once asked for.
+    pub(crate) new_id: Option<SessionId>,
+    /// The session's entries as this request sees them (the store's, plus its changes).
+    pub(crate) record: SessionRecord,
+    /// The changes to commit to an existing session.
+    pub(crate) changes: Changes,
+}
+
+impl Slot {
+    /// The slot of `req`, loading the session from the store the first time a guard asks.
+    pub(crate) async fn load<'r>(req: &'r Request<'_>, shared: &Shared) -> &'r Slot {
+        req.local_cache_async(async {
+            let cookie_id = shared.cookie_id(req);
+            let mut state = State {
+                cookie_id: cookie_id.clone(),
+                fresh: true,
+                discard_cookie_id: false,
+                new_id: None,
+                record: SessionRecord::new(shared.config.max_age),
+                changes: Changes::default(),
+            };
+
+            if let Some(id) = cookie_id {
+                match shared.observe(shared.store.load(&id).await) {
+                    Ok(Some(record)) => {
+                        state.record = record;
+                        state.fresh = false;
+                    }
+                    Ok(None) => {}
+                    Err(StoreError::Corrupt(e)) => {
+                        log::warn!("session record is corrupt ({e}); starting a fresh session");
+                        state.discard_cookie_id = true;
+                    }
+                    Err(e) => return Slot::Failed(e),
+                }
+            }
+
+            Slot::Ready(Arc::new(Live(Mutex::new(state))))
+        })
+        .await
+    }
+
+    /// The slot of `req` as the response hook sees it: `Unused` when no guard asked.
+    pub(crate) fn of<'r>(req: &'r Request<'_>) -> &'r Slot {
+        req.local_cache(|| Slot::Unused)
+    }
+}
+
+/// The request's session for a guard: loaded from the store the first time any guard of
+/// the request asks, shared by all of them.
+///
+/// # Errors
+///
+/// `503` with [`Error::Store`] when the store fails; `500` with [`Error::NotAttached`]
+/// without the fairing.
+pub(crate) async fn live(req: &Request<'_>) -> Result<Arc<Live>, (Status, Error)> {
+    let Some(shared) = req.rocket().state::<Shared>() else {
+        return Err((Status::InternalServerError, Error::NotAttached));
+    };
+
+    match Slot::load(req, shared).await {
+        Slot::Ready(live) => Ok(live.clone()),
+        Slot::Failed(e) => Err((Status::ServiceUnavailable, Error::Store(e.clone()))),
+        Slot::Unused => Err((Status::InternalServerError, Error::NotAttached)),
+    }
+}
+
+/// The session operations, by entry key: `Session<T>` and the crate's own guards (which
+/// use reserved `$` keys) all go through these.
+impl Live {
+    /// Locks the state. Every change to it is a plain assignment, so a panic elsewhere
+    /// cannot leave it half-written: a poisoned lock is taken as it is.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        let state = self.lock();
+        decode(key, state.record.get(key)?)
+    }
+
+    pub(crate) fn set<T: Serialize>(&self, key: &'static str, value: &T) -> Result<(), Error> {
+        let json = encode(key, value)?;
+        self.lock().put(key, json);
+        Ok(())
+    }
+
+    pub(crate) fn update<T, R>(
+        &self,
+        key: &'static str,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> Result<R, Error>
+    where
+        T: Serialize + DeserializeOwned + Default,
+    {
+        let mut state = self.lock();
+        let mut value = state.record.get(key).and_then(|json| decode(key, json));
+        let value = value.get_or_insert_with(T::default);
+        let result = f(value);
+        state.put(key, encode(key, value)?);
+        Ok(result)
+    }
+
+    pub(crate) fn remove<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        let old = self.lock().remove_entry(key)?;
+        decode(key, &old)
+    }
+
+    pub(crate) fn destroy(&self) {
+        self.lock().destroy();
+    }
+
+    pub(crate) fn regenerate(&self) {
+        let mut state = self.lock();
+        state.discard_cookie_id |= state.cookie_id.is_some();
+        state.fresh = true;
+        state.new_id = None;
+        state.changes = Changes::default();
+    }
+
+    pub(crate) fn set_max_age(&self, max_age: Duration) {
+        let mut state = self.lock();
+        state.record.set_ttl(max_age);
+        state.changes.reset_ttl(max_age);
+    }
+
+    pub(crate) fn id(&self) -> SessionId {
+        let mut state = self.lock();
+        match (&state.cookie_id, state.fresh) {
+            (Some(id), false) => id.clone(),
+            _ => state.new_id.get_or_insert_with(SessionId::generate).clone(),
+        }
+    }
+
+    pub(crate) fn is_new(&self) -> bool {
+        self.lock().fresh
+    }
+}
+
+impl State {
+    /// Sets entry `key` to `json`, recording a change only when the value differs.
+    fn put(&mut self, key: &str, json: String) {
+        if self.record.get(key) != Some(json.as_str()) {
+            self.changes.set(key, json.clone());
+            self.record.insert(key, json);
+        }
+    }
+
+    fn remove_entry(&mut self, key: &str) -> Option<String> {
+        let old = self.record.remove(key)?;
+        self.changes.remove(key);
+        Some(old)
+    }
+
+    /// Starts over with an empty session under a new id, deleting the old one at commit.
+    fn destroy(&mut self) {
+        self.record = SessionRecord::new(self.record.ttl());
+        self.changes = Changes::default();
+        self.fresh = true;
+        self.discard_cookie_id = true;
+        self.new_id = None;
+    }
+}
+
+/// A typed view of one entry of the visitor's session, and the handle on the session.
+///
+/// Any number of `Session<T>` guards (for different `T`) in one handler share one load and
+/// one commit: the store is read when the first guard runs and written once, after the
+/// handler, with only what changed. A visitor without a session gets an empty one; it is
+/// stored, and its cookie set, only once something is written into it.
+///
+/// # Outcomes
+///
+/// - **Success**: always, unless the store fails.
+/// - **Error** `503 Service Unavailable` with [`Error::Store`] when the store cannot load
+///   the session.
+/// - **Error** `500 Internal Server Error` with [`Error::NotAttached`] without the
+///   [`Sessions`](crate::Sessions) fairing (a route using the guard stops launch first,
+///   through [`Sentinel`]).
+///
+/// # Example
+///
+/// ```
+/// use rocket::{get, serde::json::Json};
+/// use serde::{Deserialize, Serialize};
+/// use rocket_server_sessions::{Error, Session, SessionEntry};
+///
+/// #[derive(Serialize, Deserialize, Default)]
+/// struct Visits { count: u64 }
+///
+/// impl SessionEntry for Visits {
+///     const KEY: &'static str = "visits";
+/// }
+///
+/// #[get("/counter")]
+/// fn counter(mut visits: Session<Visits>) -> Result<Json<Visits>, Error> {
+///     visits.update(|v| v.count += 1)?;
+///     Ok(Json(visits.get().unwrap_or_default()))
+/// }
+/// ```
+pub struct Session<T> {
+    live: Arc<Live>,
+    _entry: PhantomData<fn() -> T>,
+}
+
+impl<T: SessionEntry> Session<T> {
+    /// The entry's value, or `None` when the session has no such entry.
+    ///
+    /// An entry stored by an older version of `T` that no longer decodes is `None` too,
+    /// with a warning in the log.
+    pub fn get(&self) -> Option<T> {
+        self.live.get(T::KEY)
+    }
+
+    /// Sets the entry to `value`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when `value` cannot be encoded as JSON (for example a map whose
+    /// keys are not strings); the session is left as it was.
+    pub fn set(&mut self, value: T) -> Result<(), Error> {
+        self.live.set(T::KEY, &value)
+    }
+
+    /// Changes the entry in place, starting from `T::default()` when absent, and returns
+    /// what `f` returns. Nothing is written when `f` leaves the value as it was.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when the changed value cannot be encoded as JSON; the session is
+    /// left as it was.
+    pub fn update<R>(&mut self, f: impl FnOnce(&mut T) -> R) -> Result<R, Error>
+    where
+        T: Default,
+    {
+        self.live.update(T::KEY, f)
+    }
+
+    /// Removes the entry and returns its value, if it had one that decodes.
+    pub fn remove(&mut self) -> Option<T> {
+        self.live.remove(T::KEY)
+    }
+
+    /// Ends the whole session: it is deleted from the store and its cookie expired when the
+    /// response goes out. Anything set afterwards in this request starts a new session,
+    /// under a new id (e.g. a "you have been logged out" message).
+    pub fn destroy(&mut self) {
+        self.live.destroy();
+    }
+
+    /// Moves the session, with all its data, to a new id: the old id is deleted from the
+    /// store and the new cookie set when the response goes out.
+    ///
+    /// # Security
+    ///
+    /// Call it whenever the session gains privilege (log-in): it defeats session
+    /// fixation, where an attacker plants a known id in the victim's browser beforehand.
+    pub fn regenerate(&mut self) {
+        self.live.regenerate();
+    }
+
+    /// Gives this session its own lifetime ("remember me"), from now on: its expiry in the
+    /// store and its cookie's `Max-Age` become `max_age`, and `rolling` keeps using it.
+    /// The cookie is persistent even with `browser_session`.
+    pub fn set_max_age(&mut self, max_age: Duration) {
+        self.live.set_max_age(max_age);
+    }
+
+    /// The session's id: the one in the cookie, or for a new session the id it will be
+    /// stored under.
+    pub fn id(&self) -> SessionId {
+        self.live.id()
+    }
+
+    /// `true` when the session is not (yet) in the store: the visitor had none, or it was
+    /// destroyed or regenerated in this request.
+    pub fn is_new(&self) -> bool {
+        self.live.is_new()
+    }
+}
+
+fn encode<T: Serialize>(key: &'static str, value: &T) -> Result<String, Error> {
+    serde_json::to_string(value).map_err(|source| Error::Encode { key, source })
+}
+
+fn decode<T: DeserializeOwned>(key: &str, json: &str) -> Option<T> {
+    serde_json::from_str(json)
+        .map_err(|e| {
+            // The error text can quote session data: log only where it failed.
+            log::warn!(
+                "session entry `{key}` no longer decodes as `{}` ({:?} error at line {}, column {}); treating it as absent",
+                type_name::<T>(),
+                e.classify(),
+                e.line(),
+                e.column(),
+            );
+        })
+        .ok()
+}
+
+/// Why `key` cannot be an entry key, if it cannot.
+pub(crate) fn key_problem(key: &str) -> Option<&'static str> {
+    if key.is_empty() {
+        Some("is empty")
+    } else if key.starts_with('$') {
+        Some("starts with `$`, which is reserved for rocket_server_sessions")
+    } else if key.len() > 128 {
+        Some("is longer than 128 bytes")
+    } else {
+        None
+    }
+}
+
+#[rocket::async_trait]
+impl<'r, T: SessionEntry> FromRequest<'r> for Session<T> {
+    type Error = Error;
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        match live(req).await {
+            Ok(live) => Outcome::Success(Session {
+                live,
+                _entry: PhantomData,
+            }),
+            Err(failure) => Outcome::Error(failure),
+        }
+    }
+}
+
+/// For a guard's [`Sentinel`]: `true`, with an error naming `guard` and the fix, when the
+/// sessions fairing is not attached.
+pub(crate) fn fairing_missing(rocket: &Rocket<Ignite>, guard: &str) -> bool {
+    let missing = rocket.state::<Shared>().is_none();
+    if missing {
+        log::error!(
+            "`{guard}` is used, but the sessions fairing is not attached: add `.attach(rocket_server_sessions::Sessions::fairing())`"
+        );
+    }
+
+    missing
+}
+
+impl<T: SessionEntry> Sentinel for Session<T> {
+    fn abort(rocket: &Rocket<Ignite>) -> bool {
+        if fairing_missing(rocket, &format!("Session<{}>", type_name::<T>())) {
+            return true;
+        }
+
+        if let Some(problem) = key_problem(T::KEY) {
+            log::error!(
+                "`{}::KEY` ({:?}) {problem}: choose a short, stable name such as \"cart\"",
+                type_name::<T>(),
+                T::KEY
+            );
+            return true;
+        }
+
+        false
+    }
+}
+
+impl State {
+    /// Takes the state out for the commit, leaving an empty session behind.
+    pub(crate) fn take(&mut self) -> State {
+        let empty = SessionRecord::new(self.record.ttl());
+        State {
+            cookie_id: self.cookie_id.take(),
+            fresh: self.fresh,
+            discard_cookie_id: self.discard_cookie_id,
+            new_id: self.new_id.take(),
+            record: std::mem::replace(&mut self.record, empty),
+            changes: std::mem::take(&mut self.changes),
+        }
+    }
+}

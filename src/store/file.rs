@@ -1,0 +1,277 @@
+//! The file store: one file per session in a directory, surviving restarts.
+
+use std::collections::BTreeMap;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, MutexGuard};
+
+use super::spawn_sweeper;
+use crate::{
+    Changes, Error, FileConfig, SessionId, SessionRecord, SessionStore, StoreError, FORMAT_VERSION,
+};
+
+/// Locks that serialize changes to one session; sessions hash onto them.
+const LOCKS: usize = 64;
+/// The file name extension of session files; temporary files start with a dot.
+const EXTENSION: &str = "session";
+
+/// Sessions kept as files in one directory: for a single instance that must keep sessions
+/// across restarts without running a server.
+///
+/// Each session is one small JSON file, named by the SHA-256 of its id (an id never
+/// becomes a path), holding its entries, lifetime and wall-clock expiry. Files are written
+/// atomically (a temporary file, then a rename), so a crash never leaves half a session.
+/// Changes to one session are serialized within the process, so concurrent requests keep
+/// each other's changes to different entries. Expired sessions are absent on read and
+/// swept every `sweep_interval`.
+///
+/// One application instance per directory: for several, use Redis.
+///
+/// # Example
+///
+/// ```no_run
+/// # fn run() -> Result<(), rocket_server_sessions::Error> {
+/// use rocket_server_sessions::{FileConfig, FileStore, Sessions};
+///
+/// let mut config = FileConfig::default();
+/// config.dir = "/var/lib/myapp/sessions".into();
+/// let store = FileStore::open(&config)?;
+/// let rocket = rocket::build().attach(Sessions::builder().store(store).build());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct FileStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    locks: Vec<Mutex<()>>,
+}
+
+/// A session file's contents.
+#[derive(Serialize, Deserialize)]
+struct OnDisk {
+    version: u32,
+    /// Milliseconds since the Unix epoch.
+    expires_at: u64,
+    /// The session's lifetime in milliseconds.
+    ttl: u64,
+    entries: BTreeMap<String, String>,
+}
+
+impl FileStore {
+    /// Opens (creating when missing) the directory `config.dir`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming `file.dir` when the directory cannot be created.
+    pub fn open(config: &FileConfig) -> Result<Self, Error> {
+        std::fs::create_dir_all(&config.dir).map_err(|e| {
+            Error::config(
+                "file.dir",
+                format!("could not create {}: {e}", config.dir.display()),
+            )
+        })?;
+
+        let locks = (0..LOCKS).map(|_| Mutex::new(())).collect();
+        let inner = Arc::new(Inner {
+            dir: config.dir.clone(),
+            locks,
+        });
+        spawn_sweeper(&inner, config.sweep_interval, |inner| async move {
+            if let Err(e) = inner.sweep().await {
+                rocket::log::private::warn!("could not sweep the session directory: {e}");
+            }
+        });
+        Ok(FileStore { inner })
+    }
+
+    /// Removes every expired session file now and returns how many it removed.
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] when the directory cannot be read.
+    pub async fn sweep(&self) -> Result<usize, StoreError> {
+        self.inner.sweep().await
+    }
+}
+
+fn now() -> u64 {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn io_error(error: std::io::Error) -> StoreError {
+    StoreError::unavailable(error)
+}
+
+impl Inner {
+    fn path(&self, id: &SessionId) -> PathBuf {
+        self.dir.join(format!("{}.{EXTENSION}", id.storage_key()))
+    }
+
+    async fn lock(&self, id: &SessionId) -> MutexGuard<'_, ()> {
+        let bits = id
+            .as_bytes()
+            .iter()
+            .take(2)
+            .fold(0, |acc, b| acc << 8 | usize::from(*b));
+        // `locks` is never empty: `open` makes LOCKS of them.
+        self.locks[bits % self.locks.len()].lock().await
+    }
+
+    /// The live session in `path`; `None` when there is none or it has expired.
+    async fn read(&self, path: &Path) -> Result<Option<OnDisk>, StoreError> {
+        let bytes = match tokio::fs::read(path).await {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error(e)),
+        };
+
+        let on_disk: OnDisk = serde_json::from_slice(&bytes).map_err(StoreError::corrupt)?;
+        if on_disk.version != FORMAT_VERSION {
+            let version = on_disk.version;
+            return Err(StoreError::corrupt(format!(
+                "unknown record format version {version}"
+            )));
+        }
+
+        Ok((on_disk.expires_at > now()).then_some(on_disk))
+    }
+
+    /// Writes `on_disk` to `path` atomically: a temporary file, then a rename over it.
+    async fn write(&self, path: &Path, on_disk: &OnDisk) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(on_disk).map_err(StoreError::corrupt)?;
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("session");
+        let temporary = self
+            .dir
+            .join(format!(".{name}.{:016x}.tmp", rand::random::<u64>()));
+        tokio::fs::write(&temporary, bytes)
+            .await
+            .map_err(io_error)?;
+        if let Err(e) = tokio::fs::rename(&temporary, path).await {
+            let _ = tokio::fs::remove_file(&temporary).await;
+            return Err(io_error(e));
+        }
+
+        Ok(())
+    }
+
+    async fn remove(&self, path: &Path) -> Result<(), StoreError> {
+        match tokio::fs::remove_file(path).await {
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(io_error(e)),
+            _ => Ok(()),
+        }
+    }
+
+    async fn sweep(&self) -> Result<usize, StoreError> {
+        let mut entries = tokio::fs::read_dir(&self.dir).await.map_err(io_error)?;
+        let mut removed = 0;
+        while let Some(entry) = entries.next_entry().await.map_err(io_error)? {
+            let path = entry.path();
+            if path.extension().and_then(|e| e.to_str()) != Some(EXTENSION) {
+                continue;
+            }
+
+            // A corrupt file is no session either.
+            if !matches!(self.read(&path).await, Ok(Some(_))) {
+                self.remove(&path).await?;
+                removed += 1;
+            }
+        }
+
+        Ok(removed)
+    }
+}
+
+#[rocket::async_trait]
+impl SessionStore for FileStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        let Some(on_disk) = self.inner.read(&self.inner.path(id)).await? else {
+            return Ok(None);
+        };
+
+        let mut record = SessionRecord::new(Duration::from_millis(on_disk.ttl));
+        for (key, json) in on_disk.entries {
+            record.insert(key, json);
+        }
+
+        Ok(Some(record))
+    }
+
+    async fn create(&self, id: &SessionId, record: &SessionRecord) -> Result<bool, StoreError> {
+        let path = self.inner.path(id);
+        let _lock = self.inner.lock(id).await;
+        if matches!(self.inner.read(&path).await, Ok(Some(_))) {
+            return Ok(false);
+        }
+
+        let on_disk = OnDisk {
+            version: FORMAT_VERSION,
+            expires_at: now().saturating_add(millis(record.ttl())),
+            ttl: millis(record.ttl()),
+            entries: record
+                .entries()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        self.inner.write(&path, &on_disk).await?;
+        Ok(true)
+    }
+
+    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<bool, StoreError> {
+        let path = self.inner.path(id);
+        let _lock = self.inner.lock(id).await;
+        let Some(mut on_disk) = self.inner.read(&path).await? else {
+            return Ok(false);
+        };
+
+        for (key, json) in changes.entries() {
+            match json {
+                Some(json) => on_disk.entries.insert(key.to_string(), json.to_string()),
+                None => on_disk.entries.remove(key),
+            };
+        }
+
+        if let Some(ttl) = changes.ttl() {
+            on_disk.ttl = millis(ttl);
+            on_disk.expires_at = now().saturating_add(on_disk.ttl);
+        }
+
+        self.inner.write(&path, &on_disk).await?;
+        Ok(true)
+    }
+
+    async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
+        let path = self.inner.path(id);
+        let _lock = self.inner.lock(id).await;
+        let Some(mut on_disk) = self.inner.read(&path).await? else {
+            return Ok(None);
+        };
+
+        // Under the lock, the entries written back are the latest: nothing is undone.
+        on_disk.expires_at = now().saturating_add(on_disk.ttl);
+        self.inner.write(&path, &on_disk).await?;
+        Ok(Some(Duration::from_millis(on_disk.ttl)))
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        let path = self.inner.path(id);
+        let _lock = self.inner.lock(id).await;
+        self.inner.remove(&path).await
+    }
+}

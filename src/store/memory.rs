@@ -1,0 +1,435 @@
+//! The embedded in-memory store: bounded, swept, and the default.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::spawn_sweeper;
+use crate::{Changes, MemoryConfig, SessionId, SessionRecord, SessionStore, StoreError};
+
+/// Sessions a shard holds before the store splits into more shards; small stores keep
+/// one shard, so the cap is exact.
+const SESSIONS_PER_SHARD: usize = 4096;
+/// The most shards a store splits into: enough that requests on many cores rarely meet on
+/// one lock, and that sweeping one shard holds its lock only briefly.
+const MAX_SHARDS: usize = 128;
+/// A full shard frees 1/EVICTION_BATCH of its room at once.
+const EVICTION_BATCH: usize = 8;
+/// How many sessions' expiry times a full shard samples to choose what to evict.
+const EXPIRY_SAMPLE: usize = 256;
+
+/// Sessions kept in this process's memory: the default store.
+///
+/// - **Bounded.** It never holds more than `max_sessions` sessions. When full, a new
+///   session first clears the expired ones and then evicts the sessions closest to expiry
+///   (an eighth of a shard at once, chosen from a sample, as Redis's `volatile-ttl`
+///   does), so a flood of one-off visitors costs a fixed amount of memory and time, not a
+///   leak.
+/// - **Swept.** Expired sessions are absent on read at once, and a background task
+///   removes them every `sweep_interval`, one shard at a time (it starts when the store is
+///   made inside a Tokio runtime, as under Rocket, and ends when the store is dropped).
+/// - **Concurrent and compact.** Sessions are spread over up to 128 independently locked
+///   shards; each is one allocation beside its id and expiry.
+///
+/// Sessions do not survive a restart and are not shared between processes; use a file or
+/// Redis store for that. Cloning a `MemoryStore` gives another handle to the same sessions.
+///
+/// # Example
+///
+/// ```
+/// use rocket_server_sessions::{MemoryConfig, MemoryStore, Sessions};
+///
+/// let mut config = MemoryConfig::default();
+/// config.max_sessions = 10_000;
+/// let store = MemoryStore::new(config);
+/// let fairing = Sessions::builder().store(store.clone()).build();
+/// assert_eq!(store.len(), 0);
+/// ```
+#[derive(Clone)]
+pub struct MemoryStore {
+    shards: Arc<Shards>,
+}
+
+struct Shards {
+    /// Expiry times are milliseconds since this instant.
+    base: Instant,
+    shards: Box<[Mutex<Shard>]>,
+}
+
+/// Hashes a session id by taking 8 of its bytes: ids are uniformly random and made only
+/// by [`SessionId::generate`] (a client cannot choose one: cookies are verified before any
+/// lookup), so those bytes are already a good hash, and SipHash's flood resistance buys
+/// nothing here.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Bytes 8..16: the first two pick the shard, so they are the same within one.
+        if let Some(chunk) = bytes.get(8..16).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+            self.0 ^= u64::from_le_bytes(chunk);
+        }
+    }
+
+    fn write_usize(&mut self, _length_prefix: usize) {}
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+#[derive(Default)]
+struct Shard {
+    /// The most sessions this shard holds; the shards' caps add up to `max_sessions`.
+    cap: usize,
+    map: HashMap<SessionId, Stored, BuildHasherDefault<IdHasher>>,
+    /// No session in the shard expires before this: a sweep before it has nothing to do.
+    earliest: u64,
+}
+
+struct Stored {
+    /// The record, as [`SessionRecord::to_bytes`] encodes it.
+    record: Box<[u8]>,
+    /// When it expires, in milliseconds since `Shards::base`.
+    expires: u64,
+}
+
+impl MemoryStore {
+    /// A store with `config`'s cap and sweep interval.
+    pub fn new(config: MemoryConfig) -> Self {
+        let max = config.max_sessions.max(1);
+        let count = (max / SESSIONS_PER_SHARD).clamp(1, MAX_SHARDS);
+        let shards = (0..count)
+            .map(|i| {
+                let cap = max / count + usize::from(i < max % count);
+                Mutex::new(Shard {
+                    cap,
+                    ..Shard::default()
+                })
+            })
+            .collect();
+
+        let store = MemoryStore {
+            shards: Arc::new(Shards {
+                base: Instant::now(),
+                shards,
+            }),
+        };
+        spawn_sweeper(&store.shards, config.sweep_interval, |shards| async move {
+            for shard in shards.shards.iter() {
+                let now = shards.now();
+                lock(shard).sweep(now);
+                // One shard at a time: live requests wait for one shard's sweep at most.
+                tokio::task::yield_now().await;
+            }
+        });
+        store
+    }
+
+    /// How many sessions the store holds, counting expired ones not yet swept.
+    pub fn len(&self) -> usize {
+        self.shards
+            .shards
+            .iter()
+            .map(|shard| lock(shard).map.len())
+            .sum()
+    }
+
+    /// `true` when the store holds no session.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Removes every expired session now and returns how many it removed.
+    pub fn sweep(&self) -> usize {
+        self.shards
+            .shards
+            .iter()
+            .map(|shard| lock(shard).sweep(self.shards.now()))
+            .sum()
+    }
+
+    /// The shard of `id`, locked, and the time now.
+    fn shard(&self, id: &SessionId) -> (MutexGuard<'_, Shard>, u64) {
+        // Ids are uniformly random, so their bytes spread sessions evenly.
+        let bits = id
+            .as_bytes()
+            .iter()
+            .take(2)
+            .fold(0, |acc, b| acc << 8 | usize::from(*b));
+        let shards = &self.shards.shards;
+        (lock(&shards[bits % shards.len()]), self.shards.now())
+    }
+}
+
+impl Default for MemoryStore {
+    /// A store with [`MemoryConfig::default()`].
+    fn default() -> Self {
+        MemoryStore::new(MemoryConfig::default())
+    }
+}
+
+impl Shards {
+    fn now(&self) -> u64 {
+        millis(self.base.elapsed())
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Locks a shard. A panic while a shard was locked cannot leave it half-written (every
+/// change is a single map operation), so a poisoned lock is taken as it is.
+fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    shard.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shard {
+    /// The live session `id`, after removing it if it has expired.
+    fn live(&mut self, id: &SessionId, now: u64) -> Option<&mut Stored> {
+        if self.map.get(id)?.expires <= now {
+            self.map.remove(id);
+            return None;
+        }
+
+        self.map.get_mut(id)
+    }
+
+    fn insert(&mut self, id: SessionId, record: &SessionRecord, expires: u64) {
+        self.earliest = self.earliest.min(expires);
+        self.map.insert(
+            id,
+            Stored {
+                record: record.to_bytes(),
+                expires,
+            },
+        );
+    }
+
+    /// Removes the sessions that expired by `now`; returns how many.
+    fn sweep(&mut self, now: u64) -> usize {
+        if now < self.earliest {
+            return 0;
+        }
+
+        let before = self.map.len();
+        let mut earliest = u64::MAX;
+        self.map.retain(|_, stored| {
+            earliest = earliest.min(stored.expires);
+            stored.expires > now
+        });
+        self.earliest = earliest;
+        before - self.map.len()
+    }
+
+    /// Makes room for one more session. When full, one pass over the shard removes the
+    /// expired sessions and evicts those closest to expiry, freeing an eighth of the
+    /// shard, so the pass costs each insert a small constant amortized amount.
+    fn make_room(&mut self, now: u64) {
+        if self.map.len() < self.cap {
+            return;
+        }
+
+        let batch = (self.cap / EVICTION_BATCH).max(1);
+        let threshold = self.expiry_quantile(batch);
+        let mut removed = 0;
+        let mut earliest = u64::MAX;
+        self.map.retain(|_, stored| {
+            let expired = stored.expires <= now;
+            let evicted = !expired && removed < batch && stored.expires <= threshold;
+            removed += usize::from(expired || evicted);
+            let keep = !expired && !evicted;
+            if keep {
+                earliest = earliest.min(stored.expires);
+            }
+            keep
+        });
+        self.earliest = earliest;
+
+        // Should the sample have misled the threshold, drop any one session: the cap holds.
+        if self.map.len() >= self.cap {
+            if let Some(id) = self.map.keys().next().cloned() {
+                self.map.remove(&id);
+            }
+        }
+    }
+
+    /// An expiry time at or below which about `count` of the shard's sessions expire,
+    /// estimated from a sample spread over the shard.
+    fn expiry_quantile(&self, count: usize) -> u64 {
+        let step = (self.map.len() / EXPIRY_SAMPLE).max(1);
+        let mut sample: Vec<u64> = self.map.values().step_by(step).map(|s| s.expires).collect();
+        sample.sort_unstable();
+        let rank = sample.len() * count / self.map.len().max(1);
+        sample
+            .get(rank.saturating_sub(1))
+            .copied()
+            .unwrap_or(u64::MAX)
+    }
+}
+
+/// Reads back a record this store encoded; only a bug could make that fail.
+fn decode(bytes: &[u8]) -> Result<SessionRecord, StoreError> {
+    SessionRecord::from_bytes(bytes)
+        .ok_or_else(|| StoreError::corrupt("a memory record does not decode"))
+}
+
+#[rocket::async_trait]
+impl SessionStore for MemoryStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        let (mut shard, now) = self.shard(id);
+        shard
+            .live(id, now)
+            .map(|stored| decode(&stored.record))
+            .transpose()
+    }
+
+    async fn create(&self, id: &SessionId, record: &SessionRecord) -> Result<bool, StoreError> {
+        let (mut shard, now) = self.shard(id);
+        if shard.live(id, now).is_some() {
+            return Ok(false);
+        }
+
+        shard.make_room(now);
+        shard.insert(id.clone(), record, now.saturating_add(millis(record.ttl())));
+        Ok(true)
+    }
+
+    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<bool, StoreError> {
+        let (mut shard, now) = self.shard(id);
+        let Some(stored) = shard.live(id, now) else {
+            return Ok(false);
+        };
+
+        stored.record = SessionRecord::apply_to_bytes(&stored.record, changes)
+            .ok_or_else(|| StoreError::corrupt("a memory record does not decode"))?;
+        if let Some(ttl) = changes.ttl() {
+            stored.expires = now.saturating_add(millis(ttl));
+            shard.earliest = shard.earliest.min(now.saturating_add(millis(ttl)));
+        }
+        Ok(true)
+    }
+
+    async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
+        let (mut shard, now) = self.shard(id);
+        let Some(stored) = shard.live(id, now) else {
+            return Ok(None);
+        };
+
+        // Reads the lifetime alone; the data is not rewritten.
+        let ttl = SessionRecord::ttl_from_bytes(&stored.record)
+            .ok_or_else(|| StoreError::corrupt("a memory record does not decode"))?;
+        stored.expires = now.saturating_add(millis(ttl));
+        Ok(Some(ttl))
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.shard(id).0.map.remove(id);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(max_sessions: usize) -> MemoryStore {
+        MemoryStore::new(MemoryConfig {
+            max_sessions,
+            ..MemoryConfig::default()
+        })
+    }
+
+    #[test]
+    fn ids_hash_apart() {
+        use std::hash::BuildHasher;
+        let hasher = BuildHasherDefault::<IdHasher>::default();
+        let hashes: std::collections::HashSet<u64> = (0..10_000)
+            .map(|_| hasher.hash_one(SessionId::generate()))
+            .collect();
+        assert_eq!(hashes.len(), 10_000);
+    }
+
+    #[test]
+    fn shard_caps_add_up_to_max_sessions() {
+        for max in [1, 2, 1023, 1024, 5000, 100_000, 1_000_003] {
+            let store = store(max);
+            let caps: usize = store.shards.shards.iter().map(|s| lock(s).cap).sum();
+            assert_eq!(caps, max);
+            assert!(store.shards.shards.len() <= MAX_SHARDS);
+        }
+    }
+
+    #[rocket::async_test]
+    async fn a_full_store_evicts_the_session_closest_to_expiry() {
+        let store = store(3);
+        let ids: Vec<_> = (0..4).map(|_| SessionId::generate()).collect();
+        for (i, id) in ids.iter().enumerate() {
+            let ttl = Duration::from_secs(100 + i as u64);
+            let ttl = if i == 1 { Duration::from_secs(50) } else { ttl };
+            assert!(store.create(id, &SessionRecord::new(ttl)).await.unwrap());
+        }
+
+        assert_eq!(store.len(), 3);
+        assert!(store.load(&ids[1]).await.unwrap().is_none());
+        for i in [0, 2, 3] {
+            assert!(store.load(&ids[i]).await.unwrap().is_some());
+        }
+    }
+
+    #[rocket::async_test]
+    async fn a_flood_past_the_cap_keeps_the_sessions_furthest_from_expiry() {
+        let store = store(10_000);
+        let ids: Vec<_> = (0..60_000).map(|_| SessionId::generate()).collect();
+        for (i, id) in ids.iter().enumerate() {
+            let record = SessionRecord::new(Duration::from_secs(1_000 + i as u64));
+            assert!(store.create(id, &record).await.unwrap());
+            assert!(store.len() <= 10_000);
+        }
+
+        for id in &ids[59_000..] {
+            assert!(
+                store.load(id).await.unwrap().is_some(),
+                "a recent session was evicted"
+            );
+        }
+    }
+
+    #[rocket::async_test]
+    async fn sweep_removes_only_expired_sessions() {
+        let store = store(100);
+        let short = SessionId::generate();
+        let long = SessionId::generate();
+        store
+            .create(&short, &SessionRecord::new(Duration::from_millis(1)))
+            .await
+            .unwrap();
+        store
+            .create(&long, &SessionRecord::new(Duration::from_secs(60)))
+            .await
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+
+        assert_eq!(store.sweep(), 1);
+        assert_eq!(store.len(), 1);
+        assert!(store.load(&long).await.unwrap().is_some());
+    }
+
+    #[rocket::async_test]
+    async fn the_background_sweeper_removes_expired_sessions() {
+        let sweep_interval = Duration::from_millis(20);
+        let store = MemoryStore::new(MemoryConfig {
+            sweep_interval,
+            ..MemoryConfig::default()
+        });
+        for _ in 0..1500 {
+            let record = SessionRecord::new(Duration::from_millis(1));
+            store.create(&SessionId::generate(), &record).await.unwrap();
+        }
+
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(store.len(), 0);
+    }
+}

@@ -1,0 +1,208 @@
+//! The [`SessionStore`] trait and the stores that implement it.
+//!
+//! A store keeps session records between requests. It knows nothing of requests or
+//! cookies: the fairing calls it with a verified [`SessionId`] and a record or a set of
+//! [`Changes`]. Every store, built in or your own, passes the same conformance suite
+//! (`tests/store_suite.rs`).
+//!
+//! # A custom store
+//!
+//! This store keeps records in a `HashMap` behind a lock. It is complete: expiry is enforced
+//! on read, `create` never overwrites, `commit` writes only the changed entries and fails
+//! for a session that no longer exists, and `touch` never rewrites data.
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::sync::Mutex;
+//! use std::time::{Duration, Instant};
+//!
+//! use rocket_server_sessions::{Changes, SessionId, SessionRecord, SessionStore, StoreError};
+//!
+//! #[derive(Default)]
+//! struct MapStore(Mutex<HashMap<SessionId, (SessionRecord, Instant)>>);
+//!
+//! impl MapStore {
+//!     /// Runs `f` on the live record of `id`, dropping it first if it has expired.
+//!     fn with_live<R>(&self, id: &SessionId, f: impl FnOnce(&mut SessionRecord, &mut Instant) -> R) -> Option<R> {
+//!         let mut map = self.0.lock().unwrap();
+//!         if map.get(id).is_some_and(|(_, expires)| *expires <= Instant::now()) {
+//!             map.remove(id);
+//!         }
+//!         map.get_mut(id).map(|(record, expires)| f(record, expires))
+//!     }
+//! }
+//!
+//! #[rocket::async_trait]
+//! impl SessionStore for MapStore {
+//!     async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+//!         Ok(self.with_live(id, |record, _| record.clone()))
+//!     }
+//!
+//!     async fn create(&self, id: &SessionId, record: &SessionRecord) -> Result<bool, StoreError> {
+//!         if self.with_live(id, |_, _| ()).is_some() {
+//!             return Ok(false);
+//!         }
+//!         let expires = Instant::now() + record.ttl();
+//!         self.0.lock().unwrap().insert(id.clone(), (record.clone(), expires));
+//!         Ok(true)
+//!     }
+//!
+//!     async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<bool, StoreError> {
+//!         Ok(self.with_live(id, |record, expires| {
+//!             record.apply(changes);
+//!             if let Some(ttl) = changes.ttl() {
+//!                 *expires = Instant::now() + ttl;
+//!             }
+//!         }).is_some())
+//!     }
+//!
+//!     async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
+//!         Ok(self.with_live(id, |record, expires| {
+//!             *expires = Instant::now() + record.ttl();
+//!             record.ttl()
+//!         }))
+//!     }
+//!
+//!     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+//!         self.0.lock().unwrap().remove(id);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! // Use it with `Sessions::builder().store(MapStore::default()).build()`.
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::{Changes, Error, SessionConfig, SessionId, SessionRecord, StoreError, StoreKind};
+
+#[cfg(feature = "file")]
+mod file;
+mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+
+#[cfg(feature = "file")]
+pub use file::FileStore;
+pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use redis::RedisStore;
+
+/// Runs `sweep` every `every` in the background while `target` lives. Needs a Tokio
+/// runtime (Rocket's); without one, nothing runs, and stores still drop expired sessions
+/// on read.
+pub(crate) fn spawn_sweeper<T, F, Fut>(target: &Arc<T>, every: Duration, sweep: F)
+where
+    T: Send + Sync + 'static,
+    F: Fn(Arc<T>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+
+    let target = Arc::downgrade(target);
+    runtime.spawn(async move {
+        let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let Some(target) = target.upgrade() else {
+                break;
+            };
+            sweep(target).await;
+        }
+    });
+}
+
+/// Opens the store `config.store` names.
+///
+/// # Errors
+///
+/// [`Error::Config`] naming the key when the store cannot be opened, or `store` when it
+/// needs a feature this build lacks.
+pub(crate) async fn open(config: &SessionConfig) -> Result<Arc<dyn SessionStore>, Error> {
+    match config.store {
+        StoreKind::Memory => Ok(Arc::new(MemoryStore::new(config.memory.clone()))),
+        #[cfg(feature = "redis")]
+        StoreKind::Redis => Ok(Arc::new(RedisStore::connect(&config.redis).await?)),
+        #[cfg(feature = "redis")]
+        StoreKind::RedisCluster => Ok(Arc::new(RedisStore::connect_cluster(&config.redis).await?)),
+        #[cfg(feature = "file")]
+        StoreKind::File => Ok(Arc::new(FileStore::open(&config.file)?)),
+        #[allow(unreachable_patterns)]
+        kind => {
+            let (name, feature) = match kind {
+                StoreKind::File => ("file", "file"),
+                StoreKind::RedisCluster => ("redis-cluster", "redis"),
+                _ => ("redis", "redis"),
+            };
+            Err(Error::config(
+                "store",
+                format!("\"{name}\" needs rocket_server_sessions' `{feature}` feature: features = [\"{feature}\"]"),
+            ))
+        }
+    }
+}
+
+/// Where sessions live between requests.
+///
+/// Implement it with `#[rocket::async_trait]`. The fairing holds the store as
+/// `Arc<dyn SessionStore>` and calls it at most once to load and once to commit per request.
+///
+/// Rules every store keeps (and `tests/store_suite.rs` checks):
+/// - An expired session is absent: `load`, `commit` and `touch` behave as if it never was.
+/// - [`create`](Self::create) never overwrites an existing session.
+/// - [`commit`](Self::commit) writes only the changed entries, so concurrent requests that
+///   change different entries both keep their change, and it never brings back a session
+///   that was deleted or has expired.
+/// - [`touch`](Self::touch) resets the expiry and never rewrites data.
+///
+/// The [`store` module documentation](crate::store) shows a complete custom store.
+#[rocket::async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Loads the live session `id`.
+    ///
+    /// # Errors
+    ///
+    /// `Ok(None)` when there is no such session or it has expired;
+    /// [`StoreError::Corrupt`] when the stored bytes cannot be read back; another
+    /// [`StoreError`] when the store cannot answer.
+    async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// Stores a new session `id` that expires `record.ttl()` from now.
+    ///
+    /// # Errors
+    ///
+    /// `Ok(false)`, with nothing written, when a live session `id` exists already; a
+    /// [`StoreError`] when the store cannot answer.
+    async fn create(&self, id: &SessionId, record: &SessionRecord) -> Result<bool, StoreError>;
+
+    /// Applies `changes` to the live session `id`, entry by entry. When `changes.ttl()` is
+    /// set, the session's lifetime becomes that and its expiry is reset to now + that;
+    /// otherwise the expiry stays as it was.
+    ///
+    /// # Errors
+    ///
+    /// `Ok(false)`, with nothing written, when session `id` does not exist (it was deleted
+    /// or has expired); a [`StoreError`] when the store cannot answer.
+    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<bool, StoreError>;
+
+    /// Resets the expiry of the live session `id` to now + its lifetime, without
+    /// rewriting its data, and returns that lifetime.
+    ///
+    /// # Errors
+    ///
+    /// `Ok(None)` when session `id` does not exist; a [`StoreError`] when the store cannot
+    /// answer.
+    async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError>;
+
+    /// Deletes session `id`. Deleting a session that does not exist is not an error.
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] when the store cannot answer.
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError>;
+}
