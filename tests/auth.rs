@@ -1,0 +1,441 @@
+//! Log-in, log-out, `Authenticated`, the safe `next`, flash messages and CSRF, on
+//! examples/login through Rocket's local client.
+
+mod common;
+
+#[allow(dead_code)]
+#[path = "../examples/login/main.rs"]
+mod login;
+
+use common::SECRET;
+use rocket::http::{Accept, ContentType, Cookie, Header, Status};
+use rocket::local::asynchronous::{Client, LocalResponse};
+use rocket::{get, routes};
+use rocket_server_sessions::{Authenticated, Sessions};
+
+fn figment() -> rocket::figment::Figment {
+    rocket::Config::figment()
+        .merge(("log_level", "off"))
+        .merge(("sessions.secrets", [SECRET]))
+}
+
+async fn app() -> Client {
+    Client::tracked(login::app_on(figment()))
+        .await
+        .expect("the login example launches")
+}
+
+fn location(response: &LocalResponse<'_>) -> Option<String> {
+    response.headers().get_one("Location").map(String::from)
+}
+
+/// The value of `name="csrf_token"` in a page.
+fn csrf_in(page: &str) -> String {
+    let (_, rest) = page
+        .split_once(r#"name="csrf_token" value=""#)
+        .expect("a csrf_token field");
+    rest.split('"').next().unwrap().to_string()
+}
+
+async fn login_page_token(client: &Client) -> String {
+    let page = client
+        .get("/login")
+        .dispatch()
+        .await
+        .into_string()
+        .await
+        .unwrap();
+    csrf_in(&page)
+}
+
+async fn post_form<'c>(client: &'c Client, path: &str, body: String) -> LocalResponse<'c> {
+    client
+        .post(path.to_string())
+        .header(ContentType::Form)
+        .body(body)
+        .dispatch()
+        .await
+}
+
+async fn log_in<'c>(client: &'c Client, next: &str) -> LocalResponse<'c> {
+    let token = login_page_token(client).await;
+    let body = format!("username=alice&password=wonderland&csrf_token={token}&next={next}");
+    post_form(client, "/login", body).await
+}
+
+fn session_value(client: &Client) -> Option<String> {
+    client
+        .cookies()
+        .get("rocket.sid")
+        .map(|c| c.value().to_string())
+}
+
+#[rocket::async_test]
+async fn a_stranger_is_redirected_to_login_with_next() {
+    let client = app().await;
+    let response = client.get("/dashboard").dispatch().await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(
+        location(&response).as_deref(),
+        Some("/login?next=%2Fdashboard")
+    );
+
+    let response = client.get("/dashboard?tab=a&b=c%20d").dispatch().await;
+    assert_eq!(
+        location(&response).as_deref(),
+        Some("/login?next=%2Fdashboard%3Ftab%3Da%26b%3Dc%2520d")
+    );
+
+    let response = client.head("/dashboard").dispatch().await;
+    assert_eq!(response.status(), Status::SeeOther);
+}
+
+#[rocket::async_test]
+async fn scripts_and_json_clients_get_a_plain_401() {
+    let client = app().await;
+    let json = client
+        .get("/dashboard")
+        .header(Accept::JSON)
+        .dispatch()
+        .await;
+    assert_eq!(json.status(), Status::Unauthorized);
+    assert_eq!(location(&json), None);
+
+    let xhr = client
+        .get("/dashboard")
+        .header(Header::new("X-Requested-With", "XMLHttpRequest"))
+        .dispatch()
+        .await;
+    assert_eq!(xhr.status(), Status::Unauthorized);
+    assert_eq!(location(&xhr), None);
+}
+
+#[get("/members", rank = 1)]
+fn members(user: Authenticated) -> String {
+    format!("members: {}", *user)
+}
+
+#[get("/members", rank = 2)]
+fn members_teaser() -> &'static str {
+    "join us"
+}
+
+#[get("/teapot")]
+fn other_401() -> Status {
+    Status::Unauthorized
+}
+
+#[get("/vault", rank = 1)]
+fn vault(user: Authenticated) -> String {
+    format!("vault of {}", *user)
+}
+
+/// Answers a stranger itself, after `Authenticated` forwarded: its 401 is its own.
+#[get("/vault", rank = 2)]
+fn vault_refusal() -> (Status, &'static str) {
+    (Status::Unauthorized, "members only")
+}
+
+#[rocket::async_test]
+async fn a_ranked_route_still_catches_the_forward_and_other_401s_are_untouched() {
+    let rocket = rocket::custom(figment()).attach(Sessions::fairing()).mount(
+        "/",
+        routes![members, members_teaser, other_401, vault, vault_refusal],
+    );
+    let client = Client::tracked(rocket).await.unwrap();
+    let response = client.get("/members").dispatch().await;
+    assert_eq!(response.status(), Status::Ok);
+    assert_eq!(response.into_string().await.as_deref(), Some("join us"));
+
+    let response = client.get("/teapot").dispatch().await;
+    assert_eq!(response.status(), Status::Unauthorized);
+    assert_eq!(location(&response), None);
+
+    let response = client.get("/vault").dispatch().await;
+    assert_eq!(
+        response.status(),
+        Status::Unauthorized,
+        "a lower-ranked route's own 401 stays"
+    );
+    assert_eq!(location(&response), None);
+    assert_eq!(
+        response.into_string().await.as_deref(),
+        Some("members only")
+    );
+}
+
+#[rocket::async_test]
+async fn the_login_redirect_keeps_headers_other_fairings_set() {
+    // Attached first, so its header is on the response before ours rewrites it.
+    let tag = rocket::fairing::AdHoc::on_response("tag", |_, res| {
+        Box::pin(async move {
+            res.set_raw_header("X-Tag", "kept");
+        })
+    });
+    let rocket = rocket::custom(figment())
+        .attach(tag)
+        .attach(Sessions::fairing())
+        .mount("/", routes![vault]);
+    let client = Client::tracked(rocket).await.unwrap();
+    let response = client.get("/vault").dispatch().await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(location(&response).as_deref(), Some("/login?next=%2Fvault"));
+    assert_eq!(response.headers().get_one("X-Tag"), Some("kept"));
+    assert_eq!(response.into_string().await.unwrap_or_default(), "");
+}
+
+#[rocket::async_test]
+async fn the_home_page_sets_no_cookie_and_the_counter_counts() {
+    let client = app().await;
+    let response = client.get("/").dispatch().await;
+    assert_eq!(response.status(), Status::Ok);
+    assert!(response.headers().get_one("Set-Cookie").is_none());
+    for expected in [1, 2] {
+        let body = client
+            .get("/counter")
+            .dispatch()
+            .await
+            .into_string()
+            .await
+            .unwrap();
+        assert_eq!(body, format!(r#"{{"count":{expected}}}"#));
+    }
+}
+
+#[rocket::async_test]
+async fn the_login_form_has_its_fields_and_keeps_next() {
+    let client = app().await;
+    let page = client
+        .get("/login?next=%2Fdashboard")
+        .dispatch()
+        .await
+        .into_string()
+        .await
+        .unwrap();
+    for field in [
+        r#"name="username""#,
+        r#"name="password""#,
+        r#"name="csrf_token""#,
+    ] {
+        assert!(page.contains(field), "{field} missing");
+    }
+    // Tera escapes `/` as `&#x2F;`, which the browser reads back as `/`.
+    let page = page.replace("&#x2F;", "/");
+    assert!(page.contains(r#"name="next" value="/dashboard""#), "{page}");
+    assert!(csrf_in(&page).len() >= 43);
+}
+
+#[rocket::async_test]
+async fn logging_in_lands_on_next_under_a_new_session_id_and_kills_the_old_one() {
+    let client = app().await;
+    let token = login_page_token(&client).await;
+    let before = session_value(&client).expect("the form's token made a session");
+
+    let body = format!(
+        "username=alice&password=wonderland&csrf_token={token}&next=%2Fdashboard%3Ftab%3D2"
+    );
+    let response = post_form(&client, "/login", body).await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(location(&response).as_deref(), Some("/dashboard?tab=2"));
+    let after = session_value(&client).unwrap();
+    assert_ne!(before, after, "fixation: the id changes at log-in");
+
+    let page = client
+        .get("/dashboard")
+        .dispatch()
+        .await
+        .into_string()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("<strong id=\"user\">alice</strong>"),
+        "{page}"
+    );
+    assert_ne!(csrf_in(&page), token, "the CSRF token changes with the id");
+
+    let old = Client::untracked(login::app_on(figment())).await.unwrap();
+    let replay = old
+        .get("/dashboard")
+        .cookie(Cookie::new("rocket.sid", before))
+        .dispatch()
+        .await;
+    assert_eq!(
+        replay.status(),
+        Status::SeeOther,
+        "the pre-login id is not logged in"
+    );
+}
+
+#[rocket::async_test]
+async fn a_next_that_leaves_the_site_falls_back_to_the_dashboard() {
+    let nexts = [
+        "%2F%2Fevil.example",
+        "%2F%5Cevil.example",
+        "http%3A%2F%2Fevil.example",
+        "https%3A%2F%2Fevil.example",
+        "javascript%3Aalert(1)",
+        "%2F%252F%252Fevil.example",
+        "%2F%09%2Fevil.example",
+        "evil.example",
+    ];
+    for next in nexts {
+        let client = app().await;
+        let response = log_in(&client, next).await;
+        assert_eq!(response.status(), Status::SeeOther, "{next}");
+        assert_eq!(location(&response).as_deref(), Some("/dashboard"), "{next}");
+    }
+
+    let client = app().await;
+    let response = log_in(&client, "").await;
+    assert_eq!(location(&response).as_deref(), Some("/dashboard"));
+}
+
+#[rocket::async_test]
+async fn a_wrong_password_or_user_answers_401_with_the_form_and_logs_nobody_in() {
+    for (user, password) in [
+        ("alice", "looking-glass"),
+        ("mallory", "wonderland"),
+        ("", ""),
+    ] {
+        let client = app().await;
+        let token = login_page_token(&client).await;
+        let body = format!("username={user}&password={password}&csrf_token={token}");
+        let response = post_form(&client, "/login", body).await;
+        assert_eq!(response.status(), Status::Unauthorized);
+        let page = response.into_string().await.unwrap();
+        assert!(page.contains("Wrong user name or password."));
+        assert!(page.contains(r#"name="csrf_token""#));
+        assert_eq!(
+            client.get("/dashboard").dispatch().await.status(),
+            Status::SeeOther
+        );
+    }
+}
+
+#[rocket::async_test]
+async fn a_form_with_a_missing_or_wrong_csrf_token_is_forbidden() {
+    let client = app().await;
+    let token = login_page_token(&client).await;
+    let missing = post_form(
+        &client,
+        "/login",
+        "username=alice&password=wonderland".into(),
+    )
+    .await;
+    assert_eq!(missing.status(), Status::Forbidden);
+    let wrong = format!(
+        "username=alice&password=wonderland&csrf_token={}x",
+        &token[1..]
+    );
+    assert_eq!(
+        post_form(&client, "/login", wrong).await.status(),
+        Status::Forbidden
+    );
+    assert_eq!(
+        client.get("/dashboard").dispatch().await.status(),
+        Status::SeeOther,
+        "nobody logged in"
+    );
+
+    // Without a session at all, no token can match.
+    let stranger = app().await;
+    let forged = format!("username=alice&password=wonderland&csrf_token={token}");
+    assert_eq!(
+        post_form(&stranger, "/login", forged).await.status(),
+        Status::Forbidden
+    );
+
+    // Log-out is checked too.
+    assert_eq!(log_in(&client, "").await.status(), Status::SeeOther);
+    let logout = post_form(&client, "/logout", "csrf_token=nope".into()).await;
+    assert_eq!(logout.status(), Status::Forbidden);
+    assert_eq!(
+        client.get("/dashboard").dispatch().await.status(),
+        Status::Ok,
+        "still logged in"
+    );
+}
+
+#[rocket::async_test]
+async fn logging_out_ends_the_session_and_flashes_a_message_exactly_once() {
+    let client = app().await;
+    log_in(&client, "").await;
+    let logged_in = session_value(&client).unwrap();
+    let page = client
+        .get("/dashboard")
+        .dispatch()
+        .await
+        .into_string()
+        .await
+        .unwrap();
+
+    let response = post_form(&client, "/logout", format!("csrf_token={}", csrf_in(&page))).await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(location(&response).as_deref(), Some("/login"));
+    assert_ne!(
+        session_value(&client).unwrap(),
+        logged_in,
+        "the flash lives in a new session"
+    );
+
+    let page = client
+        .get("/login")
+        .dispatch()
+        .await
+        .into_string()
+        .await
+        .unwrap();
+    assert!(page.contains("You have been logged out."), "{page}");
+    let page = client
+        .get("/login")
+        .dispatch()
+        .await
+        .into_string()
+        .await
+        .unwrap();
+    assert!(
+        !page.contains("You have been logged out."),
+        "shown exactly once"
+    );
+
+    assert_eq!(
+        client.get("/dashboard").dispatch().await.status(),
+        Status::SeeOther
+    );
+    let other = Client::untracked(login::app_on(figment())).await.unwrap();
+    let replay = other
+        .get("/dashboard")
+        .cookie(Cookie::new("rocket.sid", logged_in))
+        .dispatch()
+        .await;
+    assert_eq!(
+        replay.status(),
+        Status::SeeOther,
+        "the logged-out cookie is dead"
+    );
+}
+
+#[rocket::async_test]
+async fn the_release_profile_sends_secure_cookies_and_demands_a_secret() {
+    let release = || {
+        rocket::Config::figment()
+            .merge(("log_level", "off"))
+            .select(rocket::Config::RELEASE_PROFILE)
+    };
+    match Client::untracked(login::app_on(release())).await {
+        Ok(_) => panic!("launched in release without a secret"),
+        Err(e) => assert!(matches!(
+            e.kind(),
+            rocket::error::ErrorKind::FailedFairings(_)
+        )),
+    }
+
+    let client = Client::tracked(login::app_on(
+        release().merge(("sessions.secrets", [SECRET])),
+    ))
+    .await
+    .unwrap();
+    let response = client.get("/login").dispatch().await;
+    let cookie = response.headers().get_one("Set-Cookie").unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+}

@@ -1,0 +1,352 @@
+//! Builders shared by the integration tests: a test app, clients, cookie helpers.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rocket::figment::Figment;
+use rocket::http::{Cookie, Status};
+use rocket::local::asynchronous::{Client, LocalResponse};
+use rocket::{get, post, routes, Build, Rocket, State};
+use rocket_server_sessions::{
+    Changes, Error, MemoryStore, Session, SessionEntry, SessionId, SessionRecord, SessionStore,
+    Sessions, SessionsBuilder, StoreError,
+};
+use serde::{Deserialize, Serialize};
+
+pub const SECRET: &str = "a test secret that is at least 32 bytes long";
+pub const OTHER_SECRET: &str = "another secret, also at least 32 bytes long";
+pub const COOKIE: &str = "rocket.sid";
+
+#[derive(Serialize, Deserialize, Default, Debug, PartialEq)]
+pub struct Visits {
+    pub count: u64,
+}
+
+impl SessionEntry for Visits {
+    const KEY: &'static str = "visits";
+}
+
+#[derive(Serialize, Deserialize, Default, Debug, PartialEq)]
+pub struct Cart {
+    pub items: Vec<String>,
+}
+
+impl SessionEntry for Cart {
+    const KEY: &'static str = "cart";
+}
+
+/// A newer shape of `Visits` that old records cannot decode into.
+#[derive(Serialize, Deserialize, Default, Debug, PartialEq)]
+pub struct VisitsV2 {
+    pub count: String,
+}
+
+impl SessionEntry for VisitsV2 {
+    const KEY: &'static str = "visits";
+}
+
+#[get("/plain")]
+fn plain() -> &'static str {
+    "plain"
+}
+
+#[get("/counter")]
+fn counter(mut visits: Session<Visits>) -> Result<String, Error> {
+    visits.update(|v| {
+        v.count += 1;
+        v.count.to_string()
+    })
+}
+
+#[get("/count")]
+fn count(visits: Session<Visits>) -> String {
+    visits.get().map_or(0, |v| v.count).to_string()
+}
+
+#[get("/v2")]
+fn v2(visits: Session<VisitsV2>) -> String {
+    format!("{:?}", visits.get())
+}
+
+#[get("/cart/add/<item>")]
+fn cart_add(mut cart: Session<Cart>, item: &str) -> Result<String, Error> {
+    cart.update(|c| {
+        c.items.push(item.into());
+        c.items.join(",")
+    })
+}
+
+#[get("/cart")]
+fn cart(cart: Session<Cart>) -> String {
+    cart.get().unwrap_or_default().items.join(",")
+}
+
+#[get("/both")]
+fn both(mut visits: Session<Visits>, mut cart: Session<Cart>) -> Result<String, Error> {
+    let count = visits.update(|v| {
+        v.count += 1;
+        v.count
+    })?;
+    cart.update(|c| c.items.push(format!("visit-{count}")))?;
+    Ok(format!(
+        "{count}:{}",
+        cart.get().unwrap_or_default().items.join(",")
+    ))
+}
+
+#[get("/id")]
+fn id(session: Session<Visits>) -> String {
+    session.id().to_string()
+}
+
+#[get("/forget")]
+fn forget(mut visits: Session<Visits>) -> String {
+    format!("{:?}", visits.remove())
+}
+
+#[post("/destroy")]
+fn destroy(mut session: Session<Visits>) {
+    session.destroy();
+}
+
+#[post("/destroy-then-set")]
+fn destroy_then_set(mut session: Session<Visits>) -> Result<(), Error> {
+    session.destroy();
+    session.set(Visits { count: 100 })
+}
+
+#[post("/regenerate")]
+fn regenerate(mut session: Session<Visits>) -> String {
+    session.regenerate();
+    session.id().to_string()
+}
+
+#[post("/remember/<millis>")]
+fn remember(mut session: Session<Visits>, millis: u64) -> Result<(), Error> {
+    session.set_max_age(Duration::from_millis(millis));
+    session.update(|v| v.count += 1)
+}
+
+/// Holds a request between loading its session and changing it, until the test opens the
+/// gate: so a test can interleave requests on one session deterministically.
+#[derive(Default)]
+pub struct Gate {
+    pub loaded: tokio::sync::Notify,
+    pub open: tokio::sync::Notify,
+}
+
+#[get("/slow/cart/add/<item>")]
+async fn slow_cart_add(
+    mut cart: Session<Cart>,
+    gate: &State<Gate>,
+    item: &str,
+) -> Result<(), Error> {
+    gate.loaded.notify_one();
+    gate.open.notified().await;
+    cart.update(|c| c.items.push(item.into()))
+}
+
+#[get("/slow/counter")]
+async fn slow_counter(mut visits: Session<Visits>, gate: &State<Gate>) -> Result<(), Error> {
+    gate.loaded.notify_one();
+    gate.open.notified().await;
+    visits.update(|v| v.count += 1)
+}
+
+/// Rocket's debug defaults, quiet, with a fixed secret: no Rocket.toml, no environment.
+pub fn figment() -> Figment {
+    Figment::from(rocket::Config::debug_default())
+        .merge(("log_level", "off"))
+        .merge(("sessions.secrets", [SECRET]))
+}
+
+/// The test app on `figment`, with `fairing` attached (when given).
+pub fn rocket_with(figment: Figment, fairing: Option<Sessions>) -> Rocket<Build> {
+    let rocket = rocket::custom(figment).manage(Gate::default()).mount(
+        "/",
+        routes![
+            plain,
+            counter,
+            count,
+            v2,
+            cart_add,
+            cart,
+            both,
+            id,
+            forget,
+            destroy,
+            destroy_then_set,
+            regenerate,
+            remember,
+            slow_cart_add,
+            slow_counter
+        ],
+    );
+    match fairing {
+        Some(fairing) => rocket.attach(fairing),
+        None => rocket,
+    }
+}
+
+/// A tracked client of the test app with `builder`'s fairing.
+pub async fn client(builder: SessionsBuilder) -> Client {
+    Client::tracked(rocket_with(figment(), Some(builder.build())))
+        .await
+        .expect("the test app launches")
+}
+
+/// An untracked client, for sending exactly the cookies a test chooses.
+pub async fn untracked(builder: SessionsBuilder) -> Client {
+    Client::untracked(rocket_with(figment(), Some(builder.build())))
+        .await
+        .expect("the test app launches")
+}
+
+/// Every `Set-Cookie` header of `response`.
+pub fn set_cookies(response: &LocalResponse<'_>) -> Vec<String> {
+    response
+        .headers()
+        .get("Set-Cookie")
+        .map(String::from)
+        .collect()
+}
+
+/// The session cookie `response` sets, parsed, if it sets one.
+pub fn session_cookie(response: &LocalResponse<'_>) -> Option<Cookie<'static>> {
+    let mut cookies: Vec<_> = set_cookies(response)
+        .into_iter()
+        .filter_map(|header| Cookie::parse(header).ok())
+        .filter(|cookie| cookie.name() == COOKIE)
+        .collect();
+    assert!(
+        cookies.len() <= 1,
+        "more than one session cookie: {cookies:?}"
+    );
+    cookies.pop()
+}
+
+/// `GET path` and the body, asserting 200.
+pub async fn get_ok(client: &Client, path: &str) -> String {
+    let response = client.get(path).dispatch().await;
+    assert_eq!(response.status(), Status::Ok, "GET {path}");
+    response.into_string().await.unwrap_or_default()
+}
+
+/// Counts the calls a store receives, passing them on to a real store.
+#[derive(Clone, Default)]
+pub struct Counting<S> {
+    pub inner: S,
+    pub calls: Arc<Calls>,
+}
+
+#[derive(Default)]
+pub struct Calls {
+    pub load: AtomicUsize,
+    pub create: AtomicUsize,
+    pub commit: AtomicUsize,
+    pub touch: AtomicUsize,
+    pub delete: AtomicUsize,
+}
+
+impl Calls {
+    /// `(load, create, commit, touch, delete)`.
+    pub fn get(&self) -> (usize, usize, usize, usize, usize) {
+        let n = |c: &AtomicUsize| c.load(Ordering::SeqCst);
+        (
+            n(&self.load),
+            n(&self.create),
+            n(&self.commit),
+            n(&self.touch),
+            n(&self.delete),
+        )
+    }
+
+    pub fn total(&self) -> usize {
+        let (a, b, c, d, e) = self.get();
+        a + b + c + d + e
+    }
+}
+
+impl Counting<MemoryStore> {
+    pub fn memory() -> Self {
+        Counting::default()
+    }
+}
+
+#[rocket::async_trait]
+impl<S: SessionStore> SessionStore for Counting<S> {
+    async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        self.calls.load.fetch_add(1, Ordering::SeqCst);
+        self.inner.load(id).await
+    }
+
+    async fn create(&self, id: &SessionId, record: &SessionRecord) -> Result<bool, StoreError> {
+        self.calls.create.fetch_add(1, Ordering::SeqCst);
+        self.inner.create(id, record).await
+    }
+
+    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<bool, StoreError> {
+        self.calls.commit.fetch_add(1, Ordering::SeqCst);
+        self.inner.commit(id, changes).await
+    }
+
+    async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
+        self.calls.touch.fetch_add(1, Ordering::SeqCst);
+        self.inner.touch(id).await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.calls.delete.fetch_add(1, Ordering::SeqCst);
+        self.inner.delete(id).await
+    }
+}
+
+/// A store whose backend is down: every call fails as unavailable.
+pub struct DownStore;
+
+fn down() -> StoreError {
+    StoreError::unavailable(std::io::Error::from(std::io::ErrorKind::ConnectionRefused))
+}
+
+#[rocket::async_trait]
+impl SessionStore for DownStore {
+    async fn load(&self, _: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        Err(down())
+    }
+
+    async fn create(&self, _: &SessionId, _: &SessionRecord) -> Result<bool, StoreError> {
+        Err(down())
+    }
+
+    async fn commit(&self, _: &SessionId, _: &Changes) -> Result<bool, StoreError> {
+        Err(down())
+    }
+
+    async fn touch(&self, _: &SessionId) -> Result<Option<Duration>, StoreError> {
+        Err(down())
+    }
+
+    async fn delete(&self, _: &SessionId) -> Result<(), StoreError> {
+        Err(down())
+    }
+}
+
+#[cfg(feature = "redis")]
+pub mod redis;
+
+/// The value of the environment variable `name`, set by `scripts/test.sh`. Unset, the
+/// test fails under `CI=true` and is skipped (with a line saying so) elsewhere.
+pub fn service_env(name: &str) -> Option<String> {
+    match std::env::var(name) {
+        Ok(value) if !value.is_empty() => Some(value),
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("{name} is not set: CI runs the tests through scripts/test.sh, which starts the services")
+        }
+        _ => {
+            eprintln!("skipped: {name} is not set (bash scripts/test.sh sets it)");
+            None
+        }
+    }
+}

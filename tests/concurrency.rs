@@ -1,0 +1,130 @@
+//! Parallel requests on one session: per-entry commits, no resurrection, many sessions.
+
+mod common;
+
+use common::*;
+use rocket::futures::future::join_all;
+use rocket::http::Status;
+use rocket::local::asynchronous::Client;
+use rocket_server_sessions::{MemoryConfig, MemoryStore, Sessions};
+
+#[rocket::async_test]
+async fn concurrent_changes_to_different_entries_both_survive() {
+    let client = client(Sessions::builder()).await;
+    get_ok(&client, "/counter").await;
+    let gate = client.rocket().state::<Gate>().unwrap();
+
+    // The slow request loads the session, then waits; meanwhile the counter commits.
+    let slow = client.get("/slow/cart/add/apple").dispatch();
+    let fast = async {
+        gate.loaded.notified().await;
+        assert_eq!(get_ok(&client, "/counter").await, "2");
+        gate.open.notify_one();
+    };
+    let (response, ()) = rocket::tokio::join!(slow, fast);
+    assert_eq!(response.status(), Status::Ok);
+
+    assert_eq!(
+        get_ok(&client, "/count").await,
+        "2",
+        "the slow commit did not write back a stale count"
+    );
+    assert_eq!(get_ok(&client, "/cart").await, "apple");
+}
+
+#[rocket::async_test]
+async fn logout_is_not_undone_by_a_slower_request() {
+    let store = MemoryStore::default();
+    let client = client(Sessions::builder().store(store.clone())).await;
+    get_ok(&client, "/counter").await;
+    let cookie = client.cookies().get(COOKIE).unwrap().clone();
+    let gate = client.rocket().state::<Gate>().unwrap();
+
+    let slow = client
+        .get("/slow/counter")
+        .cookie(cookie.clone())
+        .dispatch();
+    let logout = async {
+        gate.loaded.notified().await;
+        client
+            .post("/destroy")
+            .cookie(cookie.clone())
+            .dispatch()
+            .await;
+        gate.open.notify_one();
+    };
+    let (response, ()) = rocket::tokio::join!(slow, logout);
+
+    assert_eq!(store.len(), 0, "the destroyed session stays destroyed");
+    let removal = session_cookie(&response).expect("the slow response expires the cookie");
+    assert_eq!(removal.value(), "");
+
+    let replay = untracked(Sessions::builder().store(store.clone())).await;
+    let response = replay.get("/count").cookie(cookie).dispatch().await;
+    assert_eq!(response.into_string().await.as_deref(), Some("0"));
+}
+
+#[rocket::async_test]
+async fn many_sessions_count_independently_under_concurrent_load() {
+    let store = MemoryStore::default();
+    let fairing = Sessions::builder().store(store.clone()).build();
+    let client = Client::untracked(rocket_with(figment(), Some(fairing)))
+        .await
+        .unwrap();
+
+    let visitors = join_all((0..100).map(|_| client.get("/counter").dispatch())).await;
+    let cookies: Vec<_> = visitors
+        .iter()
+        .map(|r| session_cookie(r).unwrap())
+        .collect();
+    assert_eq!(store.len(), 100);
+
+    for _ in 0..4 {
+        let responses = join_all(
+            cookies
+                .iter()
+                .map(|c| client.get("/counter").cookie(c.clone()).dispatch()),
+        )
+        .await;
+        assert!(responses.iter().all(|r| r.status() == Status::Ok));
+    }
+
+    let counts = join_all(cookies.iter().map(|c| async {
+        client
+            .get("/count")
+            .cookie(c.clone())
+            .dispatch()
+            .await
+            .into_string()
+            .await
+    }))
+    .await;
+    assert!(
+        counts.iter().all(|c| c.as_deref() == Some("5")),
+        "{counts:?}"
+    );
+    assert_eq!(store.len(), 100);
+}
+
+#[rocket::async_test]
+async fn a_flood_of_new_visitors_stays_under_max_sessions() {
+    let mut config = MemoryConfig::default();
+    config.max_sessions = 50;
+    let store = MemoryStore::new(config);
+    let fairing = Sessions::builder().store(store.clone()).build();
+    let client = Client::untracked(rocket_with(figment(), Some(fairing)))
+        .await
+        .unwrap();
+
+    for round in 0..10 {
+        let responses = join_all((0..50).map(|_| client.get("/counter").dispatch())).await;
+        assert!(
+            responses.iter().all(|r| r.status() == Status::Ok),
+            "round {round}"
+        );
+        assert!(store.len() <= 50, "{} sessions held", store.len());
+    }
+
+    // A full store frees an eighth of its room at once, then fills up again.
+    assert!(store.len() > 40, "{} sessions held", store.len());
+}

@@ -1,0 +1,176 @@
+//! Rocket.toml profiles, ROCKET_SESSIONS, and what stops launch.
+// figment::Jail fixes the closure's error type; its size is not ours to choose.
+#![allow(clippy::result_large_err)]
+
+mod common;
+
+use common::*;
+use rocket::error::ErrorKind;
+use rocket::figment::Jail;
+use rocket::local::blocking::Client;
+use rocket::{get, routes};
+use rocket_server_sessions::{Session, SessionEntry, Sessions};
+use serde::{Deserialize, Serialize};
+
+/// The session cookie header after one counted visit, for the app configured by the
+/// Rocket.toml and environment in the jail.
+fn cookie_header_from_config() -> String {
+    let figment = rocket::Config::figment().merge(("log_level", "off"));
+    let client =
+        Client::tracked(rocket_with(figment, Some(Sessions::fairing()))).expect("launches");
+    let response = client.get("/counter").dispatch();
+    assert_eq!(response.status(), rocket::http::Status::Ok);
+    response
+        .headers()
+        .get_one("Set-Cookie")
+        .expect("a cookie")
+        .to_string()
+}
+
+fn launch_error(figment: rocket::figment::Figment, fairing: Option<Sessions>) -> rocket::Error {
+    match Client::untracked(rocket_with(figment, fairing)) {
+        Ok(_) => panic!("the app launched"),
+        Err(e) => e,
+    }
+}
+
+fn assert_failed_fairing(error: rocket::Error) {
+    match error.kind() {
+        ErrorKind::FailedFairings(fairings) => {
+            assert_eq!(
+                fairings.iter().map(|f| f.name).collect::<Vec<_>>(),
+                ["Sessions"]
+            );
+        }
+        other => panic!("expected a failed Sessions fairing, got {other:?}"),
+    }
+}
+
+#[test]
+fn rocket_toml_profiles_configure_the_cookie() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "Rocket.toml",
+            r#"
+            [default.sessions]
+            cookie_name = "app.sid"
+            max_age = 3600
+            same_site = "strict"
+
+            [debug.sessions]
+            max_age = 60
+            secrets = ["a test secret that is at least 32 bytes long"]
+            "#,
+        )?;
+        let header = cookie_header_from_config();
+        assert!(header.starts_with("app.sid="), "{header}");
+        assert!(header.contains("Max-Age=60"), "{header}");
+        assert!(header.contains("SameSite=Strict"), "{header}");
+        Ok(())
+    });
+}
+
+#[test]
+fn the_release_profile_applies_its_own_table() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "Rocket.toml",
+            r#"
+            [release.sessions]
+            secure = true
+            "#,
+        )?;
+        jail.set_env("ROCKET_PROFILE", "release");
+        jail.set_env(
+            "ROCKET_SECRET_KEY",
+            "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk=",
+        );
+        let header = cookie_header_from_config();
+        assert!(header.contains("Secure"), "{header}");
+        Ok(())
+    });
+}
+
+#[test]
+fn rocket_sessions_in_the_environment_overrides_rocket_toml() {
+    Jail::expect_with(|jail| {
+        jail.create_file("Rocket.toml", "[default.sessions]\nmax_age = 60\n")?;
+        jail.set_env(
+            "ROCKET_SESSIONS",
+            r#"{max_age=3600,cookie_name="env.sid",memory={max_sessions=5},secrets=["a test secret that is at least 32 bytes long"]}"#,
+        );
+        let header = cookie_header_from_config();
+        assert!(header.starts_with("env.sid="), "{header}");
+        assert!(header.contains("Max-Age=3600"), "{header}");
+        Ok(())
+    });
+}
+
+#[test]
+fn the_builder_wins_over_rocket_toml() {
+    let figment = figment().merge(("sessions.cookie_name", "toml.sid"));
+    let fairing = Sessions::builder().cookie_name("code.sid").build();
+    let client = Client::tracked(rocket_with(figment, Some(fairing))).unwrap();
+    let response = client.get("/counter").dispatch();
+    let header = response.headers().get_one("Set-Cookie").unwrap();
+    assert!(header.starts_with("code.sid="), "{header}");
+}
+
+#[test]
+fn bad_keys_and_values_stop_launch() {
+    let cases: [(&str, rocket::figment::value::Value); 7] = [
+        ("sessions.colour", "blue".into()),
+        ("sessions.max_age", "soon".into()),
+        ("sessions.max_age", 0.into()),
+        ("sessions.same_site", "sometimes".into()),
+        ("sessions.store", "postgres".into()),
+        ("sessions.memory.max_size", 5.into()),
+        ("sessions.secrets", vec!["short"].into()),
+    ];
+    for (key, value) in cases {
+        assert_failed_fairing(launch_error(
+            figment().merge((key, value)),
+            Some(Sessions::fairing()),
+        ));
+    }
+}
+
+#[test]
+fn the_release_profile_refuses_to_launch_without_a_secret() {
+    let release = rocket::figment::Figment::from(rocket::Config::release_default())
+        .merge(("log_level", "off"));
+    assert_failed_fairing(launch_error(release.clone(), Some(Sessions::fairing())));
+
+    let with_secrets = release.clone().merge(("sessions.secrets", [SECRET]));
+    Client::untracked(rocket_with(with_secrets, Some(Sessions::fairing())))
+        .expect("secrets suffice");
+}
+
+#[test]
+fn a_session_guard_without_the_fairing_stops_launch() {
+    assert!(matches!(
+        launch_error(figment(), None).kind(),
+        ErrorKind::SentinelAborts(_)
+    ));
+}
+
+#[derive(Serialize, Deserialize)]
+struct Reserved;
+
+impl SessionEntry for Reserved {
+    const KEY: &'static str = "$user";
+}
+
+#[get("/reserved")]
+fn reserved(_session: Session<Reserved>) {}
+
+#[test]
+fn an_entry_key_in_the_reserved_namespace_stops_launch() {
+    let rocket = rocket::custom(figment())
+        .attach(Sessions::fairing())
+        .mount("/", routes![reserved]);
+    match Client::untracked(rocket) {
+        Err(e) => assert!(matches!(e.kind(), ErrorKind::SentinelAborts(_))),
+        Ok(_) => panic!("launched with a reserved key"),
+    }
+}

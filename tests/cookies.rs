@@ -1,0 +1,309 @@
+//! What the session cookie looks like and when it is set, for every cookie option.
+
+mod common;
+
+use common::*;
+use rocket::http::{Cookie, Header, SameSite as CookieSameSite, Status};
+use rocket_server_sessions::{MemoryStore, SameSite, Secure, Sessions};
+
+#[rocket::async_test]
+async fn first_write_sets_a_signed_http_only_lax_cookie_for_one_day() {
+    let client = client(Sessions::builder()).await;
+    let response = client.get("/counter").dispatch().await;
+    assert_eq!(response.status(), Status::Ok);
+
+    let cookie = session_cookie(&response).expect("a session cookie");
+    assert_eq!(cookie.http_only(), Some(true));
+    assert_eq!(cookie.same_site(), Some(CookieSameSite::Lax));
+    assert_eq!(cookie.path(), Some("/"));
+    assert_eq!(cookie.domain(), None);
+    assert_eq!(
+        cookie.secure(),
+        None,
+        "plain http with secure = auto is not Secure"
+    );
+    assert_eq!(cookie.max_age(), Some(rocket::time::Duration::days(1)));
+    let (id, tag) = cookie.value().split_once('.').expect("<id>.<signature>");
+    assert!(id.len() >= 22, "at least 128 bits of id");
+    assert_eq!(tag.len(), 43, "an HMAC-SHA256 tag");
+}
+
+#[rocket::async_test]
+async fn counter_counts_per_session() {
+    let client = untracked(Sessions::builder()).await;
+    let visit = |cookie: Option<Cookie<'static>>| {
+        let mut request = client.get("/counter");
+        if let Some(cookie) = cookie {
+            request = request.cookie(cookie);
+        }
+        request.dispatch()
+    };
+
+    let first = visit(None).await;
+    let alice = session_cookie(&first).unwrap();
+    assert_eq!(first.into_string().await.as_deref(), Some("1"));
+    for expected in ["2", "3"] {
+        let response = visit(Some(alice.clone())).await;
+        assert_eq!(response.into_string().await.as_deref(), Some(expected));
+    }
+
+    let first = visit(None).await;
+    let bob = session_cookie(&first).unwrap();
+    assert_ne!(alice.value(), bob.value());
+    assert_eq!(first.into_string().await.as_deref(), Some("1"));
+    assert_eq!(
+        visit(Some(alice)).await.into_string().await.as_deref(),
+        Some("4")
+    );
+}
+
+#[rocket::async_test]
+async fn a_route_without_a_session_guard_costs_no_store_access_and_no_cookie() {
+    let store = Counting::memory();
+    let client = client(Sessions::builder().store(store.clone())).await;
+    get_ok(&client, "/counter").await;
+    let before = store.calls.total();
+
+    let response = client.get("/plain").dispatch().await;
+    assert_eq!(response.status(), Status::Ok);
+    assert!(set_cookies(&response).is_empty());
+    assert_eq!(
+        store.calls.total(),
+        before,
+        "the cookie was sent, yet nothing was asked of the store"
+    );
+}
+
+#[rocket::async_test]
+async fn reading_an_empty_session_stores_nothing_and_sets_no_cookie() {
+    let store = Counting::memory();
+    let client = client(Sessions::builder().store(store.clone())).await;
+    let response = client.get("/count").dispatch().await;
+    assert_eq!(response.into_string().await.as_deref(), Some("0"));
+    assert!(store.inner.is_empty());
+    assert_eq!(
+        store.calls.get(),
+        (0, 0, 0, 0, 0),
+        "no cookie: nothing to load"
+    );
+}
+
+#[rocket::async_test]
+async fn save_uninitialized_stores_an_empty_session_and_sets_its_cookie() {
+    let store = MemoryStore::default();
+    let client = client(
+        Sessions::builder()
+            .store(store.clone())
+            .save_uninitialized(true),
+    )
+    .await;
+    let response = client.get("/count").dispatch().await;
+    assert!(session_cookie(&response).is_some());
+    assert_eq!(store.len(), 1);
+
+    // The cookie now names a stored session: the next read does not create another.
+    let response = client.get("/count").dispatch().await;
+    assert!(session_cookie(&response).is_none());
+    assert_eq!(store.len(), 1);
+}
+
+#[rocket::async_test]
+async fn an_unchanged_session_is_not_written_back() {
+    let store = Counting::memory();
+    let client = client(Sessions::builder().store(store.clone())).await;
+    get_ok(&client, "/counter").await;
+    assert_eq!(store.calls.get(), (0, 1, 0, 0, 0));
+
+    let response = client.get("/count").dispatch().await;
+    assert!(set_cookies(&response).is_empty());
+    assert_eq!(store.calls.get(), (1, 1, 0, 0, 0), "one load, no write");
+
+    // A change is one load and one commit.
+    get_ok(&client, "/counter").await;
+    assert_eq!(store.calls.get(), (2, 1, 1, 0, 0));
+}
+
+#[rocket::async_test]
+async fn resave_writes_an_unchanged_session_back() {
+    let store = Counting::memory();
+    let client = client(Sessions::builder().store(store.clone()).resave(true)).await;
+    get_ok(&client, "/counter").await;
+    get_ok(&client, "/count").await;
+    assert_eq!(store.calls.get(), (1, 1, 1, 0, 0));
+    assert_eq!(get_ok(&client, "/count").await, "1");
+}
+
+#[rocket::async_test]
+async fn several_guards_share_one_load_and_one_commit() {
+    let store = Counting::memory();
+    let client = client(Sessions::builder().store(store.clone())).await;
+    assert_eq!(get_ok(&client, "/both").await, "1:visit-1");
+    assert_eq!(store.calls.get(), (0, 1, 0, 0, 0));
+    assert_eq!(get_ok(&client, "/both").await, "2:visit-1,visit-2");
+    assert_eq!(store.calls.get(), (1, 1, 1, 0, 0));
+}
+
+#[rocket::async_test]
+async fn cookie_options_shape_the_cookie() {
+    let builder = Sessions::builder()
+        .cookie_name("app.sid")
+        .path("/app")
+        .domain("example.com")
+        .same_site(SameSite::Strict)
+        .http_only(false)
+        .secure(Secure::Always);
+    let client =
+        rocket::local::asynchronous::Client::tracked(rocket_with(figment(), Some(builder.build())))
+            .await
+            .unwrap();
+    let response = client.get("/counter").dispatch().await;
+    let header = set_cookies(&response).pop().expect("a cookie");
+    let cookie = Cookie::parse(header).unwrap();
+    assert_eq!(cookie.name(), "app.sid");
+    assert_eq!(cookie.path(), Some("/app"));
+    assert_eq!(cookie.domain(), Some("example.com"));
+    assert_eq!(cookie.same_site(), Some(CookieSameSite::Strict));
+    assert_eq!(cookie.http_only(), None);
+    assert_eq!(cookie.secure(), Some(true));
+}
+
+#[rocket::async_test]
+async fn same_site_none_is_sent_with_secure() {
+    let client = client(
+        Sessions::builder()
+            .same_site(SameSite::None)
+            .secure(Secure::Always),
+    )
+    .await;
+    let cookie = session_cookie(&client.get("/counter").dispatch().await).unwrap();
+    assert_eq!(cookie.same_site(), Some(CookieSameSite::None));
+    assert_eq!(cookie.secure(), Some(true));
+}
+
+#[rocket::async_test]
+async fn secure_false_never_marks_the_cookie_secure() {
+    let client = client(Sessions::builder().secure(Secure::Never).proxy(true)).await;
+    let response = client
+        .get("/counter")
+        .header(Header::new("X-Forwarded-Proto", "https"))
+        .dispatch()
+        .await;
+    assert_eq!(session_cookie(&response).unwrap().secure(), None);
+}
+
+#[rocket::async_test]
+async fn forwarded_https_counts_as_tls_only_with_proxy() {
+    let without_proxy = untracked(Sessions::builder()).await;
+    let with_proxy = untracked(Sessions::builder().proxy(true)).await;
+    let https = || Header::new("X-Forwarded-Proto", "https");
+
+    let response = without_proxy
+        .get("/counter")
+        .header(https())
+        .dispatch()
+        .await;
+    assert_eq!(
+        session_cookie(&response).unwrap().secure(),
+        None,
+        "a client can send the header itself"
+    );
+
+    let response = with_proxy.get("/counter").header(https()).dispatch().await;
+    assert_eq!(session_cookie(&response).unwrap().secure(), Some(true));
+
+    let response = with_proxy
+        .get("/counter")
+        .header(Header::new("X-Forwarded-Proto", "http"))
+        .dispatch()
+        .await;
+    assert_eq!(session_cookie(&response).unwrap().secure(), None);
+
+    let response = with_proxy.get("/counter").dispatch().await;
+    assert_eq!(session_cookie(&response).unwrap().secure(), None);
+}
+
+#[rocket::async_test]
+async fn browser_session_cookie_has_no_max_age_unless_remembered() {
+    let client = client(Sessions::builder().browser_session(true)).await;
+    let cookie = session_cookie(&client.get("/counter").dispatch().await).unwrap();
+    assert_eq!(cookie.max_age(), None);
+    assert_eq!(cookie.expires(), None);
+
+    let response = client.post("/remember/604800000").dispatch().await;
+    let cookie = session_cookie(&response).expect("remember me sends the cookie again");
+    assert_eq!(cookie.max_age(), Some(rocket::time::Duration::days(7)));
+}
+
+#[rocket::async_test]
+async fn forged_cookies_start_a_fresh_session_without_touching_the_store() {
+    let store = Counting::memory();
+    let tracked = client(Sessions::builder().store(store.clone())).await;
+    let genuine = session_cookie(&tracked.get("/counter").dispatch().await).unwrap();
+    let genuine = genuine.value().to_string();
+    let (id, tag) = genuine.split_once('.').unwrap();
+    let loads = store.calls.get().0;
+
+    let client = untracked(Sessions::builder().store(store.clone())).await;
+    let mut flipped = genuine.clone().into_bytes();
+    let last = flipped.last_mut().unwrap();
+    *last = if *last == b'A' { b'B' } else { b'A' };
+    let forged = [
+        String::new(),
+        "garbage".into(),
+        id.to_string(),
+        format!("{id}."),
+        format!("{id}.{}", &tag[..20]),
+        format!("{genuine}x"),
+        String::from_utf8(flipped).unwrap(),
+        format!("{}.{tag}", "A".repeat(id.len())),
+        "%00%ff%fe".into(),
+        "A".repeat(4000),
+        "..........".into(),
+        "é".repeat(40),
+    ];
+
+    for value in forged {
+        let response = client
+            .get("/counter")
+            .cookie(Cookie::new(COOKIE, value.clone()))
+            .dispatch()
+            .await;
+        assert_eq!(response.status(), Status::Ok, "cookie {value:?}");
+        let fresh = session_cookie(&response).expect("a fresh session");
+        assert_ne!(fresh.value(), genuine);
+        assert_eq!(
+            response.into_string().await.as_deref(),
+            Some("1"),
+            "cookie {value:?}"
+        );
+    }
+
+    assert_eq!(
+        store.calls.get().0,
+        loads,
+        "no forged cookie reached the store"
+    );
+
+    // The genuine cookie still works.
+    let response = client
+        .get("/counter")
+        .cookie(Cookie::new(COOKIE, genuine))
+        .dispatch()
+        .await;
+    assert_eq!(response.into_string().await.as_deref(), Some("2"));
+}
+
+#[rocket::async_test]
+async fn a_cookie_for_a_session_the_store_no_longer_has_is_expired() {
+    let store = MemoryStore::default();
+    let client = client(Sessions::builder().store(store.clone())).await;
+    get_ok(&client, "/counter").await;
+    // The same secret, a new memory store: the app restarted and lost its sessions.
+    let client2 = untracked(Sessions::builder().store(MemoryStore::default())).await;
+    let cookie = client.cookies().get(COOKIE).unwrap().clone();
+    let response = client2.get("/count").cookie(cookie).dispatch().await;
+    assert_eq!(response.status(), Status::Ok);
+    let removal = session_cookie(&response).expect("the dead cookie is expired");
+    assert_eq!(removal.value(), "");
+    assert_eq!(removal.max_age(), Some(rocket::time::Duration::ZERO));
+}

@@ -1,0 +1,149 @@
+//! The file store in a running app: restarts, files at rest, corrupt files, sweeping.
+#![cfg(feature = "file")]
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::*;
+use rocket::http::Status;
+use rocket::local::asynchronous::Client;
+use rocket_server_sessions::{FileConfig, FileStore, SessionId, Sessions};
+
+fn fresh_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("file-test-{}", SessionId::generate()))
+}
+
+/// The test app on a file store in `dir`, configured through the `sessions` table.
+async fn app(dir: &PathBuf) -> Client {
+    let figment = figment()
+        .merge(("sessions.store", "file"))
+        .merge(("sessions.file.dir", dir));
+    Client::untracked(rocket_with(figment, Some(Sessions::fairing())))
+        .await
+        .expect("the app launches")
+}
+
+fn session_files(dir: &PathBuf) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect()
+}
+
+#[rocket::async_test]
+async fn a_session_survives_an_app_restart() {
+    let dir = fresh_dir();
+    let before = app(&dir).await;
+    let cookie = session_cookie(&before.get("/counter").dispatch().await).unwrap();
+    drop(before);
+
+    let after = app(&dir).await;
+    let response = after.get("/counter").cookie(cookie).dispatch().await;
+    assert_eq!(response.into_string().await.as_deref(), Some("2"));
+}
+
+#[rocket::async_test]
+async fn files_are_named_by_a_hash_of_the_id_and_hold_no_temporaries() {
+    let dir = fresh_dir();
+    let client = app(&dir).await;
+    let cookie = session_cookie(&client.get("/counter").dispatch().await).unwrap();
+    let id = cookie.value().split_once('.').unwrap().0;
+
+    let files = session_files(&dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let (hash, extension) = files[0].split_once('.').unwrap();
+    assert_eq!(extension, "session");
+    assert_eq!(hash.len(), 64);
+    assert!(hash.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert!(!files[0].contains(id));
+}
+
+#[rocket::async_test]
+async fn a_garbage_session_file_starts_a_fresh_session() {
+    let dir = fresh_dir();
+    let client = app(&dir).await;
+    for garbage in [
+        &b"not json"[..],
+        b"",
+        b"{\"version\":99,\"expires_at\":0,\"ttl\":1,\"entries\":{}}",
+        &[0xff; 64],
+    ] {
+        let cookie = session_cookie(&client.get("/counter").dispatch().await).unwrap();
+        let file = dir.join(&session_files(&dir)[0]);
+        std::fs::write(&file, garbage).unwrap();
+
+        let response = client.get("/counter").cookie(cookie).dispatch().await;
+        assert_eq!(response.status(), Status::Ok);
+        assert!(session_cookie(&response).is_some(), "a fresh session");
+        assert_eq!(response.into_string().await.as_deref(), Some("1"));
+        assert!(!file.exists(), "the corrupt file is gone");
+        for name in session_files(&dir) {
+            std::fs::remove_file(dir.join(name)).unwrap();
+        }
+    }
+}
+
+#[rocket::async_test]
+async fn concurrent_requests_keep_each_others_entries() {
+    let dir = fresh_dir();
+    let mut config = FileConfig::default();
+    config.dir = dir.clone();
+    let store = FileStore::open(&config).unwrap();
+    let client = client(Sessions::builder().store(store)).await;
+    get_ok(&client, "/counter").await;
+
+    let adds = (0..20).map(|i| client.get(format!("/cart/add/{i}")).dispatch());
+    let counts = (0..20).map(|_| client.get("/counter").dispatch());
+    let (adds, counts) = rocket::tokio::join!(
+        rocket::futures::future::join_all(adds),
+        rocket::futures::future::join_all(counts)
+    );
+    assert!(adds.iter().chain(&counts).all(|r| r.status() == Status::Ok));
+
+    // Cart appends race with each other (last writer wins on one entry), but no commit to
+    // the cart ever undid a counter commit or the other way round.
+    let cart = get_ok(&client, "/cart").await;
+    assert!(!cart.is_empty());
+    let count: u64 = get_ok(&client, "/count").await.parse().unwrap();
+    assert!(count >= 2, "{count}");
+}
+
+#[rocket::async_test]
+async fn sweep_removes_expired_session_files() {
+    let dir = fresh_dir();
+    let mut config = FileConfig::default();
+    config.dir = dir.clone();
+    let store = FileStore::open(&config).unwrap();
+    let builder = Sessions::builder()
+        .store(store.clone())
+        .max_age(Duration::from_millis(200));
+    let client = client(builder).await;
+    get_ok(&client, "/counter").await;
+    let live = self::client(Sessions::builder().store(store.clone())).await;
+    get_ok(&live, "/counter").await;
+    assert_eq!(session_files(&dir).len(), 2);
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(store.sweep().await.unwrap(), 1);
+    assert_eq!(session_files(&dir).len(), 1);
+    assert_eq!(get_ok(&live, "/count").await, "1");
+}
+
+#[rocket::async_test]
+async fn an_uncreatable_directory_stops_launch_naming_the_key() {
+    let file = fresh_dir();
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, b"a file, not a directory").unwrap();
+    let figment = figment()
+        .merge(("sessions.store", "file"))
+        .merge(("sessions.file.dir", file.join("sessions")));
+    match Client::untracked(rocket_with(figment, Some(Sessions::fairing()))).await {
+        Ok(_) => panic!("launched on an unusable directory"),
+        Err(e) => assert!(matches!(
+            e.kind(),
+            rocket::error::ErrorKind::FailedFairings(_)
+        )),
+    }
+}

@@ -1,0 +1,140 @@
+//! Destroy, regenerate, remove, typed views and stale data.
+
+mod common;
+
+use common::*;
+use rocket::http::Status;
+use rocket_server_sessions::{MemoryStore, Sessions};
+
+#[rocket::async_test]
+async fn destroy_deletes_the_session_and_expires_the_cookie() {
+    let store = MemoryStore::default();
+    let client = client(Sessions::builder().store(store.clone())).await;
+    get_ok(&client, "/counter").await;
+    let old = client.cookies().get(COOKIE).unwrap().clone();
+    assert_eq!(store.len(), 1);
+
+    let response = client.post("/destroy").dispatch().await;
+    assert_eq!(response.status(), Status::Ok);
+    let removal = session_cookie(&response).expect("the cookie is expired");
+    assert_eq!(removal.value(), "");
+    assert_eq!(removal.max_age(), Some(rocket::time::Duration::ZERO));
+    assert_eq!(store.len(), 0);
+
+    // Replaying the old cookie finds nothing.
+    let replay = untracked(Sessions::builder().store(store.clone())).await;
+    let response = replay.get("/count").cookie(old).dispatch().await;
+    assert_eq!(response.into_string().await.as_deref(), Some("0"));
+}
+
+#[rocket::async_test]
+async fn data_set_after_destroy_lives_in_a_new_session() {
+    let store = MemoryStore::default();
+    let client = client(Sessions::builder().store(store.clone())).await;
+    get_ok(&client, "/counter").await;
+    let old = client.cookies().get(COOKIE).unwrap().value().to_string();
+
+    let response = client.post("/destroy-then-set").dispatch().await;
+    let new = session_cookie(&response).expect("a new session cookie");
+    assert_ne!(new.value(), old);
+    assert_eq!(store.len(), 1);
+    assert_eq!(get_ok(&client, "/count").await, "100");
+}
+
+#[rocket::async_test]
+async fn regenerate_moves_the_data_to_a_new_id_and_kills_the_old_one() {
+    let store = MemoryStore::default();
+    let client = client(Sessions::builder().store(store.clone())).await;
+    get_ok(&client, "/counter").await;
+    get_ok(&client, "/cart/add/apple").await;
+    let old = client.cookies().get(COOKIE).unwrap().clone();
+
+    let response = client.post("/regenerate").dispatch().await;
+    let new = session_cookie(&response).expect("a new cookie");
+    let announced = response.into_string().await.unwrap();
+    assert_ne!(new.value(), old.value());
+    assert!(
+        new.value().starts_with(&format!("{announced}.")),
+        "id() names the new id"
+    );
+    assert_eq!(store.len(), 1);
+
+    assert_eq!(get_ok(&client, "/count").await, "1");
+    assert_eq!(get_ok(&client, "/cart").await, "apple");
+
+    let replay = untracked(Sessions::builder().store(store.clone())).await;
+    let response = replay.get("/count").cookie(old).dispatch().await;
+    assert_eq!(
+        response.into_string().await.as_deref(),
+        Some("0"),
+        "the old id is dead"
+    );
+}
+
+#[rocket::async_test]
+async fn id_is_stable_for_a_session_and_set_for_a_new_one() {
+    let client = client(Sessions::builder()).await;
+    let response = client.get("/id").dispatch().await;
+    assert!(
+        session_cookie(&response).is_none(),
+        "asking for the id stores nothing"
+    );
+
+    get_ok(&client, "/counter").await;
+    let cookie = client.cookies().get(COOKIE).unwrap().value().to_string();
+    let id = get_ok(&client, "/id").await;
+    assert!(cookie.starts_with(&format!("{id}.")));
+    assert_eq!(get_ok(&client, "/id").await, id);
+}
+
+#[rocket::async_test]
+async fn remove_deletes_one_entry_and_keeps_the_others() {
+    let client = client(Sessions::builder()).await;
+    get_ok(&client, "/counter").await;
+    get_ok(&client, "/cart/add/pear").await;
+    assert_eq!(
+        get_ok(&client, "/forget").await,
+        "Some(Visits { count: 1 })"
+    );
+    assert_eq!(get_ok(&client, "/forget").await, "None");
+    assert_eq!(get_ok(&client, "/count").await, "0");
+    assert_eq!(get_ok(&client, "/cart").await, "pear");
+}
+
+#[rocket::async_test]
+async fn an_entry_stored_by_an_older_type_reads_as_absent_not_500() {
+    let client = client(Sessions::builder()).await;
+    get_ok(&client, "/counter").await;
+    assert_eq!(get_ok(&client, "/v2").await, "None");
+    // The old shape is still readable by the old type.
+    assert_eq!(get_ok(&client, "/count").await, "1");
+}
+
+#[rocket::async_test]
+async fn a_store_that_is_down_answers_503_never_500_or_a_panic() {
+    let client = client(Sessions::builder().store(DownStore)).await;
+    // No cookie: the write after the handler fails, and the response says so.
+    let response = client.get("/counter").dispatch().await;
+    assert_eq!(response.status(), Status::ServiceUnavailable);
+    assert!(
+        set_cookies(&response).is_empty(),
+        "no cookie for a session that was not saved"
+    );
+    assert_eq!(response.into_string().await.unwrap_or_default(), "");
+
+    // Routes without a session guard are unaffected.
+    assert_eq!(get_ok(&client, "/plain").await, "plain");
+}
+
+#[rocket::async_test]
+async fn a_store_that_is_down_fails_the_guard_with_503() {
+    let up = MemoryStore::default();
+    let client = client(Sessions::builder().store(up)).await;
+    get_ok(&client, "/counter").await;
+    let cookie = client.cookies().get(COOKIE).unwrap().clone();
+
+    let down = untracked(Sessions::builder().store(DownStore)).await;
+    let response = down.get("/count").cookie(cookie).dispatch().await;
+    assert_eq!(response.status(), Status::ServiceUnavailable);
+    assert!(set_cookies(&response).is_empty());
+}

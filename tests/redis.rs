@@ -1,0 +1,376 @@
+//! The Redis store in a running app: configuration, scale-out, restarts, round trips,
+//! keys at rest, corrupt records and outages.
+#![cfg(feature = "redis")]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::redis::{standalone_config, unique_prefix, OwnServer};
+use common::*;
+use rocket::figment::Figment;
+use rocket::http::Status;
+use rocket::local::asynchronous::Client;
+use rocket_server_sessions::{RedisConfig, Sessions};
+
+/// The test app on the Redis that `config` names, configured through the `sessions`
+/// table as a user would.
+async fn app(config: &RedisConfig, rolling: bool) -> Client {
+    let figment = redis_figment(config).merge(("sessions.rolling", rolling));
+    Client::untracked(rocket_with(figment, Some(Sessions::fairing())))
+        .await
+        .expect("the app launches")
+}
+
+fn redis_figment(config: &RedisConfig) -> Figment {
+    figment()
+        .merge(("sessions.store", "redis"))
+        .merge(("sessions.redis.url", &config.url))
+        .merge(("sessions.redis.prefix", &config.prefix))
+        .merge(("sessions.redis.timeout", config.timeout.as_secs_f64()))
+}
+
+async fn body(
+    client: &Client,
+    path: &str,
+    cookie: &rocket::http::Cookie<'static>,
+) -> (Status, String) {
+    let response = client
+        .get(path.to_string())
+        .cookie(cookie.clone())
+        .dispatch()
+        .await;
+    (
+        response.status(),
+        response.into_string().await.unwrap_or_default(),
+    )
+}
+
+#[rocket::async_test]
+async fn instances_sharing_one_redis_share_sessions() {
+    let Some(config) = standalone_config() else {
+        return;
+    };
+    let first = app(&config, false).await;
+    let second = app(&config, false).await;
+
+    let response = first.get("/counter").dispatch().await;
+    let cookie = session_cookie(&response).expect("a session cookie");
+    assert_eq!(response.into_string().await.as_deref(), Some("1"));
+    assert_eq!(
+        body(&second, "/counter", &cookie).await,
+        (Status::Ok, "2".into())
+    );
+    assert_eq!(
+        body(&first, "/counter", &cookie).await,
+        (Status::Ok, "3".into())
+    );
+}
+
+#[rocket::async_test]
+async fn a_session_survives_an_app_restart() {
+    let Some(config) = standalone_config() else {
+        return;
+    };
+    let before = app(&config, false).await;
+    let cookie = session_cookie(&before.get("/counter").dispatch().await).unwrap();
+    drop(before);
+
+    let after = app(&config, false).await;
+    assert_eq!(
+        body(&after, "/counter", &cookie).await,
+        (Status::Ok, "2".into())
+    );
+}
+
+#[rocket::async_test]
+async fn destroy_and_regenerate_work_across_instances() {
+    let Some(config) = standalone_config() else {
+        return;
+    };
+    let first = app(&config, false).await;
+    let second = app(&config, false).await;
+    let cookie = session_cookie(&first.get("/counter").dispatch().await).unwrap();
+
+    let response = first
+        .post("/regenerate")
+        .cookie(cookie.clone())
+        .dispatch()
+        .await;
+    let renewed = session_cookie(&response).expect("a new cookie");
+    assert_eq!(
+        body(&second, "/count", &cookie).await,
+        (Status::Ok, "0".into()),
+        "the old id is dead"
+    );
+    assert_eq!(
+        body(&second, "/count", &renewed).await,
+        (Status::Ok, "1".into())
+    );
+
+    second
+        .post("/destroy")
+        .cookie(renewed.clone())
+        .dispatch()
+        .await;
+    assert_eq!(
+        body(&first, "/count", &renewed).await,
+        (Status::Ok, "0".into())
+    );
+}
+
+#[rocket::async_test]
+async fn keys_at_rest_are_a_hash_of_the_id_not_the_id() {
+    let Some(server) = OwnServer::start() else {
+        return;
+    };
+    let mut config = server.config();
+    config.prefix = "sess:".into();
+    let client = app(&config, false).await;
+    let cookie = session_cookie(&client.get("/counter").dispatch().await).unwrap();
+    let id = cookie.value().split_once('.').unwrap().0.to_string();
+
+    let keys = server.query(&["KEYS", "*"]).unwrap();
+    let keys: Vec<&str> = keys.lines().collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let hash = keys[0]
+        .strip_prefix("sess:")
+        .expect("the configured prefix");
+    assert_eq!(hash.len(), 64);
+    assert!(hash.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert!(!keys[0].contains(&id));
+
+    let fields = server.query(&["HGETALL", keys[0]]).unwrap();
+    assert!(fields.contains("e:visits"), "{fields}");
+    assert!(!fields.contains(&id));
+}
+
+/// Round trips the app made since `CONFIG RESETSTAT`: commands the server ran, less the
+/// test's own and those our Lua scripts run inside the one `EVALSHA` that carries them.
+fn data_commands(server: &OwnServer) -> u64 {
+    const TESTS_OWN: [&str; 3] = ["info", "keys", "ping"];
+    const INSIDE_SCRIPTS: [&str; 5] = ["exists", "hset", "hdel", "hget", "pexpire"];
+    server
+        .command_calls()
+        .into_iter()
+        .filter(|(name, _)| !name.starts_with("config"))
+        .filter(|(name, _)| {
+            !TESTS_OWN.contains(&name.as_str()) && !INSIDE_SCRIPTS.contains(&name.as_str())
+        })
+        .map(|(_, calls)| calls)
+        .sum()
+}
+
+#[rocket::async_test]
+async fn a_request_costs_at_most_one_load_and_one_commit_round_trip() {
+    let Some(server) = OwnServer::start() else {
+        return;
+    };
+    let client = app(&server.config(), false).await;
+    // Warm up: the first use of each script loads it into the server.
+    let cookie = session_cookie(&client.get("/counter").dispatch().await).unwrap();
+    body(&client, "/counter", &cookie).await;
+
+    let measure = |path: &'static str, cookie: Option<rocket::http::Cookie<'static>>| {
+        let client = &client;
+        let server = &server;
+        async move {
+            server.query(&["CONFIG", "RESETSTAT"]).unwrap();
+            let mut request = client.get(path);
+            if let Some(cookie) = cookie {
+                request = request.cookie(cookie);
+            }
+            assert_eq!(request.dispatch().await.status(), Status::Ok);
+            data_commands(server)
+        }
+    };
+
+    assert_eq!(
+        measure("/plain", Some(cookie.clone())).await,
+        0,
+        "no guard, no command"
+    );
+    assert_eq!(
+        measure("/count", Some(cookie.clone())).await,
+        1,
+        "a read: one HGETALL"
+    );
+    assert_eq!(
+        measure("/counter", Some(cookie.clone())).await,
+        2,
+        "a change: HGETALL and one script"
+    );
+    assert_eq!(
+        measure("/counter", None).await,
+        1,
+        "a new visitor: one script"
+    );
+    assert_eq!(
+        measure("/count", None).await,
+        0,
+        "nothing written, nothing stored"
+    );
+
+    let rolling = app(&server.config(), true).await;
+    body(&rolling, "/plain", &cookie).await;
+    server.query(&["CONFIG", "RESETSTAT"]).unwrap();
+    let (status, _) = body(&rolling, "/plain", &cookie).await;
+    assert_eq!(status, Status::Ok);
+    assert_eq!(
+        data_commands(&server),
+        1,
+        "rolling without a guard: one touch"
+    );
+}
+
+#[rocket::async_test]
+async fn a_corrupt_record_in_redis_starts_a_fresh_session() {
+    let Some(server) = OwnServer::start() else {
+        return;
+    };
+    let client = app(&server.config(), false).await;
+    for corrupt in [
+        &["SET", "{key}", "garbage"][..],
+        &["HSET", "{key}", "m:v", "99"][..],
+    ] {
+        let cookie = session_cookie(&client.get("/counter").dispatch().await).unwrap();
+        let keys = server.query(&["KEYS", "*"]).unwrap();
+        let key = keys.lines().next().unwrap().to_string();
+        let args: Vec<&str> = corrupt
+            .iter()
+            .map(|a| if *a == "{key}" { key.as_str() } else { a })
+            .collect();
+        server.query(&args).unwrap();
+
+        let response = client
+            .get("/counter")
+            .cookie(cookie.clone())
+            .dispatch()
+            .await;
+        assert_eq!(response.status(), Status::Ok, "{corrupt:?}");
+        assert!(session_cookie(&response).is_some(), "a fresh session");
+        assert_eq!(response.into_string().await.as_deref(), Some("1"));
+        assert_eq!(
+            server.query(&["EXISTS", &key]).unwrap().trim(),
+            "0",
+            "the corrupt record is gone"
+        );
+        server.query(&["FLUSHALL"]).unwrap();
+    }
+}
+
+#[rocket::async_test]
+async fn an_outage_answers_503_quickly_and_recovers_without_a_restart() {
+    let Some(mut server) = OwnServer::start() else {
+        return;
+    };
+    let client = app(&server.config(), false).await;
+    let cookie = session_cookie(&client.get("/counter").dispatch().await).unwrap();
+
+    server.stop();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let (status, text) = body(&client, "/counter", &cookie).await;
+        assert_eq!(status, Status::ServiceUnavailable);
+        assert!(
+            !text.contains("session") && !text.contains("refused"),
+            "no error text in the body"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "bounded by the timeout: {:?}",
+            started.elapsed()
+        );
+    }
+    let response = client.get("/counter").dispatch().await;
+    assert_eq!(
+        response.status(),
+        Status::ServiceUnavailable,
+        "a new session cannot be saved either"
+    );
+    assert!(
+        set_cookies(&response).is_empty(),
+        "no cookie for a session that was not saved"
+    );
+    assert_eq!(
+        body(&client, "/plain", &cookie).await,
+        (Status::Ok, "plain".into())
+    );
+
+    server.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match body(&client, "/counter", &cookie).await {
+            (Status::Ok, count) => {
+                assert_eq!(count, "2", "the session outlived the outage");
+                break;
+            }
+            (status, _) => assert!(
+                Instant::now() < deadline,
+                "still {status} after Redis came back"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[rocket::async_test]
+async fn an_unreachable_or_misconfigured_redis_stops_launch() {
+    let Some(config) = standalone_config() else {
+        return;
+    };
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cases = [
+        (
+            "sessions.redis.url",
+            format!("redis://127.0.0.1:{closed_port}/"),
+        ),
+        (
+            "sessions.redis.url",
+            config.url.replace("test-password", "wrong-password"),
+        ),
+        ("sessions.redis.url", "not a url".to_string()),
+    ];
+    for (key, value) in cases {
+        let figment = redis_figment(&config).merge((key, value.clone()));
+        let started = Instant::now();
+        match Client::untracked(rocket_with(figment, Some(Sessions::fairing()))).await {
+            Ok(_) => panic!("launched with {value}"),
+            Err(e) => assert!(
+                matches!(e.kind(), rocket::error::ErrorKind::FailedFairings(f) if f[0].name == "Sessions"),
+                "{value}: {e:?}"
+            ),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{value} took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[rocket::async_test]
+async fn redis_cluster_serves_sessions_from_rocket_toml_keys() {
+    let Some(urls) = service_env("SESSIONS_REDIS_CLUSTER_URLS") else {
+        return;
+    };
+    let urls: Vec<String> = urls.split(',').map(String::from).collect();
+    let figment = figment()
+        .merge(("sessions.store", "redis-cluster"))
+        .merge(("sessions.redis.urls", urls))
+        .merge(("sessions.redis.prefix", unique_prefix()));
+    let client = Client::tracked(rocket_with(figment, Some(Sessions::fairing())))
+        .await
+        .expect("launches");
+    for expected in ["1", "2", "3"] {
+        assert_eq!(get_ok(&client, "/counter").await, expected);
+    }
+    get_ok(&client, "/cart/add/apple").await;
+    client.post("/regenerate").dispatch().await;
+    assert_eq!(get_ok(&client, "/cart").await, "apple");
+    assert_eq!(get_ok(&client, "/count").await, "3");
+}
