@@ -1,0 +1,48 @@
+//! examples/counter's routes on a memory store that already holds a million sessions of a
+//! ~100-byte payload, all expiring together `MILLION_TTL_SECS` (20) after start, with a 1 s
+//! sweep interval: for measuring resident memory at a million sessions, and the latency
+//! of live requests while the sweeper removes them all. Prints the resident memory once
+//! the sessions are in.
+
+use std::time::Duration;
+
+use rocket_server_sessions::{MemoryConfig, MemoryStore, SessionId, SessionRecord, SessionStore, Sessions};
+
+#[allow(dead_code)]
+#[path = "../../../../examples/counter.rs"]
+mod counter;
+
+fn resident_mb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next());
+    kb.and_then(|kb| kb.parse::<u64>().ok()).unwrap_or(0) / 1024
+}
+
+#[rocket::main]
+async fn main() -> Result<(), rocket::Error> {
+    let sessions: usize = std::env::var("MILLION_SESSIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let ttl: u64 = std::env::var("MILLION_TTL_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+
+    let mut config = MemoryConfig::default();
+    config.max_sessions = sessions + 10_000;
+    config.sweep_interval = Duration::from_secs(1);
+    let store = MemoryStore::new(config);
+    let before = resident_mb();
+    // ~100 bytes of JSON in one entry, as a small app's session would hold.
+    let payload = format!(r#"{{"user":"user-{{}}","roles":["reader"],"theme":"dark","cart":[17,42],"pad":"{}"}}"#, "x".repeat(20));
+    for i in 0..sessions {
+        let mut record = SessionRecord::new(Duration::from_secs(ttl));
+        record.insert("profile", payload.replace("{}", &i.to_string()));
+        store.create(&SessionId::generate(), &record).await.expect("the memory store accepts");
+    }
+    println!(
+        "filled {} sessions of {} bytes: resident {} MB (before: {} MB)",
+        store.len(),
+        payload.len(),
+        resident_mb(),
+        before
+    );
+
+    let _ = counter::app_with(Sessions::builder().store(store).build()).launch().await?;
+    Ok(())
+}

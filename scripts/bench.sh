@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# The load benchmark: bare Rocket, rocket_flex_session, rocket-session-store and
+# examples/counter (memory and Redis) under the same wrk load, in one run, as ratios to
+# bare Rocket's plain route. All of them are built in benches/load, on one build of Rocket.
+#
+#   bash scripts/bench.sh            # prints the table
+#   bash scripts/bench.sh --write    # also rewrites BENCHMARKS.md's results and the chart
+#
+# The servers run pinned to CPU 0, wrk (-t1 -c32) and Redis on CPU 1. Every scenario runs
+# once per round (BENCH_ROUNDS, 5), in random order, for BENCH_SECONDS (5) after a 1 s warm-up;
+# rows report the median round. Everything listens on 127.0.0.1 and stops with the script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SECONDS_PER_RUN=${BENCH_SECONDS:-5}
+ROUNDS=${BENCH_ROUNDS:-5}
+PORT=${BENCH_PORT:-8931}
+REDIS_PORT=${BENCH_REDIS_PORT:-6399}
+LOAD_TARGET=${LOAD_TARGET_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/load}
+SECRET_KEY=hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk=
+WRITE=${1:-}
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+missing=()
+for tool in wrk:wrk redis-server:redis-server redis-cli:redis-tools curl:curl taskset:util-linux; do
+  command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+echo "building (release)..." >&2
+CARGO_TARGET_DIR=$LOAD_TARGET cargo build --release --quiet --manifest-path benches/load/Cargo.toml
+OURS=$LOAD_TARGET/release/ours
+BARE=$LOAD_TARGET/release/bare
+FLEX=$LOAD_TARGET/release/flex
+STORE=$LOAD_TARGET/release/store
+MILLION=$LOAD_TARGET/release/million
+
+work=$(mktemp -d)
+pids=()
+redis_pid=""
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null
+  wait 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+taskset -c 1 redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --daemonize no \
+  --logfile "$work/redis.log" &
+redis_pid=$!
+REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
+until redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; do sleep 0.1; done
+
+# The servers, each on its own port, all pinned to CPU 0; only the one under load works.
+declare -A port pid
+next_port=$PORT
+# serve NAME BINARY [ENV=VALUE...]: starts a server and waits for it.
+serve() {
+  local name=$1 binary=$2; shift 2
+  port[$name]=$next_port
+  env ROCKET_PORT="$next_port" ROCKET_ADDRESS=127.0.0.1 ROCKET_LOG_LEVEL=off ROCKET_PROFILE=release \
+    ROCKET_SECRET_KEY="$SECRET_KEY" ROCKET_CLI_COLORS=false "$@" taskset -c 0 "$binary" >"$work/$name.log" 2>&1 &
+  pids+=($!)
+  pid[$name]=$!
+  for _ in $(seq 400); do
+    curl -sf -o /dev/null "http://127.0.0.1:$next_port/" && { next_port=$((next_port + 1)); return 0; }
+    sleep 0.05
+  done
+  echo "server $name did not start:" >&2; cat "$work/$name.log" >&2; exit 1
+}
+
+# A session cookie from a server ("name=value"), from its first Set-Cookie.
+session_cookie() {
+  curl -s -D - -o /dev/null "http://127.0.0.1:${port[$1]}/counter" | tr -d '\r' |
+    sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\).*/\1/p' | head -n 1
+}
+
+resident_mb() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/${pid[$1]}/status"; }
+
+# load SERVER PATH [COOKIE]: one wrk run after a 1 s warm-up; prints
+# "req/s p99_ms requests redis_trips/req redis_cmds/req"
+load() {
+  local server=$1 path=$2 cookie=${3:-}
+  local url="http://127.0.0.1:${port[$server]}$path"
+  taskset -c 1 wrk -t1 -c32 -d1s ${cookie:+-H "Cookie: $cookie"} "$url" >/dev/null
+  redis-cli -p "$REDIS_PORT" config resetstat >/dev/null
+  taskset -c 1 wrk -t1 -c32 -d"${SECONDS_PER_RUN}s" --latency ${cookie:+-H "Cookie: $cookie"} "$url" >"$work/wrk.out"
+  local rps p99 requests non2xx
+  rps=$(awk '/^Requests\/sec/ {print $2}' "$work/wrk.out")
+  p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; print v}' "$work/wrk.out")
+  requests=$(awk '/requests in/ {print $1}' "$work/wrk.out")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' "$work/wrk.out")
+  [ -n "$non2xx" ] && echo "warning: $server $path had $non2xx non-2xx responses" >&2
+  echo "$rps $p99 $requests $(redis_per_request "$requests")"
+}
+
+# Redis commands the server sent during a run, per request: client round trips (commands
+# less those our Lua scripts run inside one EVALSHA) and all commands.
+redis_per_request() {
+  redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r' | awk -F'[:,=]' -v n="$1" '
+    /^cmdstat_/ { name = substr($1, 9); calls = $3
+      if (name ~ /^config/ || name == "info") next
+      all += calls
+      if (name != "exists" && name != "hset" && name != "hdel" && name != "hget" && name != "pexpire") trips += calls }
+    END { printf "%.2f %.2f", trips / n, all / n }'
+}
+
+results=$work/results
+runs=$work/runs
+: >"$results"
+: >"$runs"
+
+serve bare "$BARE"
+# The memory store's cap is raised above what the new-visitor runs create (its peers are
+# unbounded): at the default 100,000 the flood would evict the one-session run's session,
+# as it is meant to, and that run would measure new visitors instead.
+serve ours-memory "$OURS" ROCKET_SESSIONS="{memory={max_sessions=3000000}}"
+serve ours-redis "$OURS" ROCKET_SESSIONS="{store=\"redis\",redis={url=\"$REDIS_URL\",prefix=\"ours:\"}}"
+serve flex-memory "$FLEX"
+serve flex-redis "$FLEX" FLEX_REDIS_URL="$REDIS_URL"
+serve store-memory "$STORE"
+declare -A cookie
+for server in bare ours-memory ours-redis flex-memory flex-redis store-memory; do
+  cookie[$server]=$(session_cookie "$server")
+done
+
+# server scenario path with-cookie(yes/no)
+scenarios="bare plain / no
+bare plain_with_cookie / yes
+bare counter /counter yes
+bare new_visitors /counter no
+ours-memory plain / no
+ours-memory plain_with_cookie / yes
+ours-memory counter /counter yes
+ours-memory new_visitors /counter no
+ours-redis plain_with_cookie / yes
+ours-redis counter /counter yes
+ours-redis new_visitors /counter no
+flex-memory plain / no
+flex-memory counter /counter yes
+flex-memory new_visitors /counter no
+flex-redis counter /counter yes
+flex-redis new_visitors /counter no
+store-memory plain / no
+store-memory counter /counter yes
+store-memory new_visitors /counter no"
+
+# Rounds interleave every scenario, in a new random order each round, so the machine's
+# noise falls on all of them alike; each row reports its median round.
+for round in $(seq "$ROUNDS"); do
+  echo "round $round of $ROUNDS" >&2
+  while read -r server scenario path with; do
+    c=""
+    [ "$with" = yes ] && c=${cookie[$server]}
+    echo "$server $scenario $(load "$server" "$path" "$c")" | tee -a "$runs" >&2
+  done < <(shuf <<<"$scenarios")
+done
+
+while read -r server scenario path with; do
+  median=$(awk -v s="$server" -v c="$scenario" '$1 == s && $2 == c' "$runs" | sort -k3 -g |
+    awk '{ rows[NR] = $0 } END { print rows[int((NR + 1) / 2)] }')
+  read -r _ _ rps p99 requests trips cmds <<<"$median"
+  case $server in *redis*) ;; *) trips=-; cmds=- ;; esac
+  rss=-
+  [ "$scenario" = new_visitors ] && rss=$(resident_mb "$server")
+  echo "$server $scenario $rps $p99 $requests $trips $cmds $rss" >>"$results"
+done <<<"$scenarios"
+
+for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
+pids=()
+
+# A million sessions of ~100 bytes that all expire 20 s after they were made: resident
+# memory once they are in, and /counter's p99 just before and while they are swept.
+start_time=$(date +%s)
+serve ours-million "$MILLION" MILLION_TTL_SECS=20
+rss=$(sed -n 's/.*resident \([0-9]*\) MB.*/\1/p' "$work/ours-million.log")
+c=$(session_cookie ours-million)
+read -r rps p99 requests _ <<<"$(SECONDS_PER_RUN=3 load ours-million /counter "$c")"
+echo "ours-million counter_before_sweep $rps $p99 $requests - - $rss" | tee -a "$results" >&2
+sleep $(( start_time + 19 - $(date +%s) > 0 ? start_time + 19 - $(date +%s) : 0 ))
+read -r rps p99 requests _ <<<"$(SECONDS_PER_RUN=4 load ours-million /counter "$c")"
+echo "ours-million counter_during_sweep $rps $p99 $requests - - $(resident_mb ours-million)" | tee -a "$results" >&2
+for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
+pids=()
+
+python3 scripts/bench_report.py "$results" ${WRITE:+--write}
