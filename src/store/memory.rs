@@ -5,6 +5,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::slab::{Blob, Slab};
 use super::spawn_sweeper;
 use crate::{Changes, MemoryConfig, SessionId, SessionRecord, SessionStore, StoreError};
 
@@ -30,7 +31,9 @@ const EXPIRY_SAMPLE: usize = 256;
 ///   removes them every `sweep_interval`, one shard at a time (it starts when the store is
 ///   made inside a Tokio runtime, as under Rocket, and ends when the store is dropped).
 /// - **Concurrent and compact.** Sessions are spread over up to 128 independently locked
-///   shards; each is one allocation beside its id and expiry.
+///   shards. Records live in pages of same-sized slots, not in an allocation each, so a
+///   store holding a million sessions neither fragments the process's heap nor slows its
+///   other requests.
 ///
 /// Sessions do not survive a restart and are not shared between processes; use a file or
 /// Redis store for that. Cloning a `MemoryStore` gives another handle to the same sessions.
@@ -86,11 +89,13 @@ struct Shard {
     map: HashMap<SessionId, Stored, BuildHasherDefault<IdHasher>>,
     /// No session in the shard expires before this: a sweep before it has nothing to do.
     earliest: u64,
+    /// The records' bytes.
+    slab: Slab,
 }
 
 struct Stored {
-    /// The record, as [`SessionRecord::to_bytes`] encodes it.
-    record: Box<[u8]>,
+    /// The record, as [`SessionRecord::to_bytes`] encodes it, in the shard's slab.
+    record: Blob,
     /// When it expires, in milliseconds since `Shards::base`.
     expires: u64,
 }
@@ -187,25 +192,29 @@ fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
 }
 
 impl Shard {
-    /// The live session `id`, after removing it if it has expired.
-    fn live(&mut self, id: &SessionId, now: u64) -> Option<&mut Stored> {
+    /// The live session `id`, after removing it if it has expired, and the slab that
+    /// holds its record.
+    fn live(&mut self, id: &SessionId, now: u64) -> Option<(&mut Stored, &mut Slab)> {
         if self.map.get(id)?.expires <= now {
-            self.map.remove(id);
+            self.remove(id);
             return None;
         }
 
-        self.map.get_mut(id)
+        Some((self.map.get_mut(id)?, &mut self.slab))
     }
 
     fn insert(&mut self, id: SessionId, record: &SessionRecord, expires: u64) {
         self.earliest = self.earliest.min(expires);
-        self.map.insert(
-            id,
-            Stored {
-                record: record.to_bytes(),
-                expires,
-            },
-        );
+        let record = self.slab.put(&record.to_bytes());
+        if let Some(old) = self.map.insert(id, Stored { record, expires }) {
+            self.slab.free(old.record);
+        }
+    }
+
+    fn remove(&mut self, id: &SessionId) {
+        if let Some(stored) = self.map.remove(id) {
+            self.slab.free(stored.record);
+        }
     }
 
     /// Removes the sessions that expired by `now`; returns how many.
@@ -216,9 +225,14 @@ impl Shard {
 
         let before = self.map.len();
         let mut earliest = u64::MAX;
+        let slab = &mut self.slab;
         self.map.retain(|_, stored| {
+            if stored.expires <= now {
+                slab.free(std::mem::take(&mut stored.record));
+                return false;
+            }
             earliest = earliest.min(stored.expires);
-            stored.expires > now
+            true
         });
         self.earliest = earliest;
         before - self.map.len()
@@ -236,22 +250,24 @@ impl Shard {
         let threshold = self.expiry_quantile(batch);
         let mut removed = 0;
         let mut earliest = u64::MAX;
+        let slab = &mut self.slab;
         self.map.retain(|_, stored| {
             let expired = stored.expires <= now;
             let evicted = !expired && removed < batch && stored.expires <= threshold;
-            removed += usize::from(expired || evicted);
-            let keep = !expired && !evicted;
-            if keep {
-                earliest = earliest.min(stored.expires);
+            if expired || evicted {
+                removed += 1;
+                slab.free(std::mem::take(&mut stored.record));
+                return false;
             }
-            keep
+            earliest = earliest.min(stored.expires);
+            true
         });
         self.earliest = earliest;
 
         // Should the sample have misled the threshold, drop any one session: the cap holds.
         if self.map.len() >= self.cap {
             if let Some(id) = self.map.keys().next().cloned() {
-                self.map.remove(&id);
+                self.remove(&id);
             }
         }
     }
@@ -282,7 +298,7 @@ impl SessionStore for MemoryStore {
         let (mut shard, now) = self.shard(id);
         shard
             .live(id, now)
-            .map(|stored| decode(&stored.record))
+            .map(|(stored, slab)| decode(slab.get(&stored.record)))
             .transpose()
     }
 
@@ -299,12 +315,13 @@ impl SessionStore for MemoryStore {
 
     async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<bool, StoreError> {
         let (mut shard, now) = self.shard(id);
-        let Some(stored) = shard.live(id, now) else {
+        let Some((stored, slab)) = shard.live(id, now) else {
             return Ok(false);
         };
 
-        stored.record = SessionRecord::apply_to_bytes(&stored.record, changes)
+        let record = SessionRecord::apply_to_bytes(slab.get(&stored.record), changes)
             .ok_or_else(|| StoreError::corrupt("a memory record does not decode"))?;
+        slab.replace(&mut stored.record, &record);
         if let Some(ttl) = changes.ttl() {
             stored.expires = now.saturating_add(millis(ttl));
             shard.earliest = shard.earliest.min(now.saturating_add(millis(ttl)));
@@ -314,19 +331,19 @@ impl SessionStore for MemoryStore {
 
     async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
         let (mut shard, now) = self.shard(id);
-        let Some(stored) = shard.live(id, now) else {
+        let Some((stored, slab)) = shard.live(id, now) else {
             return Ok(None);
         };
 
         // Reads the lifetime alone; the data is not rewritten.
-        let ttl = SessionRecord::ttl_from_bytes(&stored.record)
+        let ttl = SessionRecord::ttl_from_bytes(slab.get(&stored.record))
             .ok_or_else(|| StoreError::corrupt("a memory record does not decode"))?;
         stored.expires = now.saturating_add(millis(ttl));
         Ok(Some(ttl))
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.shard(id).0.map.remove(id);
+        self.shard(id).0.remove(id);
         Ok(())
     }
 }
@@ -340,6 +357,19 @@ mod tests {
             max_sessions,
             ..MemoryConfig::default()
         })
+    }
+
+    /// Every record in a slot belongs to a session the map holds: none leaked.
+    fn assert_records_match_sessions(store: &MemoryStore) {
+        for shard in store.shards.shards.iter() {
+            let shard = lock(shard);
+            let in_slots = shard
+                .map
+                .values()
+                .filter(|stored| matches!(stored.record, Blob::Slot { .. }))
+                .count();
+            assert_eq!(shard.slab.in_use(), in_slots);
+        }
     }
 
     #[test]
@@ -395,6 +425,43 @@ mod tests {
                 "a recent session was evicted"
             );
         }
+        assert_records_match_sessions(&store);
+    }
+
+    #[rocket::async_test]
+    async fn records_follow_commits_deletes_and_expiry() {
+        let store = store(100);
+        let ids: Vec<_> = (0..20).map(|_| SessionId::generate()).collect();
+        for (i, id) in ids.iter().enumerate() {
+            let mut record =
+                SessionRecord::new(Duration::from_millis(if i < 5 { 1 } else { 60_000 }));
+            record.insert("small", "1");
+            store.create(id, &record).await.unwrap();
+        }
+
+        // Grow some records past a slot, shrink one back, delete a few.
+        for (i, id) in ids.iter().enumerate().skip(5) {
+            let mut changes = Changes::default();
+            changes.set("big", "x".repeat(i * 100));
+            assert!(store.commit(id, &changes).await.unwrap());
+        }
+        let mut shrink = Changes::default();
+        shrink.remove("big");
+        assert!(store.commit(&ids[19], &shrink).await.unwrap());
+        for id in &ids[5..8] {
+            store.delete(id).await.unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        store.sweep();
+
+        assert_eq!(store.len(), 12);
+        for (i, id) in ids.iter().enumerate().skip(8) {
+            let record = store.load(id).await.unwrap().unwrap();
+            let big = (i != 19).then(|| "x".repeat(i * 100));
+            assert_eq!(record.get("big").map(str::to_owned), big);
+            assert_eq!(record.get("small"), Some("1"));
+        }
+        assert_records_match_sessions(&store);
     }
 
     #[rocket::async_test]
@@ -415,6 +482,7 @@ mod tests {
         assert_eq!(store.sweep(), 1);
         assert_eq!(store.len(), 1);
         assert!(store.load(&long).await.unwrap().is_some());
+        assert_records_match_sessions(&store);
     }
 
     #[rocket::async_test]
@@ -431,5 +499,6 @@ mod tests {
 
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(store.len(), 0);
+        assert_records_match_sessions(&store);
     }
 }

@@ -82,6 +82,7 @@ mod file;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
+mod slab;
 
 #[cfg(feature = "file")]
 pub use file::FileStore;
