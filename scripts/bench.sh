@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The load benchmark: bare Rocket, rocket_flex_session, rocket-session-store and
+# The load benchmark: bare Rocket (and its /json route: /counter's answer without any
+# session or cookie work, what Rocket alone costs for that route), rocket_flex_session, rocket-session-store and
 # examples/counter (memory and Redis) under the same wrk load, in one run, as ratios to
 # bare Rocket's plain route. All of them are built in benches/load, on one build of Rocket.
 #
@@ -131,6 +132,7 @@ done
 # server scenario path with-cookie(yes/no)
 scenarios="bare plain / no
 bare plain_with_cookie / yes
+bare json_with_cookie /json yes
 bare counter /counter yes
 bare new_visitors /counter no
 ours-memory plain / no

@@ -20,6 +20,7 @@ LABELS = {
 SCENARIOS = {
     "plain": "plain route, no cookie",
     "plain_with_cookie": "plain route, session cookie sent",
+    "json_with_cookie": "/counter's JSON answer without a session, cookie sent",
     "counter": "/counter, one session",
     "new_visitors": "/counter, new visitors",
     "counter_before_sweep": "/counter, 1M sessions about to expire",

@@ -22,7 +22,13 @@ fn counter(jar: &CookieJar<'_>) -> Json<Visits> {
     Json(Visits { count })
 }
 
+/// `/counter`'s response without any session or cookie work: what Rocket alone costs.
+#[get("/json")]
+fn json() -> Json<Visits> {
+    Json(Visits { count: 1 })
+}
+
 #[launch]
 fn rocket() -> _ {
-    rocket::build().mount("/", routes![index, counter])
+    rocket::build().mount("/", routes![index, counter, json])
 }
