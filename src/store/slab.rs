@@ -133,18 +133,22 @@ impl Slab {
     }
 
     fn slot(&self, class: usize, index: u32) -> &[u8] {
-        let size = CLASSES[class];
-        let per_page = PAGE_BYTES / size;
-        let (page, slot) = (index as usize / per_page, index as usize % per_page);
-        &self.classes[class].pages[page][slot * size..][..size]
+        let (page, bytes) = locate(class, index);
+        &self.classes[class].pages[page][bytes]
     }
 
     fn slot_mut(&mut self, class: usize, index: u32) -> &mut [u8] {
-        let size = CLASSES[class];
-        let per_page = PAGE_BYTES / size;
-        let (page, slot) = (index as usize / per_page, index as usize % per_page);
-        &mut self.classes[class].pages[page][slot * size..][..size]
+        let (page, bytes) = locate(class, index);
+        &mut self.classes[class].pages[page][bytes]
     }
+}
+
+/// The page of slot `index` of `class`, and the slot's bytes within it.
+fn locate(class: usize, index: u32) -> (usize, std::ops::Range<usize>) {
+    let size = CLASSES[class];
+    let per_page = PAGE_BYTES / size;
+    let (page, slot) = (index as usize / per_page, index as usize % per_page);
+    (page, slot * size..(slot + 1) * size)
 }
 
 #[cfg(test)]
