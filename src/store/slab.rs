@@ -56,7 +56,7 @@ impl Class {
 impl Slab {
     /// Stores `bytes` and returns where.
     pub(super) fn put(&mut self, bytes: &[u8]) -> Blob {
-        let Some(class) = CLASSES.iter().position(|size| bytes.len() <= *size) else {
+        let Some(class) = class_of(bytes.len()) else {
             return Blob::Heap(bytes.into());
         };
 
@@ -84,10 +84,8 @@ impl Slab {
     /// Replaces the bytes of `blob` with `bytes`, in place when they fit the same class.
     pub(super) fn replace(&mut self, blob: &mut Blob, bytes: &[u8]) {
         if let Blob::Slot { class, len, index } = blob {
-            let size = CLASSES[usize::from(*class)];
-            let smaller = CLASSES.get(usize::from(*class).wrapping_sub(1)).copied();
-            if bytes.len() <= size && smaller.is_none_or(|smaller| bytes.len() > smaller) {
-                let (class, index) = (usize::from(*class), *index);
+            let (class, index) = (usize::from(*class), *index);
+            if class_of(bytes.len()) == Some(class) {
                 *len = bytes.len() as u16;
                 self.slot_mut(class, index)[..bytes.len()].copy_from_slice(bytes);
                 return;
@@ -141,6 +139,11 @@ impl Slab {
         let (page, bytes) = locate(class, index);
         &mut self.classes[class].pages[page][bytes]
     }
+}
+
+/// The size class for `len` bytes: the smallest slot they fit, or `None` when too large.
+fn class_of(len: usize) -> Option<usize> {
+    CLASSES.iter().position(|size| len <= *size)
 }
 
 /// The page of slot `index` of `class`, and the slot's bytes within it.
