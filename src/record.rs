@@ -114,11 +114,13 @@ impl SessionRecord {
     }
 }
 
-/// A compact in-memory encoding of a record, one allocation per session: the lifetime in
-/// milliseconds, then each entry as a length-prefixed key and value (lengths as `u32` LE).
-/// Only [`MemoryStore`](crate::MemoryStore) uses it: it never leaves the process.
+/// A compact in-memory encoding of a record, what the memory store keeps in its slab: the
+/// lifetime in milliseconds, then each entry as a length-prefixed key and value (lengths as
+/// `u32` LE). Only [`MemoryStore`](crate::MemoryStore) uses it: it never leaves the process.
+/// The encoders return a `Vec` as built: the store copies it into a slot, so shrinking it
+/// to a boxed slice first would be a reallocation for nothing.
 impl SessionRecord {
-    pub(crate) fn to_bytes(&self) -> Box<[u8]> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         let size = self
             .entries
             .iter()
@@ -148,7 +150,7 @@ impl SessionRecord {
 
     /// Applies `changes` to an encoded record without decoding it into owned strings: the
     /// sorted entries and the sorted changes are merged straight into the new encoding.
-    pub(crate) fn apply_to_bytes(bytes: &[u8], changes: &Changes) -> Option<Box<[u8]>> {
+    pub(crate) fn apply_to_bytes(bytes: &[u8], changes: &Changes) -> Option<Vec<u8>> {
         let (ttl, entries) = Entries::of(bytes)?;
         let added = changes
             .entries
@@ -199,8 +201,8 @@ impl Encoder {
         }
     }
 
-    fn finish(self) -> Box<[u8]> {
-        self.0.into_boxed_slice()
+    fn finish(self) -> Vec<u8> {
+        self.0
     }
 }
 
