@@ -41,12 +41,12 @@ fn find<V>(entries: &[(String, V)], key: &str) -> Result<usize, usize> {
     entries.binary_search_by(|(k, _)| k.as_str().cmp(key))
 }
 
-/// Sets `key` to `value` in `entries`, keeping them sorted.
-fn put<V>(entries: &mut Vec<(String, V)>, key: impl Into<String>, value: V) {
-    let key = key.into();
-    match find(entries, &key) {
+/// Sets `key` to `value` in `entries`, keeping them sorted. The key is borrowed to look it
+/// up and copied only when it is new.
+fn put<V>(entries: &mut Vec<(String, V)>, key: impl AsRef<str> + Into<String>, value: V) {
+    match find(entries, key.as_ref()) {
         Ok(i) => entries[i].1 = value,
-        Err(i) => entries.insert(i, (key, value)),
+        Err(i) => entries.insert(i, (key.into(), value)),
     }
 }
 
@@ -77,7 +77,7 @@ impl SessionRecord {
     }
 
     /// Sets the entry `key` to the JSON text `value`.
-    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
+    pub fn insert(&mut self, key: impl AsRef<str> + Into<String>, value: impl Into<String>) {
         put(&mut self.entries, key, value.into());
     }
 
@@ -261,12 +261,12 @@ pub struct Changes {
 
 impl Changes {
     /// Records that the entry `key` was set to the JSON text `value`.
-    pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) {
+    pub fn set(&mut self, key: impl AsRef<str> + Into<String>, value: impl Into<String>) {
         put(&mut self.entries, key, Some(value.into()));
     }
 
     /// Records that the entry `key` was removed.
-    pub fn remove(&mut self, key: impl Into<String>) {
+    pub fn remove(&mut self, key: impl AsRef<str> + Into<String>) {
         put(&mut self.entries, key, None);
     }
 
