@@ -61,7 +61,15 @@ impl SessionId {
     /// It is safe to use as a file name or a database key, and it cannot be turned back
     /// into the id.
     pub fn storage_key(&self) -> String {
-        HEXLOWER.encode(&Sha256::digest(self.0))
+        let mut key = String::with_capacity(64);
+        self.append_storage_key(&mut key);
+        key
+    }
+
+    /// Appends [`SessionId::storage_key`] to `out`: a store that prefixes its keys builds
+    /// them in one allocation.
+    pub(crate) fn append_storage_key(&self, out: &mut String) {
+        HEXLOWER.encode_append(&Sha256::digest(self.0), out);
     }
 
     fn encode(&self) -> String {

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::redis::{standalone_config, unique_prefix, OwnServer};
@@ -11,7 +12,9 @@ use common::*;
 use rocket::figment::Figment;
 use rocket::http::Status;
 use rocket::local::asynchronous::Client;
-use rocket_server_sessions::{RedisConfig, Sessions};
+use rocket_server_sessions::{
+    RedisConfig, RedisStore, SessionId, SessionRecord, SessionStore, Sessions,
+};
 
 /// The test app on the Redis that `config` names, configured through the `sessions`
 /// table as a user would.
@@ -221,6 +224,67 @@ async fn a_request_costs_at_most_one_load_and_one_commit_round_trip() {
         1,
         "rolling without a guard: one touch"
     );
+}
+
+/// The server's count of read events: how many times it read commands off its sockets.
+fn reads_processed(server: &OwnServer) -> u64 {
+    let info = server.query(&["INFO", "stats"]).unwrap_or_default();
+    info.lines()
+        .find_map(|line| line.strip_prefix("total_reads_processed:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("INFO stats has total_reads_processed")
+}
+
+/// On Rocket's (multi-thread) runtime, a task that wakes another has it run next: left to
+/// that, each request's command would go out alone, woken at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn concurrent_requests_share_round_trips() {
+    let Some(server) = OwnServer::start() else {
+        return;
+    };
+    let store = Arc::new(RedisStore::connect(&server.config()).await.unwrap());
+    let id = SessionId::generate();
+    let mut record = SessionRecord::new(Duration::from_secs(60));
+    record.insert("visits", "1");
+    assert!(store.create(&id, &record).await.unwrap());
+
+    let before = reads_processed(&server);
+    // Each load in a task of its own, as each request is, runnable together on a worker.
+    let (store_, id_) = (store.clone(), id.clone());
+    let loads = tokio::spawn(async move {
+        (0..50)
+            .map(|_| {
+                let (store, id) = (store_.clone(), id_.clone());
+                tokio::spawn(async move { store.load(&id).await })
+            })
+            .collect::<Vec<_>>()
+    });
+    for load in loads.await.unwrap() {
+        assert_eq!(load.await.unwrap().unwrap().as_ref(), Some(&record));
+    }
+    // Redis counts a read per batch of commands, plus two for each INFO's connection.
+    let reads = reads_processed(&server) - before;
+    assert!(reads <= 10, "50 concurrent loads took {reads} reads");
+}
+
+#[rocket::async_test]
+async fn scripts_are_sent_again_when_the_server_forgot_them() {
+    let Some(server) = OwnServer::start() else {
+        return;
+    };
+    let client = app(&server.config(), false).await;
+    let cookie = session_cookie(&client.get("/counter").dispatch().await).unwrap();
+    assert_eq!(body(&client, "/counter", &cookie).await.1, "2");
+
+    server.query(&["SCRIPT", "FLUSH"]).unwrap();
+    assert_eq!(
+        body(&client, "/counter", &cookie).await,
+        (Status::Ok, "3".into())
+    );
+    server.query(&["SCRIPT", "FLUSH"]).unwrap();
+    let response = client.get("/counter").dispatch().await;
+    assert_eq!(response.status(), Status::Ok);
+    assert!(session_cookie(&response).is_some(), "a new session stored");
 }
 
 #[rocket::async_test]

@@ -134,6 +134,48 @@ pub async fn concurrent_commits_to_different_entries_all_survive(store: Store) {
     }
 }
 
+pub async fn concurrent_calls_on_many_sessions_each_get_their_own_answer(store: Store) {
+    let values: Vec<String> = (0..64).map(|i| format!("[{i}]")).collect();
+    let creates = values.iter().map(|value| {
+        let store = store.clone();
+        async move { created(&store, &[("v", value)], LONG).await }
+    });
+    let ids = join_all(creates).await;
+
+    // Loads, commits, loads of unknown ids and deletes, all in flight at once.
+    let mixed = ids.iter().zip(&values).enumerate().map(|(i, (id, value))| {
+        let store = store.clone();
+        async move {
+            match i % 4 {
+                0 => assert_eq!(
+                    loaded(&store, id).await.unwrap().get("v"),
+                    Some(value.as_str())
+                ),
+                1 => assert!(store.commit(id, &set(&[("w", value)])).await.unwrap()),
+                2 => assert_eq!(loaded(&store, &SessionId::generate()).await, None),
+                _ => store.delete(id).await.unwrap(),
+            }
+        }
+    });
+    join_all(mixed).await;
+
+    for (i, (id, value)) in ids.iter().zip(&values).enumerate() {
+        let record = loaded(&store, id).await;
+        match i % 4 {
+            3 => assert_eq!(record, None, "session {i} was deleted"),
+            1 => {
+                let expected = [("v", value.as_str()), ("w", value.as_str())];
+                assert_eq!(record.unwrap().entries().collect::<Vec<_>>(), expected);
+            }
+            _ => assert_eq!(
+                record.unwrap().get("v"),
+                Some(value.as_str()),
+                "session {i}"
+            ),
+        }
+    }
+}
+
 pub async fn commit_to_a_missing_session_writes_nothing(store: Store) {
     let id = SessionId::generate();
     assert!(!store.commit(&id, &set(&[("k", "1")])).await.unwrap());
@@ -255,6 +297,7 @@ macro_rules! store_suite {
             commit_sets_and_removes_only_the_changed_entries,
             commits_to_different_entries_both_survive,
             concurrent_commits_to_different_entries_all_survive,
+            concurrent_calls_on_many_sessions_each_get_their_own_answer,
             commit_to_a_missing_session_writes_nothing,
             commit_after_delete_does_not_resurrect,
             an_expired_session_is_absent_everywhere,

@@ -1,12 +1,16 @@
 //! Redis and Redis Cluster (and Valkey): sessions shared by every instance of an app.
 
-use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisError, RedisFuture, Script, Value};
+use redis::{
+    Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisResult, Script, ServerErrorKind,
+    Value,
+};
+use tokio::sync::oneshot;
 
 use crate::{
     Changes, Error, RedisConfig, SessionId, SessionRecord, SessionStore, StoreError, FORMAT_VERSION,
@@ -66,6 +70,8 @@ return tonumber(ttl)
 /// destroyed session is never brought back) or touch, `DEL` to delete. The TTL is set with
 /// the write.
 ///
+/// On a standalone server the commands of concurrent requests share round trips: those
+/// issued while the app's other runnable tasks run go out as one pipeline, in one write.
 /// The connection reconnects by itself after an outage. Each command is bounded by the
 /// configured `timeout`; a command that fails or times out answers `503`.
 ///
@@ -91,16 +97,117 @@ pub struct RedisStore {
 
 #[derive(Clone)]
 struct Scripts {
-    create: Script,
-    commit: Script,
-    touch: Script,
+    create: Lua,
+    commit: Lua,
+    touch: Lua,
+}
+
+/// A Lua script: its source, to load it, and its hash, to run it with `EVALSHA`.
+#[derive(Clone)]
+struct Lua {
+    code: &'static str,
+    hash: String,
+}
+
+impl Lua {
+    fn new(code: &'static str) -> Self {
+        Lua {
+            code,
+            hash: Script::new(code).get_hash().to_owned(),
+        }
+    }
 }
 
 /// A standalone or cluster connection, both reconnecting by themselves.
 #[derive(Clone)]
 enum Connection {
-    Single(ConnectionManager),
+    Single(Arc<Batcher>),
     Cluster(ClusterConnection),
+}
+
+impl Connection {
+    /// Sends `cmd` and returns its reply; an error reply is an `Err`.
+    async fn query(&self, cmd: Cmd) -> RedisResult<Value> {
+        let reply = match self {
+            Connection::Single(batcher) => batcher.query(cmd).await?,
+            Connection::Cluster(cluster) => cluster.clone().req_packed_command(&cmd).await?,
+        };
+        reply.extract_error()
+    }
+}
+
+/// Sends the commands of concurrent requests to a standalone server together.
+///
+/// The first command queued schedules a flush behind the tasks that are runnable now (a
+/// `yield_now` in a task of its own), so every command those tasks issue meanwhile goes
+/// out in the same pipeline: under load, one write, one wake-up and one read of replies
+/// serve many requests instead of one each. A lone command waits one turn of the
+/// scheduler. The flush runs in its own task so that a request that gives up (a timeout,
+/// a dropped connection) never strands the commands queued behind its own.
+struct Batcher {
+    connection: ConnectionManager,
+    queue: Mutex<Batch>,
+}
+
+#[derive(Default)]
+struct Batch {
+    commands: Pipeline,
+    replies: Vec<oneshot::Sender<RedisResult<Value>>>,
+}
+
+impl Batcher {
+    async fn query(self: &Arc<Self>, cmd: Cmd) -> RedisResult<Value> {
+        let (reply, answer) = oneshot::channel();
+        let first = {
+            let mut batch = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            batch.commands.add_command(cmd);
+            batch.replies.push(reply);
+            batch.replies.len() == 1
+        };
+        if first {
+            tokio::spawn(self.clone().flush());
+        }
+
+        answer.await.unwrap_or_else(|_| {
+            Err(RedisError::from((
+                ErrorKind::Io,
+                "the batch of commands was dropped before it was answered",
+            )))
+        })
+    }
+
+    async fn flush(self: Arc<Self>) {
+        tokio::task::yield_now().await;
+        let Batch { commands, replies } =
+            std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut connection = self.connection.clone();
+        match connection
+            .req_packed_commands(&commands, 0, replies.len())
+            .await
+        {
+            Ok(values) if values.len() == replies.len() => {
+                for (reply, value) in replies.into_iter().zip(values) {
+                    // The request may have stopped waiting: nothing to do then.
+                    let _ = reply.send(Ok(value));
+                }
+            }
+            Ok(values) => {
+                let error = RedisError::from((
+                    ErrorKind::Client,
+                    "a pipeline's replies do not match its commands",
+                    format!("{} commands, {} replies", replies.len(), values.len()),
+                ));
+                for reply in replies {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
+            Err(error) => {
+                for reply in replies {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
 }
 
 impl RedisStore {
@@ -122,7 +229,14 @@ impl RedisStore {
         let connection = bounded(config.timeout, connect)
             .await
             .map_err(|e| unreachable_error("redis.url", &e))?;
-        Ok(RedisStore::with(Connection::Single(connection), config))
+        let batcher = Batcher {
+            connection,
+            queue: Mutex::default(),
+        };
+        Ok(RedisStore::with(
+            Connection::Single(Arc::new(batcher)),
+            config,
+        ))
     }
 
     /// Connects to the Redis Cluster seeded by `config.urls`.
@@ -151,45 +265,79 @@ impl RedisStore {
             prefix: config.prefix.clone(),
             timeout: config.timeout,
             scripts: Scripts {
-                create: Script::new(CREATE),
-                commit: Script::new(COMMIT),
-                touch: Script::new(TOUCH),
+                create: Lua::new(CREATE),
+                commit: Lua::new(COMMIT),
+                touch: Lua::new(TOUCH),
             },
         }
     }
 
     fn key(&self, id: &SessionId) -> String {
-        format!("{}{}", self.prefix, id.storage_key())
+        let mut key = String::with_capacity(self.prefix.len() + 64);
+        key.push_str(&self.prefix);
+        id.append_storage_key(&mut key);
+        key
     }
 
-    /// Runs one command (or script) within the timeout.
-    async fn run<T, F>(&self, op: impl FnOnce(Connection) -> F) -> Result<T, StoreError>
-    where
-        F: std::future::Future<Output = redis::RedisResult<T>>,
-    {
-        match tokio::time::timeout(self.timeout, op(self.connection.clone())).await {
-            Ok(result) => result.map_err(store_error),
-            Err(_) => Err(StoreError::Timeout(self.timeout)),
+    /// Sends one command; `Err` only when no reply came within the timeout.
+    async fn send(&self, cmd: Cmd) -> Result<RedisResult<Value>, StoreError> {
+        tokio::time::timeout(self.timeout, self.connection.query(cmd))
+            .await
+            .map_err(|_| StoreError::Timeout(self.timeout))
+    }
+
+    /// Runs one command within the timeout and reads its reply as a `T`.
+    async fn run<T: FromRedisValue>(&self, cmd: Cmd) -> Result<T, StoreError> {
+        read(self.send(cmd).await?)
+    }
+
+    /// Runs `script` on the session `key` with `args` (`EVALSHA`); a server that does not
+    /// know the script yet (first use, or after a restart) is sent it, and asked again.
+    async fn eval<T: FromRedisValue>(
+        &self,
+        script: &Lua,
+        key: String,
+        args: impl Fn(&mut Cmd),
+    ) -> Result<T, StoreError> {
+        let cmd = || {
+            let mut cmd = redis::cmd("EVALSHA");
+            cmd.arg(&script.hash).arg(1).arg(&key);
+            args(&mut cmd);
+            cmd
+        };
+        match self.send(cmd()).await? {
+            Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                let mut load = redis::cmd("SCRIPT");
+                load.arg("LOAD").arg(script.code);
+                self.run::<()>(load).await?;
+                self.run(cmd()).await
+            }
+            reply => read(reply),
         }
     }
 }
 
+/// Reads a reply as a `T`: an error reply or one of another shape is a `StoreError`.
+fn read<T: FromRedisValue>(reply: RedisResult<Value>) -> Result<T, StoreError> {
+    redis::from_redis_value(reply.map_err(store_error)?).map_err(StoreError::corrupt)
+}
+
+/// `HGETALL`'s answer: field/value pairs, read off the reply without copying them.
+type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Reads a record from `HGETALL`'s answer; `None` for an empty answer (no such key).
-fn decode_record(fields: HashMap<Vec<u8>, Vec<u8>>) -> Result<Option<SessionRecord>, StoreError> {
+fn decode_record(fields: Fields) -> Result<Option<SessionRecord>, StoreError> {
     if fields.is_empty() {
         return Ok(None);
     }
 
-    let text = |bytes: &[u8]| {
-        std::str::from_utf8(bytes)
-            .map(str::to_owned)
-            .map_err(StoreError::corrupt)
-    };
     let number = |field: &str| -> Result<u64, StoreError> {
-        let bytes = fields
-            .get(field.as_bytes())
+        let (_, bytes) = fields
+            .iter()
+            .find(|(name, _)| name == field.as_bytes())
             .ok_or_else(|| StoreError::corrupt(format!("no `{field}` field")))?;
-        text(bytes)?.parse().map_err(StoreError::corrupt)
+        let text = std::str::from_utf8(bytes).map_err(StoreError::corrupt)?;
+        text.parse().map_err(StoreError::corrupt)
     };
 
     let version = number(VERSION_FIELD)?;
@@ -200,9 +348,10 @@ fn decode_record(fields: HashMap<Vec<u8>, Vec<u8>>) -> Result<Option<SessionReco
     }
 
     let mut record = SessionRecord::new(Duration::from_millis(number(TTL_FIELD)?));
-    for (field, value) in &fields {
-        if let Some(key) = text(field)?.strip_prefix(ENTRY_PREFIX) {
-            record.insert(key, text(value)?);
+    for (field, value) in fields {
+        if let Some(key) = field.strip_prefix(ENTRY_PREFIX.as_bytes()) {
+            let key = std::str::from_utf8(key).map_err(StoreError::corrupt)?;
+            record.insert(key, String::from_utf8(value).map_err(StoreError::corrupt)?);
         }
     }
 
@@ -218,90 +367,56 @@ fn millis(duration: Duration) -> u64 {
 #[rocket::async_trait]
 impl SessionStore for RedisStore {
     async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        let key = self.key(id);
-        let fields = self
-            .run(|mut c| async move { redis::cmd("HGETALL").arg(&key).query_async(&mut c).await })
-            .await?;
-        decode_record(fields)
+        let mut cmd = redis::cmd("HGETALL");
+        cmd.arg(self.key(id));
+        decode_record(self.run(cmd).await?)
     }
 
     async fn create(&self, id: &SessionId, record: &SessionRecord) -> Result<bool, StoreError> {
-        let mut invocation = self.scripts.create.key(self.key(id));
-        invocation.arg(millis(record.ttl()));
-        invocation.arg(VERSION_FIELD).arg(FORMAT_VERSION);
-        invocation.arg(TTL_FIELD).arg(millis(record.ttl()));
-        for (key, json) in record.entries() {
-            invocation.arg(format!("{ENTRY_PREFIX}{key}")).arg(json);
-        }
-
-        self.run(|mut c| async move { invocation.invoke_async(&mut c).await })
-            .await
+        let ttl = millis(record.ttl());
+        self.eval(&self.scripts.create, self.key(id), |cmd| {
+            cmd.arg(ttl);
+            cmd.arg(VERSION_FIELD).arg(FORMAT_VERSION);
+            cmd.arg(TTL_FIELD).arg(ttl);
+            for (key, json) in record.entries() {
+                cmd.arg(format!("{ENTRY_PREFIX}{key}")).arg(json);
+            }
+        })
+        .await
     }
 
     async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<bool, StoreError> {
-        let mut invocation = self.scripts.commit.key(self.key(id));
-        invocation.arg(
-            changes
-                .ttl()
-                .map(|ttl| millis(ttl).to_string())
-                .unwrap_or_default(),
-        );
-        let sets: Vec<_> = changes
-            .entries()
-            .filter_map(|(k, v)| Some((k, v?)))
-            .collect();
-        invocation.arg(sets.len());
-        for (key, json) in sets {
-            invocation.arg(format!("{ENTRY_PREFIX}{key}")).arg(json);
-        }
-        for (key, _) in changes.entries().filter(|(_, v)| v.is_none()) {
-            invocation.arg(format!("{ENTRY_PREFIX}{key}"));
-        }
-
-        self.run(|mut c| async move { invocation.invoke_async(&mut c).await })
-            .await
+        self.eval(&self.scripts.commit, self.key(id), |cmd| {
+            cmd.arg(
+                changes
+                    .ttl()
+                    .map(|ttl| millis(ttl).to_string())
+                    .unwrap_or_default(),
+            );
+            let sets: Vec<_> = changes
+                .entries()
+                .filter_map(|(k, v)| Some((k, v?)))
+                .collect();
+            cmd.arg(sets.len());
+            for (key, json) in sets {
+                cmd.arg(format!("{ENTRY_PREFIX}{key}")).arg(json);
+            }
+            for (key, _) in changes.entries().filter(|(_, v)| v.is_none()) {
+                cmd.arg(format!("{ENTRY_PREFIX}{key}"));
+            }
+        })
+        .await
     }
 
     async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
-        let invocation = self.scripts.touch.key(self.key(id));
-        let ttl: Option<u64> = self
-            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
-            .await?;
+        let ttl: Option<u64> = self.eval(&self.scripts.touch, self.key(id), |_| {}).await?;
         Ok(ttl.map(Duration::from_millis))
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        let key = self.key(id);
-        self.run(|mut c| async move { redis::cmd("DEL").arg(&key).query_async::<()>(&mut c).await })
-            .await
-    }
-}
-
-impl ConnectionLike for Connection {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Connection::Single(c) => c.req_packed_command(cmd),
-            Connection::Cluster(c) => c.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        cmd: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Connection::Single(c) => c.req_packed_commands(cmd, offset, count),
-            Connection::Cluster(c) => c.req_packed_commands(cmd, offset, count),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Connection::Single(c) => c.get_db(),
-            Connection::Cluster(c) => c.get_db(),
-        }
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(self.key(id));
+        self.run(cmd).await
     }
 }
 
@@ -350,7 +465,7 @@ fn install_tls_provider() {}
 mod tests {
     use super::*;
 
-    fn fields(pairs: &[(&str, &str)]) -> HashMap<Vec<u8>, Vec<u8>> {
+    fn fields(pairs: &[(&str, &str)]) -> Fields {
         pairs
             .iter()
             .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
@@ -376,7 +491,7 @@ mod tests {
 
     #[test]
     fn no_fields_is_no_session() {
-        assert_eq!(decode_record(HashMap::new()).unwrap(), None);
+        assert_eq!(decode_record(Vec::new()).unwrap(), None);
     }
 
     #[test]
@@ -386,13 +501,16 @@ mod tests {
             fields(&[("m:v", "2"), ("m:ttl", "1500")]),
             fields(&[("m:v", "1"), ("m:ttl", "soon")]),
             fields(&[("m:v", "1")]),
-            [
+            vec![
                 (b"m:v".to_vec(), b"1".to_vec()),
                 (b"m:ttl".to_vec(), b"5".to_vec()),
                 (b"e:x".to_vec(), vec![0xff]),
-            ]
-            .into_iter()
-            .collect(),
+            ],
+            vec![
+                (b"m:v".to_vec(), b"1".to_vec()),
+                (b"m:ttl".to_vec(), b"5".to_vec()),
+                (b"e:\xff".to_vec(), b"1".to_vec()),
+            ],
         ];
         for case in cases {
             assert!(matches!(decode_record(case), Err(StoreError::Corrupt(_))));
