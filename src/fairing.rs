@@ -282,15 +282,14 @@ impl Shared {
             Slot::Unused => return Ok(()),
         };
 
-        let State {
-            cookie_id,
-            fresh,
-            discard_cookie_id,
-            new_id,
-            record,
-            mut changes,
-        } = state;
-        if fresh {
+        if state.fresh {
+            let State {
+                cookie_id,
+                discard_cookie_id,
+                new_id,
+                record,
+                ..
+            } = state;
             let keep = !record.is_empty() || (self.config.save_uninitialized && !discard_cookie_id);
             if keep {
                 let id = self.create(new_id, &record).await?;
@@ -306,18 +305,14 @@ impl Shared {
             return Ok(());
         }
 
-        let Some(id) = cookie_id else {
+        let Some(id) = state.cookie_id.clone() else {
             return Ok(());
         };
 
-        if self.config.resave {
-            for (key, json) in record.entries() {
-                changes.set(key, json);
-            }
-        }
-
+        let lifetime = state.record.ttl();
+        let mut changes = state.into_changes(self.config.resave);
         if self.config.rolling && changes.ttl().is_none() {
-            changes.reset_ttl(record.ttl());
+            changes.reset_ttl(lifetime);
         }
 
         if changes.is_empty() {

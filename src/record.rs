@@ -88,6 +88,18 @@ impl SessionRecord {
             .map(|i| self.entries.remove(i).1)
     }
 
+    /// Removes the entry `key`, returning its key and JSON text without copying them.
+    pub(crate) fn take(&mut self, key: &str) -> Option<(String, String)> {
+        find(&self.entries, key)
+            .ok()
+            .map(|i| self.entries.remove(i))
+    }
+
+    /// The entries, ordered by key, moved out of the record.
+    pub(crate) fn into_entries(self) -> Vec<(String, String)> {
+        self.entries
+    }
+
     /// Every entry, as `(key, JSON text)`, ordered by key.
     pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
         self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))

@@ -63,8 +63,11 @@ pub(crate) struct State {
     pub(crate) new_id: Option<SessionId>,
     /// The session's entries as this request sees them (the store's, plus its changes).
     pub(crate) record: SessionRecord,
-    /// The changes to commit to an existing session.
-    pub(crate) changes: Changes,
+    /// The entries this request set or removed, each once: the commit to an existing
+    /// session takes their values out of `record` instead of keeping a copy of each write.
+    pub(crate) changed: Vec<&'static str>,
+    /// The lifetime to reset the expiry to, when `set_max_age` was called.
+    pub(crate) reset_ttl: Option<Duration>,
 }
 
 impl Slot {
@@ -78,7 +81,8 @@ impl Slot {
                 discard_cookie_id: false,
                 new_id: None,
                 record: SessionRecord::new(shared.config.max_age),
-                changes: Changes::default(),
+                changed: Vec::new(),
+                reset_ttl: None,
             };
 
             if let Some(id) = cookie_id {
@@ -162,7 +166,7 @@ impl Live {
         Ok(result)
     }
 
-    pub(crate) fn remove<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+    pub(crate) fn remove<T: DeserializeOwned>(&self, key: &'static str) -> Option<T> {
         let old = self.lock().remove_entry(key)?;
         decode(key, &old)
     }
@@ -176,13 +180,14 @@ impl Live {
         state.discard_cookie_id |= state.cookie_id.is_some();
         state.fresh = true;
         state.new_id = None;
-        state.changes = Changes::default();
+        state.changed.clear();
+        state.reset_ttl = None;
     }
 
     pub(crate) fn set_max_age(&self, max_age: Duration) {
         let mut state = self.lock();
         state.record.set_ttl(max_age);
-        state.changes.reset_ttl(max_age);
+        state.reset_ttl = Some(max_age);
     }
 
     pub(crate) fn id(&self) -> SessionId {
@@ -200,23 +205,57 @@ impl Live {
 
 impl State {
     /// Sets entry `key` to `json`, recording a change only when the value differs.
-    fn put(&mut self, key: &str, json: String) {
+    fn put(&mut self, key: &'static str, json: String) {
         if self.record.get(key) != Some(json.as_str()) {
-            self.changes.set(key, json.clone());
             self.record.insert(key, json);
+            self.mark_changed(key);
         }
     }
 
-    fn remove_entry(&mut self, key: &str) -> Option<String> {
+    fn remove_entry(&mut self, key: &'static str) -> Option<String> {
         let old = self.record.remove(key)?;
-        self.changes.remove(key);
+        self.mark_changed(key);
         Some(old)
+    }
+
+    fn mark_changed(&mut self, key: &'static str) {
+        if !self.changed.contains(&key) {
+            self.changed.push(key);
+        }
+    }
+
+    /// The changes to commit to the stored session: the changed entries, moved out of the
+    /// record (`None` where removed), then with `resave` every other entry too.
+    pub(crate) fn into_changes(self, resave: bool) -> Changes {
+        let State {
+            mut record,
+            changed,
+            reset_ttl,
+            ..
+        } = self;
+        let mut changes = Changes::default();
+        for key in changed {
+            match record.take(key) {
+                Some((key, json)) => changes.set(key, json),
+                None => changes.remove(key),
+            }
+        }
+        if resave {
+            for (key, json) in record.into_entries() {
+                changes.set(key, json);
+            }
+        }
+        if let Some(ttl) = reset_ttl {
+            changes.reset_ttl(ttl);
+        }
+        changes
     }
 
     /// Starts over with an empty session under a new id, deleting the old one at commit.
     fn destroy(&mut self) {
         self.record = SessionRecord::new(self.record.ttl());
-        self.changes = Changes::default();
+        self.changed.clear();
+        self.reset_ttl = None;
         self.fresh = true;
         self.discard_cookie_id = true;
         self.new_id = None;
@@ -429,7 +468,86 @@ impl State {
             discard_cookie_id: self.discard_cookie_id,
             new_id: self.new_id.take(),
             record: std::mem::replace(&mut self.record, empty),
-            changes: std::mem::take(&mut self.changes),
+            changed: std::mem::take(&mut self.changed),
+            reset_ttl: self.reset_ttl.take(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(entries: &[(&str, &str)]) -> State {
+        let mut record = SessionRecord::new(Duration::from_secs(60));
+        for (key, json) in entries {
+            record.insert(*key, *json);
+        }
+        State {
+            cookie_id: Some(SessionId::generate()),
+            fresh: false,
+            discard_cookie_id: false,
+            new_id: None,
+            record,
+            changed: Vec::new(),
+            reset_ttl: None,
+        }
+    }
+
+    fn changes(state: State, resave: bool) -> Vec<(String, Option<String>)> {
+        let changes = state.into_changes(resave);
+        changes
+            .entries()
+            .map(|(k, v)| (k.to_owned(), v.map(str::to_owned)))
+            .collect()
+    }
+
+    fn entry(key: &str, json: Option<&str>) -> (String, Option<String>) {
+        (key.to_owned(), json.map(str::to_owned))
+    }
+
+    #[test]
+    fn each_changed_entry_is_committed_once_with_its_last_value() {
+        let mut s = state(&[("a", "1"), ("b", "2"), ("c", "3")]);
+        s.put("a", "10".into());
+        s.put("a", "11".into());
+        s.put("b", "2".into());
+        s.put("d", "4".into());
+        s.remove_entry("d");
+        s.remove_entry("c");
+        assert_eq!(s.remove_entry("never"), None);
+        assert_eq!(
+            changes(s, false),
+            [entry("a", Some("11")), entry("c", None), entry("d", None)]
+        );
+    }
+
+    #[test]
+    fn resave_commits_every_entry_and_the_removals() {
+        let mut s = state(&[("a", "1"), ("b", "2")]);
+        s.remove_entry("b");
+        s.put("c", "3".into());
+        assert_eq!(
+            changes(s, true),
+            [
+                entry("a", Some("1")),
+                entry("b", None),
+                entry("c", Some("3"))
+            ]
+        );
+    }
+
+    #[test]
+    fn a_new_lifetime_is_committed_and_a_destroy_forgets_the_changes() {
+        let mut s = state(&[("a", "1")]);
+        s.reset_ttl = Some(Duration::from_secs(5));
+        let committed = s.into_changes(false);
+        assert_eq!(committed.ttl(), Some(Duration::from_secs(5)));
+        assert!(committed.has_no_entries());
+
+        let mut s = state(&[("a", "1")]);
+        s.put("a", "2".into());
+        s.destroy();
+        assert!(s.into_changes(false).is_empty());
     }
 }
