@@ -18,6 +18,8 @@ use rocket_server_sessions::{
 };
 use serde::{Deserialize, Serialize};
 
+mod map_stores;
+
 #[derive(Serialize, Deserialize, Default)]
 struct Visits {
     count: u64,
@@ -142,6 +144,16 @@ fn memory_store(c: &mut Criterion) {
     );
 }
 
+/// The same operations on the store contract built on `dashmap` and on `moka`, beside
+/// `memory_store`.
+fn map_crates(c: &mut Criterion) {
+    let sizes = [1_000, 100_000, 1_000_000];
+    let dashmap = map_stores::DashMapStore::default();
+    store_ops(c, "dashmap_store", Arc::new(dashmap), &sizes);
+    let moka = map_stores::MokaStore::new(2_000_000);
+    store_ops(c, "moka_store", Arc::new(moka), &sizes);
+}
+
 #[cfg(feature = "redis")]
 fn redis_store(c: &mut Criterion) {
     let Ok(url) = std::env::var("SESSIONS_REDIS_URL") else {
@@ -222,6 +234,7 @@ criterion_group!(
     ids_and_record,
     request_path,
     memory_store,
+    map_crates,
     redis_store
 );
 criterion_main!(benches);

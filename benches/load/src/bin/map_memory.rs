@@ -1,0 +1,53 @@
+//! Resident memory of a million ~100-byte sessions in `MemoryStore` and in the same store
+//! contract built on `dashmap` and on `moka` (benches/map_stores), one store per run:
+//!
+//!     map_memory memory|dashmap|moka
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rocket_server_sessions::{MemoryConfig, MemoryStore, SessionId, SessionRecord, SessionStore};
+
+#[path = "../../../map_stores/mod.rs"]
+mod map_stores;
+
+fn resident_mb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next());
+    kb.and_then(|kb| kb.parse::<u64>().ok()).unwrap_or(0) / 1024
+}
+
+#[rocket::main]
+async fn main() {
+    let which = std::env::args().nth(1).unwrap_or_default();
+    let before = resident_mb();
+    let store: Arc<dyn SessionStore> = match which.as_str() {
+        "memory" => {
+            let mut config = MemoryConfig::default();
+            config.max_sessions = 2_000_000;
+            Arc::new(MemoryStore::new(config))
+        }
+        "dashmap" => Arc::new(map_stores::DashMapStore::default()),
+        "moka" => Arc::new(map_stores::MokaStore::new(2_000_000)),
+        _ => panic!("usage: map_memory memory|dashmap|moka"),
+    };
+
+    let mut record = SessionRecord::new(Duration::from_secs(3600));
+    record.insert(
+        "visits",
+        format!(r#"{{"count":1,"pad":"{}"}}"#, "x".repeat(70)),
+    );
+    for _ in 0..1_000_000 {
+        store
+            .create(&SessionId::generate(), &record)
+            .await
+            .expect("create");
+    }
+    println!(
+        "{which}: 1,000,000 sessions, +{} MB resident",
+        resident_mb() - before
+    );
+}
