@@ -13,7 +13,7 @@ use rocket::figment::Figment;
 use rocket::http::Status;
 use rocket::local::asynchronous::Client;
 use rocket_server_sessions::{
-    RedisConfig, RedisStore, SessionId, SessionRecord, SessionStore, Sessions,
+    RedisConfig, RedisStore, SessionId, SessionRecord, SessionStore, Sessions, StoreError,
 };
 
 /// The test app on the Redis that `config` names, configured through the `sessions`
@@ -265,6 +265,46 @@ async fn concurrent_requests_share_round_trips() {
     // Redis counts a read per batch of commands, plus two for each INFO's connection.
     let reads = reads_processed(&server) - before;
     assert!(reads <= 10, "50 concurrent loads took {reads} reads");
+}
+
+/// One bad record among many sessions loaded in one round trip fails alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_bad_record_fails_alone_in_a_shared_round_trip() {
+    let Some(server) = OwnServer::start() else {
+        return;
+    };
+    let config = server.config();
+    let store = Arc::new(RedisStore::connect(&config).await.unwrap());
+    let mut sessions = Vec::new();
+    for i in 0..20 {
+        let mut record = SessionRecord::new(Duration::from_secs(60));
+        record.insert("i", i.to_string());
+        let id = SessionId::generate();
+        assert!(store.create(&id, &record).await.unwrap());
+        sessions.push((id, Some(record)));
+    }
+    let bad = SessionId::generate();
+    let bad_key = format!("{}{}", config.prefix, bad.storage_key());
+    server.query(&["SET", &bad_key, "not a session"]).unwrap();
+    sessions.insert(10, (bad, None));
+
+    let store_ = store.clone();
+    let ids: Vec<_> = sessions.iter().map(|(id, _)| id.clone()).collect();
+    let loads = tokio::spawn(async move {
+        ids.into_iter()
+            .map(|id| {
+                let store = store_.clone();
+                tokio::spawn(async move { store.load(&id).await })
+            })
+            .collect::<Vec<_>>()
+    });
+    for (load, (_, expected)) in loads.await.unwrap().into_iter().zip(&sessions) {
+        match (load.await.unwrap(), expected) {
+            (Ok(Some(record)), Some(expected)) => assert_eq!(&record, expected),
+            (Err(StoreError::Corrupt(_)), None) => {}
+            (other, expected) => panic!("{other:?} where {expected:?} was stored"),
+        }
+    }
 }
 
 #[rocket::async_test]

@@ -1,6 +1,6 @@
 //! Redis and Redis Cluster (and Valkey): sessions shared by every instance of an app.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -138,12 +138,12 @@ impl Connection {
 
 /// Sends the commands of concurrent requests to a standalone server together.
 ///
-/// The first command queued schedules a flush behind the tasks that are runnable now (a
-/// `yield_now` in a task of its own), so every command those tasks issue meanwhile goes
-/// out in the same pipeline: under load, one write, one wake-up and one read of replies
-/// serve many requests instead of one each. A lone command waits one turn of the
-/// scheduler. The flush runs in its own task so that a request that gives up (a timeout,
-/// a dropped connection) never strands the commands queued behind its own.
+/// One pipeline is in flight at a time. A command that finds none goes out at once; the
+/// commands that arrive while one is in flight go out together when its replies are in,
+/// in one write. Under load that is one system call, one wake-up and one read of replies
+/// for many requests instead of one each, and no command ever waits for anything but
+/// Redis. The sending runs in a task of its own, so that a request that gives up (a
+/// timeout, a dropped connection) never strands the commands queued behind its own.
 struct Batcher {
     connection: ConnectionManager,
     queue: Mutex<Batch>,
@@ -153,19 +153,26 @@ struct Batcher {
 struct Batch {
     commands: Pipeline,
     replies: Vec<oneshot::Sender<RedisResult<Value>>>,
+    /// Whether a task is sending; it takes what is queued here when its replies are in.
+    sending: bool,
 }
 
 impl Batcher {
+    fn lock(&self) -> MutexGuard<'_, Batch> {
+        // Every change to a batch is a plain push or take: a panic cannot leave it torn.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     async fn query(self: &Arc<Self>, cmd: Cmd) -> RedisResult<Value> {
         let (reply, answer) = oneshot::channel();
-        let first = {
-            let mut batch = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let start = {
+            let mut batch = self.lock();
             batch.commands.add_command(cmd);
             batch.replies.push(reply);
-            batch.replies.len() == 1
+            !std::mem::replace(&mut batch.sending, true)
         };
-        if first {
-            tokio::spawn(self.clone().flush());
+        if start {
+            tokio::spawn(Sending::new(self.clone()).run());
         }
 
         answer.await.unwrap_or_else(|_| {
@@ -175,37 +182,70 @@ impl Batcher {
             )))
         })
     }
+}
 
-    async fn flush(self: Arc<Self>) {
-        tokio::task::yield_now().await;
-        let Batch { commands, replies } =
-            std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner));
-        let mut connection = self.connection.clone();
-        match connection
-            .req_packed_commands(&commands, 0, replies.len())
-            .await
-        {
-            Ok(values) if values.len() == replies.len() => {
-                for (reply, value) in replies.into_iter().zip(values) {
-                    // The request may have stopped waiting: nothing to do then.
-                    let _ = reply.send(Ok(value));
+/// The task that sends batches until none is queued. Should it be dropped before then
+/// (its runtime shutting down), it fails the queued commands and lets the next command
+/// start a new one.
+struct Sending {
+    batcher: Arc<Batcher>,
+    finished: bool,
+}
+
+impl Sending {
+    fn new(batcher: Arc<Batcher>) -> Self {
+        Sending {
+            batcher,
+            finished: false,
+        }
+    }
+
+    async fn run(mut self) {
+        loop {
+            let (commands, replies) = {
+                let mut batch = self.batcher.lock();
+                if batch.replies.is_empty() {
+                    batch.sending = false;
+                    self.finished = true;
+                    return;
+                }
+                (
+                    std::mem::take(&mut batch.commands),
+                    std::mem::take(&mut batch.replies),
+                )
+            };
+
+            let mut connection = self.batcher.connection.clone();
+            let sent = connection.req_packed_commands(&commands, 0, replies.len());
+            match sent.await {
+                Ok(values) if values.len() == replies.len() => {
+                    for (reply, value) in replies.into_iter().zip(values) {
+                        // The request may have stopped waiting: nothing to do then.
+                        let _ = reply.send(Ok(value));
+                    }
+                }
+                result => {
+                    let error = result.err().unwrap_or_else(|| {
+                        RedisError::from((
+                            ErrorKind::Client,
+                            "a pipeline's replies do not match its commands",
+                        ))
+                    });
+                    for reply in replies {
+                        let _ = reply.send(Err(error.clone()));
+                    }
                 }
             }
-            Ok(values) => {
-                let error = RedisError::from((
-                    ErrorKind::Client,
-                    "a pipeline's replies do not match its commands",
-                    format!("{} commands, {} replies", replies.len(), values.len()),
-                ));
-                for reply in replies {
-                    let _ = reply.send(Err(error.clone()));
-                }
-            }
-            Err(error) => {
-                for reply in replies {
-                    let _ = reply.send(Err(error.clone()));
-                }
-            }
+        }
+    }
+}
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        if !self.finished {
+            let mut batch = self.batcher.lock();
+            // Dropping the senders answers their requests with an error.
+            *batch = Batch::default();
         }
     }
 }
@@ -279,20 +319,24 @@ impl RedisStore {
         key
     }
 
-    /// Sends one command; `Err` only when no reply came within the timeout.
-    async fn send(&self, cmd: Cmd) -> Result<RedisResult<Value>, StoreError> {
-        tokio::time::timeout(self.timeout, self.connection.query(cmd))
+    /// Awaits `reply` within the timeout; `Err` only when none came in time.
+    async fn bounded(
+        &self,
+        reply: impl std::future::Future<Output = RedisResult<Value>>,
+    ) -> Result<RedisResult<Value>, StoreError> {
+        tokio::time::timeout(self.timeout, reply)
             .await
             .map_err(|_| StoreError::Timeout(self.timeout))
     }
 
     /// Runs one command within the timeout and reads its reply as a `T`.
     async fn run<T: FromRedisValue>(&self, cmd: Cmd) -> Result<T, StoreError> {
-        read(self.send(cmd).await?)
+        read(self.bounded(self.connection.query(cmd)).await?)
     }
 
-    /// Runs `script` on the session `key` with `args` (`EVALSHA`); a server that does not
-    /// know the script yet (first use, or after a restart) is sent it, and asked again.
+    /// Runs `script` on the session `key` with `args` (`EVALSHA`), all within one timeout;
+    /// a server that does not know the script yet (first use, or after a restart) is sent
+    /// it, and asked again.
     async fn eval<T: FromRedisValue>(
         &self,
         script: &Lua,
@@ -305,21 +349,25 @@ impl RedisStore {
             args(&mut cmd);
             cmd
         };
-        match self.send(cmd()).await? {
-            Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                let mut load = redis::cmd("SCRIPT");
-                load.arg("LOAD").arg(script.code);
-                self.run::<()>(load).await?;
-                self.run(cmd()).await
+        let reply = async {
+            match self.connection.query(cmd()).await {
+                Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                    let mut load = redis::cmd("SCRIPT");
+                    load.arg("LOAD").arg(script.code);
+                    self.connection.query(load).await?;
+                    self.connection.query(cmd()).await
+                }
+                reply => reply,
             }
-            reply => read(reply),
-        }
+        };
+        read(self.bounded(reply).await?)
     }
 }
 
-/// Reads a reply as a `T`: an error reply or one of another shape is a `StoreError`.
+/// Reads a reply as a `T`. An error reply is a `StoreError`, and so is a reply of another
+/// shape: the server is not answering as Redis does, which is no reason to drop data.
 fn read<T: FromRedisValue>(reply: RedisResult<Value>) -> Result<T, StoreError> {
-    redis::from_redis_value(reply.map_err(store_error)?).map_err(StoreError::corrupt)
+    redis::from_redis_value(reply.map_err(store_error)?).map_err(StoreError::unavailable)
 }
 
 /// `HGETALL`'s answer: field/value pairs, read off the reply without copying them.
