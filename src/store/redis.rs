@@ -71,9 +71,9 @@ return tonumber(ttl)
 /// the write.
 ///
 /// On a standalone server the commands of concurrent requests share round trips: those
-/// issued while the app's other runnable tasks run go out as one pipeline, in one write.
-/// The connection reconnects by itself after an outage. Each command is bounded by the
-/// configured `timeout`; a command that fails or times out answers `503`.
+/// issued while a pipeline is in flight go out together as the next one, in one write.
+/// The connection reconnects by itself after an outage. Each operation is bounded by the
+/// configured `timeout`; one that fails or times out answers `503`.
 ///
 /// # Example
 ///
