@@ -11,47 +11,37 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rocket::http::{Cookie, CookieJar};
 use rocket::local::asynchronous::Client;
+use rocket::serde::json::{json, Value};
 use rocket::{get, routes};
 use rocket_server_sessions::{
-    Changes, MemoryConfig, MemoryStore, Session, SessionEntry, SessionId, SessionRecord,
-    SessionStore, Sessions,
+    Changes, MemoryConfig, MemoryStore, SessionId, SessionRecord, SessionStore, Sessions,
 };
-use serde::{Deserialize, Serialize};
 
 mod map_stores;
 
-#[derive(Serialize, Deserialize, Default)]
-struct Visits {
-    count: u64,
-}
+/// examples/counter itself: its plain `GET /` and its `/counter`, measured as users run them.
+#[allow(dead_code)]
+#[path = "../examples/counter.rs"]
+mod counter;
 
-impl SessionEntry for Visits {
-    const KEY: &'static str = "visits";
-}
-
+/// Bare Rocket's plain route, the same text as the example's.
 #[get("/")]
 fn plain() -> &'static str {
-    "hello"
-}
-
-#[get("/counter")]
-fn counter(mut visits: Session<Visits>) -> String {
-    visits
-        .update(|v| v.count += 1)
-        .map(|_| "ok".into())
-        .unwrap_or_default()
+    "rocket_server_sessions: GET /counter counts your visits.\n"
 }
 
 /// Bare Rocket's counter: the count in a plain cookie (the load script's bare server uses
-/// a private cookie; that needs Rocket's `secrets` feature, which the tests must not have).
+/// a private cookie; that needs Rocket's `secrets` feature, which the tests must not have),
+/// answered with the same JSON as the example's.
 #[get("/counter")]
-fn cookie_counter(jar: &CookieJar<'_>) -> String {
+fn cookie_counter(jar: &CookieJar<'_>) -> Value {
     let count: u64 = jar
         .get("count")
         .and_then(|c| c.value().parse().ok())
-        .unwrap_or(0);
-    jar.add(Cookie::new("count", (count + 1).to_string()));
-    "ok".into()
+        .unwrap_or(0)
+        + 1;
+    jar.add(Cookie::new("count", count.to_string()));
+    json!({ "count": count })
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -177,9 +167,7 @@ fn request_path(c: &mut Criterion) {
     let rt = runtime();
     let (bare, ours) = rt.block_on(async {
         let bare = rocket::custom(figment()).mount("/", routes![plain, cookie_counter]);
-        let ours = rocket::custom(figment())
-            .attach(Sessions::fairing())
-            .mount("/", routes![plain, counter]);
+        let ours = counter::app_with(Sessions::fairing()).configure(figment());
         (
             Client::untracked(bare).await.unwrap(),
             Client::untracked(ours).await.unwrap(),
