@@ -200,8 +200,7 @@ struct Encoder(Vec<u8>);
 impl Encoder {
     fn new(ttl: Duration, capacity: usize) -> Self {
         let mut bytes = Vec::with_capacity(8 + capacity);
-        let ttl = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
-        bytes.extend_from_slice(&ttl.to_le_bytes());
+        bytes.extend_from_slice(&crate::store::millis(ttl).to_le_bytes());
         Encoder(bytes)
     }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, MutexGuard};
 
-use super::spawn_sweeper;
+use super::{check_version, millis, spawn_sweeper};
 use crate::{
     Changes, Error, FileConfig, SessionId, SessionRecord, SessionStore, StoreError, FORMAT_VERSION,
 };
@@ -105,11 +105,7 @@ fn now() -> u64 {
     let since_epoch = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+    millis(since_epoch)
 }
 
 fn io_error(error: std::io::Error) -> StoreError {
@@ -122,13 +118,8 @@ impl Inner {
     }
 
     async fn lock(&self, id: &SessionId) -> MutexGuard<'_, ()> {
-        let bits = id
-            .as_bytes()
-            .iter()
-            .take(2)
-            .fold(0, |acc, b| acc << 8 | usize::from(*b));
         // `locks` is never empty: `open` makes LOCKS of them.
-        self.locks[bits % self.locks.len()].lock().await
+        self.locks[id.shard(self.locks.len())].lock().await
     }
 
     /// The live session in `path`; `None` when there is none or it has expired.
@@ -140,12 +131,7 @@ impl Inner {
         };
 
         let on_disk: OnDisk = serde_json::from_slice(&bytes).map_err(StoreError::corrupt)?;
-        if on_disk.version != FORMAT_VERSION {
-            let version = on_disk.version;
-            return Err(StoreError::corrupt(format!(
-                "unknown record format version {version}"
-            )));
-        }
+        check_version(on_disk.version.into())?;
 
         Ok((on_disk.expires_at > now()).then_some(on_disk))
     }

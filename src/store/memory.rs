@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::slab::{Blob, Slab};
-use super::spawn_sweeper;
+use super::{millis, spawn_sweeper};
 use crate::{Changes, MemoryConfig, SessionId, SessionRecord, SessionStore, StoreError};
 
 /// Sessions a shard holds before the store splits into more shards; small stores keep
@@ -157,14 +157,8 @@ impl MemoryStore {
 
     /// The shard of `id`, locked, and the time now.
     fn shard(&self, id: &SessionId) -> (MutexGuard<'_, Shard>, u64) {
-        // Ids are uniformly random, so their bytes spread sessions evenly.
-        let bits = id
-            .as_bytes()
-            .iter()
-            .take(2)
-            .fold(0, |acc, b| acc << 8 | usize::from(*b));
         let shards = &self.shards.shards;
-        (lock(&shards[bits % shards.len()]), self.shards.now())
+        (lock(&shards[id.shard(shards.len())]), self.shards.now())
     }
 }
 
@@ -179,10 +173,6 @@ impl Shards {
     fn now(&self) -> u64 {
         millis(self.base.elapsed())
     }
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Locks a shard. A panic while a shard was locked cannot leave it half-written (every

@@ -93,6 +93,23 @@ pub use redis::RedisStore;
 /// Runs `sweep` every `every` in the background while `target` lives. Needs a Tokio
 /// runtime (Rocket's); without one, nothing runs, and stores still drop expired sessions
 /// on read.
+/// A duration in whole milliseconds, as stores keep lifetimes and expiry times; a
+/// duration beyond `u64` milliseconds (half a billion years) saturates.
+pub(crate) fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Refuses a record written in a layout this version does not know.
+pub(crate) fn check_version(version: u64) -> Result<(), StoreError> {
+    if version == u64::from(crate::FORMAT_VERSION) {
+        Ok(())
+    } else {
+        Err(StoreError::corrupt(format!(
+            "unknown record format version {version}"
+        )))
+    }
+}
+
 pub(crate) fn spawn_sweeper<T, F, Fut>(target: &Arc<T>, every: Duration, sweep: F)
 where
     T: Send + Sync + 'static,

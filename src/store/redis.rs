@@ -12,6 +12,8 @@ use redis::{
 };
 use tokio::sync::oneshot;
 
+use super::{check_version, millis};
+
 use crate::{
     Changes, Error, RedisConfig, SessionId, SessionRecord, SessionStore, StoreError, FORMAT_VERSION,
 };
@@ -388,12 +390,7 @@ fn decode_record(fields: Fields) -> Result<Option<SessionRecord>, StoreError> {
         text.parse().map_err(StoreError::corrupt)
     };
 
-    let version = number(VERSION_FIELD)?;
-    if version != u64::from(FORMAT_VERSION) {
-        return Err(StoreError::corrupt(format!(
-            "unknown record format version {version}"
-        )));
-    }
+    check_version(number(VERSION_FIELD)?)?;
 
     let mut record = SessionRecord::new(Duration::from_millis(number(TTL_FIELD)?));
     for (field, value) in fields {
@@ -406,10 +403,9 @@ fn decode_record(fields: Fields) -> Result<Option<SessionRecord>, StoreError> {
     Ok(Some(record))
 }
 
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis())
-        .unwrap_or(u64::MAX)
-        .max(1)
+/// Redis takes no zero expiry: a lifetime is at least a millisecond.
+fn ttl_millis(duration: Duration) -> u64 {
+    millis(duration).max(1)
 }
 
 #[rocket::async_trait]
@@ -421,7 +417,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn create(&self, id: &SessionId, record: &SessionRecord) -> Result<bool, StoreError> {
-        let ttl = millis(record.ttl());
+        let ttl = ttl_millis(record.ttl());
         self.eval(&self.scripts.create, self.key(id), |cmd| {
             cmd.arg(ttl);
             cmd.arg(VERSION_FIELD).arg(FORMAT_VERSION);
@@ -438,7 +434,7 @@ impl SessionStore for RedisStore {
             cmd.arg(
                 changes
                     .ttl()
-                    .map(|ttl| millis(ttl).to_string())
+                    .map(|ttl| ttl_millis(ttl).to_string())
                     .unwrap_or_default(),
             );
             let sets: Vec<_> = changes
