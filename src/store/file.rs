@@ -64,6 +64,28 @@ struct OnDisk {
     entries: BTreeMap<String, String>,
 }
 
+impl OnDisk {
+    fn new(record: &SessionRecord, expires_at: u64) -> Self {
+        OnDisk {
+            version: FORMAT_VERSION,
+            expires_at,
+            ttl: millis(record.ttl()),
+            entries: record
+                .entries()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn into_record(self) -> SessionRecord {
+        let mut record = SessionRecord::new(Duration::from_millis(self.ttl));
+        for (key, json) in self.entries {
+            record.insert(key, json);
+        }
+        record
+    }
+}
+
 impl FileStore {
     /// Opens (creating when missing) the directory `config.dir`.
     ///
@@ -187,16 +209,8 @@ impl Inner {
 #[rocket::async_trait]
 impl SessionStore for FileStore {
     async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        let Some(on_disk) = self.inner.read(&self.inner.path(id)).await? else {
-            return Ok(None);
-        };
-
-        let mut record = SessionRecord::new(Duration::from_millis(on_disk.ttl));
-        for (key, json) in on_disk.entries {
-            record.insert(key, json);
-        }
-
-        Ok(Some(record))
+        let on_disk = self.inner.read(&self.inner.path(id)).await?;
+        Ok(on_disk.map(OnDisk::into_record))
     }
 
     async fn create(&self, id: &SessionId, record: &SessionRecord) -> Result<bool, StoreError> {
@@ -206,39 +220,30 @@ impl SessionStore for FileStore {
             return Ok(false);
         }
 
-        let on_disk = OnDisk {
-            version: FORMAT_VERSION,
-            expires_at: now().saturating_add(millis(record.ttl())),
-            ttl: millis(record.ttl()),
-            entries: record
-                .entries()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        };
-        self.inner.write(&path, &on_disk).await?;
+        let expires_at = now().saturating_add(millis(record.ttl()));
+        self.inner
+            .write(&path, &OnDisk::new(record, expires_at))
+            .await?;
         Ok(true)
     }
 
     async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<bool, StoreError> {
         let path = self.inner.path(id);
         let _lock = self.inner.lock(id).await;
-        let Some(mut on_disk) = self.inner.read(&path).await? else {
+        let Some(on_disk) = self.inner.read(&path).await? else {
             return Ok(false);
         };
 
-        for (key, json) in changes.entries() {
-            match json {
-                Some(json) => on_disk.entries.insert(key.to_string(), json.to_string()),
-                None => on_disk.entries.remove(key),
-            };
-        }
-
+        let mut expires_at = on_disk.expires_at;
+        let mut record = on_disk.into_record();
+        record.apply(changes);
         if let Some(ttl) = changes.ttl() {
-            on_disk.ttl = millis(ttl);
-            on_disk.expires_at = now().saturating_add(on_disk.ttl);
+            expires_at = now().saturating_add(millis(ttl));
         }
 
-        self.inner.write(&path, &on_disk).await?;
+        self.inner
+            .write(&path, &OnDisk::new(&record, expires_at))
+            .await?;
         Ok(true)
     }
 
