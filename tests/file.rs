@@ -132,6 +132,26 @@ async fn sweep_removes_expired_session_files() {
 }
 
 #[rocket::async_test]
+async fn sweep_leaves_what_it_cannot_read() {
+    let dir = fresh_dir();
+    let mut config = FileConfig::default();
+    config.dir = dir.clone();
+    let store = FileStore::open(&config).unwrap();
+    // An entry the sweep cannot read, as a file it has no permission for would be: it may
+    // hold a live session, so it is neither deleted nor a reason to stop sweeping.
+    let unreadable = dir.join("unreadable.session");
+    std::fs::create_dir_all(&unreadable).unwrap();
+    let builder = Sessions::builder()
+        .store(store.clone())
+        .max_age(Duration::from_millis(100));
+    get_ok(&client(builder).await, "/counter").await;
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(store.sweep().await.unwrap(), 1);
+    assert!(unreadable.is_dir());
+}
+
+#[rocket::async_test]
 async fn an_uncreatable_directory_stops_launch_naming_the_key() {
     let file = fresh_dir();
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();

@@ -195,10 +195,16 @@ impl Inner {
                 continue;
             }
 
-            // A corrupt file is no session either.
-            if !matches!(self.read(&path).await, Ok(Some(_))) {
-                self.remove(&path).await?;
-                removed += 1;
+            match self.read(&path).await {
+                Ok(Some(_)) => {}
+                // Expired, or corrupt: no session either way.
+                Ok(None) | Err(StoreError::Corrupt(_)) => {
+                    self.remove(&path).await?;
+                    removed += 1;
+                }
+                // Unreadable for now (permissions, too many open files): a live session
+                // may be in it, so it waits for a later sweep.
+                Err(_) => {}
             }
         }
 
