@@ -309,11 +309,7 @@ impl Shared {
             return Ok(());
         };
 
-        let lifetime = state.record.ttl();
-        let mut changes = state.into_changes(self.config.resave);
-        if self.config.rolling && changes.ttl().is_none() {
-            changes.reset_ttl(lifetime);
-        }
+        let changes = state.into_changes(self.config.resave, self.config.rolling);
 
         if changes.is_empty() {
             return Ok(());

@@ -66,8 +66,8 @@ pub(crate) struct State {
     /// The entries this request set or removed, each once: the commit to an existing
     /// session takes their values out of `record` instead of keeping a copy of each write.
     pub(crate) changed: Vec<&'static str>,
-    /// The lifetime to reset the expiry to, when `set_max_age` was called.
-    pub(crate) reset_ttl: Option<Duration>,
+    /// Whether `set_max_age` gave the session a new lifetime (the record's), to commit.
+    pub(crate) ttl_changed: bool,
 }
 
 impl Slot {
@@ -82,7 +82,7 @@ impl Slot {
                 new_id: None,
                 record: SessionRecord::new(shared.config.max_age),
                 changed: Vec::new(),
-                reset_ttl: None,
+                ttl_changed: false,
             };
 
             if let Some(id) = cookie_id {
@@ -176,18 +176,13 @@ impl Live {
     }
 
     pub(crate) fn regenerate(&self) {
-        let mut state = self.lock();
-        state.discard_cookie_id |= state.cookie_id.is_some();
-        state.fresh = true;
-        state.new_id = None;
-        state.changed.clear();
-        state.reset_ttl = None;
+        self.lock().regenerate();
     }
 
     pub(crate) fn set_max_age(&self, max_age: Duration) {
         let mut state = self.lock();
         state.record.set_ttl(max_age);
-        state.reset_ttl = Some(max_age);
+        state.ttl_changed = true;
     }
 
     pub(crate) fn id(&self) -> SessionId {
@@ -225,15 +220,19 @@ impl State {
     }
 
     /// The changes to commit to the stored session: the changed entries, moved out of the
-    /// record (`None` where removed), then with `resave` every other entry too.
-    pub(crate) fn into_changes(self, resave: bool) -> Changes {
+    /// record (`None` where removed), then with `resave` every other entry too; and the
+    /// session's lifetime when it changed or, with `rolling`, always.
+    pub(crate) fn into_changes(self, resave: bool, rolling: bool) -> Changes {
         let State {
             mut record,
             changed,
-            reset_ttl,
+            ttl_changed,
             ..
         } = self;
         let mut changes = Changes::default();
+        if ttl_changed || rolling {
+            changes.reset_ttl(record.ttl());
+        }
         for key in changed {
             match record.take(key) {
                 Some((key, json)) => changes.set(key, json),
@@ -245,20 +244,23 @@ impl State {
                 changes.set(key, json);
             }
         }
-        if let Some(ttl) = reset_ttl {
-            changes.reset_ttl(ttl);
-        }
         changes
+    }
+
+    /// Moves the session, with its data, to a new id, deleting the old one at commit.
+    fn regenerate(&mut self) {
+        self.discard_cookie_id |= self.cookie_id.is_some();
+        self.fresh = true;
+        self.new_id = None;
+        self.changed.clear();
+        self.ttl_changed = false;
     }
 
     /// Starts over with an empty session under a new id, deleting the old one at commit.
     fn destroy(&mut self) {
+        self.regenerate();
         self.record = SessionRecord::new(self.record.ttl());
-        self.changed.clear();
-        self.reset_ttl = None;
-        self.fresh = true;
         self.discard_cookie_id = true;
-        self.new_id = None;
     }
 }
 
@@ -469,7 +471,7 @@ impl State {
             new_id: self.new_id.take(),
             record: std::mem::replace(&mut self.record, empty),
             changed: std::mem::take(&mut self.changed),
-            reset_ttl: self.reset_ttl.take(),
+            ttl_changed: std::mem::take(&mut self.ttl_changed),
         }
     }
 }
@@ -490,12 +492,12 @@ mod tests {
             new_id: None,
             record,
             changed: Vec::new(),
-            reset_ttl: None,
+            ttl_changed: false,
         }
     }
 
     fn changes(state: State, resave: bool) -> Vec<(String, Option<String>)> {
-        let changes = state.into_changes(resave);
+        let changes = state.into_changes(resave, false);
         changes
             .entries()
             .map(|(k, v)| (k.to_owned(), v.map(str::to_owned)))
@@ -540,14 +542,15 @@ mod tests {
     #[test]
     fn a_new_lifetime_is_committed_and_a_destroy_forgets_the_changes() {
         let mut s = state(&[("a", "1")]);
-        s.reset_ttl = Some(Duration::from_secs(5));
-        let committed = s.into_changes(false);
+        s.record.set_ttl(Duration::from_secs(5));
+        s.ttl_changed = true;
+        let committed = s.into_changes(false, false);
         assert_eq!(committed.ttl(), Some(Duration::from_secs(5)));
         assert!(committed.has_no_entries());
 
         let mut s = state(&[("a", "1")]);
         s.put("a", "2".into());
         s.destroy();
-        assert!(s.into_changes(false).is_empty());
+        assert!(s.into_changes(false, false).is_empty());
     }
 }
