@@ -213,11 +213,17 @@ impl Shard {
             return 0;
         }
 
+        self.remove_where(|stored| stored.expires <= now)
+    }
+
+    /// Removes the sessions `remove` picks, in one pass that also finds the earliest
+    /// expiry of those left; returns how many it removed.
+    fn remove_where(&mut self, mut remove: impl FnMut(&Stored) -> bool) -> usize {
         let before = self.map.len();
         let mut earliest = u64::MAX;
         let slab = &mut self.slab;
         self.map.retain(|_, stored| {
-            if stored.expires <= now {
+            if remove(stored) {
                 slab.free(std::mem::take(&mut stored.record));
                 return false;
             }
@@ -239,20 +245,12 @@ impl Shard {
         let batch = (self.cap / EVICTION_BATCH).max(1);
         let threshold = self.expiry_quantile(batch);
         let mut removed = 0;
-        let mut earliest = u64::MAX;
-        let slab = &mut self.slab;
-        self.map.retain(|_, stored| {
+        self.remove_where(|stored| {
             let expired = stored.expires <= now;
-            let evicted = !expired && removed < batch && stored.expires <= threshold;
-            if expired || evicted {
-                removed += 1;
-                slab.free(std::mem::take(&mut stored.record));
-                return false;
-            }
-            earliest = earliest.min(stored.expires);
-            true
+            let gone = expired || (removed < batch && stored.expires <= threshold);
+            removed += usize::from(gone);
+            gone
         });
-        self.earliest = earliest;
 
         // Should the sample have misled the threshold, drop any one session: the cap holds.
         if self.map.len() >= self.cap {
@@ -276,10 +274,9 @@ impl Shard {
     }
 }
 
-/// Reads back a record this store encoded; only a bug could make that fail.
-fn decode(bytes: &[u8]) -> Result<SessionRecord, StoreError> {
-    SessionRecord::from_bytes(bytes)
-        .ok_or_else(|| StoreError::corrupt("a memory record does not decode"))
+/// What was read back from a record this store encoded; only a bug could make it `None`.
+fn readable<T>(decoded: Option<T>) -> Result<T, StoreError> {
+    decoded.ok_or_else(|| StoreError::corrupt("a memory record does not decode"))
 }
 
 #[rocket::async_trait]
@@ -288,7 +285,7 @@ impl SessionStore for MemoryStore {
         let (mut shard, now) = self.shard(id);
         shard
             .live(id, now)
-            .map(|(stored, slab)| decode(slab.get(&stored.record)))
+            .map(|(stored, slab)| readable(SessionRecord::from_bytes(slab.get(&stored.record))))
             .transpose()
     }
 
@@ -309,12 +306,15 @@ impl SessionStore for MemoryStore {
             return Ok(false);
         };
 
-        let record = SessionRecord::apply_to_bytes(slab.get(&stored.record), changes)
-            .ok_or_else(|| StoreError::corrupt("a memory record does not decode"))?;
+        let record = readable(SessionRecord::apply_to_bytes(
+            slab.get(&stored.record),
+            changes,
+        ))?;
         slab.replace(&mut stored.record, &record);
         if let Some(ttl) = changes.ttl() {
-            stored.expires = now.saturating_add(millis(ttl));
-            shard.earliest = shard.earliest.min(now.saturating_add(millis(ttl)));
+            let expires = now.saturating_add(millis(ttl));
+            stored.expires = expires;
+            shard.earliest = shard.earliest.min(expires);
         }
         Ok(true)
     }
@@ -326,8 +326,7 @@ impl SessionStore for MemoryStore {
         };
 
         // Reads the lifetime alone; the data is not rewritten.
-        let ttl = SessionRecord::ttl_from_bytes(slab.get(&stored.record))
-            .ok_or_else(|| StoreError::corrupt("a memory record does not decode"))?;
+        let ttl = readable(SessionRecord::ttl_from_bytes(slab.get(&stored.record)))?;
         stored.expires = now.saturating_add(millis(ttl));
         Ok(Some(ttl))
     }
