@@ -152,13 +152,10 @@ impl<'r, U: Serialize + DeserializeOwned + Send + 'static> FromRequest<'r> for A
     type Error = Error;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        match live(req).await {
-            Ok(live) => Outcome::Success(Auth {
-                live,
-                _user: PhantomData,
-            }),
-            Err(failure) => Outcome::Error(failure),
-        }
+        live(req).await.map(|live| Auth {
+            live,
+            _user: PhantomData,
+        })
     }
 }
 
@@ -167,10 +164,7 @@ impl<'r, U: DeserializeOwned + Send + 'static> FromRequest<'r> for Authenticated
     type Error = Error;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        let live = match live(req).await {
-            Ok(live) => live,
-            Err(failure) => return Outcome::Error(failure),
-        };
+        let live = rocket::outcome::try_outcome!(live(req).await);
 
         match live.get(USER_KEY) {
             Some(user) => Outcome::Success(Authenticated { user }),

@@ -95,10 +95,7 @@ impl<'r> FromRequest<'r> for CsrfToken {
     type Error = Error;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        match live(req).await {
-            Ok(live) => Outcome::Success(CsrfToken { live }),
-            Err(failure) => Outcome::Error(failure),
-        }
+        live(req).await.map(|live| CsrfToken { live })
     }
 }
 

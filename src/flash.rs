@@ -77,10 +77,7 @@ impl<'r> FromRequest<'r> for Flash {
     type Error = Error;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        match live(req).await {
-            Ok(live) => Outcome::Success(Flash { live }),
-            Err(failure) => Outcome::Error(failure),
-        }
+        live(req).await.map(|live| Flash { live })
     }
 }
 

@@ -5,7 +5,6 @@ use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use rocket::http::Status;
 use rocket::log::private as log;
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
@@ -114,20 +113,18 @@ impl Slot {
 /// The request's session for a guard: loaded from the store the first time any guard of
 /// the request asks, shared by all of them.
 ///
-/// # Errors
-///
-/// `503` with [`Error::Store`] when the store fails; `500` with [`Error::NotAttached`]
-/// without the fairing.
-pub(crate) async fn live(req: &Request<'_>) -> Result<Arc<Live>, (Status, Error)> {
-    let Some(shared) = req.rocket().state::<Shared>() else {
-        return Err((Status::InternalServerError, Error::NotAttached));
+/// Fails, with the error's own status, as [`Error::Store`] (`503`) when the store fails,
+/// and as [`Error::NotAttached`] (`500`) without the fairing.
+pub(crate) async fn live(req: &Request<'_>) -> Outcome<Arc<Live>, Error> {
+    let error = match req.rocket().state::<Shared>() {
+        Some(shared) => match Slot::load(req, shared).await {
+            Slot::Ready(live) => return Outcome::Success(live.clone()),
+            Slot::Failed(e) => Error::Store(e.clone()),
+            Slot::Unused => Error::NotAttached,
+        },
+        None => Error::NotAttached,
     };
-
-    match Slot::load(req, shared).await {
-        Slot::Ready(live) => Ok(live.clone()),
-        Slot::Failed(e) => Err((Status::ServiceUnavailable, Error::Store(e.clone()))),
-        Slot::Unused => Err((Status::InternalServerError, Error::NotAttached)),
-    }
+    Outcome::Error((error.status(), error))
 }
 
 /// The session operations, by entry key: `Session<T>` and the crate's own guards (which
@@ -418,13 +415,10 @@ impl<'r, T: SessionEntry> FromRequest<'r> for Session<T> {
     type Error = Error;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        match live(req).await {
-            Ok(live) => Outcome::Success(Session {
-                live,
-                _entry: PhantomData,
-            }),
-            Err(failure) => Outcome::Error(failure),
-        }
+        live(req).await.map(|live| Session {
+            live,
+            _entry: PhantomData,
+        })
     }
 }
 
