@@ -11,7 +11,6 @@ mod common;
 #[path = "../examples/login/main.rs"]
 mod login;
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,13 +19,6 @@ use serde_json::json;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
 
 /// chromedriver on a loopback port, killed when dropped.
 struct Driver(Child);
@@ -122,7 +114,7 @@ async fn a_visitor_signs_in_returns_to_the_dashboard_and_signs_out() {
         return;
     }
 
-    let app_port = free_port();
+    let app_port = common::free_port();
     let figment = rocket::Config::figment()
         .merge(("log_level", "off"))
         .merge(("address", "127.0.0.1"))
@@ -136,7 +128,7 @@ async fn a_visitor_signs_in_returns_to_the_dashboard_and_signs_out() {
     let server = tokio::spawn(app.launch());
     wait_for_port(app_port).await;
 
-    let driver_port = free_port();
+    let driver_port = common::free_port();
     let _driver = Driver(
         Command::new(CHROMEDRIVER)
             .arg(format!("--port={driver_port}"))

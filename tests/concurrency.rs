@@ -5,7 +5,6 @@ mod common;
 use common::*;
 use rocket::futures::future::join_all;
 use rocket::http::Status;
-use rocket::local::asynchronous::Client;
 use rocket_server_sessions::{MemoryConfig, MemoryStore, Sessions};
 
 #[rocket::async_test]
@@ -67,10 +66,7 @@ async fn logout_is_not_undone_by_a_slower_request() {
 #[rocket::async_test]
 async fn many_sessions_count_independently_under_concurrent_load() {
     let store = MemoryStore::default();
-    let fairing = Sessions::builder().store(store.clone()).build();
-    let client = Client::untracked(rocket_with(figment(), Some(fairing)))
-        .await
-        .unwrap();
+    let client = untracked(Sessions::builder().store(store.clone())).await;
 
     let visitors = join_all((0..100).map(|_| client.get("/counter").dispatch())).await;
     let cookies: Vec<_> = visitors
@@ -111,10 +107,7 @@ async fn a_flood_of_new_visitors_stays_under_max_sessions() {
     let mut config = MemoryConfig::default();
     config.max_sessions = 50;
     let store = MemoryStore::new(config);
-    let fairing = Sessions::builder().store(store.clone()).build();
-    let client = Client::untracked(rocket_with(figment(), Some(fairing)))
-        .await
-        .unwrap();
+    let client = untracked(Sessions::builder().store(store.clone())).await;
 
     for round in 0..10 {
         let responses = join_all((0..50).map(|_| client.get("/counter").dispatch())).await;

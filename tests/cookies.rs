@@ -152,10 +152,7 @@ async fn cookie_options_shape_the_cookie() {
         .same_site(SameSite::Strict)
         .http_only(false)
         .secure(Secure::Always);
-    let client =
-        rocket::local::asynchronous::Client::tracked(rocket_with(figment(), Some(builder.build())))
-            .await
-            .unwrap();
+    let client = client(builder).await;
     let response = client.get("/counter").dispatch().await;
     let header = set_cookies(&response).pop().expect("a cookie");
     let cookie = Cookie::parse(header).unwrap();
@@ -175,7 +172,7 @@ async fn same_site_none_is_sent_with_secure() {
             .secure(Secure::Always),
     )
     .await;
-    let cookie = session_cookie(&client.get("/counter").dispatch().await).unwrap();
+    let cookie = new_session(&client).await;
     assert_eq!(cookie.same_site(), Some(CookieSameSite::None));
     assert_eq!(cookie.secure(), Some(true));
 }
@@ -225,7 +222,7 @@ async fn forwarded_https_counts_as_tls_only_with_proxy() {
 #[rocket::async_test]
 async fn browser_session_cookie_has_no_max_age_unless_remembered() {
     let client = client(Sessions::builder().browser_session(true)).await;
-    let cookie = session_cookie(&client.get("/counter").dispatch().await).unwrap();
+    let cookie = new_session(&client).await;
     assert_eq!(cookie.max_age(), None);
     assert_eq!(cookie.expires(), None);
 
@@ -238,7 +235,7 @@ async fn browser_session_cookie_has_no_max_age_unless_remembered() {
 async fn forged_cookies_start_a_fresh_session_without_touching_the_store() {
     let store = Counting::memory();
     let tracked = client(Sessions::builder().store(store.clone())).await;
-    let genuine = session_cookie(&tracked.get("/counter").dispatch().await).unwrap();
+    let genuine = new_session(&tracked).await;
     let genuine = genuine.value().to_string();
     let (id, tag) = genuine.split_once('.').unwrap();
     let loads = store.calls.get().0;

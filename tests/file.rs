@@ -36,7 +36,7 @@ fn session_files(dir: &PathBuf) -> Vec<String> {
 async fn a_session_survives_an_app_restart() {
     let dir = fresh_dir();
     let before = app(&dir).await;
-    let cookie = session_cookie(&before.get("/counter").dispatch().await).unwrap();
+    let cookie = new_session(&before).await;
     drop(before);
 
     let after = app(&dir).await;
@@ -48,7 +48,7 @@ async fn a_session_survives_an_app_restart() {
 async fn files_are_named_by_a_hash_of_the_id_and_hold_no_temporaries() {
     let dir = fresh_dir();
     let client = app(&dir).await;
-    let cookie = session_cookie(&client.get("/counter").dispatch().await).unwrap();
+    let cookie = new_session(&client).await;
     let id = cookie.value().split_once('.').unwrap().0;
 
     let files = session_files(&dir);
@@ -70,7 +70,7 @@ async fn a_garbage_session_file_starts_a_fresh_session() {
         b"{\"version\":99,\"expires_at\":0,\"ttl\":1,\"entries\":{}}",
         &[0xff; 64],
     ] {
-        let cookie = session_cookie(&client.get("/counter").dispatch().await).unwrap();
+        let cookie = new_session(&client).await;
         let file = dir.join(&session_files(&dir)[0]);
         std::fs::write(&file, garbage).unwrap();
 

@@ -76,7 +76,7 @@ async fn a_session_survives_an_app_restart() {
         return;
     };
     let before = app(&config, false).await;
-    let cookie = session_cookie(&before.get("/counter").dispatch().await).unwrap();
+    let cookie = new_session(&before).await;
     drop(before);
 
     let after = app(&config, false).await;
@@ -93,7 +93,7 @@ async fn destroy_and_regenerate_work_across_instances() {
     };
     let first = app(&config, false).await;
     let second = app(&config, false).await;
-    let cookie = session_cookie(&first.get("/counter").dispatch().await).unwrap();
+    let cookie = new_session(&first).await;
 
     let response = first
         .post("/regenerate")
@@ -130,7 +130,7 @@ async fn keys_at_rest_are_a_hash_of_the_id_not_the_id() {
     let mut config = server.config();
     config.prefix = "sess:".into();
     let client = app(&config, false).await;
-    let cookie = session_cookie(&client.get("/counter").dispatch().await).unwrap();
+    let cookie = new_session(&client).await;
     let id = cookie.value().split_once('.').unwrap().0.to_string();
 
     let keys = server.query(&["KEYS", "*"]).unwrap();
@@ -171,7 +171,7 @@ async fn a_request_costs_at_most_one_load_and_one_commit_round_trip() {
     };
     let client = app(&server.config(), false).await;
     // Warm up: the first use of each script loads it into the server.
-    let cookie = session_cookie(&client.get("/counter").dispatch().await).unwrap();
+    let cookie = new_session(&client).await;
     body(&client, "/counter", &cookie).await;
 
     let measure = |path: &'static str, cookie: Option<rocket::http::Cookie<'static>>| {
@@ -313,7 +313,7 @@ async fn scripts_are_sent_again_when_the_server_forgot_them() {
         return;
     };
     let client = app(&server.config(), false).await;
-    let cookie = session_cookie(&client.get("/counter").dispatch().await).unwrap();
+    let cookie = new_session(&client).await;
     assert_eq!(body(&client, "/counter", &cookie).await.1, "2");
 
     server.query(&["SCRIPT", "FLUSH"]).unwrap();
@@ -337,7 +337,7 @@ async fn a_corrupt_record_in_redis_starts_a_fresh_session() {
         &["SET", "{key}", "garbage"][..],
         &["HSET", "{key}", "m:v", "99"][..],
     ] {
-        let cookie = session_cookie(&client.get("/counter").dispatch().await).unwrap();
+        let cookie = new_session(&client).await;
         let keys = server.query(&["KEYS", "*"]).unwrap();
         let key = keys.lines().next().unwrap().to_string();
         let args: Vec<&str> = corrupt
@@ -369,7 +369,7 @@ async fn an_outage_answers_503_quickly_and_recovers_without_a_restart() {
         return;
     };
     let client = app(&server.config(), false).await;
-    let cookie = session_cookie(&client.get("/counter").dispatch().await).unwrap();
+    let cookie = new_session(&client).await;
 
     server.stop();
     for _ in 0..3 {
@@ -423,11 +423,7 @@ async fn an_unreachable_or_misconfigured_redis_stops_launch() {
     let Some(config) = standalone_config() else {
         return;
     };
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed_port = common::free_port();
     let cases = [
         (
             "sessions.redis.url",

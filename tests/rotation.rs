@@ -7,27 +7,26 @@ use rocket::local::asynchronous::Client;
 use rocket_server_sessions::{MemoryStore, Sessions};
 
 async fn app(store: &MemoryStore, secrets: &[&str]) -> Client {
-    let fairing = Sessions::builder()
-        .store(store.clone())
-        .secrets(secrets.iter().copied())
-        .build();
-    Client::untracked(rocket_with(figment(), Some(fairing)))
-        .await
-        .unwrap()
+    untracked(
+        Sessions::builder()
+            .store(store.clone())
+            .secrets(secrets.iter().copied()),
+    )
+    .await
 }
 
 #[rocket::async_test]
 async fn a_cookie_signed_by_a_rotated_out_secret_still_works() {
     let store = MemoryStore::default();
     let before = app(&store, &[SECRET]).await;
-    let cookie = session_cookie(&before.get("/counter").dispatch().await).unwrap();
+    let cookie = new_session(&before).await;
 
     let after = app(&store, &[OTHER_SECRET, SECRET]).await;
     let response = after.get("/counter").cookie(cookie).dispatch().await;
     assert_eq!(response.into_string().await.as_deref(), Some("2"));
 
     // New sessions are signed by the new secret: the old-only app cannot read them.
-    let fresh = session_cookie(&after.get("/counter").dispatch().await).unwrap();
+    let fresh = new_session(&after).await;
     let response = before.get("/count").cookie(fresh.clone()).dispatch().await;
     assert_eq!(response.into_string().await.as_deref(), Some("0"));
     let response = after.get("/count").cookie(fresh).dispatch().await;
@@ -38,7 +37,7 @@ async fn a_cookie_signed_by_a_rotated_out_secret_still_works() {
 async fn a_cookie_signed_by_an_unknown_secret_is_no_session() {
     let store = MemoryStore::default();
     let theirs = app(&store, &[OTHER_SECRET]).await;
-    let cookie = session_cookie(&theirs.get("/counter").dispatch().await).unwrap();
+    let cookie = new_session(&theirs).await;
 
     let ours = app(&store, &[SECRET]).await;
     let response = ours.get("/counter").cookie(cookie.clone()).dispatch().await;
@@ -64,7 +63,7 @@ async fn without_secrets_rockets_secret_key_signs() {
     };
 
     let first = make().await;
-    let cookie = session_cookie(&first.get("/counter").dispatch().await).unwrap();
+    let cookie = new_session(&first).await;
     // A restarted app with the same secret_key accepts the cookie.
     let second = make().await;
     let response = second.get("/counter").cookie(cookie).dispatch().await;

@@ -227,6 +227,11 @@ pub fn session_cookie(response: &LocalResponse<'_>) -> Option<Cookie<'static>> {
     cookies.pop()
 }
 
+/// A new session on `client`: the cookie its `/counter` sets on a first visit.
+pub async fn new_session(client: &Client) -> Cookie<'static> {
+    session_cookie(&client.get("/counter").dispatch().await).expect("a session cookie")
+}
+
 /// `GET path` and the body, asserting 200.
 pub async fn get_ok(client: &Client, path: &str) -> String {
     let response = client.get(path).dispatch().await;
@@ -335,6 +340,14 @@ impl SessionStore for DownStore {
 
 #[cfg(feature = "redis")]
 pub mod redis;
+
+/// A loopback port nothing listens on (the OS's pick, released at once).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
 
 /// The value of the environment variable `name`, set by `scripts/test.sh`. Unset, the
 /// test fails under `CI=true` and is skipped (with a line saying so) elsewhere.

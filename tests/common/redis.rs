@@ -1,7 +1,6 @@
 //! Redis for the tests: the servers `scripts/test.sh` starts, and servers a test starts and
 //! stops itself.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -73,10 +72,7 @@ pub struct OwnServer {
 impl OwnServer {
     pub fn start() -> Option<OwnServer> {
         service_env("SESSIONS_REDIS_SERVER")?;
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = super::free_port();
         let dir = std::env::temp_dir().join(format!("rss-redis-{port}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a temporary directory");
         let mut server = OwnServer {
