@@ -31,6 +31,19 @@ impl Stored {
         self.expires > Instant::now()
     }
 
+    /// A copy of the record, while it lives.
+    fn load(&self) -> Option<SessionRecord> {
+        self.live().then(|| self.record.clone())
+    }
+
+    /// Resets the expiry of a live record and returns its lifetime.
+    fn touch(&mut self) -> Option<Duration> {
+        self.live().then(|| {
+            self.expires = Instant::now() + self.record.ttl();
+            self.record.ttl()
+        })
+    }
+
     /// Applies `changes` to a live record; `false` when it has expired.
     fn commit(&mut self, changes: &Changes) -> bool {
         if !self.live() {
@@ -50,11 +63,7 @@ pub struct DashMapStore(DashMap<SessionId, Stored>);
 #[rocket::async_trait]
 impl SessionStore for DashMapStore {
     async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        Ok(self
-            .0
-            .get(id)
-            .filter(|stored| stored.live())
-            .map(|stored| stored.record.clone()))
+        Ok(self.0.get(id).and_then(|stored| stored.load()))
     }
 
     async fn create(&self, id: &SessionId, record: &SessionRecord) -> Result<bool, StoreError> {
@@ -79,10 +88,7 @@ impl SessionStore for DashMapStore {
     }
 
     async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
-        Ok(self.0.get_mut(id).filter(|s| s.live()).map(|mut stored| {
-            stored.expires = Instant::now() + stored.record.ttl();
-            stored.record.ttl()
-        }))
+        Ok(self.0.get_mut(id).and_then(|mut stored| stored.touch()))
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
@@ -122,10 +128,10 @@ impl MokaStore {
 #[rocket::async_trait]
 impl SessionStore for MokaStore {
     async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        Ok(self.0.get(id).and_then(|stored| {
-            let stored = stored.lock().unwrap();
-            stored.live().then(|| stored.record.clone())
-        }))
+        Ok(self
+            .0
+            .get(id)
+            .and_then(|stored| stored.lock().unwrap().load()))
     }
 
     async fn create(&self, id: &SessionId, record: &SessionRecord) -> Result<bool, StoreError> {
@@ -144,13 +150,10 @@ impl SessionStore for MokaStore {
     }
 
     async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
-        Ok(self.0.get(id).and_then(|stored| {
-            let mut stored = stored.lock().unwrap();
-            stored.live().then(|| {
-                stored.expires = Instant::now() + stored.record.ttl();
-                stored.record.ttl()
-            })
-        }))
+        Ok(self
+            .0
+            .get(id)
+            .and_then(|stored| stored.lock().unwrap().touch()))
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
