@@ -20,7 +20,7 @@ use crate::{
 
 /// Hash field of the record format version.
 const VERSION_FIELD: &str = "m:v";
-/// Hash field of the session's lifetime in milliseconds.
+/// Hash field of the session's lifetime in milliseconds (the COMMIT and TOUCH scripts name it too).
 const TTL_FIELD: &str = "m:ttl";
 /// Prefix of the hash fields that hold entries: `e:<entry key>`. Entries and metadata
 /// never share a name, whatever the entry keys.
@@ -268,7 +268,7 @@ impl RedisStore {
             .set_response_timeout(Some(config.timeout))
             .set_number_of_retries(1);
         let connect = client.get_connection_manager_with_config(manager);
-        let connection = bounded(config.timeout, connect)
+        let connection = connect_within(config.timeout, connect)
             .await
             .map_err(|e| unreachable_error("redis.url", &e))?;
         let batcher = Batcher {
@@ -295,7 +295,7 @@ impl RedisStore {
             .retries(1)
             .build()
             .map_err(|e| url_error("redis.urls", &e))?;
-        let connection = bounded(config.timeout, client.get_async_connection())
+        let connection = connect_within(config.timeout, client.get_async_connection())
             .await
             .map_err(|e| unreachable_error("redis.urls", &e))?;
         Ok(RedisStore::with(Connection::Cluster(connection), config))
@@ -403,6 +403,11 @@ fn decode_record(fields: Fields) -> Result<Option<SessionRecord>, StoreError> {
     Ok(Some(record))
 }
 
+/// The hash field of the entry `key`.
+fn entry_field(key: &str) -> String {
+    format!("{ENTRY_PREFIX}{key}")
+}
+
 /// Redis takes no zero expiry: a lifetime is at least a millisecond.
 fn ttl_millis(duration: Duration) -> u64 {
     millis(duration).max(1)
@@ -423,7 +428,7 @@ impl SessionStore for RedisStore {
             cmd.arg(VERSION_FIELD).arg(FORMAT_VERSION);
             cmd.arg(TTL_FIELD).arg(ttl);
             for (key, json) in record.entries() {
-                cmd.arg(format!("{ENTRY_PREFIX}{key}")).arg(json);
+                cmd.arg(entry_field(key)).arg(json);
             }
         })
         .await
@@ -437,16 +442,13 @@ impl SessionStore for RedisStore {
                     .map(|ttl| ttl_millis(ttl).to_string())
                     .unwrap_or_default(),
             );
-            let sets: Vec<_> = changes
-                .entries()
-                .filter_map(|(k, v)| Some((k, v?)))
-                .collect();
-            cmd.arg(sets.len());
-            for (key, json) in sets {
-                cmd.arg(format!("{ENTRY_PREFIX}{key}")).arg(json);
+            let sets = || changes.entries().filter_map(|(k, v)| Some((k, v?)));
+            cmd.arg(sets().count());
+            for (key, json) in sets() {
+                cmd.arg(entry_field(key)).arg(json);
             }
             for (key, _) in changes.entries().filter(|(_, v)| v.is_none()) {
-                cmd.arg(format!("{ENTRY_PREFIX}{key}"));
+                cmd.arg(entry_field(key));
             }
         })
         .await
@@ -474,7 +476,7 @@ fn store_error(error: RedisError) -> StoreError {
     }
 }
 
-async fn bounded<T>(
+async fn connect_within<T>(
     timeout: Duration,
     connect: impl std::future::Future<Output = redis::RedisResult<T>>,
 ) -> Result<T, String> {
