@@ -37,15 +37,19 @@ fn csrf_in(page: &str) -> String {
     rest.split('"').next().unwrap().to_string()
 }
 
-async fn login_page_token(client: &Client) -> String {
-    let page = client
-        .get("/login")
+/// The body of `GET path`, whatever the status.
+async fn body_of(client: &Client, path: impl std::fmt::Display) -> String {
+    client
+        .get(path.to_string())
         .dispatch()
         .await
         .into_string()
         .await
-        .unwrap();
-    csrf_in(&page)
+        .unwrap()
+}
+
+async fn login_page_token(client: &Client) -> String {
+    csrf_in(&body_of(client, "/login").await)
 }
 
 async fn post_form<'c>(client: &'c Client, path: &str, body: String) -> LocalResponse<'c> {
@@ -68,7 +72,7 @@ async fn log_in<'c>(client: &'c Client, next: &str) -> LocalResponse<'c> {
 async fn dashboard_with(client: &Client, sid: &str) -> Status {
     client
         .get("/dashboard")
-        .cookie(Cookie::new("rocket.sid", sid.to_string()))
+        .cookie(Cookie::new(common::COOKIE, sid.to_string()))
         .dispatch()
         .await
         .status()
@@ -77,7 +81,7 @@ async fn dashboard_with(client: &Client, sid: &str) -> Status {
 fn session_value(client: &Client) -> Option<String> {
     client
         .cookies()
-        .get("rocket.sid")
+        .get(common::COOKIE)
         .map(|c| c.value().to_string())
 }
 
@@ -202,13 +206,7 @@ async fn the_home_page_sets_no_cookie_and_the_counter_counts() {
     assert_eq!(response.status(), Status::Ok);
     assert!(response.headers().get_one("Set-Cookie").is_none());
     for expected in [1, 2] {
-        let body = client
-            .get("/counter")
-            .dispatch()
-            .await
-            .into_string()
-            .await
-            .unwrap();
+        let body = body_of(&client, "/counter").await;
         assert_eq!(body, format!(r#"{{"count":{expected}}}"#));
     }
 }
@@ -216,13 +214,7 @@ async fn the_home_page_sets_no_cookie_and_the_counter_counts() {
 #[rocket::async_test]
 async fn the_login_form_has_its_fields_and_keeps_next() {
     let client = app().await;
-    let page = client
-        .get("/login?next=%2Fdashboard")
-        .dispatch()
-        .await
-        .into_string()
-        .await
-        .unwrap();
+    let page = body_of(&client, "/login?next=%2Fdashboard").await;
     for field in [
         r#"name="username""#,
         r#"name="password""#,
@@ -251,13 +243,7 @@ async fn logging_in_lands_on_next_under_a_new_session_id_and_kills_the_old_one()
     let after = session_value(&client).unwrap();
     assert_ne!(before, after, "fixation: the id changes at log-in");
 
-    let page = client
-        .get("/dashboard")
-        .dispatch()
-        .await
-        .into_string()
-        .await
-        .unwrap();
+    let page = body_of(&client, "/dashboard").await;
     assert!(
         page.contains("<strong id=\"user\">alice</strong>"),
         "{page}"
@@ -272,7 +258,7 @@ async fn logging_in_lands_on_next_under_a_new_session_id_and_kills_the_old_one()
     );
     let old_page = client
         .get("/login")
-        .cookie(Cookie::new("rocket.sid", before))
+        .cookie(Cookie::new(common::COOKIE, before))
         .dispatch()
         .await
         .into_string()
@@ -380,13 +366,7 @@ async fn logging_out_ends_the_session_and_flashes_a_message_exactly_once() {
     let client = app().await;
     log_in(&client, "").await;
     let logged_in = session_value(&client).unwrap();
-    let page = client
-        .get("/dashboard")
-        .dispatch()
-        .await
-        .into_string()
-        .await
-        .unwrap();
+    let page = body_of(&client, "/dashboard").await;
 
     assert_eq!(dashboard_with(&client, &logged_in).await, Status::Ok);
 
@@ -399,21 +379,9 @@ async fn logging_out_ends_the_session_and_flashes_a_message_exactly_once() {
         "the flash lives in a new session"
     );
 
-    let page = client
-        .get("/login")
-        .dispatch()
-        .await
-        .into_string()
-        .await
-        .unwrap();
+    let page = body_of(&client, "/login").await;
     assert!(page.contains("You have been logged out."), "{page}");
-    let page = client
-        .get("/login")
-        .dispatch()
-        .await
-        .into_string()
-        .await
-        .unwrap();
+    let page = body_of(&client, "/login").await;
     assert!(
         !page.contains("You have been logged out."),
         "shown exactly once"
