@@ -412,22 +412,23 @@ fn signer(config: &SessionConfig, figment: &Figment) -> Result<Signer, Error> {
         Err(_) => None,
     };
 
-    if let Some(key) = secret_key {
-        return Ok(Signer::new(&[key]).expect("one secret is not empty"));
-    }
+    let key = match secret_key {
+        Some(key) => key,
+        None if figment.profile() != rocket::Config::DEBUG_PROFILE => {
+            return Err(Error::config(
+                "secrets",
+                format!(
+                    "the `{}` profile needs a real secret: set `sessions.secrets` or Rocket's `secret_key` (e.g. ROCKET_SECRET_KEY=$(openssl rand -base64 32))",
+                    figment.profile()
+                ),
+            ));
+        }
+        None => {
+            log::warn!("sessions are signed with a random key and end when the app restarts: set `sessions.secrets` or `secret_key`");
+            rand::random::<[u8; 32]>().to_vec()
+        }
+    };
 
-    if figment.profile() != rocket::Config::DEBUG_PROFILE {
-        return Err(Error::config(
-            "secrets",
-            format!(
-                "the `{}` profile needs a real secret: set `sessions.secrets` or Rocket's `secret_key` (e.g. ROCKET_SECRET_KEY=$(openssl rand -base64 32))",
-                figment.profile()
-            ),
-        ));
-    }
-
-    log::warn!("sessions are signed with a random key and end when the app restarts: set `sessions.secrets` or `secret_key`");
-    let key: [u8; 32] = rand::random();
     Ok(Signer::new(&[key]).expect("one secret is not empty"))
 }
 

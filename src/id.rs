@@ -126,9 +126,9 @@ impl Signer {
         let mut mac = self.keys[0].clone();
         mac.update(&id.0);
         let mut value = String::with_capacity(COOKIE_VALUE_CHARS);
-        value.push_str(&id.encode());
+        BASE64URL_NOPAD.encode_append(&id.0, &mut value);
         value.push('.');
-        value.push_str(&BASE64URL_NOPAD.encode(&mac.finalize().into_bytes()));
+        BASE64URL_NOPAD.encode_append(&mac.finalize().into_bytes(), &mut value);
         value
     }
 
