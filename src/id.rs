@@ -97,8 +97,11 @@ impl fmt::Display for SessionId {
 }
 
 /// Signs ids into cookie values and verifies cookie values back into ids.
+///
+/// Crate-private in spirit: it is reachable only through the hidden `__bench` module, so
+/// that the benchmarks can time signing and verification on their own.
 #[derive(Clone)]
-pub(crate) struct Signer {
+pub struct Signer {
     /// One keyed MAC per secret, the signing one first.
     keys: Vec<Hmac<Sha256>>,
 }
@@ -108,7 +111,7 @@ impl Signer {
     /// secret with [`KEY_LABEL`].
     ///
     /// Returns `None` when `secrets` is empty.
-    pub(crate) fn new<S: AsRef<[u8]>>(secrets: &[S]) -> Option<Self> {
+    pub fn new<S: AsRef<[u8]>>(secrets: &[S]) -> Option<Self> {
         let keys = secrets
             .iter()
             .map(|secret| {
@@ -122,7 +125,7 @@ impl Signer {
     }
 
     /// The cookie value for `id`: `<id>.<tag>`, signed with the first secret.
-    pub(crate) fn sign(&self, id: &SessionId) -> String {
+    pub fn sign(&self, id: &SessionId) -> String {
         let mut mac = self.keys[0].clone();
         mac.update(&id.0);
         let mut value = String::with_capacity(COOKIE_VALUE_CHARS);
@@ -136,7 +139,7 @@ impl Signer {
     ///
     /// Anything else (wrong length, wrong alphabet, a non-canonical encoding, a tag from an
     /// unknown secret) is `None`, checked without touching any store.
-    pub(crate) fn verify(&self, value: &str) -> Option<SessionId> {
+    pub fn verify(&self, value: &str) -> Option<SessionId> {
         if value.len() != COOKIE_VALUE_CHARS {
             return None;
         }

@@ -78,6 +78,29 @@ mod record;
 mod session;
 pub mod store;
 
+/// What the benchmarks time that is not public API. Not covered by semver: it may change
+/// or go in any release.
+#[doc(hidden)]
+pub mod __bench {
+    pub use crate::id::Signer;
+    use crate::{Changes, SessionRecord};
+
+    /// A record in the memory store's encoding.
+    pub fn encode(record: &SessionRecord) -> Vec<u8> {
+        record.to_bytes()
+    }
+
+    /// A record back from the memory store's encoding.
+    pub fn decode(bytes: &[u8]) -> Option<SessionRecord> {
+        SessionRecord::from_bytes(bytes)
+    }
+
+    /// `changes` applied to an encoded record, as the memory store commits them.
+    pub fn apply_encoded(bytes: &[u8], changes: &Changes) -> Option<Vec<u8>> {
+        SessionRecord::apply_to_bytes(bytes, changes)
+    }
+}
+
 pub use auth::{safe_next, Auth, Authenticated};
 pub use config::{
     FileConfig, MemoryConfig, RedisConfig, SameSite, Secure, SessionConfig, StoreKind,
