@@ -196,40 +196,18 @@ pub(crate) struct Shared {
     pub(crate) store: Arc<dyn SessionStore>,
     signer: Signer,
     cookies: CookieWriter,
-    /// Whether the last store call failed: an outage logs one line when it starts and one
-    /// when it ends, not one per request.
+    /// Logs store outages.
+    pub(crate) outage: Outage,
+}
+
+/// Whether the last store call failed: an outage logs one line when it starts and one when
+/// it ends, not one per request.
+#[derive(Default)]
+pub(crate) struct Outage {
     failing: AtomicBool,
 }
 
-impl Shared {
-    async fn new(rocket: &Rocket<Build>, sessions: &Sessions) -> Result<Shared, Error> {
-        let config: SessionConfig = rocket
-            .figment()
-            .focus("sessions")
-            .merge(sessions.overrides.clone())
-            // Merging a figment also merges its profile selection: restore Rocket's.
-            .select(rocket.figment().profile().clone())
-            .extract()
-            .map_err(config_error)?;
-        config.validate()?;
-
-        let signer = signer(&config, rocket.figment())?;
-        let store = match &sessions.store {
-            Some(store) => store.clone(),
-            None => crate::store::open(&config).await?,
-        };
-
-        let failing = AtomicBool::new(false);
-        let cookies = CookieWriter::new(&config);
-        Ok(Shared {
-            config,
-            store,
-            signer,
-            cookies,
-            failing,
-        })
-    }
-
+impl Outage {
     /// Passes `result` on, logging when the store starts and stops failing.
     pub(crate) fn observe<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
         match &result {
@@ -253,6 +231,35 @@ impl Shared {
         }
 
         result
+    }
+}
+
+impl Shared {
+    async fn new(rocket: &Rocket<Build>, sessions: &Sessions) -> Result<Shared, Error> {
+        let config: SessionConfig = rocket
+            .figment()
+            .focus("sessions")
+            .merge(sessions.overrides.clone())
+            // Merging a figment also merges its profile selection: restore Rocket's.
+            .select(rocket.figment().profile().clone())
+            .extract()
+            .map_err(config_error)?;
+        config.validate()?;
+
+        let signer = signer(&config, rocket.figment())?;
+        let store = match &sessions.store {
+            Some(store) => store.clone(),
+            None => crate::store::open(&config).await?,
+        };
+
+        let cookies = CookieWriter::new(&config);
+        Ok(Shared {
+            config,
+            store,
+            signer,
+            cookies,
+            outage: Outage::default(),
+        })
     }
 
     /// The verified session id in the request's cookie. A cookie that fails verification
@@ -494,7 +501,11 @@ impl Fairing for Sessions {
         };
 
         crate::auth::redirect_to_login(&shared.config.login_path, req, res);
-        if shared.observe(shared.commit(req, res).await).is_err() {
+        if shared
+            .outage
+            .observe(shared.commit(req, res).await)
+            .is_err()
+        {
             // Nobody is told a change was saved when it was not: the handler's answer,
             // cookies and redirect go; headers other fairings set (Shield's) stay, as they
             // do for the login redirect.
@@ -510,6 +521,7 @@ impl Fairing for Sessions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rocket::log::private as log;
 
     fn problem(figment: Figment) -> Option<String> {
         let rocket = rocket::custom(figment);
@@ -570,6 +582,78 @@ mod tests {
         );
         let secrets = ["a test secret that is at least 32 bytes long"];
         assert_eq!(problem(release.merge(("sessions.secrets", secrets))), None);
+    }
+
+    /// Collects the log lines of `Warn` and above that `f` emits on this thread.
+    fn logged(f: impl FnOnce()) -> Vec<(log::Level, String)> {
+        use std::cell::RefCell;
+
+        thread_local! {
+            static LINES: RefCell<Option<Vec<(log::Level, String)>>> = const { RefCell::new(None) };
+        }
+
+        struct ThreadLogger;
+        impl log::Log for ThreadLogger {
+            fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+                metadata.level() <= log::Level::Warn
+            }
+
+            fn log(&self, record: &log::Record<'_>) {
+                if self.enabled(record.metadata()) {
+                    LINES.with_borrow_mut(|lines| {
+                        if let Some(lines) = lines {
+                            lines.push((record.level(), record.args().to_string()));
+                        }
+                    });
+                }
+            }
+
+            fn flush(&self) {}
+        }
+
+        static LOGGER: ThreadLogger = ThreadLogger;
+        // Only this test sets a logger in this binary; a second call fails harmlessly.
+        let _ = log::set_logger(&LOGGER);
+        log::set_max_level(log::LevelFilter::Warn);
+        LINES.set(Some(Vec::new()));
+        f();
+        LINES.take().unwrap_or_default()
+    }
+
+    #[test]
+    fn an_outage_logs_one_line_when_it_starts_and_one_when_it_ends() {
+        let outage = Outage::default();
+        let down = || outage.observe::<()>(Err(StoreError::unavailable("connection refused")));
+        let up = || outage.observe(Ok(()));
+        let corrupt = || outage.observe::<()>(Err(StoreError::corrupt("bad bytes")));
+
+        assert_eq!(logged(|| drop((up(), corrupt()))), []);
+
+        let lines = logged(|| {
+            for _ in 0..50 {
+                assert!(down().is_err());
+            }
+        });
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0].0, log::Level::Error);
+        assert!(lines[0].1.contains("connection refused"), "{lines:?}");
+
+        // A corrupt record is no sign of recovery, nor of a new outage.
+        assert_eq!(logged(|| drop(corrupt())), []);
+
+        let lines = logged(|| {
+            for _ in 0..50 {
+                assert!(up().is_ok());
+            }
+        });
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0].0, log::Level::Warn);
+
+        assert_eq!(
+            logged(|| drop(down())).len(),
+            1,
+            "a second outage is logged"
+        );
     }
 
     #[test]

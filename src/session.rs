@@ -85,7 +85,7 @@ impl Slot {
             };
 
             if let Some(id) = cookie_id {
-                match shared.observe(shared.store.load(&id).await) {
+                match shared.outage.observe(shared.store.load(&id).await) {
                     Ok(Some(record)) => {
                         state.record = record;
                         state.fresh = false;

@@ -100,6 +100,7 @@ pub(crate) fn millis(duration: Duration) -> u64 {
 }
 
 /// Refuses a record written in a layout this version does not know.
+#[cfg(any(feature = "file", feature = "redis"))]
 pub(crate) fn check_version(version: u64) -> Result<(), StoreError> {
     if version == u64::from(crate::FORMAT_VERSION) {
         Ok(())
