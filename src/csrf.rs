@@ -19,7 +19,9 @@ const CSRF_KEY: &str = "$csrf";
 /// The token is 256 random bits, made when a form first asks for it and kept in the
 /// session; [`Auth::login`](crate::Auth::login) replaces it along with the session id.
 /// [`verify`](Self::verify) compares in constant time and fails with [`Error::Csrf`],
-/// which answers `403 Forbidden`.
+/// which answers `403 Forbidden`. Scripts (`fetch`, XHR) send the token in the
+/// [`X-CSRF-Token`](Self::HEADER) header instead, checked by
+/// [`verify_header`](Self::verify_header).
 ///
 /// # Outcomes
 ///
@@ -48,9 +50,14 @@ const CSRF_KEY: &str = "$csrf";
 /// ```
 pub struct CsrfToken {
     live: Arc<Live>,
+    /// The request's `X-CSRF-Token` header, if it sent one.
+    header: Option<String>,
 }
 
 impl CsrfToken {
+    /// The request header that scripts send the token in: `X-CSRF-Token`.
+    pub const HEADER: &'static str = "X-CSRF-Token";
+
     /// The session's token, made (and the session stored) if it has none yet.
     ///
     /// # Errors
@@ -79,6 +86,33 @@ impl CsrfToken {
             false => Err(Error::Csrf),
         }
     }
+
+    /// Checks the token a script sent in the [`X-CSRF-Token`](Self::HEADER) header, as
+    /// [`verify`](Self::verify) checks a form's: for `fetch` and XHR requests and JSON
+    /// APIs, which have no form field. A page hands the token to its scripts, say in a
+    /// `<meta name="csrf-token">` tag.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Csrf`] (`403 Forbidden`) when the session has no token, or the header is
+    /// missing or not it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use rocket::{post, serde::json::Json};
+    /// use rocket_server_sessions::{CsrfToken, Error};
+    ///
+    /// // fetch("/api/transfer", { method: "POST", headers: { "X-CSRF-Token": token }, body })
+    /// #[post("/api/transfer", data = "<amount>")]
+    /// fn transfer(csrf: CsrfToken, amount: Json<u64>) -> Result<String, Error> {
+    ///     csrf.verify_header()?;
+    ///     Ok(format!("sent {}", amount.0))
+    /// }
+    /// ```
+    pub fn verify_header(&self) -> Result<(), Error> {
+        self.verify(self.header.as_deref())
+    }
 }
 
 /// Gives the session a new CSRF token and returns it.
@@ -95,7 +129,8 @@ impl<'r> FromRequest<'r> for CsrfToken {
     type Error = Error;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        live(req).await.map(|live| CsrfToken { live })
+        let header = req.headers().get_one(Self::HEADER).map(str::to_owned);
+        live(req).await.map(|live| CsrfToken { live, header })
     }
 }
 
