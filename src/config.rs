@@ -360,8 +360,9 @@ impl SessionConfig {
             ));
         }
 
-        if self.max_age.is_zero() {
-            return Err(Error::config("max_age", "must be more than 0 seconds"));
+        // Stores keep expiry in milliseconds: less than one would expire on arrival.
+        if self.max_age < Duration::from_millis(1) {
+            return Err(Error::config("max_age", "must be at least 0.001 seconds"));
         }
 
         if !self.path.starts_with('/') || !is_cookie_text(&self.path) {
@@ -373,6 +374,8 @@ impl SessionConfig {
 
         let login_path_ok = self.login_path.starts_with('/')
             && !self.login_path.starts_with("//")
+            // Browsers read `/\host` as `//host`: another site.
+            && !self.login_path.contains('\\')
             && !self.login_path.contains('?')
             && is_cookie_text(&self.login_path);
         if !login_path_ok {
@@ -760,6 +763,14 @@ mod tests {
         let mut config = base();
         config.file.sweep_interval = Duration::ZERO;
         cases.push((config, "file.sweep_interval"));
+        let mut config = base();
+        config.max_age = Duration::from_micros(400);
+        cases.push((config, "max_age"));
+        for login_path in ["login", "//evil.example", "/\\evil.example", "/login?x=1"] {
+            let mut config = base();
+            config.login_path = login_path.into();
+            cases.push((config, "login_path"));
+        }
 
         for (config, key) in cases {
             assert_eq!(invalid_key(config), key);

@@ -266,7 +266,12 @@ mod tests {
     fn storage_key_is_stable_and_hides_the_id() {
         let id = SessionId::generate();
         assert_eq!(id.storage_key(), id.storage_key());
-        assert!(!id.storage_key().contains(&id.to_string()));
+        // The SHA-256 of the id, never the id in any encoding.
+        assert_eq!(
+            id.storage_key(),
+            HEXLOWER.encode(&Sha256::digest(id.as_bytes()))
+        );
+        assert_ne!(id.storage_key()[..48], HEXLOWER.encode(id.as_bytes()));
         assert_eq!(format!("{id:?}"), "SessionId(..)");
     }
 }
