@@ -8,6 +8,10 @@ use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::Error;
 
+/// The longest a session can live: 400 days, the longest browsers keep a cookie (and far
+/// inside what every store can count in milliseconds).
+pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(400 * 24 * 60 * 60);
+
 /// The session configuration, read from the `sessions` table of the active Rocket profile.
 ///
 /// Every key is optional; [`SessionConfig::default()`] holds the defaults. Unknown keys and
@@ -76,7 +80,8 @@ pub struct SessionConfig {
     pub cookie_name: String,
     /// How long a session lives, in seconds (fractions allowed): the store forgets it this
     /// long after it was created, or after it was last used with `rolling`, and the
-    /// cookie carries the same `Max-Age`.
+    /// cookie carries the same `Max-Age`. From 0.001 seconds to 400 days, the longest
+    /// browsers keep a cookie.
     ///
     /// _Default:_ `86400` (one day)
     #[serde(with = "seconds")]
@@ -363,6 +368,12 @@ impl SessionConfig {
         // Stores keep expiry in milliseconds: less than one would expire on arrival.
         if self.max_age < Duration::from_millis(1) {
             return Err(Error::config("max_age", "must be at least 0.001 seconds"));
+        }
+        if self.max_age > MAX_LIFETIME {
+            return Err(Error::config(
+                "max_age",
+                "must be at most 34560000 seconds (400 days): browsers keep no cookie longer",
+            ));
         }
 
         if !self.path.starts_with('/') || !is_cookie_text(&self.path) {
@@ -763,9 +774,14 @@ mod tests {
         let mut config = base();
         config.file.sweep_interval = Duration::ZERO;
         cases.push((config, "file.sweep_interval"));
-        let mut config = base();
-        config.max_age = Duration::from_micros(400);
-        cases.push((config, "max_age"));
+        for max_age in [
+            Duration::from_micros(400),
+            MAX_LIFETIME + Duration::from_secs(1),
+        ] {
+            let mut config = base();
+            config.max_age = max_age;
+            cases.push((config, "max_age"));
+        }
         for login_path in ["login", "//evil.example", "/\\evil.example", "/login?x=1"] {
             let mut config = base();
             config.login_path = login_path.into();

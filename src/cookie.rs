@@ -58,7 +58,9 @@ impl CookieWriter {
         header.push('=');
         header.push_str(value);
         if let Some(max_age) = max_age {
-            let secs = max_age.as_secs() + u64::from(max_age.subsec_nanos() > 0);
+            let secs = max_age
+                .as_secs()
+                .saturating_add(u64::from(max_age.subsec_nanos() > 0));
             let _ = write!(header, "; Max-Age={secs}");
         }
         self.finish(req, res, header);

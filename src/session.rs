@@ -10,6 +10,7 @@ use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
 use serde::{de::DeserializeOwned, Serialize};
 
+use crate::config::MAX_LIFETIME;
 use crate::fairing::Shared;
 use crate::{Changes, Error, SessionId, SessionRecord, StoreError};
 
@@ -178,7 +179,7 @@ impl Live {
 
     pub(crate) fn set_max_age(&self, max_age: Duration) {
         let mut state = self.lock();
-        state.record.set_ttl(max_age);
+        state.record.set_ttl(max_age.min(MAX_LIFETIME));
         state.ttl_changed = true;
     }
 
@@ -360,7 +361,8 @@ impl<T: SessionEntry> Session<T> {
 
     /// Gives this session its own lifetime ("remember me"), from now on: its expiry in the
     /// store and its cookie's `Max-Age` become `max_age`, and `rolling` keeps using it.
-    /// The cookie is persistent even with `browser_session`.
+    /// The cookie is persistent even with `browser_session`. A lifetime over 400 days, the
+    /// longest browsers keep a cookie, is cut to 400 days.
     pub fn set_max_age(&mut self, max_age: Duration) {
         self.live.set_max_age(max_age);
     }

@@ -148,6 +148,46 @@ async fn keys_at_rest_are_a_hash_of_the_id_not_the_id() {
     assert!(!fields.contains(&id));
 }
 
+#[rocket::async_test]
+async fn a_lifetime_longer_than_browsers_keep_a_cookie_is_cut_to_400_days() {
+    let Some(server) = OwnServer::start() else {
+        return;
+    };
+    let client = app(&server.config(), true).await;
+    let cookie = new_session(&client).await;
+
+    // Duration::MAX milliseconds: more than Redis's PEXPIRE accepts.
+    let response = client
+        .post(format!("/remember/{}", u64::MAX))
+        .cookie(cookie.clone())
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Ok);
+    let days_400 = 400 * 24 * 60 * 60;
+    let remembered = session_cookie(&response).expect("the cookie is sent again");
+    assert_eq!(
+        remembered.max_age().map(|d| d.whole_seconds()),
+        Some(days_400)
+    );
+
+    let key = server.query(&["KEYS", "*"]).unwrap();
+    let ttl: i64 = server
+        .query(&["PTTL", key.trim()])
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        ttl > (days_400 - 60) * 1000 && ttl <= days_400 * 1000,
+        "{ttl}"
+    );
+    // Rolling resets the expiry on every request (remember counted a visit too).
+    assert_eq!(
+        body(&client, "/counter", &cookie).await,
+        (Status::Ok, "3".into())
+    );
+}
+
 /// Round trips the app made since `CONFIG RESETSTAT`: commands the server ran, less the
 /// test's own and those our Lua scripts run inside the one `EVALSHA` that carries them.
 fn data_commands(server: &OwnServer) -> u64 {
