@@ -12,7 +12,6 @@ use rocket::response::Response;
 use rocket::{Ignite, Rocket, Sentinel};
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::csrf::rotate_token;
 use crate::session::{fairing_missing, live, Live};
 use crate::Error;
 
@@ -66,8 +65,9 @@ impl<U: Serialize + DeserializeOwned> Auth<U> {
         self.live.get(USER_KEY)
     }
 
-    /// Logs `user` in: stores it, and moves the session to a new id with a new CSRF token,
-    /// all in the one commit after the handler. The old id is dead at once.
+    /// Logs `user` in: stores it, and moves the session to a new id without its CSRF token
+    /// (the next page that asks gets a new one), all in the one commit after the handler.
+    /// The old id is dead at once.
     ///
     /// # Security
     ///
@@ -79,7 +79,6 @@ impl<U: Serialize + DeserializeOwned> Auth<U> {
     /// [`Error::Encode`] when `user` cannot be encoded as JSON; nothing changes then.
     pub fn login(&mut self, user: &U) -> Result<(), Error> {
         self.live.set(USER_KEY, user)?;
-        rotate_token(&self.live)?;
         self.live.regenerate();
         Ok(())
     }

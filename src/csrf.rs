@@ -12,12 +12,13 @@ use crate::session::{fairing_missing, live, Live};
 use crate::Error;
 
 /// The session entry that holds the CSRF token.
-const CSRF_KEY: &str = "$csrf";
+pub(crate) const CSRF_KEY: &str = "$csrf";
 
 /// The session's CSRF token: put it in every state-changing form, check it on submit.
 ///
 /// The token is 256 random bits, made when a form first asks for it and kept in the
-/// session; [`Auth::login`](crate::Auth::login) replaces it along with the session id.
+/// session; a new session id ([`Session::regenerate`](crate::Session::regenerate), and so
+/// [`Auth::login`](crate::Auth::login)) drops it, and a new one is made when next asked for.
 /// [`verify`](Self::verify) compares in constant time and fails with [`Error::Csrf`],
 /// which answers `403 Forbidden`. Scripts (`fetch`, XHR) send the token in the
 /// [`X-CSRF-Token`](Self::HEADER) header instead, checked by
@@ -66,7 +67,7 @@ impl CsrfToken {
     pub fn token(&self) -> Result<String, Error> {
         match self.live.get::<String>(CSRF_KEY) {
             Some(token) => Ok(token),
-            None => rotate_token(&self.live),
+            None => new_token(&self.live),
         }
     }
 
@@ -116,7 +117,7 @@ impl CsrfToken {
 }
 
 /// Gives the session a new CSRF token and returns it.
-pub(crate) fn rotate_token(live: &Live) -> Result<String, Error> {
+fn new_token(live: &Live) -> Result<String, Error> {
     let mut bytes = [0; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
     let token = BASE64URL_NOPAD.encode(&bytes);

@@ -11,6 +11,7 @@ use rocket::{Ignite, Rocket, Sentinel};
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::config::MAX_LIFETIME;
+use crate::csrf::CSRF_KEY;
 use crate::fairing::Shared;
 use crate::{Changes, Error, SessionId, SessionRecord, StoreError};
 
@@ -68,6 +69,8 @@ pub(crate) struct State {
     pub(crate) changed: Vec<&'static str>,
     /// Whether `set_max_age` gave the session a new lifetime (the record's), to commit.
     pub(crate) ttl_changed: bool,
+    /// The configured lifetime, which a destroyed session's successor starts with.
+    pub(crate) max_age: Duration,
 }
 
 impl Slot {
@@ -83,6 +86,7 @@ impl Slot {
                 record: SessionRecord::new(shared.config.max_age),
                 changed: Vec::new(),
                 ttl_changed: false,
+                max_age: shared.config.max_age,
             };
 
             if let Some(id) = cookie_id {
@@ -245,8 +249,11 @@ impl State {
         changes
     }
 
-    /// Moves the session, with its data, to a new id, deleting the old one at commit.
+    /// Moves the session, with its data but not its CSRF token, to a new id, deleting the
+    /// old one at commit. A token someone saw before (say, on the log-in page of a session
+    /// they planted) must not pass for the new session.
     fn regenerate(&mut self) {
+        self.record.remove(CSRF_KEY);
         self.discard_cookie_id |= self.cookie_id.is_some();
         self.fresh = true;
         self.new_id = None;
@@ -257,7 +264,7 @@ impl State {
     /// Starts over with an empty session under a new id, deleting the old one at commit.
     fn destroy(&mut self) {
         self.regenerate();
-        self.record = SessionRecord::new(self.record.ttl());
+        self.record = SessionRecord::new(self.max_age);
         self.discard_cookie_id = true;
     }
 }
@@ -349,7 +356,8 @@ impl<T: SessionEntry> Session<T> {
     }
 
     /// Moves the session, with all its data, to a new id: the old id is deleted from the
-    /// store and the new cookie set when the response goes out.
+    /// store and the new cookie set when the response goes out. The session's
+    /// [`CsrfToken`](crate::CsrfToken) does not move: a new one is made when next asked for.
     ///
     /// # Security
     ///
@@ -468,6 +476,7 @@ impl State {
             record: std::mem::replace(&mut self.record, empty),
             changed: std::mem::take(&mut self.changed),
             ttl_changed: std::mem::take(&mut self.ttl_changed),
+            max_age: self.max_age,
         }
     }
 }
@@ -489,6 +498,7 @@ mod tests {
             record,
             changed: Vec::new(),
             ttl_changed: false,
+            max_age: Duration::from_secs(60),
         }
     }
 

@@ -220,6 +220,21 @@ async fn forwarded_https_counts_as_tls_only_with_proxy() {
 }
 
 #[rocket::async_test]
+async fn the_session_after_a_destroy_forgets_the_remembered_lifetime() {
+    let client = client(Sessions::builder()).await;
+    new_session(&client).await;
+    let response = client.post("/remember/604800000").dispatch().await;
+    let remembered = session_cookie(&response).expect("remember me sends the cookie");
+    assert_eq!(remembered.max_age(), Some(rocket::time::Duration::days(7)));
+
+    // Log out, then a message for the next page: a new, ordinary session.
+    let response = client.post("/destroy-then-set").dispatch().await;
+    let next = session_cookie(&response).expect("the new session's cookie");
+    assert_ne!(next.value(), remembered.value());
+    assert_eq!(next.max_age(), Some(rocket::time::Duration::days(1)));
+}
+
+#[rocket::async_test]
 async fn browser_session_cookie_has_no_max_age_unless_remembered() {
     let client = client(Sessions::builder().browser_session(true)).await;
     let cookie = new_session(&client).await;

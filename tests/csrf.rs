@@ -92,3 +92,41 @@ async fn a_visitor_without_a_session_is_forbidden() {
         Status::Forbidden
     );
 }
+
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct Seen(bool);
+
+impl rocket_server_sessions::SessionEntry for Seen {
+    const KEY: &'static str = "seen";
+}
+
+#[post("/regenerate")]
+fn regenerate(mut session: rocket_server_sessions::Session<Seen>) -> Result<(), Error> {
+    session.set(Seen(true))?;
+    session.regenerate();
+    Ok(())
+}
+
+#[rocket::async_test]
+async fn a_new_session_id_voids_the_token_seen_before() {
+    let rocket = rocket::custom(common::figment())
+        .attach(Sessions::fairing())
+        .mount("/", routes![token, transfer, regenerate]);
+    let client = Client::tracked(rocket).await.expect("the app launches");
+    let planted = common::get_ok(&client, "/token").await;
+
+    let response = client.post("/regenerate").dispatch().await;
+    assert_eq!(response.status(), Status::Ok);
+    assert!(common::session_cookie(&response).is_some(), "a new id");
+
+    assert_eq!(
+        post(&client, Some(("X-CSRF-Token", planted.clone()))).await,
+        Status::Forbidden
+    );
+    let fresh = common::get_ok(&client, "/token").await;
+    assert_ne!(fresh, planted);
+    assert_eq!(
+        post(&client, Some(("X-CSRF-Token", fresh))).await,
+        Status::Ok
+    );
+}
