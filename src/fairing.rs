@@ -29,7 +29,8 @@ use crate::{Error, SameSite, Secure, SessionConfig, SessionId, StoreError};
 /// A request whose handler takes no session guard costs no store access.
 ///
 /// When a commit fails the response becomes an empty `503 Service Unavailable`, so no one
-/// is told a change was saved when it was not.
+/// is told a change was saved when it was not. A route without a session guard never
+/// fails with the store: with `rolling`, a failed refresh is only logged.
 ///
 /// # Example
 ///
@@ -301,7 +302,11 @@ impl Shared {
             if keep {
                 let id = self.create(new_id, &record).await?;
                 self.set_cookie(req, res, &id, record.ttl());
-            } else if cookie_id.is_some() {
+            } else if discard_cookie_id {
+                // Destroyed here. A cookie whose session the store just does not have is
+                // left alone: it may be older than the browser's current one (a request
+                // sent before log-in that answers after it), and expiring it would
+                // expire that.
                 self.expire_cookie(req, res);
             }
 
@@ -323,9 +328,9 @@ impl Shared {
         }
 
         if !self.store.commit(&id, &changes).await? {
-            // Destroyed (say, logged out) by another request meanwhile: never resurrect it.
+            // Destroyed (say, logged out) by another request meanwhile: never resurrect
+            // it. Its cookie is that request's to expire, or to replace.
             log::debug!("the session ended while the request ran; its changes are dropped");
-            self.expire_cookie(req, res);
         } else if let Some(ttl) = changes.ttl() {
             self.set_cookie(req, res, &id, ttl);
         }
@@ -343,9 +348,8 @@ impl Shared {
             return Ok(());
         };
 
-        match self.store.touch(&id).await? {
-            Some(ttl) => self.set_cookie(req, res, &id, ttl),
-            None => self.expire_cookie(req, res),
+        if let Some(ttl) = self.store.touch(&id).await? {
+            self.set_cookie(req, res, &id, ttl);
         }
 
         Ok(())
@@ -501,11 +505,11 @@ impl Fairing for Sessions {
         };
 
         crate::auth::redirect_to_login(&shared.config.login_path, req, res);
-        if shared
-            .outage
-            .observe(shared.commit(req, res).await)
-            .is_err()
-        {
+        let committed = shared.outage.observe(shared.commit(req, res).await);
+        // A route that never asked for its session does not fail with the store: only its
+        // `rolling` refresh is lost, and the outage is logged.
+        let asked = !matches!(Slot::of(req), Slot::Unused);
+        if committed.is_err() && asked {
             // Nobody is told a change was saved when it was not: the handler's answer,
             // cookies and redirect go; headers other fairings set (Shield's) stay, as they
             // do for the login redirect.

@@ -127,6 +127,22 @@ async fn a_store_that_is_down_answers_503_never_500_or_a_panic() {
 }
 
 #[rocket::async_test]
+async fn with_rolling_a_store_that_is_down_fails_no_route_without_a_guard() {
+    let up = client(Sessions::builder().store(MemoryStore::default())).await;
+    get_ok(&up, "/counter").await;
+    let cookie = up.cookies().get(COOKIE).unwrap().clone();
+
+    let down = untracked(Sessions::builder().store(DownStore).rolling(true)).await;
+    let response = down.get("/plain").cookie(cookie.clone()).dispatch().await;
+    assert_eq!(response.status(), Status::Ok, "only the refresh is lost");
+    assert!(set_cookies(&response).is_empty());
+    assert_eq!(response.into_string().await.as_deref(), Some("plain"));
+
+    let response = down.get("/count").cookie(cookie).dispatch().await;
+    assert_eq!(response.status(), Status::ServiceUnavailable);
+}
+
+#[rocket::async_test]
 async fn a_store_that_is_down_fails_the_guard_with_503() {
     let up = MemoryStore::default();
     let client = client(Sessions::builder().store(up)).await;
