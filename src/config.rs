@@ -132,8 +132,9 @@ pub struct SessionConfig {
     ///
     /// _Default:_ `"auto"`
     pub secure: Secure,
-    /// The cookie's `SameSite` attribute: `"lax"`, `"strict"` or `"none"` (`"none"` needs
-    /// `secure`, or browsers drop the cookie).
+    /// The cookie's `SameSite` attribute: `"lax"`, `"strict"` or `"none"`. Browsers drop a
+    /// `SameSite=None` cookie that is not `Secure`, so `"none"` always marks it `Secure`
+    /// (and refuses `secure = false`).
     ///
     /// _Default:_ `"lax"`
     pub same_site: SameSite,

@@ -35,10 +35,16 @@ impl CookieWriter {
             SameSite::None => "; SameSite=None",
         });
 
+        // Browsers drop a SameSite=None cookie that is not Secure, whatever the scheme.
+        let secure = match config.same_site {
+            SameSite::None => Secure::Always,
+            _ => config.secure,
+        };
+
         CookieWriter {
             name: config.cookie_name.clone(),
             attributes,
-            secure: config.secure,
+            secure,
             proxy: config.proxy,
         }
     }

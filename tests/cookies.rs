@@ -166,15 +166,13 @@ async fn cookie_options_shape_the_cookie() {
 
 #[rocket::async_test]
 async fn same_site_none_is_sent_with_secure() {
-    let client = client(
-        Sessions::builder()
-            .same_site(SameSite::None)
-            .secure(Secure::Always),
-    )
-    .await;
-    let cookie = new_session(&client).await;
-    assert_eq!(cookie.same_site(), Some(CookieSameSite::None));
-    assert_eq!(cookie.secure(), Some(true));
+    // "auto" too, over plain HTTP: browsers drop a SameSite=None cookie without Secure.
+    for secure in [Secure::Always, Secure::Auto] {
+        let client = client(Sessions::builder().same_site(SameSite::None).secure(secure)).await;
+        let cookie = new_session(&client).await;
+        assert_eq!(cookie.same_site(), Some(CookieSameSite::None));
+        assert_eq!(cookie.secure(), Some(true), "{secure:?}");
+    }
 }
 
 #[rocket::async_test]
