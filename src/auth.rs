@@ -6,6 +6,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use rocket::http::uri::Reference;
 use rocket::http::{Method, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::Response;
@@ -225,7 +226,10 @@ pub(crate) fn redirect_to_login(login_path: &str, req: &Request<'_>, res: &mut R
 /// A local path starts with a single `/`. Anything that a browser could read as another
 /// site is refused, in any encoding: `//host`, `/\host`, `http:`, `javascript:` (no leading
 /// slash), percent-encoded variants such as `/%2F/host`, and control characters or
-/// whitespace that browsers strip (`/\t/host`).
+/// whitespace that browsers strip (`/\t/host`). So is what Rocket's [`Redirect::to`]
+/// cannot carry (`/<`, raw non-ASCII), which would turn the log-in into a `500`.
+///
+/// [`Redirect::to`]: rocket::response::Redirect::to
 ///
 /// # Example
 ///
@@ -242,13 +246,20 @@ pub fn safe_next<'a>(next: Option<&'a str>, fallback: &'a str) -> &'a str {
 }
 
 fn is_local_path(next: &str) -> bool {
-    // Check the text as given and as every level of percent-decoding would read it.
+    // Only what Rocket's `Redirect::to` accepts: anything else would fail the redirect.
+    if Reference::parse(next).is_err() {
+        return false;
+    }
+
+    // Check the path as given and as every level of percent-decoding would read it. The
+    // query and fragment cannot change the site, so `?q=a%20b` is fine.
     let mut text = next.to_string();
     for _ in 0..4 {
-        let local = text.starts_with('/')
-            && !text.starts_with("//")
-            && !text.starts_with("/\\")
-            && !text
+        let path = text.split(['?', '#']).next().unwrap_or_default();
+        let local = path.starts_with('/')
+            && !path.starts_with("//")
+            && !path.starts_with("/\\")
+            && !path
                 .chars()
                 .any(|c| c.is_control() || c.is_whitespace() || c == '\\');
         if !local {
@@ -276,9 +287,15 @@ mod tests {
             "/dashboard",
             "/a/b?c=d&e=%2F",
             "/search?q=http://x",
+            "/search?q=a%20b",
             "/caf%C3%A9",
+            "/a#section",
         ] {
             assert_eq!(safe_next(Some(next), "/home"), next, "{next:?}");
+            assert!(
+                Reference::parse(next).is_ok(),
+                "Redirect::to refuses {next:?}"
+            );
         }
     }
 
@@ -311,6 +328,11 @@ mod tests {
             "/%0d%0aSet-Cookie:x",
             "/%ff%fe",
             " /dashboard",
+            // Not a URI Rocket can redirect to.
+            "/<script>",
+            "/\"",
+            "/é",
+            "/a b",
         ];
         for next in cases {
             assert_eq!(safe_next(Some(next), "/home"), "/home", "{next:?}");
