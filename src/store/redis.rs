@@ -143,9 +143,11 @@ impl Connection {
 /// One pipeline is in flight at a time. A command that finds none goes out at once; the
 /// commands that arrive while one is in flight go out together when its replies are in,
 /// in one write. Under load that is one system call, one wake-up and one read of replies
-/// for many requests instead of one each, and no command ever waits for anything but
-/// Redis. The sending runs in a task of its own, so that a request that gives up (a
-/// timeout, a dropped connection) never strands the commands queued behind its own.
+/// for many requests instead of one each. A command waits for at most the pipeline in
+/// flight and its own: two round trips, within the one `timeout`. The sending runs in a
+/// task of its own, so that a request that gives up (a timeout, a dropped connection)
+/// never strands the commands queued behind its own; and a command whose request gave up
+/// before it went out is not sent at all, so a request answered 503 changes nothing.
 struct Batcher {
     connection: ConnectionManager,
     queue: Mutex<Batch>,
@@ -153,8 +155,8 @@ struct Batcher {
 
 #[derive(Default)]
 struct Batch {
-    commands: Pipeline,
-    replies: Vec<oneshot::Sender<RedisResult<Value>>>,
+    /// The queued commands, each with where its reply goes.
+    queued: Vec<(Cmd, oneshot::Sender<RedisResult<Value>>)>,
     /// Whether a task is sending; it takes what is queued here when its replies are in.
     sending: bool,
 }
@@ -169,8 +171,7 @@ impl Batcher {
         let (reply, answer) = oneshot::channel();
         let start = {
             let mut batch = self.lock();
-            batch.commands.add_command(cmd);
-            batch.replies.push(reply);
+            batch.queued.push((cmd, reply));
             !std::mem::replace(&mut batch.sending, true)
         };
         if start {
@@ -204,18 +205,28 @@ impl Sending {
 
     async fn run(mut self) {
         loop {
-            let (commands, replies) = {
+            let queued = {
                 let mut batch = self.batcher.lock();
-                if batch.replies.is_empty() {
+                if batch.queued.is_empty() {
                     batch.sending = false;
                     self.finished = true;
                     return;
                 }
-                (
-                    std::mem::take(&mut batch.commands),
-                    std::mem::take(&mut batch.replies),
-                )
+                std::mem::take(&mut batch.queued)
             };
+
+            // Requests that stopped waiting (a timeout) were answered 503: theirs stay unsent.
+            let mut commands = Pipeline::with_capacity(queued.len());
+            let mut replies = Vec::with_capacity(queued.len());
+            for (cmd, reply) in queued {
+                if !reply.is_closed() {
+                    commands.add_command(cmd);
+                    replies.push(reply);
+                }
+            }
+            if replies.is_empty() {
+                continue;
+            }
 
             let mut connection = self.batcher.connection.clone();
             let sent = connection.req_packed_commands(&commands, 0, replies.len());
@@ -292,7 +303,6 @@ impl RedisStore {
         let client = ClusterClientBuilder::new(config.urls.iter().map(String::as_str))
             .connection_timeout(config.timeout)
             .response_timeout(config.timeout)
-            .retries(1)
             .build()
             .map_err(|e| url_error("redis.urls", &e))?;
         let connection = connect_within(config.timeout, client.get_async_connection())
@@ -338,26 +348,24 @@ impl RedisStore {
 
     /// Runs `script` on the session `key` with `args` (`EVALSHA`), all within one timeout;
     /// a server that does not know the script yet (first use, or after a restart) is sent
-    /// it, and asked again.
+    /// it with `EVAL`, which also makes it known. `EVAL` goes to the node that holds the key,
+    /// where `SCRIPT LOAD` on a cluster would need every node to answer.
     async fn eval<T: FromRedisValue>(
         &self,
         script: &Lua,
         key: String,
         args: impl Fn(&mut Cmd),
     ) -> Result<T, StoreError> {
-        let cmd = || {
-            let mut cmd = redis::cmd("EVALSHA");
-            cmd.arg(&script.hash).arg(1).arg(&key);
+        let cmd = |name: &str, script: &str| {
+            let mut cmd = redis::cmd(name);
+            cmd.arg(script).arg(1).arg(&key);
             args(&mut cmd);
             cmd
         };
         let reply = async {
-            match self.connection.query(cmd()).await {
+            match self.connection.query(cmd("EVALSHA", &script.hash)).await {
                 Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                    let mut load = redis::cmd("SCRIPT");
-                    load.arg("LOAD").arg(script.code);
-                    self.connection.query(load).await?;
-                    self.connection.query(cmd()).await
+                    self.connection.query(cmd("EVAL", script.code)).await
                 }
                 reply => reply,
             }
