@@ -51,7 +51,7 @@ impl SessionId {
         SessionId(bytes)
     }
 
-    /// Which of `n` shards (or locks) holds this id: ids are uniformly random, so their
+    /// Which of `n` shards holds this id: ids are uniformly random, so their
     /// first bytes spread sessions evenly.
     pub(crate) fn shard(&self, n: usize) -> usize {
         usize::from(u16::from_be_bytes([self.0[0], self.0[1]])) % n

@@ -138,17 +138,72 @@ async fn sweep_leaves_what_it_cannot_read() {
     config.dir = dir.clone();
     let store = FileStore::open(&config).unwrap();
     // An entry the sweep cannot read, as a file it has no permission for would be: it may
-    // hold a live session, so it is neither deleted nor a reason to stop sweeping.
-    let unreadable = dir.join("unreadable.session");
+    // hold a live session, so it is neither deleted nor a reason to stop sweeping, before
+    // or after it in the directory.
+    let builder = || {
+        Sessions::builder()
+            .store(store.clone())
+            .max_age(Duration::from_millis(100))
+    };
+    get_ok(&client(builder()).await, "/counter").await;
+    let unreadable = dir.join(format!("{}.session", "a".repeat(64)));
     std::fs::create_dir_all(&unreadable).unwrap();
-    let builder = Sessions::builder()
-        .store(store.clone())
-        .max_age(Duration::from_millis(100));
-    get_ok(&client(builder).await, "/counter").await;
+    for _ in 0..3 {
+        get_ok(&client(builder()).await, "/counter").await;
+    }
 
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(store.sweep().await.unwrap(), 1);
+    assert_eq!(store.sweep().await.unwrap(), 4);
     assert!(unreadable.is_dir());
+}
+
+#[rocket::async_test]
+async fn sweep_touches_only_the_files_the_store_makes() {
+    let dir = fresh_dir();
+    let mut config = FileConfig::default();
+    config.dir = dir.clone();
+    let store = FileStore::open(&config).unwrap();
+    let key = "b".repeat(64);
+    let theirs = ["notes.session", "README.txt", ".hidden.tmp"];
+    for name in theirs {
+        std::fs::write(dir.join(name), b"not a session").unwrap();
+    }
+    // The leftovers of failed writes: one old, one being written right now.
+    let old = dir.join(format!(".{key}.session.{:016x}.tmp", 1));
+    let fresh = dir.join(format!(".{key}.session.{:016x}.tmp", 2));
+    for temporary in [&old, &fresh] {
+        std::fs::write(temporary, b"{\"ver").unwrap();
+    }
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
+
+    assert_eq!(store.sweep().await.unwrap(), 0);
+    assert!(!old.exists(), "a stale temporary file is swept");
+    assert!(fresh.exists(), "a write in progress is not");
+    for name in theirs {
+        assert!(dir.join(name).exists(), "{name} is not the store's");
+    }
+}
+
+#[cfg(unix)]
+#[rocket::async_test]
+async fn session_files_are_readable_by_their_owner_alone() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = fresh_dir().join("created");
+    let client = app(&dir).await;
+    get_ok(&client, "/counter").await;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    let files = session_files(&dir);
+    assert_eq!(files.len(), 1);
+    assert_eq!(mode(&dir.join(&files[0])), 0o600);
 }
 
 #[rocket::async_test]

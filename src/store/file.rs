@@ -14,20 +14,28 @@ use crate::{
     Changes, Error, FileConfig, SessionId, SessionRecord, SessionStore, StoreError, FORMAT_VERSION,
 };
 
-/// Locks that serialize changes to one session; sessions hash onto them.
+/// Locks that serialize changes to one session; sessions hash onto them by file name, so
+/// the sweep takes the same lock as a request.
 const LOCKS: usize = 64;
 /// The file name extension of session files; temporary files start with a dot.
 const EXTENSION: &str = "session";
+/// How old a temporary file must be for the sweep to take it for the leftover of a failed
+/// write or a crash: a write takes milliseconds.
+const STALE_TEMPORARY: Duration = Duration::from_secs(60);
 
 /// Sessions kept as files in one directory: for a single instance that must keep sessions
 /// across restarts without running a server.
 ///
 /// Each session is one small JSON file, named by the SHA-256 of its id (an id never
 /// becomes a path), holding its entries, lifetime and wall-clock expiry. Files are written
-/// atomically (a temporary file, then a rename), so a crash never leaves half a session.
-/// Changes to one session are serialized within the process, so concurrent requests keep
-/// each other's changes to different entries. Expired sessions are absent on read and
-/// swept every `sweep_interval`.
+/// atomically (a temporary file, then a rename), so a process that crashes never leaves
+/// half a session; they are not synced to disk, so after a power loss a session may read
+/// as corrupt, and a fresh one starts. On Unix the files are readable by their owner
+/// alone, and a directory the store creates is too. Changes to one session are
+/// serialized within the process, so concurrent requests keep each other's changes to
+/// different entries. Expired sessions are absent on read and swept every
+/// `sweep_interval`, with temporary files a failed write left behind. The sweep touches
+/// only file names the store makes.
 ///
 /// One application instance per directory: for several, use Redis.
 ///
@@ -93,7 +101,7 @@ impl FileStore {
     ///
     /// [`Error::Config`] naming `file.dir` when the directory cannot be created.
     pub fn open(config: &FileConfig) -> Result<Self, Error> {
-        std::fs::create_dir_all(&config.dir).map_err(|e| {
+        create_private_dir(&config.dir).map_err(|e| {
             Error::config(
                 "file.dir",
                 format!("could not create {}: {e}", config.dir.display()),
@@ -134,14 +142,41 @@ fn io_error(error: std::io::Error) -> StoreError {
     StoreError::unavailable(error)
 }
 
+/// Creates `dir` and its missing parents; on Unix, readable by the owner alone.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// The storage key in a session file's name, if `name` is one this store makes.
+fn session_key(name: &str) -> Option<&str> {
+    let key = name.strip_suffix(EXTENSION)?.strip_suffix('.')?;
+    let ours = key.len() == 64 && key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    ours.then_some(key)
+}
+
+/// Whether `name` is a temporary file this store makes: `.<session file>.<16 hex>.tmp`.
+fn is_temporary(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
+        return false;
+    };
+    rest.rsplit_once('.')
+        .is_some_and(|(file, random)| random.len() == 16 && session_key(file).is_some())
+}
+
 impl Inner {
-    fn path(&self, id: &SessionId) -> PathBuf {
-        self.dir.join(format!("{}.{EXTENSION}", id.storage_key()))
+    fn path(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{key}.{EXTENSION}"))
     }
 
-    async fn lock(&self, id: &SessionId) -> MutexGuard<'_, ()> {
-        // `locks` is never empty: `open` makes LOCKS of them.
-        self.locks[id.shard(self.locks.len())].lock().await
+    /// The lock of the session stored under `key`, a hex SHA-256: its first bytes spread
+    /// sessions evenly.
+    async fn lock(&self, key: &str) -> MutexGuard<'_, ()> {
+        let shard = usize::from_str_radix(&key[..4], 16).unwrap_or(0) % self.locks.len();
+        self.locks[shard].lock().await
     }
 
     /// The live session in `path`; `None` when there is none or it has expired.
@@ -158,8 +193,11 @@ impl Inner {
         Ok((on_disk.expires_at > now()).then_some(on_disk))
     }
 
-    /// Writes `on_disk` to `path` atomically: a temporary file, then a rename over it.
+    /// Writes `on_disk` to `path` atomically: a temporary file, then a rename over it. A
+    /// failed write removes its temporary file.
     async fn write(&self, path: &Path, on_disk: &OnDisk) -> Result<(), StoreError> {
+        use tokio::io::AsyncWriteExt;
+
         let bytes = serde_json::to_vec(on_disk).map_err(StoreError::corrupt)?;
         let name = path
             .file_name()
@@ -168,10 +206,18 @@ impl Inner {
         let temporary = self
             .dir
             .join(format!(".{name}.{:016x}.tmp", rand::random::<u64>()));
-        tokio::fs::write(&temporary, bytes)
-            .await
-            .map_err(io_error)?;
-        if let Err(e) = tokio::fs::rename(&temporary, path).await {
+        let written = async {
+            let mut options = tokio::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            options.mode(0o600);
+            let mut file = options.open(&temporary).await?;
+            file.write_all(&bytes).await?;
+            file.flush().await?;
+            drop(file);
+            tokio::fs::rename(&temporary, path).await
+        };
+        if let Err(e) = written.await {
             let _ = tokio::fs::remove_file(&temporary).await;
             return Err(io_error(e));
         }
@@ -186,25 +232,41 @@ impl Inner {
         }
     }
 
+    /// Removes expired and corrupt session files, and stale temporary files. A file it
+    /// cannot read or remove now is left for a later sweep, and does not stop this one.
     async fn sweep(&self) -> Result<usize, StoreError> {
         let mut entries = tokio::fs::read_dir(&self.dir).await.map_err(io_error)?;
         let mut removed = 0;
         while let Some(entry) = entries.next_entry().await.map_err(io_error)? {
             let path = entry.path();
-            if path.extension().and_then(|e| e.to_str()) != Some(EXTENSION) {
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
                 continue;
-            }
+            };
 
-            match self.read(&path).await {
-                Ok(Some(_)) => {}
-                // Expired, or corrupt: no session either way.
-                Ok(None) | Err(StoreError::Corrupt(_)) => {
-                    self.remove(&path).await?;
-                    removed += 1;
+            if let Some(key) = session_key(name) {
+                // Under the session's lock: a request renewing it meanwhile wins.
+                let _lock = self.lock(key).await;
+                match self.read(&path).await {
+                    // Expired, or corrupt: no session either way.
+                    Ok(None) | Err(StoreError::Corrupt(_)) => {
+                        removed += usize::from(self.remove(&path).await.is_ok());
+                    }
+                    // Live; or unreadable for now (permissions, too many open files): a
+                    // live session may be in it, so it waits for a later sweep.
+                    Ok(Some(_)) | Err(_) => {}
                 }
-                // Unreadable for now (permissions, too many open files): a live session
-                // may be in it, so it waits for a later sweep.
-                Err(_) => {}
+            } else if is_temporary(name) {
+                let stale =
+                    entry
+                        .metadata()
+                        .await
+                        .and_then(|m| m.modified())
+                        .is_ok_and(|modified| {
+                            modified.elapsed().is_ok_and(|age| age > STALE_TEMPORARY)
+                        });
+                if stale {
+                    let _ = self.remove(&path).await;
+                }
             }
         }
 
@@ -215,13 +277,14 @@ impl Inner {
 #[rocket::async_trait]
 impl SessionStore for FileStore {
     async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        let on_disk = self.inner.read(&self.inner.path(id)).await?;
+        let on_disk = self.inner.read(&self.inner.path(&id.storage_key())).await?;
         Ok(on_disk.map(OnDisk::into_record))
     }
 
     async fn create(&self, id: &SessionId, record: &SessionRecord) -> Result<bool, StoreError> {
-        let path = self.inner.path(id);
-        let _lock = self.inner.lock(id).await;
+        let key = id.storage_key();
+        let path = self.inner.path(&key);
+        let _lock = self.inner.lock(&key).await;
         if matches!(self.inner.read(&path).await, Ok(Some(_))) {
             return Ok(false);
         }
@@ -234,8 +297,9 @@ impl SessionStore for FileStore {
     }
 
     async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<bool, StoreError> {
-        let path = self.inner.path(id);
-        let _lock = self.inner.lock(id).await;
+        let key = id.storage_key();
+        let path = self.inner.path(&key);
+        let _lock = self.inner.lock(&key).await;
         let Some(on_disk) = self.inner.read(&path).await? else {
             return Ok(false);
         };
@@ -254,8 +318,9 @@ impl SessionStore for FileStore {
     }
 
     async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
-        let path = self.inner.path(id);
-        let _lock = self.inner.lock(id).await;
+        let key = id.storage_key();
+        let path = self.inner.path(&key);
+        let _lock = self.inner.lock(&key).await;
         let Some(mut on_disk) = self.inner.read(&path).await? else {
             return Ok(None);
         };
@@ -267,8 +332,9 @@ impl SessionStore for FileStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        let path = self.inner.path(id);
-        let _lock = self.inner.lock(id).await;
+        let key = id.storage_key();
+        let path = self.inner.path(&key);
+        let _lock = self.inner.lock(&key).await;
         self.inner.remove(&path).await
     }
 }
