@@ -77,7 +77,8 @@ impl<U: Serialize + DeserializeOwned> Auth<U> {
     ///
     /// # Errors
     ///
-    /// [`Error::Encode`] when `user` cannot be encoded as JSON; nothing changes then.
+    /// [`Error::Encode`] when `user` cannot be encoded as JSON, and [`Error::TooLarge`] when
+    /// it would grow the session past `max_session_size`; nothing changes then.
     pub fn login(&mut self, user: &U) -> Result<(), Error> {
         self.live.set(USER_KEY, user)?;
         self.live.regenerate();

@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use rocket::data::ByteUnit;
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::Error;
@@ -86,6 +87,14 @@ pub struct SessionConfig {
     /// _Default:_ `86400` (one day)
     #[serde(with = "seconds")]
     pub max_age: Duration,
+    /// The most a session may hold: the sum of its entries' keys and JSON values, in bytes
+    /// or as a size such as `"64 KiB"`. A write that would pass it fails with
+    /// [`Error::TooLarge`](crate::Error::TooLarge) (`413`) and changes nothing, so that
+    /// `memory.max_sessions` bounds the memory store's size, and no store holds a runaway
+    /// session.
+    ///
+    /// _Default:_ `"64 KiB"`
+    pub max_session_size: ByteUnit,
     /// When true, the cookie carries no `Max-Age`, so the browser forgets it when it
     /// closes; the store still forgets the session after `max_age`. A session given its
     /// own lifetime with [`Session::set_max_age`](crate::Session::set_max_age) ("remember
@@ -370,6 +379,12 @@ impl SessionConfig {
         if self.max_age < Duration::from_millis(1) {
             return Err(Error::config("max_age", "must be at least 0.001 seconds"));
         }
+        if self.max_session_size == ByteUnit::Byte(0) {
+            return Err(Error::config(
+                "max_session_size",
+                "must be more than 0 bytes",
+            ));
+        }
         if self.max_age > MAX_LIFETIME {
             return Err(Error::config(
                 "max_age",
@@ -472,6 +487,7 @@ impl Default for SessionConfig {
             store: StoreKind::Memory,
             cookie_name: "rocket.sid".into(),
             max_age: Duration::from_secs(24 * 60 * 60),
+            max_session_size: ByteUnit::Kibibyte(64),
             browser_session: false,
             rolling: false,
             resave: false,
@@ -552,6 +568,7 @@ impl fmt::Debug for SessionConfig {
             .field("store", &self.store)
             .field("cookie_name", &self.cookie_name)
             .field("max_age", &self.max_age)
+            .field("max_session_size", &self.max_session_size)
             .field("browser_session", &self.browser_session)
             .field("rolling", &self.rolling)
             .field("resave", &self.resave)
@@ -766,6 +783,9 @@ mod tests {
         ];
 
         let mut cases = cases;
+        let mut config = base();
+        config.max_session_size = ByteUnit::Byte(0);
+        cases.push((config, "max_session_size"));
         let mut config = base();
         config.redis.timeout = Duration::ZERO;
         cases.push((config, "redis.timeout"));

@@ -63,7 +63,8 @@ impl CsrfToken {
     ///
     /// # Errors
     ///
-    /// Only if the token cannot be stored, which does not happen for a string.
+    /// [`Error::TooLarge`] when a new token would grow the session past
+    /// `max_session_size`.
     pub fn token(&self) -> Result<String, Error> {
         match self.live.get::<String>(CSRF_KEY) {
             Some(token) => Ok(token),

@@ -55,7 +55,8 @@ impl StoreError {
 /// What a session guard or a session method reports.
 ///
 /// `Error` is a [`Responder`], so a handler can use `?` on session calls: a store failure
-/// answers `503 Service Unavailable`, a CSRF failure `403 Forbidden`, anything else
+/// answers `503 Service Unavailable`, a CSRF failure `403 Forbidden`, a session grown past
+/// its `max_session_size` `413 Payload Too Large`, anything else
 /// `500 Internal Server Error`. The body never carries the error's text.
 ///
 /// # Example
@@ -89,6 +90,18 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A write would make the session larger than
+    /// [`max_session_size`](crate::SessionConfig::max_session_size): answers
+    /// `413 Payload Too Large`. The session is left as it was.
+    #[error("session entry `{key}` would make the session {size} bytes, over `max_session_size` ({limit} bytes)")]
+    TooLarge {
+        /// The entry being written.
+        key: &'static str,
+        /// The session's size with the write, in bytes.
+        size: usize,
+        /// `max_session_size`, in bytes.
+        limit: usize,
+    },
     /// A form's CSRF token is missing or wrong: answers `403 Forbidden`.
     #[error("the form's CSRF token is missing or wrong")]
     Csrf,
@@ -119,6 +132,7 @@ impl Error {
         match self {
             Error::Store(_) => Status::ServiceUnavailable,
             Error::Csrf => Status::Forbidden,
+            Error::TooLarge { .. } => Status::PayloadTooLarge,
             _ => Status::InternalServerError,
         }
     }

@@ -116,6 +116,11 @@ impl SessionsBuilder {
         self.set("max_age", max_age.as_secs_f64())
     }
 
+    /// Sets [`SessionConfig::max_session_size`].
+    pub fn max_session_size(self, size: rocket::data::ByteUnit) -> Self {
+        self.set("max_session_size", size)
+    }
+
     /// Sets [`SessionConfig::browser_session`].
     pub fn browser_session(self, on: bool) -> Self {
         self.set("browser_session", on)

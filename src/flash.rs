@@ -57,7 +57,8 @@ impl Flash {
     ///
     /// # Errors
     ///
-    /// Only if it cannot be stored, which does not happen for two strings.
+    /// [`Error::TooLarge`] when the message would grow the session past
+    /// `max_session_size`; nothing changes then.
     pub fn set(&mut self, kind: &str, message: &str) -> Result<(), Error> {
         let flash = FlashMessage {
             kind: kind.into(),

@@ -105,6 +105,11 @@ impl SessionRecord {
         self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
+    /// The bytes of every entry's key and JSON text: what `max_session_size` limits.
+    pub(crate) fn size(&self) -> usize {
+        self.entries.iter().map(|(k, v)| k.len() + v.len()).sum()
+    }
+
     /// `true` when the record holds no entry.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()

@@ -71,6 +71,8 @@ pub(crate) struct State {
     pub(crate) ttl_changed: bool,
     /// The configured lifetime, which a destroyed session's successor starts with.
     pub(crate) max_age: Duration,
+    /// `max_session_size` in bytes: how large a write may grow the session.
+    pub(crate) max_size: usize,
 }
 
 impl Slot {
@@ -87,6 +89,8 @@ impl Slot {
                 changed: Vec::new(),
                 ttl_changed: false,
                 max_age: shared.config.max_age,
+                max_size: usize::try_from(shared.config.max_session_size.as_u64())
+                    .unwrap_or(usize::MAX),
             };
 
             if let Some(id) = cookie_id {
@@ -148,8 +152,7 @@ impl Live {
 
     pub(crate) fn set<T: Serialize>(&self, key: &'static str, value: &T) -> Result<(), Error> {
         let json = encode(key, value)?;
-        self.lock().put(key, json);
-        Ok(())
+        self.lock().put(key, json)
     }
 
     pub(crate) fn update<T, R>(
@@ -164,7 +167,7 @@ impl Live {
         let mut value = state.record.get(key).and_then(|json| decode(key, json));
         let value = value.get_or_insert_with(T::default);
         let result = f(value);
-        state.put(key, encode(key, value)?);
+        state.put(key, encode(key, value)?)?;
         Ok(result)
     }
 
@@ -202,11 +205,31 @@ impl Live {
 
 impl State {
     /// Sets entry `key` to `json`, recording a change only when the value differs.
-    fn put(&mut self, key: &'static str, json: String) {
-        if self.record.get(key) != Some(json.as_str()) {
-            self.record.insert(key, json);
-            self.mark_changed(key);
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooLarge`] when the write would grow the session past `max_size`; the
+    /// session is left as it was. A write that does not grow it always passes, so a
+    /// session stored under a larger limit can still shrink.
+    fn put(&mut self, key: &'static str, json: String) -> Result<(), Error> {
+        let old = self.record.get(key);
+        if old == Some(json.as_str()) {
+            return Ok(());
         }
+
+        let size = self.record.size();
+        let new_size = size - old.map_or(0, |old| key.len() + old.len()) + key.len() + json.len();
+        if new_size > self.max_size && new_size > size {
+            return Err(Error::TooLarge {
+                key,
+                size: new_size,
+                limit: self.max_size,
+            });
+        }
+
+        self.record.insert(key, json);
+        self.mark_changed(key);
+        Ok(())
     }
 
     fn remove_entry(&mut self, key: &'static str) -> Option<String> {
@@ -324,7 +347,8 @@ impl<T: SessionEntry> Session<T> {
     /// # Errors
     ///
     /// [`Error::Encode`] when `value` cannot be encoded as JSON (for example a map whose
-    /// keys are not strings); the session is left as it was.
+    /// keys are not strings), and [`Error::TooLarge`] when it would grow the session past
+    /// `max_session_size`; the session is left as it was.
     pub fn set(&mut self, value: T) -> Result<(), Error> {
         self.live.set(T::KEY, &value)
     }
@@ -334,8 +358,9 @@ impl<T: SessionEntry> Session<T> {
     ///
     /// # Errors
     ///
-    /// [`Error::Encode`] when the changed value cannot be encoded as JSON; the session is
-    /// left as it was.
+    /// [`Error::Encode`] when the changed value cannot be encoded as JSON, and
+    /// [`Error::TooLarge`] when it would grow the session past `max_session_size`; the
+    /// session is left as it was.
     pub fn update<R>(&mut self, f: impl FnOnce(&mut T) -> R) -> Result<R, Error>
     where
         T: Default,
@@ -477,6 +502,7 @@ impl State {
             changed: std::mem::take(&mut self.changed),
             ttl_changed: std::mem::take(&mut self.ttl_changed),
             max_age: self.max_age,
+            max_size: self.max_size,
         }
     }
 }
@@ -499,6 +525,7 @@ mod tests {
             changed: Vec::new(),
             ttl_changed: false,
             max_age: Duration::from_secs(60),
+            max_size: 100,
         }
     }
 
@@ -517,10 +544,10 @@ mod tests {
     #[test]
     fn each_changed_entry_is_committed_once_with_its_last_value() {
         let mut s = state(&[("a", "1"), ("b", "2"), ("c", "3")]);
-        s.put("a", "10".into());
-        s.put("a", "11".into());
-        s.put("b", "2".into());
-        s.put("d", "4".into());
+        s.put("a", "10".into()).unwrap();
+        s.put("a", "11".into()).unwrap();
+        s.put("b", "2".into()).unwrap();
+        s.put("d", "4".into()).unwrap();
         s.remove_entry("d");
         s.remove_entry("c");
         assert_eq!(s.remove_entry("never"), None);
@@ -531,10 +558,41 @@ mod tests {
     }
 
     #[test]
+    fn a_write_may_not_grow_the_session_past_its_limit() {
+        // max_size is 100: "a" + 60 bytes, then "b" + 38 bytes is 100 in all.
+        let mut s = state(&[]);
+        s.put("a", "1".repeat(60)).unwrap();
+        s.put("b", "2".repeat(38)).unwrap();
+        let refused = s.put("c", "3".into()).unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                Error::TooLarge {
+                    key: "c",
+                    size: 102,
+                    limit: 100
+                }
+            ),
+            "{refused:?}"
+        );
+        assert!(
+            s.put("a", "1".repeat(61)).is_err(),
+            "growing an entry counts"
+        );
+        assert_eq!(s.record.get("c"), None, "a refused write changes nothing");
+        assert_eq!(s.changed, ["a", "b"]);
+
+        // Over the limit already (a lower limit than it was stored under): it may shrink.
+        s.max_size = 50;
+        s.put("a", "1".repeat(40)).unwrap();
+        assert!(s.put("a", "1".repeat(41)).is_err());
+    }
+
+    #[test]
     fn resave_commits_every_entry_and_the_removals() {
         let mut s = state(&[("a", "1"), ("b", "2")]);
         s.remove_entry("b");
-        s.put("c", "3".into());
+        s.put("c", "3".into()).unwrap();
         assert_eq!(
             changes(s, true),
             [
@@ -555,7 +613,7 @@ mod tests {
         assert!(committed.has_no_entries());
 
         let mut s = state(&[("a", "1")]);
-        s.put("a", "2".into());
+        s.put("a", "2".into()).unwrap();
         s.destroy();
         assert!(s.into_changes(false, false).is_empty());
     }

@@ -9,7 +9,7 @@ use rocket::error::ErrorKind;
 use rocket::figment::Jail;
 use rocket::local::blocking::Client;
 use rocket::{get, routes};
-use rocket_server_sessions::{Session, SessionEntry, Sessions};
+use rocket_server_sessions::{Session, SessionConfig, SessionEntry, Sessions};
 use serde::{Deserialize, Serialize};
 
 /// The session cookie header after one counted visit, for the app configured by the
@@ -173,4 +173,24 @@ fn an_entry_key_in_the_reserved_namespace_stops_launch() {
         Err(e) => assert!(matches!(e.kind(), ErrorKind::SentinelAborts(_))),
         Ok(_) => panic!("launched with a reserved key"),
     }
+}
+
+#[test]
+fn max_session_size_reads_sizes_as_rocket_limits_do() {
+    for (value, bytes) in [
+        (rocket::figment::value::Value::from("1 KiB"), 1024),
+        ("2MB".into(), 2_000_000),
+        (4096.into(), 4096),
+    ] {
+        let config: SessionConfig = figment()
+            .merge(("sessions.max_session_size", value))
+            .focus("sessions")
+            .extract()
+            .unwrap();
+        assert_eq!(config.max_session_size.as_u64(), bytes);
+    }
+    assert_eq!(
+        SessionConfig::default().max_session_size.as_u64(),
+        64 * 1024
+    );
 }

@@ -111,6 +111,27 @@ async fn an_entry_stored_by_an_older_type_reads_as_absent_not_500() {
 }
 
 #[rocket::async_test]
+async fn a_write_past_max_session_size_is_413_and_changes_nothing() {
+    let kib = rocket::data::ByteUnit::Kibibyte(1);
+    let client = client(Sessions::builder().max_session_size(kib)).await;
+    let first = "x".repeat(600);
+    get_ok(&client, &format!("/cart/add/{first}")).await;
+
+    let response = client
+        .get(format!("/cart/add/{}", "y".repeat(600)))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::PayloadTooLarge);
+    assert_eq!(
+        get_ok(&client, "/cart").await,
+        first,
+        "the session is as it was"
+    );
+    // Other entries still fit.
+    assert_eq!(get_ok(&client, "/counter").await, "1");
+}
+
+#[rocket::async_test]
 async fn a_store_that_is_down_answers_503_never_500_or_a_panic() {
     let client = client(Sessions::builder().store(DownStore)).await;
     // No cookie: the write after the handler fails, and the response says so.
