@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, MutexGuard};
 
-use super::{check_version, millis, spawn_sweeper};
+use super::{check_version, millis, Sweeper};
 use crate::{
     Changes, Error, FileConfig, SessionId, SessionRecord, SessionStore, StoreError, FORMAT_VERSION,
 };
@@ -54,6 +54,7 @@ const STALE_TEMPORARY: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub struct FileStore {
     inner: Arc<Inner>,
+    sweeper: Arc<Sweeper>,
 }
 
 struct Inner {
@@ -113,12 +114,19 @@ impl FileStore {
             dir: config.dir.clone(),
             locks,
         });
-        spawn_sweeper(&inner, config.sweep_interval, |inner| async move {
+        let sweeper = Sweeper::spawn(&inner, config.sweep_interval, |inner| async move {
             if let Err(e) = inner.sweep().await {
                 rocket::log::private::warn!("could not sweep the session directory: {e}");
             }
         });
-        Ok(FileStore { inner })
+        Ok(FileStore { inner, sweeper })
+    }
+
+    /// The store's state, for a store call: the sweep starts with the first call made
+    /// inside a runtime.
+    fn inner(&self) -> &Inner {
+        self.sweeper.ensure_running();
+        &self.inner
     }
 
     /// Removes every expired session file now and returns how many it removed.
@@ -277,30 +285,31 @@ impl Inner {
 #[rocket::async_trait]
 impl SessionStore for FileStore {
     async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        let on_disk = self.inner.read(&self.inner.path(&id.storage_key())).await?;
+        let inner = self.inner();
+        let on_disk = inner.read(&inner.path(&id.storage_key())).await?;
         Ok(on_disk.map(OnDisk::into_record))
     }
 
     async fn create(&self, id: &SessionId, record: &SessionRecord) -> Result<bool, StoreError> {
+        let inner = self.inner();
         let key = id.storage_key();
-        let path = self.inner.path(&key);
-        let _lock = self.inner.lock(&key).await;
-        if matches!(self.inner.read(&path).await, Ok(Some(_))) {
+        let path = inner.path(&key);
+        let _lock = inner.lock(&key).await;
+        if matches!(inner.read(&path).await, Ok(Some(_))) {
             return Ok(false);
         }
 
         let expires_at = now().saturating_add(millis(record.ttl()));
-        self.inner
-            .write(&path, &OnDisk::new(record, expires_at))
-            .await?;
+        inner.write(&path, &OnDisk::new(record, expires_at)).await?;
         Ok(true)
     }
 
     async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<bool, StoreError> {
+        let inner = self.inner();
         let key = id.storage_key();
-        let path = self.inner.path(&key);
-        let _lock = self.inner.lock(&key).await;
-        let Some(on_disk) = self.inner.read(&path).await? else {
+        let path = inner.path(&key);
+        let _lock = inner.lock(&key).await;
+        let Some(on_disk) = inner.read(&path).await? else {
             return Ok(false);
         };
 
@@ -311,30 +320,32 @@ impl SessionStore for FileStore {
             expires_at = now().saturating_add(millis(ttl));
         }
 
-        self.inner
+        inner
             .write(&path, &OnDisk::new(&record, expires_at))
             .await?;
         Ok(true)
     }
 
     async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
+        let inner = self.inner();
         let key = id.storage_key();
-        let path = self.inner.path(&key);
-        let _lock = self.inner.lock(&key).await;
-        let Some(mut on_disk) = self.inner.read(&path).await? else {
+        let path = inner.path(&key);
+        let _lock = inner.lock(&key).await;
+        let Some(mut on_disk) = inner.read(&path).await? else {
             return Ok(None);
         };
 
         // Under the lock, the entries written back are the latest: nothing is undone.
         on_disk.expires_at = now().saturating_add(on_disk.ttl);
-        self.inner.write(&path, &on_disk).await?;
+        inner.write(&path, &on_disk).await?;
         Ok(Some(Duration::from_millis(on_disk.ttl)))
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        let inner = self.inner();
         let key = id.storage_key();
-        let path = self.inner.path(&key);
-        let _lock = self.inner.lock(&key).await;
-        self.inner.remove(&path).await
+        let path = inner.path(&key);
+        let _lock = inner.lock(&key).await;
+        inner.remove(&path).await
     }
 }

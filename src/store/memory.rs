@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::slab::{Blob, Slab};
-use super::{millis, spawn_sweeper};
+use super::{millis, Sweeper};
 use crate::{Changes, MemoryConfig, SessionId, SessionRecord, SessionStore, StoreError};
 
 /// Sessions a shard holds before the store splits into more shards; small stores keep
@@ -52,6 +52,7 @@ const EXPIRY_SAMPLE: usize = 256;
 #[derive(Clone)]
 pub struct MemoryStore {
     shards: Arc<Shards>,
+    sweeper: Arc<Sweeper>,
 }
 
 struct Shards {
@@ -115,13 +116,11 @@ impl MemoryStore {
             })
             .collect();
 
-        let store = MemoryStore {
-            shards: Arc::new(Shards {
-                base: Instant::now(),
-                shards,
-            }),
-        };
-        spawn_sweeper(&store.shards, config.sweep_interval, |shards| async move {
+        let shards = Arc::new(Shards {
+            base: Instant::now(),
+            shards,
+        });
+        let sweeper = Sweeper::spawn(&shards, config.sweep_interval, |shards| async move {
             for shard in shards.shards.iter() {
                 let now = shards.now();
                 lock(shard).sweep(now);
@@ -129,7 +128,7 @@ impl MemoryStore {
                 tokio::task::yield_now().await;
             }
         });
-        store
+        MemoryStore { shards, sweeper }
     }
 
     /// How many sessions the store holds, counting expired ones not yet swept.
@@ -157,6 +156,7 @@ impl MemoryStore {
 
     /// The shard of `id`, locked, and the time now.
     fn shard(&self, id: &SessionId) -> (MutexGuard<'_, Shard>, u64) {
+        self.sweeper.ensure_running();
         let shards = &self.shards.shards;
         (lock(&shards[id.shard(shards.len())]), self.shards.now())
     }
@@ -472,6 +472,24 @@ mod tests {
         assert_eq!(store.len(), 1);
         assert!(store.load(&long).await.unwrap().is_some());
         assert_records_match_sessions(&store);
+    }
+
+    #[test]
+    fn a_store_opened_outside_a_runtime_sweeps_once_used_inside_one() {
+        let store = MemoryStore::new(MemoryConfig {
+            sweep_interval: Duration::from_millis(20),
+            ..MemoryConfig::default()
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let record = SessionRecord::new(Duration::from_millis(1));
+            store.create(&SessionId::generate(), &record).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            assert_eq!(store.len(), 0, "swept without a lookup");
+        });
     }
 
     #[rocket::async_test]

@@ -72,8 +72,11 @@
 //! // Use it with `Sessions::builder().store(MapStore::default()).build()`.
 //! ```
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex as StdMutex, PoisonError};
 use std::time::Duration;
+
+use tokio::runtime::Handle;
 
 use crate::{Changes, Error, SessionConfig, SessionId, SessionRecord, StoreError, StoreKind};
 
@@ -111,29 +114,67 @@ pub(crate) fn check_version(version: u64) -> Result<(), StoreError> {
     }
 }
 
-pub(crate) fn spawn_sweeper<T, F, Fut>(target: &Arc<T>, every: Duration, sweep: F)
-where
-    T: Send + Sync + 'static,
-    F: Fn(Arc<T>) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return;
-    };
+/// A store's background sweep. A store opened outside a Tokio runtime (in a plain `main`,
+/// before Rocket starts) cannot spawn it then: it starts with the first store call made
+/// inside one.
+pub(crate) struct Sweeper {
+    started: AtomicBool,
+    /// What spawns the sweep on a runtime, until it has.
+    start: StdMutex<Option<StartSweep>>,
+}
 
-    let target = Arc::downgrade(target);
-    runtime.spawn(async move {
-        let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        ticks.tick().await;
-        loop {
-            ticks.tick().await;
-            let Some(target) = target.upgrade() else {
-                break;
-            };
-            sweep(target).await;
+type StartSweep = Box<dyn FnOnce(&Handle) + Send>;
+
+impl Sweeper {
+    /// Runs `sweep` on `target` every `every` for as long as `target` lives.
+    pub(crate) fn spawn<T, F, Fut>(target: &Arc<T>, every: Duration, sweep: F) -> Arc<Sweeper>
+    where
+        T: Send + Sync + 'static,
+        F: Fn(Arc<T>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let target = Arc::downgrade(target);
+        let start = move |runtime: &Handle| {
+            runtime.spawn(async move {
+                let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                ticks.tick().await;
+                loop {
+                    ticks.tick().await;
+                    let Some(target) = target.upgrade() else {
+                        break;
+                    };
+                    sweep(target).await;
+                }
+            });
+        };
+        let sweeper = Sweeper {
+            started: AtomicBool::new(false),
+            start: StdMutex::new(Some(Box::new(start))),
+        };
+        sweeper.ensure_running();
+        Arc::new(sweeper)
+    }
+
+    /// Starts the sweep, once, if it has not started and a runtime is at hand: one atomic
+    /// load on every store call after that.
+    pub(crate) fn ensure_running(&self) {
+        if self.started.load(Ordering::Relaxed) {
+            return;
         }
-    });
+        let Ok(runtime) = Handle::try_current() else {
+            return;
+        };
+        let start = self
+            .start
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(start) = start {
+            start(&runtime);
+        }
+        self.started.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Opens the store `config.store` names.
