@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::cookie::CookieWriter;
 use crate::id::Signer;
 use crate::session::{Slot, State};
-use crate::store::SessionStore;
+use crate::store::{millis, SessionStore};
 use crate::{Error, SameSite, Secure, SessionConfig, SessionId, StoreError};
 
 /// The sessions fairing: attach it once, and `Session<T>` guards work in every route.
@@ -382,8 +382,10 @@ impl Shared {
     }
 
     fn set_cookie(&self, req: &Request<'_>, res: &mut Response<'_>, id: &SessionId, ttl: Duration) {
-        // A browser-session cookie, unless this session has a lifetime of its own.
-        let persistent = !(self.config.browser_session && ttl == self.config.max_age);
+        // A browser-session cookie, unless this session has a lifetime of its own. Stores
+        // keep lifetimes in milliseconds: compare what they keep.
+        let default = millis(ttl) == millis(self.config.max_age);
+        let persistent = !(self.config.browser_session && default);
         self.cookies
             .set(req, res, &self.signer.sign(id), persistent.then_some(ttl));
     }

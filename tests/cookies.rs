@@ -233,6 +233,21 @@ async fn the_session_after_a_destroy_forgets_the_remembered_lifetime() {
 }
 
 #[rocket::async_test]
+async fn a_browser_session_stays_one_when_the_store_keeps_its_lifetime_in_milliseconds() {
+    let builder = Sessions::builder()
+        .browser_session(true)
+        .rolling(true)
+        .max_age(std::time::Duration::from_micros(86_400_000_500));
+    let client = client(builder).await;
+    assert_eq!(new_session(&client).await.max_age(), None);
+
+    // Rolling on a route without a guard: the lifetime comes back from the store, in ms.
+    let response = client.get("/plain").dispatch().await;
+    let refreshed = session_cookie(&response).expect("rolling sends the cookie again");
+    assert_eq!(refreshed.max_age(), None, "still a browser-session cookie");
+}
+
+#[rocket::async_test]
 async fn browser_session_cookie_has_no_max_age_unless_remembered() {
     let client = client(Sessions::builder().browser_session(true)).await;
     let cookie = new_session(&client).await;

@@ -26,7 +26,9 @@ const EXPIRY_SAMPLE: usize = 256;
 ///   session first clears the expired ones and then evicts the sessions closest to expiry
 ///   (an eighth of a shard at once, chosen from a sample, as Redis's `volatile-ttl`
 ///   does), so a flood of one-off visitors costs a fixed amount of memory and time, not a
-///   leak.
+///   leak. Eviction goes by expiry alone and does not know who is logged in: size
+///   `max_sessions` above your peak, and keep `save_uninitialized` off (the default) so
+///   that visitors who store nothing take no room.
 /// - **Swept.** Expired sessions are absent on read at once, and a background task
 ///   removes them every `sweep_interval`, one shard at a time (it starts when the store is
 ///   made inside a Tokio runtime, as under Rocket, and ends when the store is dropped).

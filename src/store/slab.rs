@@ -97,7 +97,8 @@ impl Slab {
     }
 
     /// Gives back the space of `blob`. A class whose slots are all free gives back its
-    /// pages, so memory returns once a flood of sessions has expired.
+    /// pages; until then freed slots are kept for reuse, so a class holds the pages of
+    /// the most records of its size it ever held at once.
     pub(super) fn free(&mut self, blob: Blob) {
         let Blob::Slot { class, index, .. } = blob else {
             return;
