@@ -213,30 +213,45 @@ pub(crate) struct Outage {
     failing: AtomicBool,
 }
 
+/// What a store call's outcome changed about an outage.
+#[derive(Debug, PartialEq, Eq)]
+enum Change {
+    Started,
+    Ended,
+    Same,
+}
+
 impl Outage {
     /// Passes `result` on, logging when the store starts and stops failing.
     pub(crate) fn observe<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
-        match &result {
+        match (&result, self.change(&result)) {
+            (Err(StoreError::Corrupt(_)), _) => {}
+            (Err(e), Change::Started) => log::error!(
+                "the session store failed ({}): session routes answer 503 until it recovers",
+                chain(e)
+            ),
+            (_, Change::Ended) => log::warn!("the session store answers again"),
+            (Err(e), _) => log::debug!("the session store failed again: {e}"),
+            (Ok(_), _) => {}
+        }
+
+        result
+    }
+
+    fn change<T>(&self, result: &Result<T, StoreError>) -> Change {
+        match result {
             // A record the store returned but we cannot read is no outage.
-            Err(StoreError::Corrupt(_)) => {}
+            Err(StoreError::Corrupt(_)) => Change::Same,
+            Err(_) if !self.failing.swap(true, Ordering::Relaxed) => Change::Started,
             // A plain load first: no shared write on every request while all is well.
             Ok(_)
                 if self.failing.load(Ordering::Relaxed)
                     && self.failing.swap(false, Ordering::Relaxed) =>
             {
-                log::warn!("the session store answers again");
+                Change::Ended
             }
-            Err(e) if !self.failing.swap(true, Ordering::Relaxed) => {
-                log::error!(
-                    "the session store failed ({}): session routes answer 503 until it recovers",
-                    chain(e)
-                );
-            }
-            Err(e) => log::debug!("the session store failed again: {e}"),
-            Ok(_) => {}
+            _ => Change::Same,
         }
-
-        result
     }
 }
 
@@ -515,8 +530,7 @@ impl Fairing for Sessions {
         let committed = shared.outage.observe(shared.commit(req, res).await);
         // A route that never asked for its session does not fail with the store: only its
         // `rolling` refresh is lost, and the outage is logged.
-        let asked = !matches!(Slot::of(req), Slot::Unused);
-        if committed.is_err() && asked {
+        if committed.is_err() && !matches!(Slot::of(req), Slot::Unused) {
             // Nobody is told a change was saved when it was not: the handler's answer,
             // cookies and redirect go; headers other fairings set (Shield's) stay, as they
             // do for the login redirect.
@@ -532,7 +546,6 @@ impl Fairing for Sessions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rocket::log::private as log;
 
     fn problem(figment: Figment) -> Option<String> {
         let rocket = rocket::custom(figment);
@@ -595,76 +608,21 @@ mod tests {
         assert_eq!(problem(release.merge(("sessions.secrets", secrets))), None);
     }
 
-    /// Collects the log lines of `Warn` and above that `f` emits on this thread.
-    fn logged(f: impl FnOnce()) -> Vec<(log::Level, String)> {
-        use std::cell::RefCell;
-
-        thread_local! {
-            static LINES: RefCell<Option<Vec<(log::Level, String)>>> = const { RefCell::new(None) };
-        }
-
-        struct ThreadLogger;
-        impl log::Log for ThreadLogger {
-            fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-                metadata.level() <= log::Level::Warn
-            }
-
-            fn log(&self, record: &log::Record<'_>) {
-                if self.enabled(record.metadata()) {
-                    LINES.with_borrow_mut(|lines| {
-                        if let Some(lines) = lines {
-                            lines.push((record.level(), record.args().to_string()));
-                        }
-                    });
-                }
-            }
-
-            fn flush(&self) {}
-        }
-
-        static LOGGER: ThreadLogger = ThreadLogger;
-        // Only this test sets a logger in this binary; a second call fails harmlessly.
-        let _ = log::set_logger(&LOGGER);
-        log::set_max_level(log::LevelFilter::Warn);
-        LINES.set(Some(Vec::new()));
-        f();
-        LINES.take().unwrap_or_default()
-    }
-
     #[test]
-    fn an_outage_logs_one_line_when_it_starts_and_one_when_it_ends() {
+    fn an_outage_changes_once_when_it_starts_and_once_when_it_ends() {
         let outage = Outage::default();
-        let down = || outage.observe::<()>(Err(StoreError::unavailable("connection refused")));
-        let up = || outage.observe(Ok(()));
-        let corrupt = || outage.observe::<()>(Err(StoreError::corrupt("bad bytes")));
+        let down = || outage.change::<()>(&Err(StoreError::unavailable("refused")));
+        let up = || outage.change(&Ok(()));
+        let corrupt = || outage.change::<()>(&Err(StoreError::corrupt("bad bytes")));
 
-        assert_eq!(logged(|| drop((up(), corrupt()))), []);
-
-        let lines = logged(|| {
-            for _ in 0..50 {
-                assert!(down().is_err());
-            }
-        });
-        assert_eq!(lines.len(), 1, "{lines:?}");
-        assert_eq!(lines[0].0, log::Level::Error);
-        assert!(lines[0].1.contains("connection refused"), "{lines:?}");
-
+        assert_eq!([up(), corrupt()], [Change::Same, Change::Same]);
+        assert_eq!(down(), Change::Started);
+        assert!((0..50).all(|_| down() == Change::Same), "one line per outage");
         // A corrupt record is no sign of recovery, nor of a new outage.
-        assert_eq!(logged(|| drop(corrupt())), []);
-
-        let lines = logged(|| {
-            for _ in 0..50 {
-                assert!(up().is_ok());
-            }
-        });
-        assert_eq!(lines.len(), 1, "{lines:?}");
-        assert_eq!(lines[0].0, log::Level::Warn);
-
-        assert_eq!(
-            logged(|| drop(down())).len(),
-            1,
-            "a second outage is logged"
-        );
+        assert_eq!(corrupt(), Change::Same);
+        assert_eq!(up(), Change::Ended);
+        assert!((0..50).all(|_| up() == Change::Same));
+        assert_eq!(down(), Change::Started, "a second outage is logged");
     }
 
     #[test]
