@@ -617,7 +617,10 @@ mod tests {
 
         assert_eq!([up(), corrupt()], [Change::Same, Change::Same]);
         assert_eq!(down(), Change::Started);
-        assert!((0..50).all(|_| down() == Change::Same), "one line per outage");
+        assert!(
+            (0..50).all(|_| down() == Change::Same),
+            "one line per outage"
+        );
         // A corrupt record is no sign of recovery, nor of a new outage.
         assert_eq!(corrupt(), Change::Same);
         assert_eq!(up(), Change::Ended);

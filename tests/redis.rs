@@ -188,62 +188,40 @@ async fn a_lifetime_longer_than_browsers_keep_a_cookie_is_cut_to_400_days() {
     );
 }
 
-/// Keeps `server` busy for `millis` in a script of another client's, from a thread: what
-/// is sent to it meanwhile waits.
-fn keep_busy(server: &OwnServer, millis: u64) -> std::thread::JoinHandle<Option<String>> {
-    let script = format!(
-        "local s = redis.call('TIME') \
-         local stop = tonumber(s[1]) * 1000000 + tonumber(s[2]) + {millis}000 \
-         while true do \
-           local t = redis.call('TIME') \
-           if tonumber(t[1]) * 1000000 + tonumber(t[2]) > stop then return 1 end \
-         end"
-    );
-    let port = server.port.to_string();
-    std::thread::spawn(move || {
-        let output = std::process::Command::new("redis-cli")
-            .args(["-p", &port, "EVAL", &script, "0"])
-            .output()
-            .ok()?;
-        Some(String::from_utf8_lossy(&output.stdout).into_owned())
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_whose_request_gave_up_before_it_went_out_is_never_sent() {
     let Some(server) = OwnServer::start() else {
         return;
     };
-    let store = RedisStore::connect(&server.config())
-        .await
-        .expect("connects");
+    let mut config = server.config();
+    config.timeout = Duration::from_secs(2);
+    let store = RedisStore::connect(&config).await.expect("connects");
     let record = SessionRecord::new(Duration::from_secs(60));
     // The scripts are loaded: what is sent late runs as it would have.
     assert!(store.create(&SessionId::generate(), &record).await.unwrap());
 
-    let busy = keep_busy(&server, 1000);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Redis holds every command for 3 s, from now: what is sent meanwhile waits.
+    assert_eq!(
+        server.query(&["CLIENT", "PAUSE", "3000", "ALL"]).as_deref(),
+        Some("OK\n")
+    );
     let in_flight = SessionId::generate();
     let queued = SessionId::generate();
     let (in_flight_result, queued_result) =
         tokio::join!(store.create(&in_flight, &record), async {
-            // Queued behind the pipeline in flight, and given up before that one answers.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            tokio::time::timeout(Duration::from_millis(100), store.create(&queued, &record)).await
+            // Well after the first pipeline went out, queued behind it, and given up on
+            // well before that one times out.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::timeout(Duration::from_millis(200), store.create(&queued, &record)).await
         });
-    assert!(
-        in_flight_result.is_err(),
-        "the busy server outlasts the timeout"
-    );
+    assert!(in_flight_result.is_err(), "the pause outlasts the timeout");
     assert!(queued_result.is_err(), "the request gave up");
 
-    assert_eq!(
-        busy.join().unwrap().as_deref(),
-        Some("1\n"),
-        "the script ran"
-    );
-    // Whatever was sent has run once the script is done.
-    assert_eq!(server.query(&["PING"]).as_deref(), Some("PONG\n"));
+    // Once the pause ends, whatever was sent runs before this.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.query(&["PING"]).as_deref() != Some("PONG\n") {
+        assert!(Instant::now() < deadline, "Redis never answered again");
+    }
     assert_eq!(
         store.load(&queued).await.unwrap(),
         None,
@@ -420,16 +398,23 @@ async fn scripts_are_sent_again_when_the_server_forgot_them() {
     assert_eq!(body(&client, "/counter", &cookie).await.1, "2");
 
     server.query(&["SCRIPT", "FLUSH"]).unwrap();
+    server.query(&["CONFIG", "RESETSTAT"]).unwrap();
     assert_eq!(
         body(&client, "/counter", &cookie).await,
         (Status::Ok, "3".into())
     );
-    // Sent once with EVAL, the script is known again: the next commit is an EVALSHA alone.
-    server.query(&["CONFIG", "RESETSTAT"]).unwrap();
+    // The forgotten script went once with EVAL, to the key's node, and no SCRIPT LOAD.
+    let calls = |name: &str| {
+        let calls = server.command_calls();
+        calls
+            .iter()
+            .find(|(command, _)| command == name)
+            .map_or(0, |c| c.1)
+    };
+    assert_eq!((calls("eval"), calls("script|load")), (1, 0));
+    // And it is known again: the next commit is an EVALSHA alone.
     assert_eq!(body(&client, "/counter", &cookie).await.1, "4");
-    let calls = server.command_calls();
-    let ran = |name: &str| calls.iter().any(|(command, _)| command == name);
-    assert!(ran("evalsha") && !ran("eval"), "{calls:?}");
+    assert_eq!((calls("eval"), calls("script|load")), (1, 0));
 
     server.query(&["SCRIPT", "FLUSH"]).unwrap();
     let response = client.get("/counter").dispatch().await;

@@ -147,7 +147,8 @@ impl Connection {
 /// flight and its own: two round trips, within the one `timeout`. The sending runs in a
 /// task of its own, so that a request that gives up (a timeout, a dropped connection)
 /// never strands the commands queued behind its own; and a command whose request gave up
-/// before it went out is not sent at all, so a request answered 503 changes nothing.
+/// before it went out is not sent at all. (One already sent still runs: Redis cannot be
+/// told to drop it.)
 struct Batcher {
     connection: ConnectionManager,
     queue: Mutex<Batch>,
