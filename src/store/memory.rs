@@ -476,21 +476,37 @@ mod tests {
         assert_records_match_sessions(&store);
     }
 
+    /// Polls `store.len()` until it is `len`, for up to five seconds.
+    async fn until_len(store: &MemoryStore, len: usize) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while store.len() != len {
+            assert!(Instant::now() < deadline, "{} sessions, not {len}", store.len());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     #[test]
-    fn a_store_opened_outside_a_runtime_sweeps_once_used_inside_one() {
+    fn the_sweep_starts_with_the_first_use_in_a_runtime_and_outlives_that_runtime() {
+        let runtime = || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+        };
+        // Opened outside any runtime, first used in one that then shuts down.
         let store = MemoryStore::new(MemoryConfig {
             sweep_interval: Duration::from_millis(20),
             ..MemoryConfig::default()
         });
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let record = SessionRecord::new(Duration::from_millis(1));
-            store.create(&SessionId::generate(), &record).await.unwrap();
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            assert_eq!(store.len(), 0, "swept without a lookup");
+        let expiring = SessionRecord::new(Duration::from_millis(1));
+        runtime().block_on(async {
+            store.create(&SessionId::generate(), &expiring).await.unwrap();
+            until_len(&store, 0).await;
+        });
+
+        runtime().block_on(async {
+            store.create(&SessionId::generate(), &expiring).await.unwrap();
+            until_len(&store, 0).await;
         });
     }
 
@@ -506,8 +522,7 @@ mod tests {
             store.create(&SessionId::generate(), &record).await.unwrap();
         }
 
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(store.len(), 0);
+        until_len(&store, 0).await;
         assert_records_match_sessions(&store);
     }
 }

@@ -73,7 +73,7 @@
 //! ```
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex as StdMutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::runtime::Handle;
@@ -114,28 +114,33 @@ pub(crate) fn check_version(version: u64) -> Result<(), StoreError> {
     }
 }
 
-/// A store's background sweep. A store opened outside a Tokio runtime (in a plain `main`,
-/// before Rocket starts) cannot spawn it then: it starts with the first store call made
-/// inside one.
+/// A store's background sweep. It runs on the runtime of the first store call made inside
+/// one (the one it was opened in, under Rocket), and starts again on the next call's if
+/// that runtime shuts down: a store opened in a plain `main`, or first used in a
+/// short-lived runtime, still sweeps once Rocket runs it.
 pub(crate) struct Sweeper {
-    started: AtomicBool,
-    /// What spawns the sweep on a runtime, until it has.
-    start: StdMutex<Option<StartSweep>>,
+    /// Whether a sweep task is alive; the task clears it when it ends or is dropped.
+    running: Arc<AtomicBool>,
+    start: Box<dyn Fn(&Handle) + Send + Sync>,
 }
-
-type StartSweep = Box<dyn FnOnce(&Handle) + Send>;
 
 impl Sweeper {
     /// Runs `sweep` on `target` every `every` for as long as `target` lives.
     pub(crate) fn spawn<T, F, Fut>(target: &Arc<T>, every: Duration, sweep: F) -> Arc<Sweeper>
     where
         T: Send + Sync + 'static,
-        F: Fn(Arc<T>) -> Fut + Send + 'static,
+        F: Fn(Arc<T>) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = ()> + Send,
     {
+        let running = Arc::new(AtomicBool::new(false));
         let target = Arc::downgrade(target);
+        let sweep = Arc::new(sweep);
+        let alive = running.clone();
         let start = move |runtime: &Handle| {
+            let (target, sweep) = (target.clone(), sweep.clone());
+            let stopped = ClearOnDrop(alive.clone());
             runtime.spawn(async move {
+                let _stopped = stopped;
                 let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
                 ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 ticks.tick().await;
@@ -149,31 +154,34 @@ impl Sweeper {
             });
         };
         let sweeper = Sweeper {
-            started: AtomicBool::new(false),
-            start: StdMutex::new(Some(Box::new(start))),
+            running,
+            start: Box::new(start),
         };
         sweeper.ensure_running();
         Arc::new(sweeper)
     }
 
-    /// Starts the sweep, once, if it has not started and a runtime is at hand: one atomic
-    /// load on every store call after that.
+    /// Starts the sweep if none is running and a runtime is at hand: one atomic load on a
+    /// store call while it runs.
     pub(crate) fn ensure_running(&self) {
-        if self.started.load(Ordering::Relaxed) {
+        if self.running.load(Ordering::Relaxed) {
             return;
         }
         let Ok(runtime) = Handle::try_current() else {
             return;
         };
-        let start = self
-            .start
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(start) = start {
-            start(&runtime);
+        if !self.running.swap(true, Ordering::AcqRel) {
+            (self.start)(&runtime);
         }
-        self.started.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Clears its flag when dropped: a sweep task's way of saying it is gone.
+struct ClearOnDrop(Arc<AtomicBool>);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 
