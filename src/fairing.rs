@@ -313,6 +313,7 @@ impl Shared {
         if state.fresh {
             let State {
                 cookie_id,
+                stored,
                 discard_cookie_id,
                 new_id,
                 record,
@@ -322,11 +323,10 @@ impl Shared {
             if keep {
                 let id = self.create(new_id, &record).await?;
                 self.set_cookie(req, res, &id, record.ttl());
-            } else if discard_cookie_id {
-                // Destroyed here. A cookie whose session the store just does not have is
-                // left alone: it may be older than the browser's current one (a request
-                // sent before log-in that answers after it), and expiring it would
-                // expire that.
+            } else if discard_cookie_id && stored {
+                // Destroyed here. A cookie whose session the store did not have is left
+                // alone: it may be older than the browser's current one (a request sent
+                // before log-in that answers after it), and expiring it would expire that.
                 self.expire_cookie(req, res);
             }
 

@@ -58,6 +58,9 @@ pub(crate) struct State {
     /// `true` when the session will be stored as new (none was found, or it was destroyed
     /// or regenerated), under `new_id`.
     pub(crate) fresh: bool,
+    /// `true` when the store held the cookie's session as the request loaded it: only
+    /// then is the cookie the browser's current one, for a destroy to expire.
+    pub(crate) stored: bool,
     /// `true` when the cookie's session is to be deleted from the store.
     pub(crate) discard_cookie_id: bool,
     /// The id a fresh session is stored under, generated once asked for.
@@ -83,6 +86,7 @@ impl Slot {
             let mut state = State {
                 cookie_id: cookie_id.clone(),
                 fresh: true,
+                stored: false,
                 discard_cookie_id: false,
                 new_id: None,
                 record: SessionRecord::new(shared.config.max_age),
@@ -98,6 +102,7 @@ impl Slot {
                     Ok(Some(record)) => {
                         state.record = record;
                         state.fresh = false;
+                        state.stored = true;
                     }
                     Ok(None) => {}
                     Err(StoreError::Corrupt(e)) => {
@@ -496,6 +501,7 @@ impl State {
         State {
             cookie_id: self.cookie_id.take(),
             fresh: self.fresh,
+            stored: self.stored,
             discard_cookie_id: self.discard_cookie_id,
             new_id: self.new_id.take(),
             record: std::mem::replace(&mut self.record, empty),
@@ -519,6 +525,7 @@ mod tests {
         State {
             cookie_id: Some(SessionId::generate()),
             fresh: false,
+            stored: true,
             discard_cookie_id: false,
             new_id: None,
             record,

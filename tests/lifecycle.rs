@@ -28,6 +28,25 @@ async fn destroy_deletes_the_session_and_expires_the_cookie() {
 }
 
 #[rocket::async_test]
+async fn destroy_expires_only_a_cookie_whose_session_it_ended() {
+    let app = untracked(Sessions::builder()).await;
+    let response = app.post("/destroy").dispatch().await;
+    assert!(
+        set_cookies(&response).is_empty(),
+        "no cookie, nothing to expire"
+    );
+
+    // Signed with the same secret, but its session is in another app's store: the
+    // browser may hold a newer cookie by now, which expiring this name would expire.
+    let other = client(Sessions::builder()).await;
+    get_ok(&other, "/counter").await;
+    let stale = other.cookies().get(COOKIE).unwrap().clone();
+    let response = app.post("/destroy").cookie(stale).dispatch().await;
+    assert_eq!(response.status(), Status::Ok);
+    assert!(set_cookies(&response).is_empty());
+}
+
+#[rocket::async_test]
 async fn data_set_after_destroy_lives_in_a_new_session() {
     let store = MemoryStore::default();
     let client = client(Sessions::builder().store(store.clone())).await;

@@ -480,7 +480,11 @@ mod tests {
     async fn until_len(store: &MemoryStore, len: usize) {
         let deadline = Instant::now() + Duration::from_secs(5);
         while store.len() != len {
-            assert!(Instant::now() < deadline, "{} sessions, not {len}", store.len());
+            assert!(
+                Instant::now() < deadline,
+                "{} sessions, not {len}",
+                store.len()
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -500,12 +504,18 @@ mod tests {
         });
         let expiring = SessionRecord::new(Duration::from_millis(1));
         runtime().block_on(async {
-            store.create(&SessionId::generate(), &expiring).await.unwrap();
+            store
+                .create(&SessionId::generate(), &expiring)
+                .await
+                .unwrap();
             until_len(&store, 0).await;
         });
 
         runtime().block_on(async {
-            store.create(&SessionId::generate(), &expiring).await.unwrap();
+            store
+                .create(&SessionId::generate(), &expiring)
+                .await
+                .unwrap();
             until_len(&store, 0).await;
         });
     }
