@@ -23,6 +23,7 @@ pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(400 * 24 * 60 * 60
 /// store = "memory"
 /// cookie_name = "rocket.sid"
 /// max_age = 86400            # seconds
+/// max_session_size = "64 KiB"
 /// browser_session = false
 /// rolling = false
 /// resave = false
@@ -88,10 +89,11 @@ pub struct SessionConfig {
     #[serde(with = "seconds")]
     pub max_age: Duration,
     /// The most a session may hold: the sum of its entries' keys and JSON values, in bytes
-    /// or as a size such as `"64 KiB"`. A write that would pass it fails with
-    /// [`Error::TooLarge`](crate::Error::TooLarge) (`413`) and changes nothing, so that
-    /// `memory.max_sessions` bounds the memory store's size, and no store holds a runaway
-    /// session.
+    /// or as a size such as `"64 KiB"`. A write that would grow the session, as the
+    /// request sees it, past this fails with [`Error::TooLarge`](crate::Error::TooLarge)
+    /// (`413`) and changes nothing, so no store holds a runaway session. Concurrent
+    /// requests that each grow a different entry are each checked on their own, so their
+    /// merged result can pass it, by at most what one request may add.
     ///
     /// _Default:_ `"64 KiB"`
     pub max_session_size: ByteUnit,
