@@ -246,7 +246,7 @@ pub fn safe_next<'a>(next: Option<&'a str>, fallback: &'a str) -> &'a str {
     next.filter(|next| is_local_path(next)).unwrap_or(fallback)
 }
 
-fn is_local_path(next: &str) -> bool {
+pub(crate) fn is_local_path(next: &str) -> bool {
     // Only what Rocket's `Redirect::to` accepts: anything else would fail the redirect.
     if Reference::parse(next).is_err() {
         return false;

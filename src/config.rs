@@ -404,12 +404,9 @@ impl SessionConfig {
             ));
         }
 
-        let login_path_ok = self.login_path.starts_with('/')
-            && !self.login_path.starts_with("//")
-            // Browsers read `/\host` as `//host`: another site.
-            && !self.login_path.contains('\\')
-            && !self.login_path.contains('?')
-            && is_cookie_text(&self.login_path);
+        // The rule `next` follows after log-in: the way there is as safe as the way back.
+        let login_path_ok =
+            crate::auth::is_local_path(&self.login_path) && !self.login_path.contains(['?', '#']);
         if !login_path_ok {
             return Err(Error::config(
                 "login_path",

@@ -129,6 +129,15 @@ impl FileStore {
         &self.inner
     }
 
+    /// For a call that changes session `id`: the store, the session's file, and its lock,
+    /// held.
+    async fn locked(&self, id: &SessionId) -> (&Inner, PathBuf, MutexGuard<'_, ()>) {
+        let inner = self.inner();
+        let key = id.storage_key();
+        let lock = inner.lock(&key).await;
+        (inner, inner.path(&key), lock)
+    }
+
     /// Removes every expired session file now and returns how many it removed.
     ///
     /// # Errors
@@ -183,7 +192,8 @@ impl Inner {
     /// The lock of the session stored under `key`, a hex SHA-256: its first bytes spread
     /// sessions evenly.
     async fn lock(&self, key: &str) -> MutexGuard<'_, ()> {
-        let shard = usize::from_str_radix(&key[..4], 16).unwrap_or(0) % self.locks.len();
+        let prefix = key.get(..4).unwrap_or_default();
+        let shard = usize::from_str_radix(prefix, 16).unwrap_or(0) % self.locks.len();
         self.locks[shard].lock().await
     }
 
@@ -291,10 +301,7 @@ impl SessionStore for FileStore {
     }
 
     async fn create(&self, id: &SessionId, record: &SessionRecord) -> Result<bool, StoreError> {
-        let inner = self.inner();
-        let key = id.storage_key();
-        let path = inner.path(&key);
-        let _lock = inner.lock(&key).await;
+        let (inner, path, _lock) = self.locked(id).await;
         if matches!(inner.read(&path).await, Ok(Some(_))) {
             return Ok(false);
         }
@@ -305,10 +312,7 @@ impl SessionStore for FileStore {
     }
 
     async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<bool, StoreError> {
-        let inner = self.inner();
-        let key = id.storage_key();
-        let path = inner.path(&key);
-        let _lock = inner.lock(&key).await;
+        let (inner, path, _lock) = self.locked(id).await;
         let Some(on_disk) = inner.read(&path).await? else {
             return Ok(false);
         };
@@ -327,10 +331,7 @@ impl SessionStore for FileStore {
     }
 
     async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
-        let inner = self.inner();
-        let key = id.storage_key();
-        let path = inner.path(&key);
-        let _lock = inner.lock(&key).await;
+        let (inner, path, _lock) = self.locked(id).await;
         let Some(mut on_disk) = inner.read(&path).await? else {
             return Ok(None);
         };
@@ -342,10 +343,7 @@ impl SessionStore for FileStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        let inner = self.inner();
-        let key = id.storage_key();
-        let path = inner.path(&key);
-        let _lock = inner.lock(&key).await;
+        let (inner, path, _lock) = self.locked(id).await;
         inner.remove(&path).await
     }
 }
