@@ -364,6 +364,60 @@ mod tests {
     }
 
     #[test]
+    fn threads_at_once_keep_the_cap_and_read_their_own_writes() {
+        // Two shards, filled past their cap by four threads whose records change size
+        // class (and go to the heap) as they grow.
+        let max = 2 * SESSIONS_PER_SHARD;
+        let store = store(max);
+        let threads: Vec<_> = (0..4u64)
+            .map(|thread| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .build()
+                        .unwrap();
+                    let mut mine = Vec::new();
+                    for i in 0..4000u64 {
+                        let id = SessionId::generate();
+                        let mut record = SessionRecord::new(Duration::from_secs(60));
+                        record.insert("n", i.to_string());
+                        assert!(runtime.block_on(store.create(&id, &record)).unwrap());
+                        mine.push((id, i.to_string()));
+
+                        // Grow, shrink or delete an earlier one, and read it back.
+                        let (id, expected) =
+                            &mut mine[(i * 7 + thread) as usize % (i as usize + 1)];
+                        let value = format!("\"{}\"", "x".repeat((i as usize * 13) % 1500));
+                        let mut changes = Changes::default();
+                        changes.set("n", value.clone());
+                        if i % 11 == 0 {
+                            runtime.block_on(store.delete(id)).unwrap();
+                            expected.clear();
+                        } else if runtime.block_on(store.commit(id, &changes)).unwrap() {
+                            *expected = value;
+                        }
+                        match runtime.block_on(store.load(id)).unwrap() {
+                            Some(record) => assert_eq!(record.get("n"), Some(expected.as_str())),
+                            // Evicted to make room, or deleted above.
+                            None => expected.clear(),
+                        }
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().expect("no thread panicked");
+        }
+
+        assert!(
+            store.len() <= max,
+            "{} sessions over a cap of {max}",
+            store.len()
+        );
+        assert_records_match_sessions(&store);
+    }
+
+    #[test]
     fn ids_hash_apart() {
         use std::hash::BuildHasher;
         let hasher = BuildHasherDefault::<IdHasher>::default();
