@@ -248,6 +248,23 @@ pub async fn touch_extends_the_expiry_without_rewriting_data(store: Store) {
     );
 }
 
+pub async fn touches_racing_commits_undo_none_of_them(store: Store) {
+    let id = created(&store, &[("k", "0")], LONG).await;
+    for i in 1..=20 {
+        let value = i.to_string();
+        let changes = set(&[("k", &value)]);
+        let (committed, touched) =
+            rocket::tokio::join!(store.commit(&id, &changes), store.touch(&id));
+        assert!(committed.unwrap());
+        assert_eq!(touched.unwrap(), Some(LONG));
+        assert_eq!(
+            loaded(&store, &id).await,
+            Some(record(&[("k", &value)], LONG)),
+            "round {i}: the touch rewrote what it read before the commit"
+        );
+    }
+}
+
 pub async fn delete_is_idempotent(store: Store) {
     let id = created(&store, &[("k", "1")], LONG).await;
     store.delete(&id).await.unwrap();
@@ -304,6 +321,7 @@ macro_rules! store_suite {
             commit_without_ttl_keeps_the_expiry,
             commit_with_ttl_resets_the_expiry_and_lifetime,
             touch_extends_the_expiry_without_rewriting_data,
+            touches_racing_commits_undo_none_of_them,
             delete_is_idempotent,
             values_round_trip_exactly,
             an_empty_record_is_a_live_session,
