@@ -410,7 +410,7 @@ impl SessionConfig {
         if !login_path_ok {
             return Err(Error::config(
                 "login_path",
-                "must be a path on this site without a query, as in \"/login\"",
+                "must be a path on this site without a query or fragment, as in \"/login\"",
             ));
         }
 
@@ -688,6 +688,17 @@ mod tests {
     }
 
     #[test]
+    fn login_paths_on_this_site_are_valid() {
+        for login_path in ["/login", "/auth/login", "/login;v=1", "/caf%C3%A9"] {
+            let config = SessionConfig {
+                login_path: login_path.into(),
+                ..SessionConfig::default()
+            };
+            assert!(config.validate().is_ok(), "{login_path}");
+        }
+    }
+
+    #[test]
     fn each_rule_names_its_key() {
         let base = SessionConfig::default;
         let cases: Vec<(SessionConfig, &str)> = vec![
@@ -805,7 +816,15 @@ mod tests {
             config.max_age = max_age;
             cases.push((config, "max_age"));
         }
-        for login_path in ["login", "//evil.example", "/\\evil.example", "/login?x=1"] {
+        for login_path in [
+            "login",
+            "//evil.example",
+            "/\\evil.example",
+            "/%2F%2Fevil.example",
+            "/<login>",
+            "/login?x=1",
+            "/login#x",
+        ] {
             let mut config = base();
             config.login_path = login_path.into();
             cases.push((config, "login_path"));

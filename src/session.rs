@@ -58,8 +58,9 @@ pub(crate) struct State {
     /// `true` when the session will be stored as new (none was found, or it was destroyed
     /// or regenerated), under `new_id`.
     pub(crate) fresh: bool,
-    /// `true` when the store held the cookie's session as the request loaded it: only
-    /// then is the cookie the browser's current one, for a destroy to expire.
+    /// `true` when the store held the cookie's session (readable or not) as the request
+    /// loaded it: a destroy expires the cookie only then, as a cookie whose session was
+    /// already gone may be older than the browser's current one.
     pub(crate) stored: bool,
     /// `true` when the cookie's session is to be deleted from the store.
     pub(crate) discard_cookie_id: bool,
@@ -107,6 +108,8 @@ impl Slot {
                     Ok(None) => {}
                     Err(StoreError::Corrupt(e)) => {
                         log::warn!("session record is corrupt ({e}); starting a fresh session");
+                        // The store holds it, unreadable: deleted and its cookie expired.
+                        state.stored = true;
                         state.discard_cookie_id = true;
                     }
                     Err(e) => return Slot::Failed(e),

@@ -86,6 +86,21 @@ async fn a_garbage_session_file_starts_a_fresh_session() {
 }
 
 #[rocket::async_test]
+async fn reading_a_garbage_session_file_deletes_it_and_expires_its_cookie() {
+    let dir = fresh_dir();
+    let client = app(&dir).await;
+    let cookie = new_session(&client).await;
+    let file = dir.join(&session_files(&dir)[0]);
+    std::fs::write(&file, b"not json").unwrap();
+
+    let response = client.get("/count").cookie(cookie).dispatch().await;
+    assert_eq!(response.status(), Status::Ok);
+    let removal = session_cookie(&response).expect("the dead cookie is expired");
+    assert_eq!(removal.value(), "");
+    assert!(!file.exists(), "the corrupt file is gone");
+}
+
+#[rocket::async_test]
 async fn concurrent_requests_keep_each_others_entries() {
     let dir = fresh_dir();
     let mut config = FileConfig::default();

@@ -248,6 +248,10 @@ pub async fn touch_extends_the_expiry_without_rewriting_data(store: Store) {
     );
 }
 
+/// A commit and a touch in flight together: the touch must not write back what it read
+/// before the commit. Only a store whose calls await in between (the file store) can
+/// interleave them here; for the others (the memory store finishes each call at once,
+/// Redis runs one pipeline's commands in turn) it checks the outcome alone.
 pub async fn touches_racing_commits_undo_none_of_them(store: Store) {
     let id = created(&store, &[("k", "0")], LONG).await;
     for i in 1..=20 {

@@ -122,8 +122,8 @@ impl FileStore {
         Ok(FileStore { inner, sweeper })
     }
 
-    /// The store's state, for a store call: the sweep starts with the first call made
-    /// inside a runtime.
+    /// The store's state, for a store call: a store opened outside a runtime starts its
+    /// sweep on the first call's, and again on a later call's if that one shut down.
     fn inner(&self) -> &Inner {
         self.sweeper.ensure_running();
         &self.inner

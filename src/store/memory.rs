@@ -30,8 +30,10 @@ const EXPIRY_SAMPLE: usize = 256;
 ///   `max_sessions` above your peak, and keep `save_uninitialized` off (the default) so
 ///   that visitors who store nothing take no room.
 /// - **Swept.** Expired sessions are absent on read at once, and a background task
-///   removes them every `sweep_interval`, one shard at a time (on the runtime of the
-///   first store call, as under Rocket, and ends when the store is dropped).
+///   removes them every `sweep_interval`, one shard at a time. It runs on the Tokio
+///   runtime the store is made in (Rocket's, made in `#[launch]`), or else that of its
+///   first call; it starts again on a later call's if that runtime shuts down, and ends
+///   when the store is dropped.
 /// - **Concurrent and compact.** Sessions are spread over up to 128 independently locked
 ///   shards. Records live in pages of same-sized slots, not in an allocation each, so a
 ///   store holding a million sessions neither fragments the process's heap nor slows its

@@ -137,11 +137,17 @@ impl Sweeper {
         let sweep = Arc::new(sweep);
         let alive = running.clone();
         let start = move |runtime: &Handle| {
+            let period = every.max(Duration::from_millis(1));
+            // A runtime built without its timer cannot tick: no sweep there, for good
+            // (expired sessions still read as absent), rather than a panic per call.
+            let _entered = runtime.enter();
+            let Ok(mut ticks) = std::panic::catch_unwind(|| tokio::time::interval(period)) else {
+                return;
+            };
             let (target, sweep) = (target.clone(), sweep.clone());
             let stopped = ClearOnDrop(alive.clone());
             runtime.spawn(async move {
                 let _stopped = stopped;
-                let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
                 ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 ticks.tick().await;
                 loop {
