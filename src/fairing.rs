@@ -313,7 +313,6 @@ impl Shared {
         if state.fresh {
             let State {
                 cookie_id,
-                stored,
                 discard_cookie_id,
                 new_id,
                 record,
@@ -323,15 +322,16 @@ impl Shared {
             if keep {
                 let id = self.create(new_id, &record).await?;
                 self.set_cookie(req, res, &id, record.ttl());
-            } else if discard_cookie_id && stored {
-                // Destroyed here. A cookie whose session the store did not have is left
-                // alone: it may be older than the browser's current one (a request sent
-                // before log-in that answers after it), and expiring it would expire that.
-                self.expire_cookie(req, res);
             }
 
             if let Some(old) = cookie_id.filter(|_| discard_cookie_id) {
-                self.store.delete(&old).await?;
+                // Destroyed here: the cookie is expired only if its session was still in
+                // the store. One that was already gone (deleted by a concurrent log-in, or
+                // never there) may be older than the browser's current cookie, and
+                // expiring the name would expire that.
+                if self.store.delete(&old).await? && !keep {
+                    self.expire_cookie(req, res);
+                }
             }
 
             return Ok(());

@@ -58,10 +58,6 @@ pub(crate) struct State {
     /// `true` when the session will be stored as new (none was found, or it was destroyed
     /// or regenerated), under `new_id`.
     pub(crate) fresh: bool,
-    /// `true` when the store held the cookie's session (readable or not) as the request
-    /// loaded it: a destroy expires the cookie only then, as a cookie whose session was
-    /// already gone may be older than the browser's current one.
-    pub(crate) stored: bool,
     /// `true` when the cookie's session is to be deleted from the store.
     pub(crate) discard_cookie_id: bool,
     /// The id a fresh session is stored under, generated once asked for.
@@ -87,7 +83,6 @@ impl Slot {
             let mut state = State {
                 cookie_id: cookie_id.clone(),
                 fresh: true,
-                stored: false,
                 discard_cookie_id: false,
                 new_id: None,
                 record: SessionRecord::new(shared.config.max_age),
@@ -103,13 +98,10 @@ impl Slot {
                     Ok(Some(record)) => {
                         state.record = record;
                         state.fresh = false;
-                        state.stored = true;
                     }
                     Ok(None) => {}
                     Err(StoreError::Corrupt(e)) => {
                         log::warn!("session record is corrupt ({e}); starting a fresh session");
-                        // The store holds it, unreadable: deleted and its cookie expired.
-                        state.stored = true;
                         state.discard_cookie_id = true;
                     }
                     Err(e) => return Slot::Failed(e),
@@ -504,7 +496,6 @@ impl State {
         State {
             cookie_id: self.cookie_id.take(),
             fresh: self.fresh,
-            stored: self.stored,
             discard_cookie_id: self.discard_cookie_id,
             new_id: self.new_id.take(),
             record: std::mem::replace(&mut self.record, empty),
@@ -528,7 +519,6 @@ mod tests {
         State {
             cookie_id: Some(SessionId::generate()),
             fresh: false,
-            stored: true,
             discard_cookie_id: false,
             new_id: None,
             record,

@@ -65,6 +65,40 @@ async fn logout_is_not_undone_by_a_slower_request() {
 }
 
 #[rocket::async_test]
+async fn a_slow_destroy_leaves_the_cookie_of_a_session_that_moved_on() {
+    let store = MemoryStore::default();
+    let client = client(Sessions::builder().store(store.clone())).await;
+    get_ok(&client, "/counter").await;
+    let cookie = client.cookies().get(COOKIE).unwrap().clone();
+    let gate = client.rocket().state::<Gate>().unwrap();
+
+    // A log-out that loaded the session, slower than a log-in that moves it to a new id.
+    let slow = client
+        .post("/slow/destroy")
+        .cookie(cookie.clone())
+        .dispatch();
+    let login = async {
+        gate.loaded.notified().await;
+        let response = client
+            .post("/regenerate")
+            .cookie(cookie.clone())
+            .dispatch()
+            .await;
+        gate.open.notify_one();
+        session_cookie(&response).expect("the new id's cookie")
+    };
+    let (response, renewed) = rocket::tokio::join!(slow, login);
+
+    assert_ne!(renewed.value(), cookie.value());
+    assert_eq!(
+        set_cookies(&response),
+        Vec::<String>::new(),
+        "expiring the name would expire the new id's cookie"
+    );
+    assert_eq!(store.len(), 1, "the session lives on under its new id");
+}
+
+#[rocket::async_test]
 async fn many_sessions_count_independently_under_concurrent_load() {
     let store = MemoryStore::default();
     let client = untracked(Sessions::builder().store(store.clone())).await;

@@ -153,7 +153,7 @@ pub async fn concurrent_calls_on_many_sessions_each_get_their_own_answer(store: 
                 ),
                 1 => assert!(store.commit(id, &set(&[("w", value)])).await.unwrap()),
                 2 => assert_eq!(loaded(&store, &SessionId::generate()).await, None),
-                _ => store.delete(id).await.unwrap(),
+                _ => assert!(store.delete(id).await.unwrap(), "it held the session"),
             }
         }
     });
@@ -269,11 +269,14 @@ pub async fn touches_racing_commits_undo_none_of_them(store: Store) {
     }
 }
 
-pub async fn delete_is_idempotent(store: Store) {
+pub async fn delete_is_idempotent_and_says_whether_it_held_the_session(store: Store) {
     let id = created(&store, &[("k", "1")], LONG).await;
-    store.delete(&id).await.unwrap();
-    store.delete(&id).await.unwrap();
-    store.delete(&SessionId::generate()).await.unwrap();
+    assert!(store.delete(&id).await.unwrap(), "held");
+    assert!(!store.delete(&id).await.unwrap(), "already gone");
+    assert!(
+        !store.delete(&SessionId::generate()).await.unwrap(),
+        "never there"
+    );
     assert_eq!(loaded(&store, &id).await, None);
 }
 
@@ -326,7 +329,7 @@ macro_rules! store_suite {
             commit_with_ttl_resets_the_expiry_and_lifetime,
             touch_extends_the_expiry_without_rewriting_data,
             touches_racing_commits_undo_none_of_them,
-            delete_is_idempotent,
+            delete_is_idempotent_and_says_whether_it_held_the_session,
             values_round_trip_exactly,
             an_empty_record_is_a_live_session,
         );

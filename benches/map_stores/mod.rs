@@ -91,9 +91,8 @@ impl SessionStore for DashMapStore {
         Ok(self.0.get_mut(id).and_then(|mut stored| stored.touch()))
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.0.remove(id);
-        Ok(())
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        Ok(self.0.remove(id).is_some())
     }
 }
 
@@ -156,8 +155,7 @@ impl SessionStore for MokaStore {
             .and_then(|stored| stored.lock().unwrap().touch()))
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.0.invalidate(id);
-        Ok(())
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        Ok(self.0.remove(id).is_some())
     }
 }

@@ -243,10 +243,12 @@ impl Inner {
         Ok(())
     }
 
-    async fn remove(&self, path: &Path) -> Result<(), StoreError> {
+    /// Removes `path`; `true` when there was a file to remove.
+    async fn remove(&self, path: &Path) -> Result<bool, StoreError> {
         match tokio::fs::remove_file(path).await {
-            Err(e) if e.kind() != ErrorKind::NotFound => Err(io_error(e)),
-            _ => Ok(()),
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_error(e)),
         }
     }
 
@@ -267,7 +269,7 @@ impl Inner {
                 match self.read(&path).await {
                     // Expired, or corrupt: no session either way.
                     Ok(None) | Err(StoreError::Corrupt(_)) => {
-                        removed += usize::from(self.remove(&path).await.is_ok());
+                        removed += usize::from(matches!(self.remove(&path).await, Ok(true)));
                     }
                     // Live; or unreadable for now (permissions, too many open files): a
                     // live session may be in it, so it waits for a later sweep.
@@ -342,7 +344,7 @@ impl SessionStore for FileStore {
         Ok(Some(Duration::from_millis(on_disk.ttl)))
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         let (inner, path, _lock) = self.locked(id).await;
         inner.remove(&path).await
     }

@@ -205,10 +205,14 @@ impl Shard {
         }
     }
 
-    fn remove(&mut self, id: &SessionId) {
-        if let Some(stored) = self.map.remove(id) {
+    /// Removes session `id`; `true` when the shard held it.
+    fn remove(&mut self, id: &SessionId) -> bool {
+        let stored = self.map.remove(id);
+        let held = stored.is_some();
+        if let Some(stored) = stored {
             self.slab.free(stored.record);
         }
+        held
     }
 
     /// Removes the sessions that expired by `now`; returns how many.
@@ -335,9 +339,8 @@ impl SessionStore for MemoryStore {
         Ok(Some(ttl))
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.shard(id).0.remove(id);
-        Ok(())
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        Ok(self.shard(id).0.remove(id))
     }
 }
 

@@ -63,9 +63,8 @@
 //!         }))
 //!     }
 //!
-//!     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-//!         self.0.lock().unwrap().remove(id);
-//!         Ok(())
+//!     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+//!         Ok(self.0.lock().unwrap().remove(id).is_some())
 //!     }
 //! }
 //!
@@ -273,10 +272,13 @@ pub trait SessionStore: Send + Sync + 'static {
     /// answer.
     async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError>;
 
-    /// Deletes session `id`. Deleting a session that does not exist is not an error.
+    /// Deletes session `id`, and says whether the store held a record under it (expired
+    /// or unreadable ones count): the fairing expires a destroyed session's cookie only
+    /// then, because a cookie whose session was already gone may be older than the one
+    /// the browser holds now. Deleting a session that does not exist is not an error.
     ///
     /// # Errors
     ///
     /// A [`StoreError`] when the store cannot answer.
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError>;
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError>;
 }

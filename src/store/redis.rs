@@ -468,10 +468,11 @@ impl SessionStore for RedisStore {
         Ok(ttl.map(Duration::from_millis))
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         let mut cmd = redis::cmd("DEL");
         cmd.arg(self.key(id));
-        self.run(cmd).await
+        let deleted: u64 = self.run(cmd).await?;
+        Ok(deleted > 0)
     }
 }
 

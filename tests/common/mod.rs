@@ -155,6 +155,13 @@ async fn slow_counter(mut visits: Session<Visits>, gate: &State<Gate>) -> Result
     visits.update(|v| v.count += 1)
 }
 
+#[post("/slow/destroy")]
+async fn slow_destroy(mut session: Session<Visits>, gate: &State<Gate>) {
+    gate.loaded.notify_one();
+    gate.open.notified().await;
+    session.destroy();
+}
+
 /// Rocket's debug defaults, quiet, with a fixed secret: no Rocket.toml, no environment.
 pub fn figment() -> Figment {
     Figment::from(rocket::Config::debug_default())
@@ -181,7 +188,8 @@ pub fn rocket_with(figment: Figment, fairing: Option<Sessions>) -> Rocket<Build>
             regenerate,
             remember,
             slow_cart_add,
-            slow_counter
+            slow_counter,
+            slow_destroy
         ],
     );
     match fairing {
@@ -302,7 +310,7 @@ impl<S: SessionStore> SessionStore for Counting<S> {
         self.inner.touch(id).await
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         self.calls.delete.fetch_add(1, Ordering::SeqCst);
         self.inner.delete(id).await
     }
@@ -333,7 +341,7 @@ impl SessionStore for DownStore {
         Err(down())
     }
 
-    async fn delete(&self, _: &SessionId) -> Result<(), StoreError> {
+    async fn delete(&self, _: &SessionId) -> Result<bool, StoreError> {
         Err(down())
     }
 }
