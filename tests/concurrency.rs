@@ -5,23 +5,40 @@ mod common;
 use common::*;
 use rocket::futures::future::join_all;
 use rocket::http::Status;
+use rocket::local::asynchronous::{Client, LocalRequest, LocalResponse};
 use rocket_server_sessions::{MemoryConfig, MemoryStore, Sessions};
+
+/// Runs `fast` while `slow` (a `/slow/...` route) holds the session it has loaded, and
+/// lets `slow` finish after: their responses, slow first.
+async fn interleaved<'c>(
+    client: &'c Client,
+    slow: LocalRequest<'c>,
+    fast: LocalRequest<'c>,
+) -> (LocalResponse<'c>, LocalResponse<'c>) {
+    let gate = client.rocket().state::<Gate>().unwrap();
+    let fast = async {
+        gate.loaded.notified().await;
+        let response = fast.dispatch().await;
+        gate.open.notify_one();
+        response
+    };
+    rocket::tokio::join!(slow.dispatch(), fast)
+}
 
 #[rocket::async_test]
 async fn concurrent_changes_to_different_entries_both_survive() {
     let client = client(Sessions::builder()).await;
     get_ok(&client, "/counter").await;
-    let gate = client.rocket().state::<Gate>().unwrap();
 
     // The slow request loads the session, then waits; meanwhile the counter commits.
-    let slow = client.get("/slow/cart/add/apple").dispatch();
-    let fast = async {
-        gate.loaded.notified().await;
-        assert_eq!(get_ok(&client, "/counter").await, "2");
-        gate.open.notify_one();
-    };
-    let (response, ()) = rocket::tokio::join!(slow, fast);
-    assert_eq!(response.status(), Status::Ok);
+    let (slow, fast) = interleaved(
+        &client,
+        client.get("/slow/cart/add/apple"),
+        client.get("/counter"),
+    )
+    .await;
+    assert_eq!(slow.status(), Status::Ok);
+    assert_eq!(fast.into_string().await.as_deref(), Some("2"));
 
     assert_eq!(
         get_ok(&client, "/count").await,
@@ -37,22 +54,10 @@ async fn logout_is_not_undone_by_a_slower_request() {
     let client = client(Sessions::builder().store(store.clone())).await;
     get_ok(&client, "/counter").await;
     let cookie = client.cookies().get(COOKIE).unwrap().clone();
-    let gate = client.rocket().state::<Gate>().unwrap();
 
-    let slow = client
-        .get("/slow/counter")
-        .cookie(cookie.clone())
-        .dispatch();
-    let logout = async {
-        gate.loaded.notified().await;
-        client
-            .post("/destroy")
-            .cookie(cookie.clone())
-            .dispatch()
-            .await;
-        gate.open.notify_one();
-    };
-    let (response, ()) = rocket::tokio::join!(slow, logout);
+    let slow = client.get("/slow/counter").cookie(cookie.clone());
+    let logout = client.post("/destroy").cookie(cookie.clone());
+    let (response, _) = interleaved(&client, slow, logout).await;
 
     assert_eq!(store.len(), 0, "the destroyed session stays destroyed");
     // The logout's response expired the cookie (or set the next session's, with a flash
@@ -70,24 +75,12 @@ async fn a_slow_destroy_leaves_the_cookie_of_a_session_that_moved_on() {
     let client = client(Sessions::builder().store(store.clone())).await;
     get_ok(&client, "/counter").await;
     let cookie = client.cookies().get(COOKIE).unwrap().clone();
-    let gate = client.rocket().state::<Gate>().unwrap();
 
     // A log-out that loaded the session, slower than a log-in that moves it to a new id.
-    let slow = client
-        .post("/slow/destroy")
-        .cookie(cookie.clone())
-        .dispatch();
-    let login = async {
-        gate.loaded.notified().await;
-        let response = client
-            .post("/regenerate")
-            .cookie(cookie.clone())
-            .dispatch()
-            .await;
-        gate.open.notify_one();
-        session_cookie(&response).expect("the new id's cookie")
-    };
-    let (response, renewed) = rocket::tokio::join!(slow, login);
+    let slow = client.post("/slow/destroy").cookie(cookie.clone());
+    let login = client.post("/regenerate").cookie(cookie.clone());
+    let (response, login) = interleaved(&client, slow, login).await;
+    let renewed = session_cookie(&login).expect("the new id's cookie");
 
     assert_ne!(renewed.value(), cookie.value());
     assert_eq!(
