@@ -232,6 +232,8 @@ pub(crate) async fn open(config: &SessionConfig) -> Result<Arc<dyn SessionStore>
 ///   change different entries both keep their change, and it never brings back a session
 ///   that was deleted or has expired.
 /// - [`touch`](Self::touch) resets the expiry and never rewrites data.
+/// - [`delete`](Self::delete) answers `true` for a session it held and `false` once it is
+///   gone, or for an id it never had.
 ///
 /// The [`store` module documentation](crate::store) shows a complete custom store.
 #[rocket::async_trait]
@@ -272,10 +274,11 @@ pub trait SessionStore: Send + Sync + 'static {
     /// answer.
     async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError>;
 
-    /// Deletes session `id`, and says whether the store held a record under it (expired
-    /// or unreadable ones count): the fairing expires a destroyed session's cookie only
-    /// then, because a cookie whose session was already gone may be older than the one
-    /// the browser holds now. Deleting a session that does not exist is not an error.
+    /// Deletes session `id`, and says whether the store still held a record under it
+    /// (unreadable ones count; one already dropped for expiry need not): the fairing
+    /// expires a destroyed session's cookie only then, because a cookie whose session was
+    /// already gone may be older than the one the browser holds now. Deleting a session
+    /// that does not exist is not an error.
     ///
     /// # Errors
     ///
