@@ -7,7 +7,7 @@ mod common;
 #[path = "../examples/login/main.rs"]
 mod login;
 
-use common::SECRET;
+use common::{get_ok, SECRET};
 use rocket::http::{Accept, ContentType, Cookie, Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket::{get, routes};
@@ -37,19 +37,8 @@ fn csrf_in(page: &str) -> String {
     rest.split('"').next().unwrap().to_string()
 }
 
-/// The body of `GET path`, whatever the status.
-async fn body_of(client: &Client, path: impl std::fmt::Display) -> String {
-    client
-        .get(path.to_string())
-        .dispatch()
-        .await
-        .into_string()
-        .await
-        .unwrap()
-}
-
 async fn login_page_token(client: &Client) -> String {
-    csrf_in(&body_of(client, "/login").await)
+    csrf_in(&get_ok(client, "/login").await)
 }
 
 async fn post_form<'c>(client: &'c Client, path: &str, body: String) -> LocalResponse<'c> {
@@ -206,7 +195,7 @@ async fn the_home_page_sets_no_cookie_and_the_counter_counts() {
     assert_eq!(response.status(), Status::Ok);
     assert!(response.headers().get_one("Set-Cookie").is_none());
     for expected in [1, 2] {
-        let body = body_of(&client, "/counter").await;
+        let body = get_ok(&client, "/counter").await;
         assert_eq!(body, format!(r#"{{"count":{expected}}}"#));
     }
 }
@@ -214,7 +203,7 @@ async fn the_home_page_sets_no_cookie_and_the_counter_counts() {
 #[rocket::async_test]
 async fn the_login_form_has_its_fields_and_keeps_next() {
     let client = app().await;
-    let page = body_of(&client, "/login?next=%2Fdashboard").await;
+    let page = get_ok(&client, "/login?next=%2Fdashboard").await;
     for field in [
         r#"name="username""#,
         r#"name="password""#,
@@ -243,7 +232,7 @@ async fn logging_in_lands_on_next_under_a_new_session_id_and_kills_the_old_one()
     let after = session_value(&client).unwrap();
     assert_ne!(before, after, "fixation: the id changes at log-in");
 
-    let page = body_of(&client, "/dashboard").await;
+    let page = get_ok(&client, "/dashboard").await;
     assert!(
         page.contains("<strong id=\"user\">alice</strong>"),
         "{page}"
@@ -369,7 +358,7 @@ async fn logging_out_ends_the_session_and_flashes_a_message_exactly_once() {
     let client = app().await;
     log_in(&client, "").await;
     let logged_in = session_value(&client).unwrap();
-    let page = body_of(&client, "/dashboard").await;
+    let page = get_ok(&client, "/dashboard").await;
 
     assert_eq!(dashboard_with(&client, &logged_in).await, Status::Ok);
 
@@ -382,9 +371,9 @@ async fn logging_out_ends_the_session_and_flashes_a_message_exactly_once() {
         "the flash lives in a new session"
     );
 
-    let page = body_of(&client, "/login").await;
+    let page = get_ok(&client, "/login").await;
     assert!(page.contains("You have been logged out."), "{page}");
-    let page = body_of(&client, "/login").await;
+    let page = get_ok(&client, "/login").await;
     assert!(
         !page.contains("You have been logged out."),
         "shown exactly once"

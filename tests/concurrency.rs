@@ -54,8 +54,7 @@ async fn concurrent_changes_to_different_entries_both_survive() {
 async fn logout_is_not_undone_by_a_slower_request() {
     let store = MemoryStore::default();
     let client = client(Sessions::builder().store(store.clone())).await;
-    get_ok(&client, "/counter").await;
-    let cookie = client.cookies().get(COOKIE).unwrap().clone();
+    let cookie = new_session(&client).await;
 
     let slow = client.get("/slow/counter").cookie(cookie.clone());
     let logout = client.post("/destroy").cookie(cookie.clone());
@@ -75,8 +74,7 @@ async fn logout_is_not_undone_by_a_slower_request() {
 async fn a_slow_destroy_leaves_the_cookie_of_a_session_that_moved_on() {
     let store = MemoryStore::default();
     let client = client(Sessions::builder().store(store.clone())).await;
-    get_ok(&client, "/counter").await;
-    let cookie = client.cookies().get(COOKIE).unwrap().clone();
+    let cookie = new_session(&client).await;
 
     // A log-out that loaded the session, slower than a log-in that moves it to a new id.
     let slow = client.post("/slow/destroy").cookie(cookie.clone());

@@ -320,12 +320,9 @@ async fn forged_cookies_start_a_fresh_session_without_touching_the_store() {
 
 #[rocket::async_test]
 async fn a_cookie_for_a_session_the_store_no_longer_has_is_left_alone() {
-    let store = MemoryStore::default();
-    let client = client(Sessions::builder().store(store.clone())).await;
-    get_ok(&client, "/counter").await;
+    let cookie = new_session(&client(Sessions::builder()).await).await;
     // The same secret, a new memory store: the app restarted and lost its sessions.
-    let client2 = untracked(Sessions::builder().store(MemoryStore::default())).await;
-    let cookie = client.cookies().get(COOKIE).unwrap().clone();
+    let client2 = untracked(Sessions::builder()).await;
     let response = client2
         .get("/count")
         .cookie(cookie.clone())

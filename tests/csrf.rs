@@ -19,10 +19,24 @@ fn transfer(csrf: CsrfToken, amount: Json<u64>) -> Result<String, Error> {
     Ok(format!("sent {}", amount.0))
 }
 
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct Seen(bool);
+
+impl rocket_server_sessions::SessionEntry for Seen {
+    const KEY: &'static str = "seen";
+}
+
+#[post("/regenerate")]
+fn regenerate(mut session: rocket_server_sessions::Session<Seen>) -> Result<(), Error> {
+    session.set(Seen(true))?;
+    session.regenerate();
+    Ok(())
+}
+
 async fn client() -> Client {
     let rocket = rocket::custom(common::figment())
         .attach(Sessions::fairing())
-        .mount("/", routes![token, transfer]);
+        .mount("/", routes![token, transfer, regenerate]);
     Client::tracked(rocket).await.expect("the app launches")
 }
 
@@ -93,26 +107,9 @@ async fn a_visitor_without_a_session_is_forbidden() {
     );
 }
 
-#[derive(serde::Serialize, serde::Deserialize, Default)]
-struct Seen(bool);
-
-impl rocket_server_sessions::SessionEntry for Seen {
-    const KEY: &'static str = "seen";
-}
-
-#[post("/regenerate")]
-fn regenerate(mut session: rocket_server_sessions::Session<Seen>) -> Result<(), Error> {
-    session.set(Seen(true))?;
-    session.regenerate();
-    Ok(())
-}
-
 #[rocket::async_test]
 async fn a_new_session_id_voids_the_token_seen_before() {
-    let rocket = rocket::custom(common::figment())
-        .attach(Sessions::fairing())
-        .mount("/", routes![token, transfer, regenerate]);
-    let client = Client::tracked(rocket).await.expect("the app launches");
+    let client = client().await;
     let planted = common::get_ok(&client, "/token").await;
 
     let response = client.post("/regenerate").dispatch().await;

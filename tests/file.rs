@@ -15,6 +15,14 @@ fn fresh_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("file-test-{}", SessionId::generate()))
 }
 
+/// A file store in a fresh directory, and the directory.
+fn fresh_store() -> (PathBuf, FileStore) {
+    let dir = fresh_dir();
+    let mut config = FileConfig::default();
+    config.dir = dir.clone();
+    (dir, FileStore::open(&config).unwrap())
+}
+
 /// The test app on a file store in `dir`, configured through the `sessions` table.
 async fn app(dir: &PathBuf) -> Client {
     let figment = figment()
@@ -102,10 +110,7 @@ async fn reading_a_garbage_session_file_deletes_it_and_expires_its_cookie() {
 
 #[rocket::async_test]
 async fn concurrent_requests_keep_each_others_entries() {
-    let dir = fresh_dir();
-    let mut config = FileConfig::default();
-    config.dir = dir.clone();
-    let store = FileStore::open(&config).unwrap();
+    let (_, store) = fresh_store();
     let client = client(Sessions::builder().store(store)).await;
     get_ok(&client, "/counter").await;
 
@@ -127,10 +132,7 @@ async fn concurrent_requests_keep_each_others_entries() {
 
 #[rocket::async_test]
 async fn sweep_removes_expired_session_files() {
-    let dir = fresh_dir();
-    let mut config = FileConfig::default();
-    config.dir = dir.clone();
-    let store = FileStore::open(&config).unwrap();
+    let (dir, store) = fresh_store();
     let builder = Sessions::builder()
         .store(store.clone())
         .max_age(Duration::from_millis(200));
@@ -148,23 +150,20 @@ async fn sweep_removes_expired_session_files() {
 
 #[rocket::async_test]
 async fn sweep_leaves_what_it_cannot_read() {
-    let dir = fresh_dir();
-    let mut config = FileConfig::default();
-    config.dir = dir.clone();
-    let store = FileStore::open(&config).unwrap();
+    let (dir, store) = fresh_store();
     // An entry the sweep cannot read, as a file it has no permission for would be: it may
     // hold a live session, so it is neither deleted nor a reason to stop sweeping, before
     // or after it in the directory.
-    let builder = || {
-        Sessions::builder()
-            .store(store.clone())
-            .max_age(Duration::from_millis(100))
-    };
-    get_ok(&client(builder()).await, "/counter").await;
+    // Without a cookie, every /counter starts a session of its own.
+    let builder = Sessions::builder()
+        .store(store.clone())
+        .max_age(Duration::from_millis(100));
+    let app = untracked(builder).await;
+    get_ok(&app, "/counter").await;
     let unreadable = dir.join(format!("{}.session", "a".repeat(64)));
     std::fs::create_dir_all(&unreadable).unwrap();
     for _ in 0..3 {
-        get_ok(&client(builder()).await, "/counter").await;
+        get_ok(&app, "/counter").await;
     }
 
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -174,10 +173,7 @@ async fn sweep_leaves_what_it_cannot_read() {
 
 #[rocket::async_test]
 async fn sweep_touches_only_the_files_the_store_makes() {
-    let dir = fresh_dir();
-    let mut config = FileConfig::default();
-    config.dir = dir.clone();
-    let store = FileStore::open(&config).unwrap();
+    let (dir, store) = fresh_store();
     let key = "b".repeat(64);
     let theirs = ["notes.session", "README.txt", ".hidden.tmp"];
     for name in theirs {

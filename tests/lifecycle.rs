@@ -10,8 +10,7 @@ use rocket_server_sessions::{MemoryStore, Sessions};
 async fn destroy_deletes_the_session_and_expires_the_cookie() {
     let store = MemoryStore::default();
     let client = client(Sessions::builder().store(store.clone())).await;
-    get_ok(&client, "/counter").await;
-    let old = client.cookies().get(COOKIE).unwrap().clone();
+    let old = new_session(&client).await;
     assert_eq!(store.len(), 1);
 
     let response = client.post("/destroy").dispatch().await;
@@ -38,9 +37,7 @@ async fn destroy_expires_only_a_cookie_whose_session_it_ended() {
 
     // Signed with the same secret, but its session is in another app's store: the
     // browser may hold a newer cookie by now, which expiring this name would expire.
-    let other = client(Sessions::builder()).await;
-    get_ok(&other, "/counter").await;
-    let stale = other.cookies().get(COOKIE).unwrap().clone();
+    let stale = new_session(&client(Sessions::builder()).await).await;
     let response = app.post("/destroy").cookie(stale).dispatch().await;
     assert_eq!(response.status(), Status::Ok);
     assert!(set_cookies(&response).is_empty());
@@ -168,9 +165,7 @@ async fn a_store_that_is_down_answers_503_never_500_or_a_panic() {
 
 #[rocket::async_test]
 async fn with_rolling_a_store_that_is_down_fails_no_route_without_a_guard() {
-    let up = client(Sessions::builder().store(MemoryStore::default())).await;
-    get_ok(&up, "/counter").await;
-    let cookie = up.cookies().get(COOKIE).unwrap().clone();
+    let cookie = new_session(&client(Sessions::builder()).await).await;
 
     let down = untracked(Sessions::builder().store(DownStore).rolling(true)).await;
     let response = down.get("/plain").cookie(cookie.clone()).dispatch().await;
@@ -186,8 +181,7 @@ async fn with_rolling_a_store_that_is_down_fails_no_route_without_a_guard() {
 async fn a_store_that_is_down_fails_the_guard_with_503() {
     let up = MemoryStore::default();
     let client = client(Sessions::builder().store(up)).await;
-    get_ok(&client, "/counter").await;
-    let cookie = client.cookies().get(COOKIE).unwrap().clone();
+    let cookie = new_session(&client).await;
 
     let down = untracked(Sessions::builder().store(DownStore)).await;
     let response = down.get("/count").cookie(cookie).dispatch().await;

@@ -218,10 +218,7 @@ async fn a_command_whose_request_gave_up_before_it_went_out_is_never_sent() {
     assert!(queued_result.is_err(), "the request gave up");
 
     // Once the pause ends, whatever was sent runs before this.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while server.query(&["PING"]).as_deref() != Some("PONG\n") {
-        assert!(Instant::now() < deadline, "Redis never answered again");
-    }
+    server.wait_until_answers("never answered again");
     assert_eq!(
         store.load(&queued).await.unwrap(),
         None,
@@ -318,6 +315,28 @@ fn reads_processed(server: &OwnServer) -> u64 {
 
 /// On Rocket's (multi-thread) runtime, a task that wakes another has it run next: left to
 /// that, each request's command would go out alone, woken at once.
+/// Loads `ids`, each in a task of its own as each request is, all spawned from one task so
+/// that they are runnable together on a worker; their answers, in order.
+async fn spawned_loads(
+    store: &Arc<RedisStore>,
+    ids: Vec<SessionId>,
+) -> Vec<Result<Option<SessionRecord>, StoreError>> {
+    let store = store.clone();
+    let loads = tokio::spawn(async move {
+        ids.into_iter()
+            .map(|id| {
+                let store = store.clone();
+                tokio::spawn(async move { store.load(&id).await })
+            })
+            .collect::<Vec<_>>()
+    });
+    let mut answers = Vec::new();
+    for load in loads.await.unwrap() {
+        answers.push(load.await.unwrap());
+    }
+    answers
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn concurrent_requests_share_round_trips() {
     let Some(server) = OwnServer::start() else {
@@ -330,18 +349,8 @@ async fn concurrent_requests_share_round_trips() {
     assert!(store.create(&id, &record).await.unwrap());
 
     let before = reads_processed(&server);
-    // Each load in a task of its own, as each request is, runnable together on a worker.
-    let (store_, id_) = (store.clone(), id.clone());
-    let loads = tokio::spawn(async move {
-        (0..50)
-            .map(|_| {
-                let (store, id) = (store_.clone(), id_.clone());
-                tokio::spawn(async move { store.load(&id).await })
-            })
-            .collect::<Vec<_>>()
-    });
-    for load in loads.await.unwrap() {
-        assert_eq!(load.await.unwrap().unwrap().as_ref(), Some(&record));
+    for load in spawned_loads(&store, vec![id; 50]).await {
+        assert_eq!(load.unwrap().as_ref(), Some(&record));
     }
     // Redis counts a read per batch of commands, plus two for each INFO's connection.
     let reads = reads_processed(&server) - before;
@@ -369,18 +378,9 @@ async fn a_bad_record_fails_alone_in_a_shared_round_trip() {
     server.query(&["SET", &bad_key, "not a session"]).unwrap();
     sessions.insert(10, (bad, None));
 
-    let store_ = store.clone();
-    let ids: Vec<_> = sessions.iter().map(|(id, _)| id.clone()).collect();
-    let loads = tokio::spawn(async move {
-        ids.into_iter()
-            .map(|id| {
-                let store = store_.clone();
-                tokio::spawn(async move { store.load(&id).await })
-            })
-            .collect::<Vec<_>>()
-    });
-    for (load, (_, expected)) in loads.await.unwrap().into_iter().zip(&sessions) {
-        match (load.await.unwrap(), expected) {
+    let ids = sessions.iter().map(|(id, _)| id.clone()).collect();
+    for (load, (_, expected)) in spawned_loads(&store, ids).await.into_iter().zip(&sessions) {
+        match (load, expected) {
             (Ok(Some(record)), Some(expected)) => assert_eq!(&record, expected),
             (Err(StoreError::Corrupt(_)), None) => {}
             (other, expected) => panic!("{other:?} where {expected:?} was stored"),

@@ -123,11 +123,16 @@ impl OwnServer {
             .expect("redis-server starts");
         self.child = Some(child);
 
+        self.wait_until_answers("did not start");
+    }
+
+    /// Waits, up to 10 s, until the server answers `PING`; panics with `what` if not.
+    pub fn wait_until_answers(&self, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while self.query(&["PING"]).is_none() {
+        while self.query(&["PING"]).as_deref() != Some("PONG\n") {
             assert!(
                 Instant::now() < deadline,
-                "redis-server on port {} did not start",
+                "redis-server on port {}: {what}",
                 self.port
             );
             std::thread::sleep(Duration::from_millis(20));
