@@ -153,26 +153,23 @@ fn store_ops(c: &mut Criterion, group: &str, store: Arc<dyn SessionStore>, sizes
     group.finish();
 }
 
+/// How many sessions the in-process stores hold while they are measured.
+const SIZES: [usize; 3] = [1_000, 100_000, 1_000_000];
+
 fn memory_store(c: &mut Criterion) {
     let mut config = MemoryConfig::default();
     config.max_sessions = 2_000_000;
     let store = MemoryStore::new(config);
-    store_ops(
-        c,
-        "memory_store",
-        Arc::new(store),
-        &[1_000, 100_000, 1_000_000],
-    );
+    store_ops(c, "memory_store", Arc::new(store), &SIZES);
 }
 
 /// The same operations on the store contract built on `dashmap` and on `moka`, beside
 /// `memory_store`.
 fn map_crates(c: &mut Criterion) {
-    let sizes = [1_000, 100_000, 1_000_000];
     let dashmap = map_stores::DashMapStore::default();
-    store_ops(c, "dashmap_store", Arc::new(dashmap), &sizes);
+    store_ops(c, "dashmap_store", Arc::new(dashmap), &SIZES);
     let moka = map_stores::MokaStore::new(2_000_000);
-    store_ops(c, "moka_store", Arc::new(moka), &sizes);
+    store_ops(c, "moka_store", Arc::new(moka), &SIZES);
 }
 
 #[cfg(feature = "redis")]

@@ -54,12 +54,14 @@ taskset -c 1 redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appe
   --logfile "$work/redis.log" &
 redis_pid=$!
 REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
-for _ in $(seq 100); do
-  redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && break
-  sleep 0.1
-done
-redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG ||
-  { echo "redis-server did not start:" >&2; cat "$work/redis.log" >&2; exit 1; }
+redis_up() {
+  for _ in $(seq 100); do
+    redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && return 0
+    sleep 0.1
+  done
+  return 1
+}
+redis_up || { echo "redis-server did not start:" >&2; cat "$work/redis.log" >&2; exit 1; }
 
 # The servers, each on its own port, all pinned to CPU 0; only the one under load works.
 declare -A port pid

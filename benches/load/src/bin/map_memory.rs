@@ -11,14 +11,9 @@ use rocket_server_sessions::{MemoryConfig, MemoryStore, SessionId, SessionRecord
 #[path = "../../../map_stores/mod.rs"]
 mod map_stores;
 
-fn resident_mb() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next());
-    kb.and_then(|kb| kb.parse::<u64>().ok()).unwrap_or(0) / 1024
-}
+#[path = "../resident.rs"]
+mod resident;
+use resident::resident_mb;
 
 #[rocket::main]
 async fn main() {
