@@ -297,13 +297,14 @@ impl Shared {
         id
     }
 
-    /// Writes what the request did to its session to the store and sets the cookie.
+    /// Writes what the request did to its session (`slot`) to the store and sets the cookie.
     async fn commit<'r>(
         &self,
+        slot: &Slot,
         req: &'r Request<'_>,
         res: &mut Response<'r>,
     ) -> Result<(), StoreError> {
-        let state = match Slot::of(req) {
+        let state = match slot {
             Slot::Ready(live) => live.lock().take(),
             Slot::Failed(_) => return Ok(()),
             Slot::Unused if self.config.rolling => return self.touch(req, res).await,
@@ -527,10 +528,11 @@ impl Fairing for Sessions {
         };
 
         crate::auth::redirect_to_login(&shared.config.login_path, req, res);
-        let committed = shared.outage.observe(shared.commit(req, res).await);
+        let slot = Slot::of(req);
+        let committed = shared.outage.observe(shared.commit(slot, req, res).await);
         // A route that never asked for its session does not fail with the store: only its
         // `rolling` refresh is lost, and the outage is logged.
-        if committed.is_err() && !matches!(Slot::of(req), Slot::Unused) {
+        if committed.is_err() && !matches!(slot, Slot::Unused) {
             // Nobody is told a change was saved when it was not: the handler's answer,
             // cookies and redirect go; headers other fairings set (Shield's) stay, as they
             // do for the login redirect.
