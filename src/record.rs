@@ -83,9 +83,7 @@ impl SessionRecord {
 
     /// Removes the entry `key`, returning its JSON text.
     pub fn remove(&mut self, key: &str) -> Option<String> {
-        find(&self.entries, key)
-            .ok()
-            .map(|i| self.entries.remove(i).1)
+        self.take(key).map(|(_, json)| json)
     }
 
     /// Removes the entry `key`, returning its key and JSON text without copying them.
@@ -134,8 +132,8 @@ impl SessionRecord {
 /// A compact in-memory encoding of a record, what the memory store keeps in its slab: the
 /// lifetime in milliseconds, then each entry as a length-prefixed key and value (lengths as
 /// `u32` LE). Only [`MemoryStore`](crate::MemoryStore) uses it: it never leaves the process.
-/// The encoders return a `Vec` as built: the store copies it into a slot, so shrinking it
-/// to a boxed slice first would be a reallocation for nothing.
+/// The encoders return a `Vec` as built: the store copies a small one into a slot, and
+/// keeps a large one (over 1 KiB) as it is.
 impl SessionRecord {
     pub(crate) fn to_bytes(&self) -> Vec<u8> {
         let size = self

@@ -74,15 +74,13 @@ struct OnDisk {
 }
 
 impl OnDisk {
-    fn new(record: &SessionRecord, expires_at: u64) -> Self {
+    /// The file for `record`, whose entries it takes without copying them.
+    fn new(record: SessionRecord, expires_at: u64) -> Self {
         OnDisk {
             version: FORMAT_VERSION,
             expires_at,
             ttl: millis(record.ttl()),
-            entries: record
-                .entries()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            entries: record.into_entries().into_iter().collect(),
         }
     }
 
@@ -309,7 +307,9 @@ impl SessionStore for FileStore {
         }
 
         let expires_at = now().saturating_add(millis(record.ttl()));
-        inner.write(&path, &OnDisk::new(record, expires_at)).await?;
+        inner
+            .write(&path, &OnDisk::new(record.clone(), expires_at))
+            .await?;
         Ok(true)
     }
 
@@ -326,9 +326,7 @@ impl SessionStore for FileStore {
             expires_at = now().saturating_add(millis(ttl));
         }
 
-        inner
-            .write(&path, &OnDisk::new(&record, expires_at))
-            .await?;
+        inner.write(&path, &OnDisk::new(record, expires_at)).await?;
         Ok(true)
     }
 

@@ -199,7 +199,7 @@ impl Shard {
 
     fn insert(&mut self, id: SessionId, record: &SessionRecord, expires: u64) {
         self.earliest = self.earliest.min(expires);
-        let record = self.slab.put(&record.to_bytes());
+        let record = self.slab.put(record.to_bytes());
         if let Some(old) = self.map.insert(id, Stored { record, expires }) {
             self.slab.free(old.record);
         }
@@ -318,7 +318,7 @@ impl SessionStore for MemoryStore {
             slab.get(&stored.record),
             changes,
         ))?;
-        slab.replace(&mut stored.record, &record);
+        slab.replace(&mut stored.record, record);
         if let Some(ttl) = changes.ttl() {
             let expires = now.saturating_add(millis(ttl));
             stored.expires = expires;

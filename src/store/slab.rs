@@ -54,10 +54,11 @@ impl Class {
 }
 
 impl Slab {
-    /// Stores `bytes` and returns where.
-    pub(super) fn put(&mut self, bytes: &[u8]) -> Blob {
+    /// Stores `bytes` and returns where: in a slot, or (too large for one) in the
+    /// allocation `bytes` already is.
+    pub(super) fn put(&mut self, bytes: Vec<u8>) -> Blob {
         let Some(class) = class_of(bytes.len()) else {
-            return Blob::Heap(bytes.into());
+            return Blob::Heap(bytes.into_boxed_slice());
         };
 
         let index = self.take_slot(class);
@@ -67,7 +68,7 @@ impl Slab {
             len: bytes.len() as u16,
             index,
         };
-        self.slot_mut(class, index)[..bytes.len()].copy_from_slice(bytes);
+        self.slot_mut(class, index)[..bytes.len()].copy_from_slice(&bytes);
         blob
     }
 
@@ -82,12 +83,12 @@ impl Slab {
     }
 
     /// Replaces the bytes of `blob` with `bytes`, in place when they fit the same class.
-    pub(super) fn replace(&mut self, blob: &mut Blob, bytes: &[u8]) {
+    pub(super) fn replace(&mut self, blob: &mut Blob, bytes: Vec<u8>) {
         if let Blob::Slot { class, len, index } = blob {
             let (class, index) = (usize::from(*class), *index);
             if class_of(bytes.len()) == Some(class) {
                 *len = bytes.len() as u16;
-                self.slot_mut(class, index)[..bytes.len()].copy_from_slice(bytes);
+                self.slot_mut(class, index)[..bytes.len()].copy_from_slice(&bytes);
                 return;
             }
         }
@@ -178,7 +179,7 @@ mod tests {
         let blobs: Vec<_> = lens
             .iter()
             .enumerate()
-            .map(|(i, len)| slab.put(&bytes(*len, i as u8)))
+            .map(|(i, len)| slab.put(bytes(*len, i as u8)))
             .collect();
         for (i, (blob, len)) in blobs.iter().zip(lens).enumerate() {
             assert_eq!(slab.get(blob), bytes(len, i as u8));
@@ -188,8 +189,8 @@ mod tests {
     #[test]
     fn replace_keeps_the_slot_within_a_class_and_moves_across_classes() {
         let mut slab = Slab::default();
-        let mut blob = slab.put(&bytes(30, 1));
-        slab.replace(&mut blob, &bytes(31, 2));
+        let mut blob = slab.put(bytes(30, 1));
+        slab.replace(&mut blob, bytes(31, 2));
         assert!(matches!(
             blob,
             Blob::Slot {
@@ -201,7 +202,7 @@ mod tests {
         assert_eq!(slab.get(&blob), bytes(31, 2));
 
         for len in [10, 200, 4000, 20] {
-            slab.replace(&mut blob, &bytes(len, 3));
+            slab.replace(&mut blob, bytes(len, 3));
             assert_eq!(slab.get(&blob), bytes(len, 3));
             assert_eq!(slab.in_use(), usize::from(len <= 1024));
         }
@@ -210,7 +211,7 @@ mod tests {
     #[test]
     fn many_records_span_pages_and_free_slots_are_reused() {
         let mut slab = Slab::default();
-        let blobs: Vec<_> = (0..5000).map(|i| slab.put(&bytes(40, i as u8))).collect();
+        let blobs: Vec<_> = (0..5000).map(|i| slab.put(bytes(40, i as u8))).collect();
         assert_eq!(
             slab.classes[3].pages.len(),
             5000usize.div_ceil(PAGE_BYTES / 48)
@@ -224,7 +225,7 @@ mod tests {
             slab.free(blob);
         }
         let pages = slab.classes[3].pages.len();
-        let again: Vec<_> = (0..100).map(|_| slab.put(&bytes(40, 9))).collect();
+        let again: Vec<_> = (0..100).map(|_| slab.put(bytes(40, 9))).collect();
         assert_eq!(slab.classes[3].pages.len(), pages, "freed slots are reused");
 
         for blob in blobs.chain(again) {
