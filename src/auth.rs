@@ -5,19 +5,17 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use rocket::http::uri::Reference;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use rocket::http::{Method, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::Response;
 use rocket::{Ignite, Rocket, Sentinel};
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::session::{fairing_missing, live, Live};
+use crate::state::{fairing_missing, live, Live};
 use crate::Error;
 
-/// The session entry that holds the logged-in user.
-const USER_KEY: &str = "$user";
+use crate::record::reserved::USER as USER_KEY;
 
 /// What a `next` value keeps unencoded: RFC 3986's unreserved characters.
 const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
@@ -218,125 +216,5 @@ pub(crate) fn redirect_to_login(login_path: &str, req: &Request<'_>, res: &mut R
         res.set_raw_header("Location", location);
         res.remove_header("Content-Type");
         res.set_sized_body(0, std::io::Cursor::new(""));
-    }
-}
-
-/// `next` if it is a path on this site, else `fallback`: the only safe target for the
-/// redirect after log-in.
-///
-/// A local path starts with a single `/`. Anything that a browser could read as another
-/// site is refused, in any encoding: `//host`, `/\host`, `http:`, `javascript:` (no leading
-/// slash), percent-encoded variants such as `/%2F/host`, and control characters or
-/// whitespace that browsers strip (`/\t/host`). So is what Rocket's [`Redirect::to`]
-/// cannot carry (`/<`, raw non-ASCII), which would turn the log-in into a `500`.
-///
-/// [`Redirect::to`]: rocket::response::Redirect::to
-///
-/// # Example
-///
-/// ```
-/// use rocket_server_sessions::safe_next;
-///
-/// assert_eq!(safe_next(Some("/cart?step=2"), "/dashboard"), "/cart?step=2");
-/// assert_eq!(safe_next(Some("//evil.example"), "/dashboard"), "/dashboard");
-/// assert_eq!(safe_next(Some("/%2F%2Fevil.example"), "/dashboard"), "/dashboard");
-/// assert_eq!(safe_next(None, "/dashboard"), "/dashboard");
-/// ```
-pub fn safe_next<'a>(next: Option<&'a str>, fallback: &'a str) -> &'a str {
-    next.filter(|next| is_local_path(next)).unwrap_or(fallback)
-}
-
-pub(crate) fn is_local_path(next: &str) -> bool {
-    // Only what Rocket's `Redirect::to` accepts: anything else would fail the redirect.
-    if Reference::parse(next).is_err() {
-        return false;
-    }
-
-    // Check the path as given and as every level of percent-decoding would read it. The
-    // query and fragment cannot change the site, so `?q=a%20b` is fine.
-    let mut text = next.to_string();
-    for _ in 0..4 {
-        let path = text.split(['?', '#']).next().unwrap_or_default();
-        let local = path.starts_with('/')
-            && !path.starts_with("//")
-            && !path.starts_with("/\\")
-            && !path
-                .chars()
-                .any(|c| c.is_control() || c.is_whitespace() || c == '\\');
-        if !local {
-            return false;
-        }
-
-        match percent_decode_str(&text).decode_utf8() {
-            Ok(decoded) if decoded == text => return true,
-            Ok(decoded) => text = decoded.into_owned(),
-            Err(_) => return false,
-        }
-    }
-
-    false
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn local_paths_are_followed() {
-        for next in [
-            "/",
-            "/dashboard",
-            "/a/b?c=d&e=%2F",
-            "/search?q=http://x",
-            "/search?q=a%20b",
-            "/caf%C3%A9",
-            "/a#section",
-        ] {
-            assert_eq!(safe_next(Some(next), "/home"), next, "{next:?}");
-            assert!(
-                Reference::parse(next).is_ok(),
-                "Redirect::to refuses {next:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn anything_that_leaves_the_site_falls_back() {
-        let cases = [
-            "",
-            "dashboard",
-            "//evil.example",
-            "///evil.example",
-            "/\\evil.example",
-            "\\\\evil.example",
-            "http://evil.example",
-            "https://evil.example",
-            "HTTPS://evil.example",
-            "javascript:alert(1)",
-            "JaVaScRiPt:alert(1)",
-            "java\tscript:alert(1)",
-            "data:text/html,x",
-            "/%2Fevil.example",
-            "/%2fevil.example",
-            "%2F%2Fevil.example",
-            "/%5Cevil.example",
-            "/%5cevil.example",
-            "/%252F%252Fevil.example",
-            "/%09/evil.example",
-            "/\t/evil.example",
-            "/\n/evil.example",
-            "/ /evil.example",
-            "/%0d%0aSet-Cookie:x",
-            "/%ff%fe",
-            " /dashboard",
-            // Not a URI Rocket can redirect to.
-            "/<script>",
-            "/\"",
-            "/é",
-            "/a b",
-        ];
-        for next in cases {
-            assert_eq!(safe_next(Some(next), "/home"), "/home", "{next:?}");
-        }
     }
 }

@@ -7,11 +7,8 @@ use std::time::Duration;
 use rocket::data::ByteUnit;
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::time::MAX_LIFETIME;
 use crate::Error;
-
-/// The longest a session can live: 400 days, the longest browsers keep a cookie (and far
-/// inside what every store can count in milliseconds).
-pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(400 * 24 * 60 * 60);
 
 /// The session configuration, read from the `sessions` table of the active Rocket profile.
 ///
@@ -29,7 +26,7 @@ pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(400 * 24 * 60 * 60
 /// resave = false
 /// save_uninitialized = false
 /// http_only = true
-/// secure = "auto"            # or true / false
+/// secure = true             # or false / "auto" ("auto" is the debug profile's default)
 /// same_site = "lax"          # or "strict" / "none"
 /// path = "/"
 /// # domain = "example.com"
@@ -77,6 +74,15 @@ pub struct SessionConfig {
     /// _Default:_ `"memory"`
     pub store: StoreKind,
     /// The name of the session cookie.
+    ///
+    /// # Security
+    ///
+    /// A name starting with `__Host-` (say `"__Host-rocket.sid"`) makes browsers refuse the
+    /// cookie unless it is `Secure`, has `Path=/` and no `Domain`: no other site, not even
+    /// a sibling subdomain, can then set a cookie of that name and plant or shadow a
+    /// session ("cookie tossing"). Use it in production, over HTTPS; launch checks that
+    /// `secure` is not `false`, `path` is `"/"` and `domain` is unset. `__Secure-` asks
+    /// for `Secure` alone.
     ///
     /// _Default:_ `"rocket.sid"`
     pub cookie_name: String,
@@ -134,14 +140,18 @@ pub struct SessionConfig {
     ///
     /// _Default:_ `true`
     pub http_only: bool,
-    /// Whether the cookie is `Secure` (sent over HTTPS only): `"auto"` marks it `Secure`
-    /// when the request came over TLS (see `proxy`), `true` always, `false` never.
+    /// Whether the cookie is `Secure` (sent over HTTPS only): `true` always, `false` never,
+    /// `"auto"` when the request came over TLS (see `proxy`). A cookie named `__Host-...`
+    /// or `__Secure-...`, or with `same_site = "none"`, is always `Secure`.
     ///
     /// # Security
     ///
-    /// Set `true` in production, so the cookie never travels over plain HTTP.
+    /// Left unset, it is `true` in every profile but debug, whatever else Rocket.toml
+    /// holds: an app deployed behind a TLS proxy never sends its cookie over plain HTTP
+    /// by accident. The debug profile serves plain `http://localhost`, so there it is
+    /// `"auto"`.
     ///
-    /// _Default:_ `"auto"`
+    /// _Default:_ `true` (`"auto"` in the debug profile)
     pub secure: Secure,
     /// The cookie's `SameSite` attribute: `"lax"`, `"strict"` or `"none"`. Browsers drop a
     /// `SameSite=None` cookie that is not `Secure`, so `"none"` always marks it `Secure`
@@ -174,12 +184,14 @@ pub struct SessionConfig {
     /// Secrets that sign session cookies, newest first: the first signs, every one
     /// verifies, so a secret can be rotated without logging anyone out. Each must be at
     /// least 32 bytes. Unset, the cookie is signed with a key derived from Rocket's
-    /// `secret_key`.
+    /// `secret_key`. The same secrets key the [`CsrfToken`](crate::CsrfToken)s.
     ///
     /// # Security
     ///
-    /// In the release profile, launch fails unless `secrets` or Rocket's `secret_key` is
-    /// set. Generate one with `openssl rand -base64 32`; keep it out of version control
+    /// In every profile but debug, launch fails unless `secrets` or Rocket's `secret_key`
+    /// is set, and fails for a secret that is visibly not random (one byte repeated, a
+    /// short pattern repeated, a handful of distinct bytes). Generate one with
+    /// `openssl rand -base64 32`; keep it out of version control
     /// (`ROCKET_SESSIONS='{secrets=["..."]}'`).
     ///
     /// _Default:_ unset
@@ -343,6 +355,29 @@ pub enum SameSite {
     None,
 }
 
+/// Why `secret` is visibly not random, if it is: it repeats one byte or a short
+/// pattern, or uses a handful of distinct bytes. Random secrets of 32 bytes or more pass
+/// with certainty for all purposes: this catches placeholders such as `"aaaa..."` or
+/// `0101...01`, not weak passwords.
+pub(crate) fn low_entropy(secret: &[u8]) -> Option<String> {
+    const MIN_DISTINCT: usize = 8;
+    let period = (1..=secret.len() / 2)
+        .find(|&p| secret.iter().enumerate().all(|(i, b)| *b == secret[i % p]));
+    if let Some(period) = period {
+        return Some(match period {
+            1 => "is one byte repeated".to_string(),
+            p => format!("repeats a pattern of {p} bytes"),
+        });
+    }
+
+    let mut seen = [false; 256];
+    let mut distinct = 0;
+    for b in secret {
+        distinct += usize::from(!std::mem::replace(&mut seen[usize::from(*b)], true));
+    }
+    (distinct < MIN_DISTINCT).then(|| format!("has only {distinct} distinct bytes"))
+}
+
 /// A cookie's name or attribute value may not hold these, or it would end the attribute.
 fn is_cookie_text(text: &str) -> bool {
     text.bytes()
@@ -380,6 +415,30 @@ impl SessionConfig {
             ));
         }
 
+        if self.cookie_name.starts_with("__Host-") {
+            let problem = if self.secure == Secure::Never {
+                Some("needs `secure` to be true or \"auto\" (the cookie is always Secure)")
+            } else if self.path != "/" {
+                Some("needs `path = \"/\"`")
+            } else if self.domain.is_some() {
+                Some("needs `domain` to be unset")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(Error::config(
+                    "cookie_name",
+                    format!("a `__Host-` cookie {problem}: browsers refuse it otherwise"),
+                ));
+            }
+        }
+        if self.cookie_name.starts_with("__Secure-") && self.secure == Secure::Never {
+            return Err(Error::config(
+                "cookie_name",
+                "a `__Secure-` cookie needs `secure` to be true or \"auto\": browsers refuse it otherwise",
+            ));
+        }
+
         // Stores keep expiry in milliseconds: less than one would expire on arrival.
         if self.max_age < Duration::from_millis(1) {
             return Err(Error::config("max_age", "must be at least 0.001 seconds"));
@@ -405,8 +464,8 @@ impl SessionConfig {
         }
 
         // The rule `next` follows after log-in: the way there is as safe as the way back.
-        let login_path_ok =
-            crate::auth::is_local_path(&self.login_path) && !self.login_path.contains(['?', '#']);
+        let login_path_ok = crate::redirect::is_local_path(&self.login_path)
+            && !self.login_path.contains(['?', '#']);
         if !login_path_ok {
             return Err(Error::config(
                 "login_path",
@@ -495,7 +554,7 @@ impl Default for SessionConfig {
             resave: false,
             save_uninitialized: false,
             http_only: true,
-            secure: Secure::Auto,
+            secure: Secure::Always,
             same_site: SameSite::Lax,
             path: "/".into(),
             domain: None,

@@ -35,8 +35,13 @@ impl CookieWriter {
             SameSite::None => "; SameSite=None",
         });
 
-        // Browsers drop a SameSite=None cookie that is not Secure, whatever the scheme.
+        // Browsers drop a SameSite=None cookie, and a `__Host-` or `__Secure-` one, that is
+        // not Secure, whatever the scheme.
+        let prefixed = ["__Host-", "__Secure-"]
+            .iter()
+            .any(|prefix| config.cookie_name.starts_with(prefix));
         let secure = match config.same_site {
+            _ if prefixed => Secure::Always,
             SameSite::None => Secure::Always,
             _ => config.secure,
         };

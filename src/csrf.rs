@@ -2,27 +2,30 @@
 
 use std::sync::Arc;
 
-use data_encoding::BASE64URL_NOPAD;
-use rand::RngCore;
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
-use subtle::ConstantTimeEq;
 
-use crate::session::{fairing_missing, live, Live};
+use crate::state::{fairing_missing, live, Live};
 use crate::Error;
-
-/// The session entry that holds the CSRF token.
-pub(crate) const CSRF_KEY: &str = "$csrf";
 
 /// The session's CSRF token: put it in every state-changing form, check it on submit.
 ///
-/// The token is 256 random bits, made when a form first asks for it and kept in the
-/// session; a new session id ([`Session::regenerate`](crate::Session::regenerate), and so
-/// [`Auth::login`](crate::Auth::login)) drops it, and a new one is made when next asked for.
-/// [`verify`](Self::verify) compares in constant time and fails with [`Error::Csrf`],
-/// which answers `403 Forbidden`. Scripts (`fetch`, XHR) send the token in the
-/// [`X-CSRF-Token`](Self::HEADER) header instead, checked by
-/// [`verify_header`](Self::verify_header).
+/// The token is bound to the session's id: HMAC-SHA256 of the id under a key derived from
+/// the secrets, so it is kept nowhere and costs no store access. A new session id
+/// ([`Session::regenerate`](crate::Session::regenerate), and so
+/// [`Auth::login`](crate::Auth::login)) voids it. [`verify`](Self::verify) compares in
+/// constant time and fails with [`Error::Csrf`], which answers `403 Forbidden`. Scripts
+/// (`fetch`, XHR) send the token in the [`X-CSRF-Token`](Self::HEADER) header instead,
+/// checked by [`verify_header`](Self::verify_header).
+///
+/// # Visitors without a session
+///
+/// A form for a visitor who has no session (a log-in page) stores nothing: the token is
+/// bound to the id the visitor's session will have, which goes to the browser in the
+/// session cookie, signed as a pending id that no store holds. When the visitor's session
+/// starts, it is stored under that id and the token stays valid; logging in moves the
+/// session to a fresh id, as it always does. So a flood of anonymous visitors to a form
+/// costs the store nothing.
 ///
 /// # Outcomes
 ///
@@ -36,8 +39,8 @@ pub(crate) const CSRF_KEY: &str = "$csrf";
 /// use rocket_server_sessions::{CsrfToken, Error};
 ///
 /// #[get("/transfer")]
-/// fn form(csrf: CsrfToken) -> Result<String, Error> {
-///     Ok(format!(r#"<form method="post"><input type="hidden" name="csrf_token" value="{}">"#, csrf.token()?))
+/// fn form(csrf: CsrfToken) -> String {
+///     format!(r#"<form method="post"><input type="hidden" name="csrf_token" value="{}">"#, csrf.token())
 /// }
 ///
 /// #[derive(FromForm)]
@@ -59,17 +62,10 @@ impl CsrfToken {
     /// The request header that scripts send the token in: `X-CSRF-Token`.
     pub const HEADER: &'static str = "X-CSRF-Token";
 
-    /// The session's token, made (and the session stored) if it has none yet.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::TooLarge`] when a new token would grow the session past
-    /// `max_session_size`.
-    pub fn token(&self) -> Result<String, Error> {
-        match self.live.get::<String>(CSRF_KEY) {
-            Some(token) => Ok(token),
-            None => new_token(&self.live),
-        }
+    /// The session's token, 43 characters of URL-safe base64. For a visitor without a
+    /// session, the response carries the id it is bound to (nothing is stored).
+    pub fn token(&self) -> String {
+        self.live.csrf_token()
     }
 
     /// Checks a submitted token against the session's, in constant time. Take the form
@@ -78,12 +74,10 @@ impl CsrfToken {
     ///
     /// # Errors
     ///
-    /// [`Error::Csrf`] (`403 Forbidden`) when the session has no token, or `submitted` is
-    /// missing or not it.
+    /// [`Error::Csrf`] (`403 Forbidden`) when the request carries no session cookie (nor a
+    /// pending one), or `submitted` is missing or not its token.
     pub fn verify(&self, submitted: Option<&str>) -> Result<(), Error> {
-        let submitted = submitted.ok_or(Error::Csrf)?;
-        let expected = self.live.get::<String>(CSRF_KEY).ok_or(Error::Csrf)?;
-        match bool::from(expected.as_bytes().ct_eq(submitted.as_bytes())) {
+        match submitted.is_some_and(|token| self.live.verify_csrf(token)) {
             true => Ok(()),
             false => Err(Error::Csrf),
         }
@@ -96,8 +90,8 @@ impl CsrfToken {
     ///
     /// # Errors
     ///
-    /// [`Error::Csrf`] (`403 Forbidden`) when the session has no token, or the header is
-    /// missing or not it.
+    /// [`Error::Csrf`] (`403 Forbidden`) when the request carries no session cookie (nor a
+    /// pending one), or the header is missing or not its token.
     ///
     /// # Example
     ///
@@ -115,15 +109,6 @@ impl CsrfToken {
     pub fn verify_header(&self) -> Result<(), Error> {
         self.verify(self.header.as_deref())
     }
-}
-
-/// Gives the session a new CSRF token and returns it.
-fn new_token(live: &Live) -> Result<String, Error> {
-    let mut bytes = [0; 32];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    let token = BASE64URL_NOPAD.encode(&bytes);
-    live.set(CSRF_KEY, &token)?;
-    Ok(token)
 }
 
 #[rocket::async_trait]

@@ -1,6 +1,5 @@
 //! The `Sessions` fairing: reads the configuration at ignite, commits sessions on response.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,11 +12,12 @@ use rocket::response::Response;
 use rocket::{Build, Orbit, Rocket};
 use serde::Serialize;
 
-use crate::cookie::CookieWriter;
-use crate::id::Signer;
-use crate::session::{Slot, State};
-use crate::store::{millis, SessionStore};
-use crate::{Error, SameSite, Secure, SessionConfig, SessionId, StoreError};
+use crate::config::low_entropy;
+use crate::id::{label, Signer};
+use crate::state::{Context, Incoming, Keys, Plan, Slot};
+use crate::store::{Observed, SessionStore};
+use crate::time::millis;
+use crate::{Error, SameSite, Secure, SessionConfig, SessionId, SessionRecord, StoreError};
 
 /// The sessions fairing: attach it once, and `Session<T>` guards work in every route.
 ///
@@ -196,232 +196,119 @@ impl SessionsBuilder {
     }
 }
 
-/// What the fairing sets up at ignite, managed by Rocket and read by guards and hooks.
-pub(crate) struct Shared {
-    pub(crate) config: SessionConfig,
-    pub(crate) store: Arc<dyn SessionStore>,
-    signer: Signer,
-    cookies: CookieWriter,
-    /// Logs store outages.
-    pub(crate) outage: Outage,
-}
-
-/// Whether the last store call failed: an outage logs one line when it starts and one when
-/// it ends, not one per request.
-#[derive(Default)]
-pub(crate) struct Outage {
-    failing: AtomicBool,
-}
-
-/// What a store call's outcome changed about an outage.
-#[derive(Debug, PartialEq, Eq)]
-enum Change {
-    Started,
-    Ended,
-    Same,
-}
-
-impl Outage {
-    /// Passes `result` on, logging when the store starts and stops failing.
-    pub(crate) fn observe<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
-        match (&result, self.change(&result)) {
-            (Err(StoreError::Corrupt(_)), _) => {}
-            (Err(e), Change::Started) => log::error!(
-                "the session store failed ({}): session routes answer 503 until it recovers",
-                chain(e)
-            ),
-            (_, Change::Ended) => log::warn!("the session store answers again"),
-            (Err(e), _) => log::debug!("the session store failed again: {e}"),
-            (Ok(_), _) => {}
-        }
-
-        result
+/// Builds what the guards and the response hook read, from the configuration Rocket
+/// reads and the builder's settings.
+async fn context(rocket: &Rocket<Build>, sessions: &Sessions) -> Result<Context, Error> {
+    let figment = rocket
+        .figment()
+        .focus("sessions")
+        .merge(sessions.overrides.clone())
+        // Merging a figment also merges its profile selection: restore Rocket's.
+        .select(rocket.figment().profile().clone());
+    let mut config: SessionConfig = figment.extract().map_err(config_error)?;
+    let debug = rocket.figment().profile() == rocket::Config::DEBUG_PROFILE;
+    // `Secure` unless asked otherwise, except in debug, which serves plain http.
+    if debug && !figment.contains("secure") {
+        config.secure = Secure::Auto;
     }
+    config.validate()?;
 
-    fn change<T>(&self, result: &Result<T, StoreError>) -> Change {
-        match result {
-            // A record the store returned but we cannot read is no outage.
-            Err(StoreError::Corrupt(_)) => Change::Same,
-            Err(_) if !self.failing.swap(true, Ordering::Relaxed) => Change::Started,
-            // A plain load first: no shared write on every request while all is well.
-            Ok(_)
-                if self.failing.load(Ordering::Relaxed)
-                    && self.failing.swap(false, Ordering::Relaxed) =>
-            {
-                Change::Ended
+    let keys = keys(&config, rocket.figment(), debug)?;
+    let store = match &sessions.store {
+        Some(store) => store.clone(),
+        None => crate::store::open(&config).await?,
+    };
+
+    Ok(Context::new(config, Observed::new(store), keys))
+}
+
+/// Carries out a request's commit plan: the store calls, then the cookie.
+async fn commit<'r>(
+    ctx: &Context,
+    plan: Plan,
+    req: &'r Request<'_>,
+    res: &mut Response<'r>,
+) -> Result<(), StoreError> {
+    let (keys, cookies) = (&ctx.keys, &ctx.cookies);
+    match plan {
+        Plan::Nothing => {}
+        Plan::Pending { id, cookie } => cookies.set(req, res, &keys.pending.sign(&id), cookie),
+        Plan::Create {
+            id,
+            record,
+            cookie,
+            replaces,
+        } => {
+            let id = create(ctx, id, &record).await?;
+            cookies.set(req, res, &keys.session.sign(&id), cookie);
+            if let Some(old) = replaces {
+                ctx.store.delete(&old).await?;
             }
-            _ => Change::Same,
+        }
+        Plan::Update {
+            id,
+            changes,
+            cookie,
+        } => {
+            if !ctx.store.commit(&id, &changes).await? {
+                // Destroyed (say, logged out) by another request meanwhile: never resurrect
+                // it. Its cookie is that request's to expire, or to replace.
+                log::debug!("the session ended while the request ran; its changes are dropped");
+            } else if let Some(cookie) = cookie {
+                cookies.set(req, res, &keys.session.sign(&id), cookie);
+            }
+        }
+        Plan::Delete { id, pending } => {
+            let held = ctx.store.delete(&id).await?;
+            match pending {
+                Some((id, cookie)) => cookies.set(req, res, &keys.pending.sign(&id), cookie),
+                None if held => cookies.expire(req, res),
+                None => {}
+            }
         }
     }
+
+    Ok(())
 }
 
-impl Shared {
-    async fn new(rocket: &Rocket<Build>, sessions: &Sessions) -> Result<Shared, Error> {
-        let config: SessionConfig = rocket
-            .figment()
-            .focus("sessions")
-            .merge(sessions.overrides.clone())
-            // Merging a figment also merges its profile selection: restore Rocket's.
-            .select(rocket.figment().profile().clone())
-            .extract()
-            .map_err(config_error)?;
-        config.validate()?;
+/// `rolling` for a request that never asked for its session: one store command.
+async fn touch<'r>(
+    ctx: &Context,
+    req: &'r Request<'_>,
+    res: &mut Response<'r>,
+) -> Result<(), StoreError> {
+    let Incoming::Session(id) = ctx.incoming(req) else {
+        return Ok(());
+    };
 
-        let signer = signer(&config, rocket.figment())?;
-        let store = match &sessions.store {
-            Some(store) => store.clone(),
-            None => crate::store::open(&config).await?,
-        };
-
-        let cookies = CookieWriter::new(&config);
-        Ok(Shared {
-            config,
-            store,
-            signer,
-            cookies,
-            outage: Outage::default(),
-        })
+    if let Some(ttl) = ctx.store.touch(&id).await? {
+        let persistent = !ctx.config.browser_session || millis(ttl) != millis(ctx.config.max_age);
+        let value = ctx.keys.session.sign(&id);
+        ctx.cookies.set(req, res, &value, persistent.then_some(ttl));
     }
 
-    /// The verified session id in the request's cookie. A cookie that fails verification
-    /// is no session at all: it never reaches the store.
-    pub(crate) fn cookie_id(&self, req: &Request<'_>) -> Option<SessionId> {
-        let cookie = req.cookies().get(&self.config.cookie_name)?;
-        let id = self.signer.verify(cookie.value());
-        if id.is_none() {
-            log::debug!(
-                "ignoring a session cookie that is malformed or not signed by a known secret"
-            );
-        }
-
-        id
-    }
-
-    /// Writes what the request did to its session (`slot`) to the store and sets the cookie.
-    async fn commit<'r>(
-        &self,
-        slot: &Slot,
-        req: &'r Request<'_>,
-        res: &mut Response<'r>,
-    ) -> Result<(), StoreError> {
-        let state = match slot {
-            Slot::Ready(live) => live.lock().take(),
-            Slot::Failed(_) => return Ok(()),
-            Slot::Unused if self.config.rolling => return self.touch(req, res).await,
-            Slot::Unused => return Ok(()),
-        };
-
-        if state.fresh {
-            let State {
-                cookie_id,
-                discard_cookie_id,
-                new_id,
-                record,
-                ..
-            } = state;
-            let keep = !record.is_empty() || (self.config.save_uninitialized && !discard_cookie_id);
-            if keep {
-                let id = self.create(new_id, &record).await?;
-                self.set_cookie(req, res, &id, record.ttl());
-            }
-
-            if let Some(old) = cookie_id.filter(|_| discard_cookie_id) {
-                // Destroyed here: the cookie is expired only if its session was still in
-                // the store. One that was already gone (deleted by a concurrent log-in, or
-                // never there) may be older than the browser's current cookie, and
-                // expiring the name would expire that.
-                if self.store.delete(&old).await? && !keep {
-                    self.expire_cookie(req, res);
-                }
-            }
-
-            return Ok(());
-        }
-
-        let Some(id) = state.cookie_id.clone() else {
-            return Ok(());
-        };
-
-        let changes = state.into_changes(self.config.resave, self.config.rolling);
-
-        if changes.is_empty() {
-            return Ok(());
-        }
-
-        if !self.store.commit(&id, &changes).await? {
-            // Destroyed (say, logged out) by another request meanwhile: never resurrect
-            // it. Its cookie is that request's to expire, or to replace.
-            log::debug!("the session ended while the request ran; its changes are dropped");
-        } else if let Some(ttl) = changes.ttl() {
-            self.set_cookie(req, res, &id, ttl);
-        }
-
-        Ok(())
-    }
-
-    /// `rolling` for a request that never asked for its session: one store command.
-    async fn touch<'r>(
-        &self,
-        req: &'r Request<'_>,
-        res: &mut Response<'r>,
-    ) -> Result<(), StoreError> {
-        let Some(id) = self.cookie_id(req) else {
-            return Ok(());
-        };
-
-        if let Some(ttl) = self.store.touch(&id).await? {
-            self.set_cookie(req, res, &id, ttl);
-        }
-
-        Ok(())
-    }
-
-    /// Stores a new session, under `id` when given; a fresh id replaces one the store
-    /// already has (with 192 random bits, only a broken store makes that happen twice).
-    async fn create(
-        &self,
-        id: Option<SessionId>,
-        record: &crate::SessionRecord,
-    ) -> Result<SessionId, StoreError> {
-        let mut id = id.unwrap_or_else(SessionId::generate);
-        for _ in 0..3 {
-            if self.store.create(&id, record).await? {
-                return Ok(id);
-            }
-
-            id = SessionId::generate();
-        }
-
-        Err(StoreError::unavailable(
-            "the store reported three fresh session ids as taken",
-        ))
-    }
-
-    fn set_cookie(&self, req: &Request<'_>, res: &mut Response<'_>, id: &SessionId, ttl: Duration) {
-        // A browser-session cookie, unless this session has a lifetime of its own. Stores
-        // keep lifetimes in milliseconds: compare what they keep.
-        let default = millis(ttl) == millis(self.config.max_age);
-        let persistent = !(self.config.browser_session && default);
-        self.cookies
-            .set(req, res, &self.signer.sign(id), persistent.then_some(ttl));
-    }
-
-    fn expire_cookie(&self, req: &Request<'_>, res: &mut Response<'_>) {
-        self.cookies.expire(req, res);
-    }
+    Ok(())
 }
 
-/// An error and its sources, as one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut line = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
-        source = cause.source();
+/// Stores a new session, under `id` when given; a fresh id replaces one the store
+/// already has (with 192 random bits, only a broken store makes that happen twice).
+async fn create(
+    ctx: &Context,
+    id: Option<SessionId>,
+    record: &SessionRecord,
+) -> Result<SessionId, StoreError> {
+    let mut id = id.unwrap_or_else(SessionId::generate);
+    for _ in 0..3 {
+        if ctx.store.create(&id, record).await? {
+            return Ok(id);
+        }
+
+        id = SessionId::generate();
     }
 
-    line
+    Err(StoreError::unavailable(
+        "the store reported three fresh session ids as taken",
+    ))
 }
 
 /// Names the key a figment error is about, relative to `sessions`.
@@ -429,41 +316,72 @@ fn config_error(error: figment::Error) -> Error {
     Error::config(&error.path.join("."), error.kind.to_string())
 }
 
-/// The signer: `sessions.secrets` when set, else Rocket's `secret_key`, else (debug only) a
-/// random key that lasts as long as the process.
-fn signer(config: &SessionConfig, figment: &Figment) -> Result<Signer, Error> {
-    if let Some(signer) = Signer::new(&config.secrets) {
-        return Ok(signer);
+/// The keys: derived from `sessions.secrets` when set, else from Rocket's `secret_key`,
+/// else (debug only) from a random secret that lasts as long as the process. Outside
+/// debug, a secret that is visibly not random stops launch.
+fn keys(config: &SessionConfig, figment: &Figment, debug: bool) -> Result<Keys, Error> {
+    let secrets: Vec<Vec<u8>> = if config.secrets.is_empty() {
+        let secret_key = match figment.find_value("secret_key") {
+            Ok(value) => secret_key_bytes(&value).map_err(|()| {
+                Error::config(
+                    "secrets",
+                    "unset, and Rocket's `secret_key` is not 32 or 64 bytes of base64 or hex: set one of them",
+                )
+            })?,
+            Err(_) => None,
+        };
+        match secret_key {
+            Some(key) => {
+                refuse_weak("secrets", "Rocket's `secret_key`", &key, debug)?;
+                vec![key]
+            }
+            None if !debug => {
+                return Err(Error::config(
+                    "secrets",
+                    format!(
+                        "the `{}` profile needs a real secret: set `sessions.secrets` or Rocket's `secret_key` (e.g. ROCKET_SECRET_KEY=$(openssl rand -base64 32))",
+                        figment.profile()
+                    ),
+                ));
+            }
+            None => {
+                log::warn!("sessions are signed with a random key and end when the app restarts: set `sessions.secrets` or `secret_key`");
+                vec![rand::random::<[u8; 32]>().to_vec()]
+            }
+        }
+    } else {
+        for (i, secret) in config.secrets.iter().enumerate() {
+            let name = format!("secret #{}", i + 1);
+            refuse_weak("secrets", &name, secret.as_bytes(), debug)?;
+        }
+        config
+            .secrets
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect()
+    };
+
+    let signer = |label| Signer::new(&secrets, label).expect("at least one secret");
+    Ok(Keys {
+        session: signer(label::SESSION),
+        pending: signer(label::PENDING),
+        csrf: signer(label::CSRF),
+    })
+}
+
+/// Refuses (outside debug; warns in debug) a secret that is visibly not random.
+fn refuse_weak(key: &str, name: &str, secret: &[u8], debug: bool) -> Result<(), Error> {
+    let Some(problem) = low_entropy(secret) else {
+        return Ok(());
+    };
+    let message = format!(
+        "{name} {problem}, which anyone can guess: generate one with `openssl rand -base64 32`"
+    );
+    if debug {
+        log::warn!("`sessions.{key}`: {message}; this stops launch outside the debug profile");
+        return Ok(());
     }
-
-    let secret_key = match figment.find_value("secret_key") {
-        Ok(value) => secret_key_bytes(&value).map_err(|()| {
-            Error::config(
-                "secrets",
-                "unset, and Rocket's `secret_key` is not 32 or 64 bytes of base64 or hex: set one of them",
-            )
-        })?,
-        Err(_) => None,
-    };
-
-    let key = match secret_key {
-        Some(key) => key,
-        None if figment.profile() != rocket::Config::DEBUG_PROFILE => {
-            return Err(Error::config(
-                "secrets",
-                format!(
-                    "the `{}` profile needs a real secret: set `sessions.secrets` or Rocket's `secret_key` (e.g. ROCKET_SECRET_KEY=$(openssl rand -base64 32))",
-                    figment.profile()
-                ),
-            ));
-        }
-        None => {
-            log::warn!("sessions are signed with a random key and end when the app restarts: set `sessions.secrets` or `secret_key`");
-            rand::random::<[u8; 32]>().to_vec()
-        }
-    };
-
-    Ok(Signer::new(&[key]).expect("one secret is not empty"))
+    Err(Error::config(key, message))
 }
 
 /// Rocket's `secret_key` read as Rocket reads it: 32 or 64 bytes, as base64 (44 or 88
@@ -500,8 +418,8 @@ impl Fairing for Sessions {
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
-        match Shared::new(&rocket, self).await {
-            Ok(shared) => Ok(rocket.manage(shared)),
+        match context(&rocket, self).await {
+            Ok(ctx) => Ok(rocket.manage(Arc::new(ctx))),
             Err(e) => {
                 log::error!("{e}");
                 Err(rocket)
@@ -510,8 +428,8 @@ impl Fairing for Sessions {
     }
 
     async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
-        if let Some(shared) = rocket.state::<Shared>() {
-            let config = &shared.config;
+        if let Some(ctx) = rocket.state::<Arc<Context>>() {
+            let config = &ctx.config;
             log::info!(
                 "sessions: cookie `{}`, max_age {}s, rolling {}, secure {:?}",
                 config.cookie_name,
@@ -523,13 +441,18 @@ impl Fairing for Sessions {
     }
 
     async fn on_response<'r>(&self, req: &'r Request<'_>, res: &mut Response<'r>) {
-        let Some(shared) = req.rocket().state::<Shared>() else {
+        let Some(ctx) = req.rocket().state::<Arc<Context>>() else {
             return;
         };
 
-        crate::auth::redirect_to_login(&shared.config.login_path, req, res);
+        crate::auth::redirect_to_login(&ctx.config.login_path, req, res);
         let slot = Slot::of(req);
-        let committed = shared.outage.observe(shared.commit(slot, req, res).await);
+        let committed = match slot {
+            Slot::Ready(live) => commit(ctx, live.plan(), req, res).await,
+            Slot::Failed(_) => Ok(()),
+            Slot::Unused if ctx.config.rolling => touch(ctx, req, res).await,
+            Slot::Unused => Ok(()),
+        };
         // A route that never asked for its session does not fail with the store: only its
         // `rolling` refresh is lost, and the outage is logged.
         if committed.is_err() && !matches!(slot, Slot::Unused) {
@@ -555,7 +478,7 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        match runtime.block_on(Shared::new(&rocket, &Sessions::fairing())) {
+        match runtime.block_on(context(&rocket, &Sessions::fairing())) {
             Ok(_) => None,
             Err(Error::Config { key, .. }) => Some(key),
             Err(other) => panic!("not a config error: {other}"),
@@ -608,26 +531,6 @@ mod tests {
         );
         let secrets = ["a test secret that is at least 32 bytes long"];
         assert_eq!(problem(release.merge(("sessions.secrets", secrets))), None);
-    }
-
-    #[test]
-    fn an_outage_changes_once_when_it_starts_and_once_when_it_ends() {
-        let outage = Outage::default();
-        let down = || outage.change::<()>(&Err(StoreError::unavailable("refused")));
-        let up = || outage.change(&Ok(()));
-        let corrupt = || outage.change::<()>(&Err(StoreError::corrupt("bad bytes")));
-
-        assert_eq!([up(), corrupt()], [Change::Same, Change::Same]);
-        assert_eq!(down(), Change::Started);
-        assert!(
-            (0..50).all(|_| down() == Change::Same),
-            "one line per outage"
-        );
-        // A corrupt record is no sign of recovery, nor of a new outage.
-        assert_eq!(corrupt(), Change::Same);
-        assert_eq!(up(), Change::Ended);
-        assert!((0..50).all(|_| up() == Change::Same));
-        assert_eq!(down(), Change::Started, "a second outage is logged");
     }
 
     #[test]

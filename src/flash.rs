@@ -6,11 +6,10 @@ use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
 use serde::{Deserialize, Serialize};
 
-use crate::session::{fairing_missing, live, Live};
+use crate::state::{fairing_missing, live, Live};
 use crate::Error;
 
-/// The session entry that holds the pending flash message.
-const FLASH_KEY: &str = "$flash";
+use crate::record::reserved::FLASH as FLASH_KEY;
 
 /// A message for the next page: set it before a redirect, take it on the page it leads to,
 /// and it is gone.

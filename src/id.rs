@@ -20,9 +20,17 @@ const ID_CHARS: usize = 32;
 const TAG_CHARS: usize = 43;
 /// Length of the whole cookie value: `<id>.<tag>`.
 const COOKIE_VALUE_CHARS: usize = ID_CHARS + 1 + TAG_CHARS;
-/// Domain separation: the signing key is derived from a secret with this label, so the
-/// secret is never used raw and a key derived for another purpose never verifies a cookie.
-const KEY_LABEL: &[u8] = b"rocket_server_sessions/v1/cookie-signature";
+/// Domain separation: each purpose derives its key from a secret with a label of its own,
+/// so the secret is never used raw and what one purpose signs never verifies for another.
+pub(crate) mod label {
+    /// Signs the ids of stored sessions into session cookies.
+    pub(crate) const SESSION: &[u8] = b"rocket_server_sessions/v1/cookie-signature";
+    /// Signs the id a visitor's session will have, before anything is stored: the cookie
+    /// that carries a CSRF token's binding for a visitor without a session.
+    pub(crate) const PENDING: &[u8] = b"rocket_server_sessions/v1/pending-session";
+    /// Derives CSRF tokens from session ids.
+    pub(crate) const CSRF: &[u8] = b"rocket_server_sessions/v1/csrf-token";
+}
 
 /// A session's identifier: 192 random bits.
 ///
@@ -96,27 +104,24 @@ impl fmt::Display for SessionId {
     }
 }
 
-/// Signs ids into cookie values and verifies cookie values back into ids.
-///
-/// Crate-private in spirit: it is reachable only through the hidden `__bench` module, so
-/// that the benchmarks can time signing and verification on their own.
+/// Signs ids for one purpose (a [`label`]) and verifies them back.
 #[derive(Clone)]
-pub struct Signer {
+pub(crate) struct Signer {
     /// One keyed MAC per secret, the signing one first.
     keys: Vec<Hmac<Sha256>>,
 }
 
 impl Signer {
     /// Builds a signer from secrets, the first of which signs. Each key is derived from its
-    /// secret with [`KEY_LABEL`].
+    /// secret with `label`.
     ///
     /// Returns `None` when `secrets` is empty.
-    pub fn new<S: AsRef<[u8]>>(secrets: &[S]) -> Option<Self> {
+    pub(crate) fn new<S: AsRef<[u8]>>(secrets: &[S], label: &[u8]) -> Option<Self> {
         let keys = secrets
             .iter()
             .map(|secret| {
                 let mut derive = new_mac(secret.as_ref());
-                derive.update(KEY_LABEL);
+                derive.update(label);
                 new_mac(&derive.finalize().into_bytes())
             })
             .collect::<Vec<_>>();
@@ -124,14 +129,40 @@ impl Signer {
         (!keys.is_empty()).then_some(Signer { keys })
     }
 
-    /// The cookie value for `id`: `<id>.<tag>`, signed with the first secret.
-    pub fn sign(&self, id: &SessionId) -> String {
-        let mut mac = self.keys[0].clone();
+    /// The tag of `id` under the signing (first) secret: HMAC-SHA256, URL-safe base64.
+    pub(crate) fn tag(&self, id: &SessionId) -> String {
+        let mut tag = String::with_capacity(TAG_CHARS);
+        self.append_tag(0, id, &mut tag);
+        tag
+    }
+
+    /// Whether `tag` is the tag of `id` under any secret, compared in constant time.
+    pub(crate) fn verify_tag(&self, id: &SessionId, tag: &str) -> bool {
+        let mut bytes = [0; 32];
+        decode_exact(tag, &mut bytes).is_some() && self.verify_bytes(&id.0, &bytes)
+    }
+
+    fn append_tag(&self, key: usize, id: &SessionId, out: &mut String) {
+        let mut mac = self.keys[key].clone();
         mac.update(&id.0);
+        BASE64URL_NOPAD.encode_append(&mac.finalize().into_bytes(), out);
+    }
+
+    fn verify_bytes(&self, id: &[u8], tag: &[u8; 32]) -> bool {
+        self.keys.iter().any(|key| {
+            let mut mac = key.clone();
+            mac.update(id);
+            // `verify_slice` compares in constant time.
+            mac.verify_slice(tag).is_ok()
+        })
+    }
+
+    /// The cookie value for `id`: `<id>.<tag>`, signed with the first secret.
+    pub(crate) fn sign(&self, id: &SessionId) -> String {
         let mut value = String::with_capacity(COOKIE_VALUE_CHARS);
         BASE64URL_NOPAD.encode_append(&id.0, &mut value);
         value.push('.');
-        BASE64URL_NOPAD.encode_append(&mac.finalize().into_bytes(), &mut value);
+        self.append_tag(0, id, &mut value);
         value
     }
 
@@ -139,7 +170,7 @@ impl Signer {
     ///
     /// Anything else (wrong length, wrong alphabet, a non-canonical encoding, a tag from an
     /// unknown secret) is `None`, checked without touching any store.
-    pub fn verify(&self, value: &str) -> Option<SessionId> {
+    pub(crate) fn verify(&self, value: &str) -> Option<SessionId> {
         if value.len() != COOKIE_VALUE_CHARS {
             return None;
         }
@@ -150,14 +181,8 @@ impl Signer {
         decode_exact(id, &mut id_bytes)?;
         decode_exact(tag, &mut tag_bytes)?;
 
-        self.keys.iter().find_map(|key| {
-            let mut mac = key.clone();
-            mac.update(&id_bytes);
-            // `verify_slice` compares in constant time.
-            mac.verify_slice(&tag_bytes)
-                .ok()
-                .map(|_| SessionId(id_bytes))
-        })
+        self.verify_bytes(&id_bytes, &tag_bytes)
+            .then_some(SessionId(id_bytes))
     }
 }
 
@@ -183,7 +208,7 @@ mod tests {
     use super::*;
 
     fn signer(secrets: &[&str]) -> Signer {
-        Signer::new(secrets).expect("secrets are not empty")
+        Signer::new(secrets, label::SESSION).expect("secrets are not empty")
     }
 
     #[test]

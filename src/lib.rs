@@ -66,42 +66,29 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-mod auth;
+// Layers, bottom to top; a module imports only from its own layer or below
+// (tests/layers.rs checks it).
+// 1. Pure data: configuration, ids and signing, records, errors, time, redirect rules.
 mod config;
 mod cookie;
-mod csrf;
 mod error;
-mod fairing;
-mod flash;
 mod id;
 mod record;
-mod session;
+mod redirect;
+mod time;
+// 2. Stores.
 pub mod store;
+// 3. The request's session state and its commit plan.
+mod state;
+// 4. Guards.
+mod auth;
+mod csrf;
+mod flash;
+mod session;
+// 5. The fairing.
+mod fairing;
 
-/// What the benchmarks time that is not public API. Not covered by semver: it may change
-/// or go in any release.
-#[doc(hidden)]
-pub mod __bench {
-    pub use crate::id::Signer;
-    use crate::{Changes, SessionRecord};
-
-    /// A record in the memory store's encoding.
-    pub fn encode(record: &SessionRecord) -> Vec<u8> {
-        record.to_bytes()
-    }
-
-    /// A record back from the memory store's encoding.
-    pub fn decode(bytes: &[u8]) -> Option<SessionRecord> {
-        SessionRecord::from_bytes(bytes)
-    }
-
-    /// `changes` applied to an encoded record, as the memory store commits them.
-    pub fn apply_encoded(bytes: &[u8], changes: &Changes) -> Option<Vec<u8>> {
-        SessionRecord::apply_to_bytes(bytes, changes)
-    }
-}
-
-pub use auth::{safe_next, Auth, Authenticated};
+pub use auth::{Auth, Authenticated};
 pub use config::{
     FileConfig, MemoryConfig, RedisConfig, SameSite, Secure, SessionConfig, StoreKind,
 };
@@ -111,6 +98,7 @@ pub use fairing::{Sessions, SessionsBuilder};
 pub use flash::{Flash, FlashMessage};
 pub use id::SessionId;
 pub use record::{Changes, SessionRecord, FORMAT_VERSION};
+pub use redirect::safe_next;
 pub use session::{Session, SessionEntry};
 #[cfg(feature = "file")]
 pub use store::FileStore;

@@ -9,6 +9,26 @@ use std::time::Duration;
 /// [`StoreError::Corrupt`]: crate::StoreError::Corrupt
 pub const FORMAT_VERSION: u32 = 1;
 
+/// The entry keys this crate keeps in a session. They start with `$`, which application
+/// keys may not.
+pub(crate) mod reserved {
+    /// The logged-in user ([`Auth::login`](crate::Auth::login)).
+    pub(crate) const USER: &str = "$user";
+    /// The pending flash message ([`Flash`](crate::Flash)).
+    pub(crate) const FLASH: &str = "$flash";
+    /// Present when the session has a lifetime of its own
+    /// ([`Session::set_max_age`](crate::Session::set_max_age)): its cookie persists even
+    /// with `browser_session`.
+    pub(crate) const LIFETIME: &str = "$lifetime";
+
+    /// Whether `key` holds what the application stored for the visitor: its own entries
+    /// and the logged-in user. The crate's other entries (a flash message) are
+    /// bookkeeping: a session holding only those is not worth keeping for long.
+    pub(crate) fn is_app_data(key: &str) -> bool {
+        !key.starts_with('$') || key == USER
+    }
+}
+
 /// One session's data: named entries, each the JSON text of one typed value, and the
 /// session's lifetime.
 ///
@@ -113,6 +133,27 @@ impl SessionRecord {
         self.entries.is_empty()
     }
 
+    /// `true` when a user is logged in to the session ([`Auth::login`](crate::Auth::login)).
+    ///
+    /// Stores that must evict to stay under their cap evict anonymous sessions first: a
+    /// flood of visitors without an account never pushes a logged-in user out while an
+    /// anonymous session is left to go.
+    pub fn is_authenticated(&self) -> bool {
+        self.get(reserved::USER).is_some()
+    }
+
+    /// `true` when the record holds entries, all of them the crate's own bookkeeping (a
+    /// flash message) rather than the application's data.
+    pub(crate) fn is_bookkeeping_only(&self) -> bool {
+        !self.is_empty() && !self.holds_app_data()
+    }
+
+    /// `true` when the record holds any of the application's data (see
+    /// [`reserved::is_app_data`]).
+    pub(crate) fn holds_app_data(&self) -> bool {
+        self.entries.iter().any(|(k, _)| reserved::is_app_data(k))
+    }
+
     /// Applies a request's changes: sets and removes entries and, when the changes carry a
     /// new lifetime, takes it.
     pub fn apply(&mut self, changes: &Changes) {
@@ -203,7 +244,7 @@ struct Encoder(Vec<u8>);
 impl Encoder {
     fn new(ttl: Duration, capacity: usize) -> Self {
         let mut bytes = Vec::with_capacity(8 + capacity);
-        bytes.extend_from_slice(&crate::store::millis(ttl).to_le_bytes());
+        bytes.extend_from_slice(&crate::time::millis(ttl).to_le_bytes());
         Encoder(bytes)
     }
 
@@ -308,6 +349,15 @@ impl Changes {
     /// `true` when nothing changed at all.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty() && self.ttl.is_none()
+    }
+
+    /// What the changes do to the logged-in user: `Some(true)` when they log one in,
+    /// `Some(false)` when they log one out, `None` when they leave that as it was. See
+    /// [`SessionRecord::is_authenticated`].
+    pub fn authenticates(&self) -> Option<bool> {
+        find(&self.entries, reserved::USER)
+            .ok()
+            .map(|i| self.entries[i].1.is_some())
     }
 }
 

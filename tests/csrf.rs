@@ -9,7 +9,7 @@ use rocket::{get, post, routes};
 use rocket_server_sessions::{CsrfToken, Error, Sessions};
 
 #[get("/token")]
-fn token(csrf: CsrfToken) -> Result<String, Error> {
+fn token(csrf: CsrfToken) -> String {
     csrf.token()
 }
 

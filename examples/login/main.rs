@@ -39,15 +39,22 @@ impl Users {
         Users(HashMap::from([("alice", alice)]))
     }
 
-    fn check(&self, username: &str, password: &str) -> bool {
-        let known = self.0.get(username);
-        let hash = PasswordHash::new(known.copied().unwrap_or(NOBODY));
-        let matches = hash.is_ok_and(|hash| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &hash)
-                .is_ok()
+    /// Whether `password` is `username`'s. Argon2 takes tens of milliseconds of CPU on
+    /// purpose: it runs on Tokio's blocking pool, so that a flood of log-in attempts
+    /// never stalls the async workers that answer every other route.
+    async fn check(&self, username: &str, password: &str) -> bool {
+        let known = self.0.get(username).copied();
+        let password = password.to_owned();
+        let verified = rocket::tokio::task::spawn_blocking(move || {
+            let hash = PasswordHash::new(known.unwrap_or(NOBODY));
+            hash.is_ok_and(|hash| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &hash)
+                    .is_ok()
+            })
         });
-        matches && known.is_some()
+        // A panic in the hashing is a failed log-in, not a crashed worker.
+        verified.await.unwrap_or(false) && known.is_some()
     }
 }
 
@@ -76,11 +83,11 @@ fn counter(mut visits: Session<Visits>) -> Result<Json<Visits>, Error> {
 }
 
 #[get("/login?<next>")]
-fn login_page(next: Option<&str>, csrf: CsrfToken, mut flash: Flash) -> Result<Template, Error> {
-    Ok(Template::render(
+fn login_page(next: Option<&str>, csrf: CsrfToken, mut flash: Flash) -> Template {
+    Template::render(
         "login",
-        context! { csrf_token: csrf.token()?, next, flash: flash.take(), error: None::<&str> },
-    ))
+        context! { csrf_token: csrf.token(), next, flash: flash.take(), error: None::<&str> },
+    )
 }
 
 #[derive(FromForm)]
@@ -92,16 +99,16 @@ struct Login<'r> {
 }
 
 #[post("/login", data = "<form>")]
-fn login(
+async fn login(
     form: Form<Login<'_>>,
     csrf: CsrfToken,
     mut auth: Auth,
     users: &State<Users>,
 ) -> Result<Result<Redirect, (Status, Template)>, Error> {
     csrf.verify(form.csrf_token)?;
-    if !users.check(form.username, form.password) {
+    if !users.check(form.username, form.password).await {
         let page = context! {
-            csrf_token: csrf.token()?,
+            csrf_token: csrf.token(),
             next: form.next,
             flash: None::<()>,
             error: "Wrong user name or password.",
@@ -117,11 +124,11 @@ fn login(
 }
 
 #[get("/dashboard")]
-fn dashboard(user: Authenticated, csrf: CsrfToken) -> Result<Template, Error> {
-    Ok(Template::render(
+fn dashboard(user: Authenticated, csrf: CsrfToken) -> Template {
+    Template::render(
         "dashboard",
-        context! { user: &*user, csrf_token: csrf.token()? },
-    ))
+        context! { user: &*user, csrf_token: csrf.token() },
+    )
 }
 
 #[derive(FromForm)]

@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, MutexGuard};
 
-use super::{check_version, millis, Sweeper};
+use super::{check_version, Sweeper};
+use crate::time::millis;
 use crate::{
     Changes, Error, FileConfig, SessionId, SessionRecord, SessionStore, StoreError, FORMAT_VERSION,
 };

@@ -5,8 +5,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::evict::{self, expiry_quantile};
 use super::slab::{Blob, Slab};
-use super::{millis, Sweeper};
+use super::Sweeper;
+use crate::time::millis;
 use crate::{Changes, MemoryConfig, SessionId, SessionRecord, SessionStore, StoreError};
 
 /// Sessions a shard holds before the store splits into more shards; small stores keep
@@ -17,18 +19,17 @@ const SESSIONS_PER_SHARD: usize = 4096;
 const MAX_SHARDS: usize = 128;
 /// A full shard frees 1/EVICTION_BATCH of its room at once.
 const EVICTION_BATCH: usize = 8;
-/// How many sessions' expiry times a full shard samples to choose what to evict.
-const EXPIRY_SAMPLE: usize = 256;
 
 /// Sessions kept in this process's memory: the default store.
 ///
-/// - **Bounded.** It never holds more than `max_sessions` sessions. When full, a new
-///   session first clears the expired ones and then evicts the sessions closest to expiry
-///   (an eighth of a shard at once, chosen from a sample, as Redis's `volatile-ttl`
-///   does), so a flood of one-off visitors costs a fixed amount of memory and time, not a
-///   leak. Eviction goes by expiry alone and does not know who is logged in: size
-///   `max_sessions` above your peak, and keep `save_uninitialized` off (the default) so
-///   that visitors who store nothing take no room.
+/// - **Bounded, and fair to logged-in users.** It never holds more than `max_sessions`
+///   sessions. When full, a new session first clears the expired ones, then evicts the
+///   anonymous sessions (no user logged in) closest to expiry, an eighth of a shard at
+///   once, chosen from a sample as Redis's `volatile-ttl` does; logged-in sessions go
+///   only when no anonymous one is left. So a flood of visitors without an account costs
+///   a fixed amount of memory and time, and never logs a user out. Visitors who store
+///   nothing take no room (`save_uninitialized` off, the default; a form's CSRF token
+///   stores nothing).
 /// - **Swept.** Expired sessions are absent on read at once, and a background task
 ///   removes them every `sweep_interval`, one shard at a time. It runs on the Tokio
 ///   runtime the store is made in (Rocket's, made in `#[launch]`), or else that of its
@@ -103,6 +104,8 @@ struct Stored {
     record: Blob,
     /// When it expires, in milliseconds since `Shards::base`.
     expires: u64,
+    /// Whether a user is logged in to it: anonymous sessions are evicted first.
+    signed_in: bool,
 }
 
 impl MemoryStore {
@@ -199,8 +202,12 @@ impl Shard {
 
     fn insert(&mut self, id: SessionId, record: &SessionRecord, expires: u64) {
         self.earliest = self.earliest.min(expires);
-        let record = self.slab.put(record.to_bytes());
-        if let Some(old) = self.map.insert(id, Stored { record, expires }) {
+        let stored = Stored {
+            signed_in: record.is_authenticated(),
+            record: self.slab.put(record.to_bytes()),
+            expires,
+        };
+        if let Some(old) = self.map.insert(id, stored) {
             self.slab.free(old.record);
         }
     }
@@ -243,42 +250,35 @@ impl Shard {
     }
 
     /// Makes room for one more session. When full, one pass over the shard removes the
-    /// expired sessions and evicts those closest to expiry, freeing an eighth of the
-    /// shard, so the pass costs each insert a small constant amortized amount.
+    /// expired sessions and evicts the anonymous sessions closest to expiry, freeing an
+    /// eighth of the shard, so the pass costs each insert a small constant amortized
+    /// amount. Logged-in sessions are evicted only when that left the shard full.
     fn make_room(&mut self, now: u64) {
-        if self.map.len() < self.cap {
-            return;
+        let batch = (self.cap / EVICTION_BATCH).max(1);
+        for signed_in in evict::ORDER {
+            if self.map.len() < self.cap {
+                return;
+            }
+
+            let class = self.map.values().filter(|s| s.signed_in == signed_in);
+            let threshold = expiry_quantile(class.map(|s| s.expires), self.map.len(), batch);
+            let mut removed = 0;
+            self.remove_where(|stored| {
+                let evicted = stored.signed_in == signed_in && stored.expires <= threshold;
+                let gone = stored.expires <= now || (removed < batch && evicted);
+                removed += usize::from(gone);
+                gone
+            });
         }
 
-        let batch = (self.cap / EVICTION_BATCH).max(1);
-        let threshold = self.expiry_quantile(batch);
-        let mut removed = 0;
-        self.remove_where(|stored| {
-            let expired = stored.expires <= now;
-            let gone = expired || (removed < batch && stored.expires <= threshold);
-            removed += usize::from(gone);
-            gone
-        });
-
-        // Should the sample have misled the threshold, drop any one session: the cap holds.
+        // Should the sample have misled the thresholds, drop one session, anonymous if
+        // any: the cap holds.
         if self.map.len() >= self.cap {
-            if let Some(id) = self.map.keys().next().cloned() {
+            let victim = self.map.iter().min_by_key(|(_, stored)| stored.signed_in);
+            if let Some(id) = victim.map(|(id, _)| id.clone()) {
                 self.remove(&id);
             }
         }
-    }
-
-    /// An expiry time at or below which about `count` of the shard's sessions expire,
-    /// estimated from a sample spread over the shard.
-    fn expiry_quantile(&self, count: usize) -> u64 {
-        let step = (self.map.len() / EXPIRY_SAMPLE).max(1);
-        let mut sample: Vec<u64> = self.map.values().step_by(step).map(|s| s.expires).collect();
-        sample.sort_unstable();
-        let rank = sample.len() * count / self.map.len().max(1);
-        sample
-            .get(rank.saturating_sub(1))
-            .copied()
-            .unwrap_or(u64::MAX)
     }
 }
 
@@ -319,6 +319,9 @@ impl SessionStore for MemoryStore {
             changes,
         ))?;
         slab.replace(&mut stored.record, record);
+        if let Some(signed_in) = changes.authenticates() {
+            stored.signed_in = signed_in;
+        }
         if let Some(ttl) = changes.ttl() {
             let expires = now.saturating_add(millis(ttl));
             stored.expires = expires;
@@ -476,6 +479,68 @@ mod tests {
             );
         }
         assert_records_match_sessions(&store);
+    }
+
+    fn signed_in(user: &str, ttl: Duration) -> SessionRecord {
+        let mut record = SessionRecord::new(ttl);
+        record.insert(crate::record::reserved::USER, format!("\"{user}\""));
+        record
+    }
+
+    /// The memory-store half of the hardening issue's second reproduction: a flood of
+    /// anonymous sessions never evicts a logged-in one, even the one closest to expiry.
+    #[rocket::async_test]
+    async fn a_flood_of_anonymous_sessions_never_evicts_a_logged_in_user() {
+        // The default cap, 200,000 anonymous sessions: alice logged in first, so with one
+        // lifetime for all, hers is the session closest to expiry.
+        let store = MemoryStore::default();
+        let alice = SessionId::generate();
+        let day = Duration::from_secs(86_400);
+        assert!(store
+            .create(&alice, &signed_in("alice", day))
+            .await
+            .unwrap());
+        let mut anonymous = SessionRecord::new(day);
+        anonymous.insert("visits", "1");
+        for _ in 0..200_000 {
+            assert!(store
+                .create(&SessionId::generate(), &anonymous)
+                .await
+                .unwrap());
+        }
+        assert!(store.len() <= 100_000);
+        let record = store
+            .load(&alice)
+            .await
+            .unwrap()
+            .expect("alice is logged in");
+        assert!(record.is_authenticated());
+    }
+
+    #[rocket::async_test]
+    async fn a_store_of_logged_in_users_alone_still_keeps_its_cap() {
+        let store = store(100);
+        let ids: Vec<_> = (0..300).map(|_| SessionId::generate()).collect();
+        for (i, id) in ids.iter().enumerate() {
+            let ttl = Duration::from_secs(1_000 + i as u64);
+            assert!(store.create(id, &signed_in("u", ttl)).await.unwrap());
+            assert!(store.len() <= 100);
+        }
+        assert!(store.load(&ids[299]).await.unwrap().is_some());
+        assert!(store.load(&ids[0]).await.unwrap().is_none());
+
+        // A log-out by commit makes a session anonymous again: first to go.
+        let mut logout = Changes::default();
+        logout.remove(crate::record::reserved::USER);
+        assert!(store.commit(&ids[299], &logout).await.unwrap());
+        for _ in 0..20 {
+            let id = SessionId::generate();
+            assert!(store
+                .create(&id, &signed_in("v", Duration::from_secs(9_000)))
+                .await
+                .unwrap());
+        }
+        assert!(store.load(&ids[299]).await.unwrap().is_none());
     }
 
     #[rocket::async_test]

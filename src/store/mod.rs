@@ -79,27 +79,22 @@ use tokio::runtime::Handle;
 
 use crate::{Changes, Error, SessionConfig, SessionId, SessionRecord, StoreError, StoreKind};
 
+mod evict;
 #[cfg(feature = "file")]
 mod file;
 mod memory;
+mod observed;
 #[cfg(feature = "redis")]
 mod redis;
 mod slab;
+
+pub(crate) use observed::Observed;
 
 #[cfg(feature = "file")]
 pub use file::FileStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
-
-/// Runs `sweep` every `every` in the background while `target` lives. Needs a Tokio
-/// runtime (Rocket's); without one, nothing runs, and stores still drop expired sessions
-/// on read.
-/// A duration in whole milliseconds, as stores keep lifetimes and expiry times; a
-/// duration beyond `u64` milliseconds (half a billion years) saturates.
-pub(crate) fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
 
 /// Refuses a record written in a layout this version does not know.
 #[cfg(any(feature = "file", feature = "redis"))]

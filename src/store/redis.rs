@@ -12,7 +12,8 @@ use redis::{
 };
 use tokio::sync::oneshot;
 
-use super::{check_version, millis};
+use super::check_version;
+use crate::time::millis;
 
 use crate::{
     Changes, Error, RedisConfig, SessionId, SessionRecord, SessionStore, StoreError, FORMAT_VERSION,

@@ -1,0 +1,470 @@
+//! The request's session: what its cookie carried, what its guards did to it, and the
+//! commit [`Plan`] that turns into after the handler.
+//!
+//! Guards reach the session through [`live`]; the fairing takes the [`State`] out of the
+//! request and carries out its plan.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rocket::log::private as log;
+use rocket::request::{Outcome, Request};
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::cookie::CookieWriter;
+use crate::id::Signer;
+use crate::record::reserved;
+use crate::store::Observed;
+use crate::time::MAX_LIFETIME;
+use crate::{Error, SessionConfig, SessionId, SessionRecord, StoreError};
+
+mod plan;
+
+pub(crate) use plan::Plan;
+
+/// What the fairing sets up at ignite and Rocket manages (as `Arc<Context>`): read by
+/// the guards and the fairing's response hook.
+pub(crate) struct Context {
+    pub(crate) config: SessionConfig,
+    pub(crate) store: Observed,
+    pub(crate) keys: Keys,
+    pub(crate) cookies: CookieWriter,
+    /// `max_session_size` in bytes.
+    max_size: usize,
+}
+
+/// The keys derived from the secrets, one per purpose.
+pub(crate) struct Keys {
+    /// Signs the ids of stored sessions into session cookies.
+    pub(crate) session: Signer,
+    /// Signs the id a visitor's session will have, while nothing is stored.
+    pub(crate) pending: Signer,
+    /// Derives CSRF tokens from session ids.
+    pub(crate) csrf: Signer,
+}
+
+/// What the request's session cookie carried, verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Incoming {
+    /// No cookie of ours that verifies.
+    Nothing,
+    /// A session's id; the store may or may not have the session.
+    Session(SessionId),
+    /// The id a visitor's session will have once something is stored in it: given out
+    /// with a CSRF token, so that a form costs no stored session. Nothing is stored
+    /// under it.
+    Pending(SessionId),
+}
+
+impl Incoming {
+    /// The id the cookie carried, of either kind: what a CSRF token the browser got with
+    /// this cookie is bound to.
+    pub(crate) fn id(&self) -> Option<&SessionId> {
+        match self {
+            Incoming::Nothing => None,
+            Incoming::Session(id) | Incoming::Pending(id) => Some(id),
+        }
+    }
+}
+
+impl Context {
+    pub(crate) fn new(config: SessionConfig, store: Observed, keys: Keys) -> Self {
+        let max_size = usize::try_from(config.max_session_size.as_u64()).unwrap_or(usize::MAX);
+        Context {
+            cookies: CookieWriter::new(&config),
+            config,
+            store,
+            keys,
+            max_size,
+        }
+    }
+
+    /// The request's session cookie. When the request carries several cookies of our
+    /// name (one tossed in by a sibling subdomain, say), the first that verifies as a
+    /// session wins, then the first that verifies as a pending id; junk never shadows a
+    /// valid cookie. A cookie that verifies as neither never reaches the store.
+    pub(crate) fn incoming(&self, req: &Request<'_>) -> Incoming {
+        let name = self.config.cookie_name.as_str();
+        let mut in_headers = cookie_values(req, name).peekable();
+        let jar = req.cookies();
+        // Rocket's local client puts cookies in the jar alone, without a header.
+        let values: Box<dyn Iterator<Item = &str>> = match in_headers.peek() {
+            Some(_) => Box::new(in_headers),
+            None => Box::new(jar.get(name).map(|cookie| cookie.value()).into_iter()),
+        };
+
+        let mut pending = None;
+        let mut seen = false;
+        for value in values {
+            seen = true;
+            if let Some(id) = self.keys.session.verify(value) {
+                return Incoming::Session(id);
+            }
+            if pending.is_none() {
+                pending = self.keys.pending.verify(value);
+            }
+        }
+
+        match pending {
+            Some(id) => Incoming::Pending(id),
+            None => {
+                if seen {
+                    log::debug!(
+                        "ignoring a session cookie that is malformed or not signed by a known secret"
+                    );
+                }
+                Incoming::Nothing
+            }
+        }
+    }
+}
+
+/// The values of every cookie named `name` in the request's `Cookie` headers, in order.
+fn cookie_values<'a>(req: &'a Request<'_>, name: &'a str) -> impl Iterator<Item = &'a str> {
+    req.headers()
+        .get("Cookie")
+        .flat_map(|header| header.split(';'))
+        .filter_map(move |pair| {
+            let (key, value) = pair.trim().split_once('=')?;
+            let value = value.trim();
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(value);
+            (key.trim() == name).then_some(value)
+        })
+}
+
+/// The request-local session, in the request's local cache (keyed by this private type).
+pub(crate) enum Slot {
+    /// No guard asked for the session.
+    Unused,
+    /// The store could not load it.
+    Failed(StoreError),
+    /// Loaded, shared by every guard of the request and the fairing's response hook.
+    Ready(Arc<Live>),
+}
+
+impl Slot {
+    /// The slot of `req`, loading the session from the store the first time a guard asks.
+    async fn load<'r>(req: &'r Request<'_>, ctx: &Arc<Context>) -> &'r Slot {
+        req.local_cache_async(async {
+            let incoming = ctx.incoming(req);
+            let mut state = State::new(incoming.clone(), ctx);
+            if let Incoming::Session(id) = incoming {
+                match ctx.store.load(&id).await {
+                    Ok(Some(record)) => state.found(id, record),
+                    Ok(None) => {}
+                    Err(StoreError::Corrupt(e)) => {
+                        log::warn!("session record is corrupt ({e}); starting a fresh session");
+                        state.discard = Some(id);
+                    }
+                    Err(e) => return Slot::Failed(e),
+                }
+            }
+
+            Slot::Ready(Arc::new(Live {
+                ctx: ctx.clone(),
+                state: Mutex::new(state),
+            }))
+        })
+        .await
+    }
+
+    /// The slot of `req` as the response hook sees it: `Unused` when no guard asked.
+    pub(crate) fn of<'r>(req: &'r Request<'_>) -> &'r Slot {
+        req.local_cache(|| Slot::Unused)
+    }
+}
+
+/// The request's session for a guard: loaded from the store the first time any guard of
+/// the request asks, shared by all of them.
+///
+/// Fails, with the error's own status, as [`Error::Store`] (`503`) when the store fails,
+/// and as [`Error::NotAttached`] (`500`) without the fairing.
+pub(crate) async fn live(req: &Request<'_>) -> Outcome<Arc<Live>, Error> {
+    let error = match req.rocket().state::<Arc<Context>>() {
+        Some(ctx) => match Slot::load(req, ctx).await {
+            Slot::Ready(live) => return Outcome::Success(live.clone()),
+            Slot::Failed(e) => Error::Store(e.clone()),
+            Slot::Unused => Error::NotAttached,
+        },
+        None => Error::NotAttached,
+    };
+    Outcome::Error((error.status(), error))
+}
+
+/// `true`, with an error naming `guard` and the fix, when the sessions fairing is not
+/// attached: for the guards' [`Sentinel`](rocket::Sentinel)s.
+pub(crate) fn fairing_missing(rocket: &rocket::Rocket<rocket::Ignite>, guard: &str) -> bool {
+    let missing = rocket.state::<Arc<Context>>().is_none();
+    if missing {
+        log::error!(
+            "`{guard}` is used, but the sessions fairing is not attached: add `.attach(rocket_server_sessions::Sessions::fairing())`"
+        );
+    }
+
+    missing
+}
+
+/// The request's session, shared by its guards.
+pub(crate) struct Live {
+    pub(crate) ctx: Arc<Context>,
+    state: Mutex<State>,
+}
+
+/// What the request knows and did to its session.
+pub(crate) struct State {
+    /// What the request's cookie carried.
+    incoming: Incoming,
+    /// The stored session this request uses, by id: `None` for a new session (none was
+    /// found, or it was destroyed or regenerated here).
+    stored: Option<SessionId>,
+    /// A stored session to delete at commit: destroyed, regenerated away from, or
+    /// unreadable.
+    discard: Option<SessionId>,
+    /// The id a new session is stored under: the cookie's pending id, or one generated
+    /// when first asked for (else at commit).
+    new_id: Option<SessionId>,
+    /// The session's entries as this request sees them (the store's, plus its changes).
+    record: SessionRecord,
+    /// The entries this request set or removed, each once: the commit takes their values
+    /// out of `record` instead of keeping a copy of each write.
+    changed: Vec<&'static str>,
+    /// Whether `set_max_age` gave the session its own lifetime (the record's) here.
+    own_lifetime: bool,
+    /// Whether a CSRF token is bound to `new_id`: that id must then reach the browser,
+    /// as a pending id when nothing is stored.
+    bound: bool,
+    /// Whether the session, as loaded, held only bookkeeping (a flash message).
+    was_bookkeeping_only: bool,
+    /// The configured lifetime, which a new session starts with.
+    max_age: Duration,
+    /// `max_session_size` in bytes: how large a write may grow the session.
+    max_size: usize,
+}
+
+impl State {
+    fn new(incoming: Incoming, ctx: &Context) -> Self {
+        let new_id = match &incoming {
+            Incoming::Pending(id) => Some(id.clone()),
+            _ => None,
+        };
+        State {
+            incoming,
+            stored: None,
+            discard: None,
+            new_id,
+            record: SessionRecord::new(ctx.config.max_age),
+            changed: Vec::new(),
+            own_lifetime: false,
+            bound: false,
+            was_bookkeeping_only: false,
+            max_age: ctx.config.max_age,
+            max_size: ctx.max_size,
+        }
+    }
+
+    /// The store had session `id`: this request uses it.
+    fn found(&mut self, id: SessionId, record: SessionRecord) {
+        self.was_bookkeeping_only = record.is_bookkeeping_only();
+        self.record = record;
+        self.stored = Some(id);
+    }
+
+    /// Sets entry `key` to `json`, recording a change only when the value differs.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooLarge`] when the write would grow the session past `max_size`; the
+    /// session is left as it was. A write that does not grow it always passes, so a
+    /// session stored under a larger limit can still shrink.
+    fn put(&mut self, key: &'static str, json: String) -> Result<(), Error> {
+        let old = self.record.get(key);
+        if old == Some(json.as_str()) {
+            return Ok(());
+        }
+
+        let size = self.record.size();
+        let new_size = size - old.map_or(0, |old| key.len() + old.len()) + key.len() + json.len();
+        if new_size > self.max_size && new_size > size {
+            return Err(Error::TooLarge {
+                key,
+                size: new_size,
+                limit: self.max_size,
+            });
+        }
+
+        self.record.insert(key, json);
+        self.mark_changed(key);
+        Ok(())
+    }
+
+    fn remove_entry(&mut self, key: &'static str) -> Option<String> {
+        let old = self.record.remove(key)?;
+        self.mark_changed(key);
+        Some(old)
+    }
+
+    fn mark_changed(&mut self, key: &'static str) {
+        if !self.changed.contains(&key) {
+            self.changed.push(key);
+        }
+    }
+
+    /// Moves the session, with its data, to a new id, deleting the old one at commit. A
+    /// CSRF token bound to the old id does not pass for the new one.
+    fn regenerate(&mut self) {
+        if let Some(old) = self.stored.take() {
+            self.discard = Some(old);
+        }
+        self.new_id = None;
+        self.bound = false;
+        self.changed.clear();
+        self.own_lifetime = false;
+    }
+
+    /// Starts over with an empty session under a new id, deleting the old one at commit.
+    fn destroy(&mut self) {
+        self.regenerate();
+        self.record = SessionRecord::new(self.max_age);
+    }
+
+    /// The session's id: the stored session's, or the one a new session will have.
+    fn id(&mut self) -> SessionId {
+        match &self.stored {
+            Some(id) => id.clone(),
+            None => self.new_id.get_or_insert_with(SessionId::generate).clone(),
+        }
+    }
+
+    /// Takes the state out for the commit, leaving an empty session behind.
+    fn take(&mut self) -> State {
+        State {
+            incoming: std::mem::replace(&mut self.incoming, Incoming::Nothing),
+            stored: self.stored.take(),
+            discard: self.discard.take(),
+            new_id: self.new_id.take(),
+            record: std::mem::replace(&mut self.record, SessionRecord::new(self.max_age)),
+            changed: std::mem::take(&mut self.changed),
+            own_lifetime: std::mem::take(&mut self.own_lifetime),
+            bound: std::mem::take(&mut self.bound),
+            was_bookkeeping_only: self.was_bookkeeping_only,
+            max_age: self.max_age,
+            max_size: self.max_size,
+        }
+    }
+}
+
+/// The session operations, by entry key: `Session<T>` and the crate's own guards (which
+/// use reserved `$` keys) all go through these.
+impl Live {
+    /// Locks the state. Every change to it is a plain assignment, so a panic elsewhere
+    /// cannot leave it half-written: a poisoned lock is taken as it is.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        let state = self.lock();
+        decode(key, state.record.get(key)?)
+    }
+
+    pub(crate) fn set<T: Serialize>(&self, key: &'static str, value: &T) -> Result<(), Error> {
+        let json = encode(key, value)?;
+        self.lock().put(key, json)
+    }
+
+    pub(crate) fn update<T, R>(
+        &self,
+        key: &'static str,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> Result<R, Error>
+    where
+        T: Serialize + DeserializeOwned + Default,
+    {
+        let mut state = self.lock();
+        let mut value = state.record.get(key).and_then(|json| decode(key, json));
+        let value = value.get_or_insert_with(T::default);
+        let result = f(value);
+        state.put(key, encode(key, value)?)?;
+        Ok(result)
+    }
+
+    pub(crate) fn remove<T: DeserializeOwned>(&self, key: &'static str) -> Option<T> {
+        let old = self.lock().remove_entry(key)?;
+        decode(key, &old)
+    }
+
+    pub(crate) fn destroy(&self) {
+        self.lock().destroy();
+    }
+
+    pub(crate) fn regenerate(&self) {
+        self.lock().regenerate();
+    }
+
+    pub(crate) fn set_max_age(&self, max_age: Duration) {
+        let mut state = self.lock();
+        state.record.set_ttl(max_age.min(MAX_LIFETIME));
+        state.own_lifetime = true;
+        if state.record.get(reserved::LIFETIME).is_none() {
+            state.record.insert(reserved::LIFETIME, "true");
+            state.mark_changed(reserved::LIFETIME);
+        }
+    }
+
+    pub(crate) fn id(&self) -> SessionId {
+        self.lock().id()
+    }
+
+    pub(crate) fn is_new(&self) -> bool {
+        self.lock().stored.is_none()
+    }
+
+    /// The session's CSRF token: its id's tag under the CSRF key. A new session's id is
+    /// then sent to the browser (as a pending id, when nothing else stores the session),
+    /// so that the token verifies on the next request.
+    pub(crate) fn csrf_token(&self) -> String {
+        let id = {
+            let mut state = self.lock();
+            state.bound |= state.stored.is_none();
+            state.id()
+        };
+        self.ctx.keys.csrf.tag(&id)
+    }
+
+    /// Whether `token` is the CSRF token of the id the request's cookie carried, a
+    /// session's or a pending one, checked in constant time.
+    pub(crate) fn verify_csrf(&self, token: &str) -> bool {
+        let state = self.lock();
+        state
+            .incoming
+            .id()
+            .is_some_and(|id| self.ctx.keys.csrf.verify_tag(id, token))
+    }
+
+    /// Takes the state out of the request and turns it into the commit plan.
+    pub(crate) fn plan(&self) -> Plan {
+        self.lock().take().plan(&self.ctx.config)
+    }
+}
+
+fn encode<T: Serialize>(key: &'static str, value: &T) -> Result<String, Error> {
+    serde_json::to_string(value).map_err(|source| Error::Encode { key, source })
+}
+
+fn decode<T: DeserializeOwned>(key: &str, json: &str) -> Option<T> {
+    serde_json::from_str(json)
+        .map_err(|e| {
+            // The error text can quote session data: log only where it failed.
+            log::warn!(
+                "session entry `{key}` no longer decodes as `{}` ({:?} error at line {}, column {}); treating it as absent",
+                std::any::type_name::<T>(),
+                e.classify(),
+                e.line(),
+                e.column(),
+            );
+        })
+        .ok()
+}

@@ -1,0 +1,498 @@
+//! The commit plan: what the fairing does with a request's session after the handler,
+//! decided by one pure function of the request's [`State`].
+
+use std::time::Duration;
+
+use super::{Incoming, State};
+use crate::record::reserved;
+use crate::{Changes, SessionConfig, SessionId, SessionRecord};
+
+/// How long a session that holds nothing but the crate's bookkeeping (a flash message)
+/// lives, at most: long enough for the next page to show the message, short enough that
+/// a flood of visitors who store nothing of the application's costs almost nothing.
+pub(crate) const BOOKKEEPING_LIFETIME: Duration = Duration::from_secs(5 * 60);
+
+/// A cookie's lifetime: `Some(max_age)` persists that long, `None` ends with the browser.
+pub(crate) type Lifetime = Option<Duration>;
+
+/// What the fairing does with a request's session after the handler.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Plan {
+    /// Nothing to store, no cookie to send.
+    Nothing,
+    /// Nothing to store, but a CSRF token is bound to the id a new session would have:
+    /// send that id as a pending cookie, so the token verifies next time.
+    Pending { id: SessionId, cookie: Lifetime },
+    /// Store a new session (under `id`, else a fresh one) and set its cookie; then delete
+    /// `replaces`, the stored session it took over from (a regenerate, or a destroy
+    /// followed by a write).
+    Create {
+        id: Option<SessionId>,
+        record: SessionRecord,
+        cookie: Lifetime,
+        replaces: Option<SessionId>,
+    },
+    /// Write `changes` to the stored session `id`; when they apply and `cookie` is set
+    /// (the lifetime was reset), send the cookie again.
+    Update {
+        id: SessionId,
+        changes: Changes,
+        cookie: Option<Lifetime>,
+    },
+    /// Delete the stored session `id` (destroyed, or unreadable); then send `pending` as a
+    /// pending cookie, or else expire the cookie, but only if the store still held the
+    /// session: one already gone may be older than the cookie the browser holds now.
+    Delete {
+        id: SessionId,
+        pending: Option<(SessionId, Lifetime)>,
+    },
+}
+
+impl State {
+    /// The plan for this request's session, under `config`'s rules.
+    pub(crate) fn plan(self, config: &SessionConfig) -> Plan {
+        let own = self.record.get(reserved::LIFETIME).is_some();
+        let lifetime = |ttl: Duration| (own || !config.browser_session).then_some(ttl);
+
+        if let Some(id) = self.stored.clone() {
+            let changes = self.into_changes(config);
+            let cookie = changes.ttl().map(lifetime);
+            return match changes.is_empty() {
+                true => Plan::Nothing,
+                false => Plan::Update {
+                    id,
+                    changes,
+                    cookie,
+                },
+            };
+        }
+
+        let State {
+            incoming,
+            discard,
+            new_id,
+            mut record,
+            bound,
+            ..
+        } = self;
+        let keep = !record.is_empty() || (config.save_uninitialized && discard.is_none());
+        if keep {
+            if record.is_bookkeeping_only() && !own {
+                record.set_ttl(record.ttl().min(BOOKKEEPING_LIFETIME));
+            }
+            return Plan::Create {
+                id: new_id,
+                cookie: lifetime(record.ttl()),
+                record,
+                replaces: discard,
+            };
+        }
+
+        // A token is bound to the new id: the browser needs it, unless it sent it.
+        let pending = new_id
+            .filter(|id| bound && incoming != Incoming::Pending(id.clone()))
+            .map(|id| (id, lifetime(config.max_age)));
+        match (discard, pending) {
+            (Some(id), pending) => Plan::Delete { id, pending },
+            (None, Some((id, cookie))) => Plan::Pending { id, cookie },
+            (None, None) => Plan::Nothing,
+        }
+    }
+
+    /// The changes to commit to the stored session: the changed entries, moved out of the
+    /// record (`None` where removed), then with `resave` every other entry too; and the
+    /// session's lifetime when it changed here, with `rolling`, or when a session that
+    /// held only bookkeeping gains the application's data (its full lifetime, then).
+    fn into_changes(self, config: &SessionConfig) -> Changes {
+        let State {
+            mut record,
+            changed,
+            own_lifetime,
+            was_bookkeeping_only,
+            max_age,
+            ..
+        } = self;
+        let mut changes = Changes::default();
+        if was_bookkeeping_only && !own_lifetime && record.holds_app_data() {
+            record.set_ttl(max_age);
+            changes.reset_ttl(max_age);
+        }
+        if own_lifetime || config.rolling {
+            changes.reset_ttl(record.ttl());
+        }
+        for key in changed {
+            match record.take(key) {
+                Some((key, json)) => changes.set(key, json),
+                None => changes.remove(key),
+            }
+        }
+        if config.resave {
+            for (key, json) in record.into_entries() {
+                changes.set(key, json);
+            }
+        }
+        changes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAX_AGE: Duration = Duration::from_secs(60);
+
+    fn config() -> SessionConfig {
+        SessionConfig {
+            max_age: MAX_AGE,
+            ..SessionConfig::default()
+        }
+    }
+
+    fn record(entries: &[(&str, &str)]) -> SessionRecord {
+        let mut record = SessionRecord::new(MAX_AGE);
+        for (key, json) in entries {
+            record.insert(*key, *json);
+        }
+        record
+    }
+
+    /// A request's state: the cookie it carried and, for a session the store had, its
+    /// entries.
+    fn state(incoming: Incoming, stored: Option<&[(&str, &str)]>) -> State {
+        let mut state = State {
+            incoming: incoming.clone(),
+            stored: None,
+            discard: None,
+            new_id: None,
+            record: SessionRecord::new(MAX_AGE),
+            changed: Vec::new(),
+            own_lifetime: false,
+            bound: false,
+            was_bookkeeping_only: false,
+            max_age: MAX_AGE,
+            max_size: 1000,
+        };
+        match (incoming, stored) {
+            (Incoming::Session(id), Some(entries)) => state.found(id, record(entries)),
+            (Incoming::Pending(id), _) => state.new_id = Some(id),
+            _ => {}
+        }
+        state
+    }
+
+    fn stored(entries: &[(&str, &str)]) -> (SessionId, State) {
+        let id = SessionId::generate();
+        (id.clone(), state(Incoming::Session(id), Some(entries)))
+    }
+
+    fn entries(changes: &Changes) -> Vec<(&str, Option<&str>)> {
+        changes.entries().collect()
+    }
+
+    #[test]
+    fn a_visitor_who_stores_nothing_costs_nothing() {
+        assert_eq!(
+            state(Incoming::Nothing, None).plan(&config()),
+            Plan::Nothing
+        );
+        // A cookie whose session is gone is left alone: it may be older than the browser's.
+        let gone = state(Incoming::Session(SessionId::generate()), None);
+        assert_eq!(gone.plan(&config()), Plan::Nothing);
+    }
+
+    #[test]
+    fn a_new_session_with_data_is_created_with_its_cookie() {
+        let mut new = state(Incoming::Nothing, None);
+        new.put("cart", "[1]".into()).unwrap();
+        let Plan::Create {
+            id: None,
+            record,
+            cookie: Some(MAX_AGE),
+            replaces: None,
+        } = new.plan(&config())
+        else {
+            panic!("not a create");
+        };
+        assert_eq!(record.get("cart"), Some("[1]"));
+        assert_eq!(record.ttl(), MAX_AGE);
+    }
+
+    #[test]
+    fn save_uninitialized_creates_an_empty_session() {
+        let config = SessionConfig {
+            save_uninitialized: true,
+            ..config()
+        };
+        let plan = state(Incoming::Nothing, None).plan(&config);
+        assert!(matches!(plan, Plan::Create { ref record, .. } if record.is_empty()));
+    }
+
+    #[test]
+    fn an_unchanged_session_writes_nothing_and_resave_writes_it_all() {
+        let (_, unchanged) = stored(&[("a", "1")]);
+        assert_eq!(unchanged.plan(&config()), Plan::Nothing);
+
+        let (id, unchanged) = stored(&[("a", "1"), ("b", "2")]);
+        let resave = SessionConfig {
+            resave: true,
+            ..config()
+        };
+        let Plan::Update {
+            id: updated,
+            changes,
+            cookie: None,
+        } = unchanged.plan(&resave)
+        else {
+            panic!("not an update");
+        };
+        assert_eq!(updated, id);
+        assert_eq!(entries(&changes), [("a", Some("1")), ("b", Some("2"))]);
+    }
+
+    #[test]
+    fn each_changed_entry_is_committed_once_with_its_last_value() {
+        let (_, mut s) = stored(&[("a", "1"), ("b", "2"), ("c", "3")]);
+        s.put("a", "10".into()).unwrap();
+        s.put("a", "11".into()).unwrap();
+        s.put("b", "2".into()).unwrap();
+        s.put("d", "4".into()).unwrap();
+        s.remove_entry("d");
+        s.remove_entry("c");
+        assert_eq!(s.remove_entry("never"), None);
+        let Plan::Update { changes, .. } = s.plan(&config()) else {
+            panic!("not an update");
+        };
+        assert_eq!(
+            entries(&changes),
+            [("a", Some("11")), ("c", None), ("d", None)]
+        );
+        assert_eq!(changes.ttl(), None, "a data write keeps the expiry");
+    }
+
+    #[test]
+    fn rolling_resets_the_lifetime_and_resends_the_cookie() {
+        let rolling = SessionConfig {
+            rolling: true,
+            ..config()
+        };
+        let (_, s) = stored(&[("a", "1")]);
+        let Plan::Update {
+            changes,
+            cookie: Some(Some(MAX_AGE)),
+            ..
+        } = s.plan(&rolling)
+        else {
+            panic!("not a refresh");
+        };
+        assert_eq!(changes.ttl(), Some(MAX_AGE));
+        assert!(changes.has_no_entries());
+    }
+
+    #[test]
+    fn an_own_lifetime_is_committed_and_keeps_the_cookie_persistent() {
+        let browser_session = SessionConfig {
+            browser_session: true,
+            ..config()
+        };
+        // Even a lifetime equal to max_age: the flag says so, not a comparison.
+        for ttl in [Duration::from_secs(5), MAX_AGE] {
+            let (_, mut s) = stored(&[("a", "1")]);
+            s.record.set_ttl(ttl);
+            s.own_lifetime = true;
+            s.put(reserved::LIFETIME, "true".into()).unwrap();
+            let Plan::Update {
+                changes,
+                cookie: Some(Some(cookie)),
+                ..
+            } = s.plan(&browser_session)
+            else {
+                panic!("not an update that sends the cookie");
+            };
+            assert_eq!((changes.ttl(), cookie), (Some(ttl), ttl));
+        }
+    }
+
+    #[test]
+    fn browser_session_cookies_carry_no_max_age() {
+        let browser_session = SessionConfig {
+            browser_session: true,
+            ..config()
+        };
+        let mut new = state(Incoming::Nothing, None);
+        new.put("a", "1".into()).unwrap();
+        assert!(matches!(
+            new.plan(&browser_session),
+            Plan::Create { cookie: None, .. }
+        ));
+    }
+
+    #[test]
+    fn a_destroyed_session_is_deleted_and_a_later_write_starts_another() {
+        let (id, mut s) = stored(&[("a", "1")]);
+        s.put("a", "2".into()).unwrap();
+        s.destroy();
+        assert_eq!(
+            s.plan(&config()),
+            Plan::Delete {
+                id: id.clone(),
+                pending: None
+            }
+        );
+
+        let (_, mut s) = stored(&[("a", "1"), (reserved::LIFETIME, "true")]);
+        s.destroy();
+        s.put("b", "2".into()).unwrap();
+        let Plan::Create {
+            record,
+            replaces: Some(replaced),
+            cookie,
+            ..
+        } = s.plan(&config())
+        else {
+            panic!("not a replace");
+        };
+        assert_eq!(record.entries().collect::<Vec<_>>(), [("b", "2")]);
+        assert_eq!(
+            cookie,
+            Some(MAX_AGE),
+            "the successor forgets the own lifetime"
+        );
+        assert_ne!(Some(&replaced), Some(&SessionId::generate()));
+    }
+
+    #[test]
+    fn a_regenerated_session_moves_its_data_to_a_new_id() {
+        let (id, mut s) = stored(&[("a", "1")]);
+        let before = s.id();
+        s.regenerate();
+        let after = s.id();
+        assert_ne!(before, after);
+        let Plan::Create {
+            id: Some(new),
+            record,
+            replaces: Some(old),
+            ..
+        } = s.plan(&config())
+        else {
+            panic!("not a replace");
+        };
+        assert_eq!((new, old), (after, id));
+        assert_eq!(record.get("a"), Some("1"));
+    }
+
+    #[test]
+    fn a_token_for_a_visitor_without_a_session_sends_a_pending_id_and_stores_nothing() {
+        let mut s = state(Incoming::Nothing, None);
+        s.bound = true;
+        let id = s.id();
+        assert_eq!(
+            s.plan(&config()),
+            Plan::Pending {
+                id,
+                cookie: Some(MAX_AGE)
+            }
+        );
+
+        // The browser sent that pending id: nothing to send again.
+        let pending = SessionId::generate();
+        let mut s = state(Incoming::Pending(pending.clone()), None);
+        s.bound = true;
+        assert_eq!(s.id(), pending);
+        assert_eq!(s.plan(&config()), Plan::Nothing);
+    }
+
+    #[test]
+    fn a_session_started_from_a_pending_id_is_stored_under_it() {
+        let pending = SessionId::generate();
+        let mut s = state(Incoming::Pending(pending.clone()), None);
+        s.put("cart", "[1]".into()).unwrap();
+        assert!(matches!(s.plan(&config()), Plan::Create { id: Some(id), .. } if id == pending));
+
+        // Logging in moves to a fresh id: a planted pending id never becomes a login.
+        let mut s = state(Incoming::Pending(pending.clone()), None);
+        s.put(reserved::USER, "\"alice\"".into()).unwrap();
+        s.regenerate();
+        assert!(matches!(s.plan(&config()), Plan::Create { id: None, .. }));
+    }
+
+    #[test]
+    fn a_session_of_bookkeeping_alone_lives_minutes_until_it_holds_app_data() {
+        let long = SessionConfig {
+            max_age: Duration::from_secs(86_400),
+            ..config()
+        };
+        let mut s = state(Incoming::Nothing, None);
+        s.max_age = long.max_age;
+        s.record.set_ttl(long.max_age);
+        s.put(reserved::FLASH, "{}".into()).unwrap();
+        let Plan::Create { record, cookie, .. } = s.plan(&long) else {
+            panic!("not a create");
+        };
+        assert_eq!(record.ttl(), BOOKKEEPING_LIFETIME);
+        assert_eq!(cookie, Some(BOOKKEEPING_LIFETIME));
+
+        // Loaded as bookkeeping alone, it gains the app's data: the full lifetime.
+        let id = SessionId::generate();
+        let mut s = state(Incoming::Session(id.clone()), None);
+        s.max_age = long.max_age;
+        let mut flash_only = record.clone();
+        flash_only.set_ttl(BOOKKEEPING_LIFETIME);
+        s.found(id, flash_only);
+        s.put("cart", "[1]".into()).unwrap();
+        let Plan::Update {
+            changes, cookie, ..
+        } = s.plan(&long)
+        else {
+            panic!("not an update");
+        };
+        assert_eq!(changes.ttl(), Some(long.max_age));
+        assert_eq!(cookie, Some(Some(long.max_age)));
+
+        // A logged-in user is the app's data too.
+        let mut s = state(Incoming::Nothing, None);
+        s.put(reserved::FLASH, "{}".into()).unwrap();
+        s.put(reserved::USER, "\"alice\"".into()).unwrap();
+        assert!(
+            matches!(s.plan(&config()), Plan::Create { record, .. } if record.ttl() == MAX_AGE)
+        );
+    }
+
+    #[test]
+    fn an_unreadable_session_is_deleted_and_its_cookie_expired() {
+        let id = SessionId::generate();
+        let mut s = state(Incoming::Session(id.clone()), None);
+        s.discard = Some(id.clone());
+        assert_eq!(s.plan(&config()), Plan::Delete { id, pending: None });
+    }
+
+    #[test]
+    fn a_write_may_not_grow_the_session_past_its_limit() {
+        // max_size is 1000: "a" + 600 bytes, then "b" + 398 bytes is 1000 in all.
+        let (_, mut s) = stored(&[]);
+        s.put("a", "1".repeat(600)).unwrap();
+        s.put("b", "2".repeat(398)).unwrap();
+        let refused = s.put("c", "3".into()).unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                crate::Error::TooLarge {
+                    key: "c",
+                    size: 1002,
+                    limit: 1000
+                }
+            ),
+            "{refused:?}"
+        );
+        assert!(
+            s.put("a", "1".repeat(601)).is_err(),
+            "growing an entry counts"
+        );
+        assert_eq!(s.record.get("c"), None, "a refused write changes nothing");
+        assert_eq!(s.changed, ["a", "b"]);
+
+        // Over the limit already (a lower limit than it was stored under): it may shrink.
+        s.max_size = 500;
+        s.put("a", "1".repeat(400)).unwrap();
+        assert!(s.put("a", "1".repeat(401)).is_err());
+    }
+}

@@ -1,0 +1,143 @@
+//! A store whose outages are logged: one line when it starts failing, one when it answers
+//! again, whatever the number of requests in between.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rocket::log::private as log;
+
+use super::SessionStore;
+use crate::{Changes, SessionId, SessionRecord, StoreError};
+
+/// Wraps the store the fairing uses: every call goes through it, and only calls report
+/// on the store's health. A request that makes no call (a route without a session guard,
+/// or one whose load already failed) says nothing about it.
+pub(crate) struct Observed {
+    store: Arc<dyn SessionStore>,
+    outage: Outage,
+}
+
+/// Whether the last store call failed.
+#[derive(Default)]
+struct Outage {
+    failing: AtomicBool,
+}
+
+/// What a store call's outcome changed about an outage.
+#[derive(Debug, PartialEq, Eq)]
+enum Change {
+    Started,
+    Ended,
+    Same,
+}
+
+impl Observed {
+    pub(crate) fn new(store: Arc<dyn SessionStore>) -> Self {
+        Observed {
+            store,
+            outage: Outage::default(),
+        }
+    }
+
+    pub(crate) async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        self.outage.observe(self.store.load(id).await)
+    }
+
+    pub(crate) async fn create(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord,
+    ) -> Result<bool, StoreError> {
+        self.outage.observe(self.store.create(id, record).await)
+    }
+
+    pub(crate) async fn commit(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+    ) -> Result<bool, StoreError> {
+        self.outage.observe(self.store.commit(id, changes).await)
+    }
+
+    pub(crate) async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
+        self.outage.observe(self.store.touch(id).await)
+    }
+
+    pub(crate) async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        self.outage.observe(self.store.delete(id).await)
+    }
+}
+
+impl Outage {
+    /// Passes `result` on, logging when the store starts and stops failing.
+    fn observe<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        match (&result, self.change(&result)) {
+            (Err(e), Change::Started) => log::error!(
+                "the session store failed ({}): session routes answer 503 until it recovers",
+                chain(e)
+            ),
+            (_, Change::Ended) => log::warn!("the session store answers again"),
+            (Err(StoreError::Corrupt(_)), _) => {}
+            (Err(e), _) => log::debug!("the session store failed again: {e}"),
+            (Ok(_), _) => {}
+        }
+
+        result
+    }
+
+    fn change<T>(&self, result: &Result<T, StoreError>) -> Change {
+        match result {
+            // A record the store returned but we cannot read: the store answered.
+            Err(StoreError::Corrupt(_)) | Ok(_)
+                // A plain load first: no shared write on every call while all is well.
+                if self.failing.load(Ordering::Relaxed)
+                    && self.failing.swap(false, Ordering::Relaxed) =>
+            {
+                Change::Ended
+            }
+            Err(StoreError::Corrupt(_)) | Ok(_) => Change::Same,
+            Err(_) if !self.failing.swap(true, Ordering::Relaxed) => Change::Started,
+            Err(_) => Change::Same,
+        }
+    }
+}
+
+/// An error and its sources, as one line.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outage_changes_once_when_it_starts_and_once_when_it_ends() {
+        let outage = Outage::default();
+        let down = || outage.change::<()>(&Err(StoreError::unavailable("refused")));
+        let up = || outage.change(&Ok(()));
+        let corrupt = || outage.change::<()>(&Err(StoreError::corrupt("bad bytes")));
+
+        assert_eq!([up(), corrupt()], [Change::Same, Change::Same]);
+        assert_eq!(down(), Change::Started);
+        assert!(
+            (0..50).all(|_| down() == Change::Same),
+            "one line per outage"
+        );
+        assert_eq!(down(), Change::Same);
+        // A corrupt record came from a store that answered.
+        assert_eq!(corrupt(), Change::Ended);
+        assert!((0..50).all(|_| up() == Change::Same));
+        assert_eq!(down(), Change::Started, "a second outage is logged");
+        assert_eq!(up(), Change::Ended);
+    }
+}
