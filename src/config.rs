@@ -47,6 +47,7 @@ use crate::Error;
 /// [default.sessions.file]    # for store = "file"
 /// dir = "sessions"
 /// sweep_interval = 60        # seconds
+/// max_sessions = 100000
 ///
 /// [release.sessions]
 /// secure = true
@@ -311,6 +312,17 @@ pub struct FileConfig {
     /// _Default:_ `60`
     #[serde(with = "seconds")]
     pub sweep_interval: Duration,
+    /// The most sessions the directory holds. When full, a new session removes the
+    /// expired ones, then the anonymous sessions closest to expiry; logged-in sessions
+    /// go only when no anonymous one is left.
+    ///
+    /// # Security
+    ///
+    /// It bounds what strangers can make the store write: at most `max_sessions` files
+    /// of at most `max_session_size` (plus 16 KiB) each.
+    ///
+    /// _Default:_ `100000`
+    pub max_sessions: usize,
 }
 
 /// Which store keeps sessions: the `sessions.store` key.
@@ -531,6 +543,10 @@ impl SessionConfig {
             return Err(Error::config("file.dir", "must name a directory"));
         }
 
+        if self.file.max_sessions == 0 {
+            return Err(Error::config("file.max_sessions", "must be at least 1"));
+        }
+
         if self.file.sweep_interval.is_zero() {
             return Err(Error::config(
                 "file.sweep_interval",
@@ -584,6 +600,7 @@ impl Default for FileConfig {
         FileConfig {
             dir: PathBuf::from("sessions"),
             sweep_interval: Duration::from_secs(60),
+            max_sessions: 100_000,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The file store in a running app: restarts, files at rest, corrupt files, sweeping.
+//! The file store in a running app: restarts, files at rest, corrupt and hostile files,
+//! its directory's safety, its cap, sweeping.
 #![cfg(feature = "file")]
 
 mod common;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use common::*;
 use rocket::http::Status;
 use rocket::local::asynchronous::Client;
-use rocket_server_sessions::{FileConfig, FileStore, SessionId, Sessions};
+use rocket_server_sessions::{FileStore, SessionConfig, SessionId, Sessions};
 
 fn fresh_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("file-test-{}", SessionId::generate()))
@@ -18,8 +19,8 @@ fn fresh_dir() -> PathBuf {
 /// A file store in a fresh directory, and the directory.
 fn fresh_store() -> (PathBuf, FileStore) {
     let dir = fresh_dir();
-    let mut config = FileConfig::default();
-    config.dir = dir.clone();
+    let mut config = SessionConfig::default();
+    config.file.dir = dir.clone();
     (dir, FileStore::open(&config).unwrap())
 }
 
@@ -231,5 +232,250 @@ async fn an_uncreatable_directory_stops_launch_naming_the_key() {
             e.kind(),
             rocket::error::ErrorKind::FailedFairings(_)
         )),
+    }
+}
+
+/// `FileStore::open` on `dir`: the key its error names, if it fails.
+fn open_problem(dir: &std::path::Path) -> Option<String> {
+    let mut config = SessionConfig::default();
+    config.file.dir = dir.to_path_buf();
+    match FileStore::open(&config) {
+        Ok(_) => None,
+        Err(rocket_server_sessions::Error::Config { key, .. }) => Some(key),
+        Err(other) => panic!("not a config error: {other}"),
+    }
+}
+
+/// Regression, hardening issue reproduction 3: another local user could plant a
+/// logged-in session in a directory they can write to, or one they own.
+#[cfg(unix)]
+#[test]
+fn a_directory_other_users_can_write_to_or_own_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+
+    for mode in [0o777, 0o770, 0o722, 0o1777] {
+        let dir = fresh_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+        assert_eq!(open_problem(&dir).as_deref(), Some("file.dir"), "{mode:o}");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o750)).unwrap();
+        assert_eq!(open_problem(&dir), None, "{mode:o}, then 750");
+    }
+
+    let target = fresh_dir();
+    std::fs::create_dir_all(&target).unwrap();
+    let link = fresh_dir();
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    assert_eq!(
+        open_problem(&link).as_deref(),
+        Some("file.dir"),
+        "a symlink"
+    );
+
+    // Owned by someone else: as root, a directory given to `nobody`; as anyone else, `/`.
+    let theirs = if rustix_uid() == 0 {
+        let dir = fresh_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        dir
+    } else {
+        PathBuf::from("/")
+    };
+    assert_eq!(
+        open_problem(&theirs).as_deref(),
+        Some("file.dir"),
+        "owned by another user"
+    );
+}
+
+/// This process's user, as the store sees it: the owner of a file it creates.
+#[cfg(unix)]
+fn rustix_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    let probe = fresh_dir();
+    std::fs::create_dir_all(&probe).unwrap();
+    std::fs::metadata(&probe).unwrap().uid()
+}
+
+#[cfg(unix)]
+#[rocket::async_test]
+async fn a_world_writable_directory_stops_launch_naming_the_key() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = fresh_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let figment = figment()
+        .merge(("sessions.store", "file"))
+        .merge(("sessions.file.dir", &dir));
+    match Client::untracked(rocket_with(figment, Some(Sessions::fairing()))).await {
+        Ok(_) => panic!("launched on a world-writable directory"),
+        Err(e) => assert!(matches!(
+            e.kind(),
+            rocket::error::ErrorKind::FailedFairings(_)
+        )),
+    }
+}
+
+/// Makes a FIFO at `path`.
+#[cfg(unix)]
+fn mkfifo(path: &std::path::Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+/// `request` within five seconds, or the test fails: nothing may hang.
+async fn within_deadline<T>(what: &str, request: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(5), request)
+        .await
+        .unwrap_or_else(|_| panic!("{what} hung"))
+}
+
+/// Regression, hardening issue reproduction 3: a FIFO named like a session file blocked
+/// the sweep forever while it held a lock shard, and requests on that shard hung.
+#[cfg(unix)]
+#[rocket::async_test]
+async fn fifos_links_huge_and_garbage_files_never_hang_crash_or_log_anyone_in() {
+    let dir = fresh_dir();
+    let client = app(&dir).await;
+    let forged = dir.join("forged.json");
+    std::fs::write(
+        &forged,
+        br#"{"version":1,"ttl":600000,"entries":{"$user":"\"alice\""}}"#,
+    )
+    .unwrap();
+    type Plant<'a> = &'a dyn Fn(&std::path::Path);
+    let hostile: [(&str, Plant); 4] = [
+        ("a FIFO", &|path| mkfifo(path)),
+        ("a symlink to a forged session", &|path| {
+            std::os::unix::fs::symlink(&forged, path).unwrap()
+        }),
+        ("a huge file", &|path| {
+            std::fs::write(path, vec![b' '; 2 * 1024 * 1024]).unwrap()
+        }),
+        ("garbage", &|path| {
+            std::fs::write(path, [0xff; 100]).unwrap()
+        }),
+    ];
+    for (what, plant) in hostile {
+        let cookie = new_session(&client).await;
+        let file = dir.join(
+            session_files(&dir)
+                .into_iter()
+                .find(|name| name.ends_with(".session"))
+                .unwrap(),
+        );
+        std::fs::remove_file(&file).unwrap();
+        plant(&file);
+
+        // Its own request gets a fresh session; one on another session is unaffected.
+        let other = new_session(&client).await;
+        let response =
+            within_deadline(what, client.get("/counter").cookie(cookie).dispatch()).await;
+        assert_eq!(response.status(), Status::Ok, "{what}");
+        assert_eq!(response.into_string().await.as_deref(), Some("1"), "{what}");
+        let response = within_deadline(what, client.get("/counter").cookie(other).dispatch()).await;
+        assert_eq!(response.into_string().await.as_deref(), Some("2"), "{what}");
+        assert!(
+            std::fs::symlink_metadata(&file).is_err(),
+            "{what} is removed"
+        );
+        assert!(
+            forged.exists(),
+            "a link is removed, never what it points to"
+        );
+        for name in session_files(&dir) {
+            if name.ends_with(".session") {
+                std::fs::remove_file(dir.join(name)).unwrap();
+            }
+        }
+    }
+
+    // Planted while the store is closed: opening it, and sweeping, skip them.
+    let key = |c: char| dir.join(format!("{}.session", c.to_string().repeat(64)));
+    mkfifo(&key('a'));
+    std::os::unix::fs::symlink(&forged, key('b')).unwrap();
+    std::fs::write(key('c'), vec![b' '; 2 * 1024 * 1024]).unwrap();
+    let opened = {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut config = SessionConfig::default();
+            config.file.dir = dir;
+            FileStore::open(&config)
+        })
+    };
+    let store = within_deadline("opening", opened).await.unwrap().unwrap();
+    assert_eq!(store.len(), 0);
+    within_deadline("the sweep", store.sweep()).await.unwrap();
+    assert!(
+        key('a').exists() && key('c').exists(),
+        "skipped, not removed"
+    );
+}
+
+/// Regression, hardening issue reproduction 1: every anonymous session was stored and the
+/// file store had no cap.
+#[rocket::async_test]
+async fn the_store_keeps_its_cap_and_evicts_anonymous_sessions_first() {
+    let dir = fresh_dir();
+    let figment = figment()
+        .merge(("sessions.store", "file"))
+        .merge(("sessions.file.dir", &dir))
+        .merge(("sessions.file.max_sessions", 64));
+    let client = Client::untracked(rocket_with(figment, Some(Sessions::fairing())))
+        .await
+        .unwrap();
+    // A logged-in session, the first and so the closest to expiry.
+    let alice = log_in_as(&client, "alice").await;
+    // Strangers without a cookie: a new session each.
+    for _ in 0..300 {
+        get_ok(&client, "/counter").await;
+    }
+    assert!(
+        session_files(&dir).len() <= 64,
+        "{}",
+        session_files(&dir).len()
+    );
+    let response = client.get("/whoami").cookie(alice).dispatch().await;
+    assert_eq!(response.into_string().await.as_deref(), Some("alice"));
+}
+
+#[rocket::async_test]
+async fn a_touch_resets_the_expiry_without_rewriting_the_file() {
+    use std::os::unix::fs::MetadataExt;
+
+    let dir = fresh_dir();
+    let figment = figment()
+        .merge(("sessions.store", "file"))
+        .merge(("sessions.file.dir", &dir))
+        .merge(("sessions.rolling", true));
+    let client = Client::tracked(rocket_with(figment, Some(Sessions::fairing())))
+        .await
+        .unwrap();
+    get_ok(&client, "/counter").await;
+    let file = dir.join(&session_files(&dir)[0]);
+    let before = std::fs::metadata(&file).unwrap();
+    let contents = std::fs::read(&file).unwrap();
+
+    // A guard-less route with rolling: a touch. The file is the same file, unchanged;
+    // only its time moves.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        get_ok(&client, "/plain").await;
+        let after = std::fs::metadata(&file).unwrap();
+        assert_eq!(after.ino(), before.ino(), "not replaced");
+        assert_eq!(std::fs::read(&file).unwrap(), contents, "not rewritten");
+        if after.modified().unwrap() > before.modified().unwrap() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the expiry never moved"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

@@ -356,8 +356,10 @@ store_suite!(memory, async {
 store_suite!(file, async {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("sessions-{}", SessionId::generate()));
-    let mut config = rocket_server_sessions::FileConfig::default();
-    config.dir = dir;
+    let mut config = rocket_server_sessions::SessionConfig::default();
+    config.file.dir = dir;
+    // The suite stores a 256 KiB value straight into the store.
+    config.max_session_size = rocket::data::ByteUnit::Mebibyte(1);
     Some(
         Arc::new(rocket_server_sessions::FileStore::open(&config).expect("a writable directory"))
             as Store,

@@ -199,7 +199,7 @@ pub(crate) async fn open(config: &SessionConfig) -> Result<Arc<dyn SessionStore>
         #[cfg(feature = "redis")]
         StoreKind::RedisCluster => Ok(Arc::new(RedisStore::connect_cluster(&config.redis).await?)),
         #[cfg(feature = "file")]
-        StoreKind::File => Ok(Arc::new(FileStore::open(&config.file)?)),
+        StoreKind::File => Ok(Arc::new(FileStore::open(config)?)),
         #[allow(unreachable_patterns)]
         kind => {
             let (name, feature) = match kind {

@@ -10,8 +10,8 @@ use rocket::http::{Cookie, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket::{get, post, routes, Build, Rocket, State};
 use rocket_server_sessions::{
-    Changes, Error, MemoryStore, Session, SessionEntry, SessionId, SessionRecord, SessionStore,
-    Sessions, SessionsBuilder, StoreError,
+    Auth, Authenticated, Changes, Error, MemoryStore, Session, SessionEntry, SessionId,
+    SessionRecord, SessionStore, Sessions, SessionsBuilder, StoreError,
 };
 use serde::{Deserialize, Serialize};
 
@@ -129,6 +129,17 @@ fn remember(mut session: Session<Visits>, millis: u64) -> Result<(), Error> {
     session.update(|v| v.count += 1)
 }
 
+#[get("/login/<user>")]
+fn login_as(mut auth: Auth, user: &str) -> Result<(), Error> {
+    auth.login(&user.to_string())
+}
+
+/// The logged-in user, or nothing.
+#[get("/whoami")]
+fn whoami(user: Option<Authenticated>) -> String {
+    user.map(Authenticated::into_user).unwrap_or_default()
+}
+
 /// Holds a request between loading its session and changing it, until the test opens the
 /// gate: so a test can interleave requests on one session deterministically.
 #[derive(Default)]
@@ -189,7 +200,9 @@ pub fn rocket_with(figment: Figment, fairing: Option<Sessions>) -> Rocket<Build>
             remember,
             slow_cart_add,
             slow_counter,
-            slow_destroy
+            slow_destroy,
+            login_as,
+            whoami
         ],
     );
     match fairing {
@@ -233,6 +246,13 @@ pub fn session_cookie(response: &LocalResponse<'_>) -> Option<Cookie<'static>> {
         "more than one session cookie: {cookies:?}"
     );
     cookies.pop()
+}
+
+/// Logs `user` in on `client` (without a cookie): the logged-in session's cookie.
+pub async fn log_in_as(client: &Client, user: &str) -> Cookie<'static> {
+    let response = client.get(format!("/login/{user}")).dispatch().await;
+    assert_eq!(response.status(), Status::Ok);
+    session_cookie(&response).expect("a session cookie")
 }
 
 /// A new session on `client`: the cookie its `/counter` sets on a first visit.

@@ -1,0 +1,456 @@
+//! The file store: one file per session in a directory, surviving restarts.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex as SyncMutex, MutexGuard as SyncGuard, PoisonError};
+use std::time::Duration;
+
+use rocket::log::private as log;
+use tokio::sync::{Mutex, MutexGuard};
+
+use super::evict::{self, expiry_quantile};
+use super::Sweeper;
+use crate::time::millis;
+use crate::{Changes, Error, SessionConfig, SessionId, SessionRecord, SessionStore, StoreError};
+
+mod disk;
+
+use disk::{Bad, Found};
+
+/// Locks that serialize changes to one session; sessions hash onto them by file name, so
+/// the sweep and eviction take the same lock as a request.
+const LOCKS: usize = 64;
+/// How old a temporary file must be for the sweep to take it for the leftover of a failed
+/// write or a crash: a write takes milliseconds.
+const STALE_TEMPORARY: Duration = Duration::from_secs(60);
+/// What a session file may hold beyond `max_session_size`: each entry's JSON is escaped
+/// into a JSON string (at most doubling it), concurrent requests may each grow a session
+/// by up to `max_session_size` (doubling it again), plus the keys and record fields.
+const FILE_OVERHEAD: u64 = 16 * 1024;
+/// How many times `max_session_size` a session file may hold, before `FILE_OVERHEAD`.
+const FILE_FACTOR: u64 = 4;
+
+/// Sessions kept as files in one directory: for a single instance that must keep sessions
+/// across restarts without running a server.
+///
+/// Each session is one small JSON file, named by the SHA-256 of its id (an id never
+/// becomes a path), holding its entries and lifetime; its expiry is the file's
+/// modification time plus that lifetime, on the wall clock, so it survives restarts and a
+/// `touch` resets it without rewriting the data. Files are written atomically (a
+/// temporary file, then a rename), so a process that crashes never leaves half a session;
+/// they are not synced to disk, so after a power loss a session may read as corrupt, and
+/// a fresh one starts. Changes to one session are serialized within the process, so
+/// concurrent requests keep each other's changes to different entries.
+///
+/// - **Bounded, and fair to logged-in users.** The store holds at most
+///   `file.max_sessions` sessions (plus the creations in flight at that moment). When
+///   full, a new session first clears the expired ones, then removes the anonymous
+///   sessions closest to expiry, a sixty-fourth of the room at once; logged-in sessions
+///   go only when no anonymous one is left. An index in memory (about 100 bytes a
+///   session) knows each session's expiry and whether a user is logged in, so neither
+///   this nor the sweep reads files.
+/// - **Trusting nothing in its directory.** It refuses to open a directory that is a
+///   symbolic link, owned by another user, or writable by group or others (Unix): any of
+///   those would let another local user plant a session file and log in as anyone. It
+///   creates a missing directory, and every file, readable by its owner alone. Files are
+///   opened without following symbolic links and without blocking, and read only when
+///   they are regular files of at most four times `max_session_size` plus 16 KiB (room
+///   for JSON escaping and concurrent growth); the store never writes a larger one. A
+///   symbolic link, a
+///   FIFO, a device or an oversized file is never read: at opening it is skipped with one
+///   warning, and a request that meets one in its session's place gets a fresh session.
+/// - **Swept.** Expired sessions are absent on read and removed every `sweep_interval`,
+///   with temporary files a crash left behind. The sweep touches only file names the
+///   store makes.
+///
+/// One application instance per directory: for several, use Redis.
+///
+/// # Example
+///
+/// ```no_run
+/// # fn run() -> Result<(), rocket_server_sessions::Error> {
+/// use rocket_server_sessions::{FileStore, SessionConfig, Sessions};
+///
+/// let mut config = SessionConfig::default();
+/// config.file.dir = "/var/lib/myapp/sessions".into();
+/// let store = FileStore::open(&config)?;
+/// let rocket = rocket::build().attach(Sessions::builder().store(store).build());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct FileStore {
+    inner: Arc<Inner>,
+    sweeper: Arc<Sweeper>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    /// The most a session file may hold, in bytes.
+    limit: u64,
+    /// The most sessions the store holds.
+    cap: usize,
+    locks: Vec<Mutex<()>>,
+    /// Every session the store holds, by storage key.
+    index: SyncMutex<HashMap<String, Standing>>,
+}
+
+/// What the index knows of a session.
+#[derive(Clone, Copy)]
+struct Standing {
+    /// Milliseconds since the Unix epoch.
+    expires: u64,
+    /// Whether a user is logged in to it: anonymous sessions are evicted first.
+    signed_in: bool,
+}
+
+impl Standing {
+    fn of(record: &SessionRecord, expires: u64) -> Self {
+        Standing {
+            expires,
+            signed_in: record.is_authenticated(),
+        }
+    }
+}
+
+impl FileStore {
+    /// Opens the directory `config.file.dir`, creating it when missing, and reads the
+    /// sessions it holds into the store's index, removing expired and unreadable ones.
+    /// Files are read up to four times `config.max_session_size` plus 16 KiB.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming `file.dir` when the directory cannot be created or read,
+    /// or is not safe: a symbolic link, owned by another user, or writable by group or
+    /// others.
+    pub fn open(config: &SessionConfig) -> Result<Self, Error> {
+        let dir = &config.file.dir;
+        let problem = |message: String| Error::config("file.dir", message);
+        disk::check_dir(dir).map_err(problem)?;
+        let limit = config
+            .max_session_size
+            .as_u64()
+            .saturating_mul(FILE_FACTOR)
+            .saturating_add(FILE_OVERHEAD);
+        let index = scan(dir, limit)
+            .map_err(|e| problem(format!("could not read {}: {e}", dir.display())))?;
+
+        let inner = Arc::new(Inner {
+            dir: dir.clone(),
+            limit,
+            cap: config.file.max_sessions.max(1),
+            locks: (0..LOCKS).map(|_| Mutex::new(())).collect(),
+            index: SyncMutex::new(index),
+        });
+        let sweeper = Sweeper::spawn(&inner, config.file.sweep_interval, |inner| async move {
+            if let Err(e) = inner.sweep().await {
+                log::warn!("could not sweep the session directory: {e}");
+            }
+        });
+        Ok(FileStore { inner, sweeper })
+    }
+
+    /// How many sessions the store holds, counting expired ones not yet swept.
+    pub fn len(&self) -> usize {
+        self.inner.index().len()
+    }
+
+    /// `true` when the store holds no session.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Removes every expired session file now, and temporary files a crash left, and
+    /// returns how many sessions it removed.
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] when the directory cannot be read.
+    pub async fn sweep(&self) -> Result<usize, StoreError> {
+        self.inner.sweep().await
+    }
+
+    /// The store's state, for a store call: a store opened outside a runtime starts its
+    /// sweep on the first call's, and again on a later call's if that one shut down.
+    fn inner(&self) -> &Inner {
+        self.sweeper.ensure_running();
+        &self.inner
+    }
+}
+
+/// The live sessions in `dir`, read at opening. Expired and undecodable session files are
+/// removed; anything else that is not a session file of ours is skipped, with a warning
+/// for what sits where a session file would.
+fn scan(dir: &Path, limit: u64) -> std::io::Result<HashMap<String, Standing>> {
+    let now = disk::now();
+    let mut index = HashMap::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(key) = name.to_str().and_then(disk::session_key) else {
+            continue;
+        };
+        let path = entry.path();
+        match disk::read(&path, limit) {
+            Ok(Some(found)) if found.expires > now => {
+                index.insert(key.to_owned(), Standing::of(&found.record, found.expires));
+            }
+            Ok(Some(_)) | Err(Bad::Garbage(_)) => {
+                let _ = disk::remove(&path);
+            }
+            Ok(None) => {}
+            Err(bad) => log::warn!("skipping {}: it {bad}", path.display()),
+        }
+    }
+    Ok(index)
+}
+
+/// A file's problem as the store reports it: what is not a session of ours reads as a
+/// corrupt record, so the request starts a fresh session (and the fairing removes it).
+fn store_error(bad: Bad) -> StoreError {
+    match bad {
+        Bad::Unreadable(e) => StoreError::unavailable(e),
+        bad => StoreError::corrupt(bad),
+    }
+}
+
+/// Runs blocking file work on Tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(StoreError::unavailable)
+}
+
+impl Inner {
+    fn index(&self) -> SyncGuard<'_, HashMap<String, Standing>> {
+        // Every change to the index is one map operation: a panic cannot leave it torn.
+        self.index.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        self.dir.join(disk::file_name(key))
+    }
+
+    /// The lock of the session stored under `key`, a hex SHA-256: its first bytes spread
+    /// sessions evenly.
+    async fn lock(&self, key: &str) -> MutexGuard<'_, ()> {
+        let prefix = key.get(..4).unwrap_or_default();
+        let shard = usize::from_str_radix(prefix, 16).unwrap_or(0) % self.locks.len();
+        self.locks[shard].lock().await
+    }
+
+    async fn read(&self, path: PathBuf) -> Result<Option<Found>, StoreError> {
+        let limit = self.limit;
+        blocking(move || disk::read(&path, limit))
+            .await?
+            .map_err(store_error)
+    }
+
+    /// The live session in `path`.
+    async fn live(&self, path: PathBuf) -> Result<Option<Found>, StoreError> {
+        let now = disk::now();
+        Ok(self.read(path).await?.filter(|found| found.expires > now))
+    }
+
+    async fn write(
+        &self,
+        key: &str,
+        record: SessionRecord,
+        expires: u64,
+    ) -> Result<(), StoreError> {
+        let standing = Standing::of(&record, expires);
+        let (dir, name, limit) = (self.dir.clone(), disk::file_name(key), self.limit);
+        blocking(move || disk::write(&dir, &name, record, expires, limit))
+            .await?
+            .map_err(StoreError::unavailable)?;
+        self.index().insert(key.to_owned(), standing);
+        Ok(())
+    }
+
+    /// Removes the session stored under `key`, its lock held; `true` when there was a
+    /// file to remove.
+    async fn remove(&self, key: &str) -> Result<bool, StoreError> {
+        let path = self.path(key);
+        let removed = blocking(move || disk::remove(&path))
+            .await?
+            .map_err(StoreError::unavailable)?;
+        self.index().remove(key);
+        Ok(removed)
+    }
+
+    /// Makes room for one more session: when the store is full, removes the expired
+    /// sessions, then the anonymous sessions closest to expiry, then (only if that left
+    /// it full) the logged-in ones, a batch at once.
+    async fn make_room(&self) -> Result<(), StoreError> {
+        let victims = {
+            let index = self.index();
+            if index.len() < self.cap {
+                return Ok(());
+            }
+            victims(&index, self.cap, disk::now())
+        };
+        for key in victims {
+            let _lock = self.lock(&key).await;
+            self.remove(&key).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes expired session files, and temporary files a crash left behind; returns
+    /// how many sessions it removed. Only what the index names is removed, each under
+    /// its session's lock and only if still expired then: a request renewing it wins.
+    async fn sweep(&self) -> Result<usize, StoreError> {
+        let now = disk::now();
+        let expired: Vec<String> = {
+            let index = self.index();
+            index
+                .iter()
+                .filter(|(_, standing)| standing.expires <= now)
+                .map(|(key, _)| key.clone())
+                .collect()
+        };
+        let mut removed = 0;
+        for key in expired {
+            let _lock = self.lock(&key).await;
+            let still_expired = self.index().get(&key).is_some_and(|s| s.expires <= now);
+            if still_expired && self.remove(&key).await? {
+                removed += 1;
+            }
+        }
+
+        let dir = self.dir.clone();
+        blocking(move || disk::remove_stale_temporaries(&dir, STALE_TEMPORARY))
+            .await?
+            .map_err(StoreError::unavailable)?;
+        Ok(removed)
+    }
+}
+
+/// The sessions a full store removes to make room, a batch at once: the expired ones,
+/// then anonymous ones closest to expiry, then, only if the store would still be full,
+/// logged-in ones.
+fn victims(index: &HashMap<String, Standing>, cap: usize, now: u64) -> Vec<String> {
+    let batch = (cap / 64).max(1);
+    let mut chosen: Vec<String> = index
+        .iter()
+        .filter(|(_, s)| s.expires <= now)
+        .map(|(key, _)| key.clone())
+        .collect();
+    for signed_in in evict::ORDER {
+        let full = index.len() - chosen.len() >= cap;
+        let wanted = batch.saturating_sub(chosen.len());
+        let wanted = if full { wanted.max(1) } else { wanted };
+        if wanted == 0 || (signed_in && !full) {
+            break;
+        }
+        let class = || {
+            index
+                .iter()
+                .filter(move |(_, s)| s.signed_in == signed_in && s.expires > now)
+        };
+        let threshold = expiry_quantile(class().map(|(_, s)| s.expires), index.len(), wanted);
+        let picked: Vec<String> = class()
+            .filter(|(_, s)| s.expires <= threshold)
+            .take(wanted)
+            .map(|(key, _)| key.clone())
+            .collect();
+        chosen.extend(picked);
+    }
+    chosen
+}
+
+#[rocket::async_trait]
+impl SessionStore for FileStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        let inner = self.inner();
+        let found = inner.live(inner.path(&id.storage_key())).await?;
+        Ok(found.map(|found| found.record))
+    }
+
+    async fn create(&self, id: &SessionId, record: &SessionRecord) -> Result<bool, StoreError> {
+        let inner = self.inner();
+        inner.make_room().await?;
+        let key = id.storage_key();
+        let _lock = inner.lock(&key).await;
+        if matches!(inner.live(inner.path(&key)).await, Ok(Some(_))) {
+            return Ok(false);
+        }
+
+        let expires = disk::now().saturating_add(millis(record.ttl()));
+        inner.write(&key, record.clone(), expires).await?;
+        Ok(true)
+    }
+
+    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<bool, StoreError> {
+        let inner = self.inner();
+        let key = id.storage_key();
+        let _lock = inner.lock(&key).await;
+        let Some(Found {
+            mut record,
+            mut expires,
+        }) = inner.live(inner.path(&key)).await?
+        else {
+            return Ok(false);
+        };
+
+        record.apply(changes);
+        if let Some(ttl) = changes.ttl() {
+            expires = disk::now().saturating_add(millis(ttl));
+        }
+        inner.write(&key, record, expires).await?;
+        Ok(true)
+    }
+
+    async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
+        let inner = self.inner();
+        let key = id.storage_key();
+        let _lock = inner.lock(&key).await;
+        let (path, limit) = (inner.path(&key), inner.limit);
+        let ttl = blocking(move || disk::touch(&path, limit))
+            .await?
+            .map_err(store_error)?;
+        if let Some(ttl) = ttl {
+            if let Some(standing) = inner.index().get_mut(&key) {
+                standing.expires = disk::now().saturating_add(millis(ttl));
+            }
+        }
+        Ok(ttl)
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let inner = self.inner();
+        let key = id.storage_key();
+        let _lock = inner.lock(&key).await;
+        inner.remove(&key).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn standing(expires: u64, signed_in: bool) -> Standing {
+        Standing { expires, signed_in }
+    }
+
+    #[test]
+    fn a_full_store_removes_the_expired_then_anonymous_then_logged_in_sessions() {
+        let mut index = HashMap::new();
+        index.insert("expired".to_string(), standing(5, true));
+        for i in 0..200u64 {
+            index.insert(format!("anonymous-{i}"), standing(1_000 + i, false));
+            index.insert(format!("alice-{i}"), standing(100 + i, true));
+        }
+        // Full at 401 sessions: a batch of 6, anonymous ones first.
+        let chosen = victims(&index, 401, 10);
+        assert!(chosen.contains(&"expired".to_string()));
+        assert!(chosen.len() >= 6, "{chosen:?}");
+        assert!(chosen.iter().all(|k| !k.starts_with("alice")), "{chosen:?}");
+
+        // Only logged-in sessions left: they go too, or the cap would not hold.
+        index.retain(|key, _| key.starts_with("alice"));
+        let chosen = victims(&index, 200, 10);
+        assert!(!chosen.is_empty() && chosen.iter().all(|k| k.starts_with("alice")));
+    }
+}
