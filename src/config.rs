@@ -43,6 +43,7 @@ use crate::Error;
 /// urls = []                  # cluster seed nodes
 /// prefix = "session:"
 /// timeout = 0.5              # seconds
+/// max_sessions = 1000000
 ///
 /// [default.sessions.file]    # for store = "file"
 /// dir = "sessions"
@@ -286,6 +287,20 @@ pub struct RedisConfig {
     /// _Default:_ `0.5`
     #[serde(with = "seconds")]
     pub timeout: Duration,
+    /// The most sessions the store keeps. Sessions are spread over 256 groups of keys
+    /// (one hash tag each, so a Redis Cluster spreads them over its nodes), each keeping
+    /// a 256th of this, rounded up. When a group is full, a new session drops the
+    /// group's expired sessions, then evicts its anonymous sessions closest to expiry;
+    /// logged-in sessions go only when no anonymous one is left.
+    ///
+    /// # Security
+    ///
+    /// It bounds what strangers can make Redis hold, whatever its `maxmemory`: at most
+    /// `max_sessions` sessions of at most `max_session_size` each, plus about 100 bytes a
+    /// session for the indexes.
+    ///
+    /// _Default:_ `1000000`
+    pub max_sessions: usize,
 }
 
 /// The file store's settings: the `sessions.file` table, for `store = "file"`.
@@ -532,6 +547,10 @@ impl SessionConfig {
             ));
         }
 
+        if self.redis.max_sessions == 0 {
+            return Err(Error::config("redis.max_sessions", "must be at least 1"));
+        }
+
         if self.store == StoreKind::RedisCluster && self.redis.urls.is_empty() {
             return Err(Error::config(
                 "redis.urls",
@@ -591,6 +610,7 @@ impl Default for RedisConfig {
             urls: Vec::new(),
             prefix: "session:".into(),
             timeout: Duration::from_millis(500),
+            max_sessions: 1_000_000,
         }
     }
 }
@@ -626,6 +646,7 @@ impl fmt::Debug for RedisConfig {
             )
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
+            .field("max_sessions", &self.max_sessions)
             .finish()
     }
 }

@@ -134,14 +134,18 @@ async fn keys_at_rest_are_a_hash_of_the_id_not_the_id() {
     let id = cookie.value().split_once('.').unwrap().0.to_string();
 
     let keys = server.query(&["KEYS", "*"]).unwrap();
-    let keys: Vec<&str> = keys.lines().collect();
-    assert_eq!(keys.len(), 1, "{keys:?}");
+    let mut keys: Vec<&str> = keys.lines().collect();
+    keys.sort_by_key(|key| common::redis::is_index(key));
+    assert_eq!(keys.len(), 2, "the session and its group's index: {keys:?}");
     let hash = keys[0]
-        .strip_prefix("sess:")
-        .expect("the configured prefix");
+        .strip_prefix("sess:{")
+        .expect("the configured prefix and a hash tag");
+    let (tag, hash) = hash.split_once('}').unwrap();
     assert_eq!(hash.len(), 64);
     assert!(hash.bytes().all(|b| b.is_ascii_hexdigit()));
-    assert!(!keys[0].contains(&id));
+    assert_eq!(&hash[..2], tag, "the group is the hash's first byte");
+    assert_eq!(keys[1], format!("sess:{{{tag}}}:anonymous"));
+    assert!(!keys.iter().any(|key| key.contains(&id)));
 
     let fields = server.query(&["HGETALL", keys[0]]).unwrap();
     assert!(fields.contains("e:visits"), "{fields}");
@@ -170,9 +174,9 @@ async fn a_lifetime_longer_than_browsers_keep_a_cookie_is_cut_to_400_days() {
         Some(days_400)
     );
 
-    let key = server.query(&["KEYS", "*"]).unwrap();
+    let key = server.session_keys().pop().unwrap();
     let ttl: i64 = server
-        .query(&["PTTL", key.trim()])
+        .query(&["PTTL", &key])
         .unwrap()
         .trim()
         .parse()
@@ -230,7 +234,22 @@ async fn a_command_whose_request_gave_up_before_it_went_out_is_never_sent() {
 /// test's own and those our Lua scripts run inside the one `EVALSHA` that carries them.
 fn data_commands(server: &OwnServer) -> u64 {
     const TESTS_OWN: [&str; 3] = ["info", "keys", "ping"];
-    const INSIDE_SCRIPTS: [&str; 5] = ["exists", "hset", "hdel", "hget", "pexpire"];
+    const INSIDE_SCRIPTS: [&str; 14] = [
+        "exists",
+        "hset",
+        "hdel",
+        "hget",
+        "pexpire",
+        "pttl",
+        "time",
+        "del",
+        "zadd",
+        "zrem",
+        "zscore",
+        "zcard",
+        "zpopmin",
+        "zremrangebyscore",
+    ];
     server
         .command_calls()
         .into_iter()
@@ -374,7 +393,7 @@ async fn a_bad_record_fails_alone_in_a_shared_round_trip() {
         sessions.push((id, Some(record)));
     }
     let bad = SessionId::generate();
-    let bad_key = format!("{}{}", config.prefix, bad.storage_key());
+    let bad_key = common::redis::session_key(&config.prefix, &bad);
     server.query(&["SET", &bad_key, "not a session"]).unwrap();
     sessions.insert(10, (bad, None));
 
@@ -436,8 +455,7 @@ async fn a_corrupt_record_in_redis_starts_a_fresh_session() {
         &["HSET", "{key}", "m:v", "99"][..],
     ] {
         let cookie = new_session(&client).await;
-        let keys = server.query(&["KEYS", "*"]).unwrap();
-        let key = keys.lines().next().unwrap().to_string();
+        let key = server.session_keys().pop().unwrap();
         let args: Vec<&str> = corrupt
             .iter()
             .map(|a| if *a == "{key}" { key.as_str() } else { a })

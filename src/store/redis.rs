@@ -27,39 +27,97 @@ const TTL_FIELD: &str = "m:ttl";
 /// never share a name, whatever the entry keys.
 const ENTRY_PREFIX: &str = "e:";
 
-/// `KEYS[1]` the session; `ARGV[1]` TTL in ms; then field/value pairs. Creates the hash
-/// only if it does not exist, with its expiry, atomically. (`unpack` passes every field to
-/// one `HSET`: three calls in all, whatever the number of entries, up to Lua's limit of
-/// some thousands of arguments.)
+/// How many groups sessions are spread over: each group's keys share a hash tag (the
+/// first byte of the storage key, in hex), so that a session and its group's indexes sit
+/// in one Redis Cluster slot, and one script can keep both; 256 tags spread over the
+/// cluster's nodes.
+const GROUPS: usize = 256;
+
+/// Every script's `KEYS`: `[1]` the session, `[2]` its group's index of anonymous
+/// sessions, `[3]` its group's index of logged-in ones. An index is a sorted set of
+/// session keys scored by expiry (milliseconds on the server's clock); it expires when
+/// its longest-lived member does. This prelude reads the clock and keeps a session's
+/// place in the indexes.
+const PRELUDE: &str = r"
+local function now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- Files the session under the index for `signed_in`, scored by its expiry.
+local function index(signed_in, clock)
+  local mine, other = KEYS[2], KEYS[3]
+  if signed_in then mine, other = KEYS[3], KEYS[2] end
+  local pttl = redis.call('PTTL', KEYS[1])
+  redis.call('ZREM', other, KEYS[1])
+  redis.call('ZADD', mine, clock + pttl, KEYS[1])
+  if redis.call('PTTL', mine) < pttl then redis.call('PEXPIRE', mine, pttl) end
+end
+local function signed_in_now()
+  return redis.call('ZSCORE', KEYS[3], KEYS[1]) ~= false
+end
+";
+
+/// `ARGV[1]` TTL in ms; `ARGV[2]` the group's cap; `ARGV[3]` '1' when a user is logged
+/// in; then field/value pairs. Creates the hash only if it does not exist, with its
+/// expiry, atomically. A full group first drops its expired members, then evicts the
+/// anonymous sessions closest to expiry, and logged-in ones only when no anonymous one is
+/// left. (`unpack` passes every field to one `HSET`, up to Lua's limit of some thousands
+/// of arguments.)
 const CREATE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+local clock = now()
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', clock)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', clock)
+local over = redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[2]) + 1
+for i = 2, 3 do
+  if over > 0 then
+    local victims = redis.call('ZPOPMIN', KEYS[i], over)
+    for v = 1, #victims, 2 do redis.call('DEL', victims[v]) end
+    over = over - #victims / 2
+  end
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
+index(ARGV[3] == '1', clock)
 return 1
 ";
 
-/// `KEYS[1]` the session; `ARGV[1]` new TTL in ms or ''; `ARGV[2]` the number of fields
-/// to set; those field/value pairs; then fields to delete. Applies the changes only while
-/// the session exists, so a deleted or expired session is never brought back.
+/// `ARGV[1]` new TTL in ms or ''; `ARGV[2]` '1' or '0' when the changes log a user in or
+/// out, else ''; `ARGV[3]` the number of fields to set; those field/value pairs; then
+/// fields to delete. Applies the changes only while the session exists, so a deleted or
+/// expired session is never brought back.
 const COMMIT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local sets = tonumber(ARGV[2])
-if sets > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 3, 2 + 2 * sets)) end
-if #ARGV > 2 + 2 * sets then redis.call('HDEL', KEYS[1], unpack(ARGV, 3 + 2 * sets)) end
+local sets = tonumber(ARGV[3])
+if sets > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 4, 3 + 2 * sets)) end
+if #ARGV > 3 + 2 * sets then redis.call('HDEL', KEYS[1], unpack(ARGV, 4 + 2 * sets)) end
 if ARGV[1] ~= '' then
   redis.call('HSET', KEYS[1], 'm:ttl', ARGV[1])
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
 end
+if ARGV[1] ~= '' or ARGV[2] ~= '' then
+  local signed_in = ARGV[2] == '1'
+  if ARGV[2] == '' then signed_in = signed_in_now() end
+  index(signed_in, now())
+end
 return 1
 ";
 
-/// `KEYS[1]` the session. Resets its expiry to its own lifetime; returns that lifetime
-/// in ms, or nil when the session does not exist. Never writes data.
+/// Resets the session's expiry to its own lifetime; returns that lifetime in ms, or nil
+/// when the session does not exist. Never writes data.
 const TOUCH: &str = r"
 local ttl = redis.call('HGET', KEYS[1], 'm:ttl')
 if not ttl then return false end
 redis.call('PEXPIRE', KEYS[1], ttl)
+index(signed_in_now(), now())
 return tonumber(ttl)
+";
+
+/// Deletes the session and its place in the indexes; returns how many keys it deleted.
+const DELETE: &str = r"
+redis.call('ZREM', KEYS[2], KEYS[1])
+redis.call('ZREM', KEYS[3], KEYS[1])
+return redis.call('DEL', KEYS[1])
 ";
 
 /// Sessions in Redis, Redis Cluster or Valkey: for apps that run many instances, or
@@ -67,11 +125,18 @@ return tonumber(ttl)
 ///
 /// Each session is one Redis hash, one field per entry, so two concurrent requests that
 /// change different entries both keep their change (on the same entry the last writer
-/// wins). Its key is the configured prefix and the SHA-256 of the session id, so a dump or
-/// `SCAN` of Redis hands out no usable cookie. Every operation is one round trip: `HGETALL`
-/// to load, one Lua script to create, commit (only while the session still exists: a
-/// destroyed session is never brought back) or touch, `DEL` to delete. The TTL is set with
-/// the write.
+/// wins). Its key is the configured prefix, a hash tag and the SHA-256 of the session id
+/// (`session:{3f}3fa9...`), so a dump or `SCAN` of Redis hands out no usable cookie. Every
+/// operation is one round trip: `HGETALL` to load, one Lua script to create, commit (only
+/// while the session still exists: a destroyed session is never brought back), touch or
+/// delete. The TTL is set with the write.
+///
+/// The store keeps at most `max_sessions`, in 256 groups of keys: the hash tag is the
+/// group, and each group keeps two sorted sets of its sessions by expiry,
+/// `session:{3f}:anonymous` and `session:{3f}:signed-in`, in the same cluster slot as its
+/// sessions, so one script keeps them with the session. A full group evicts its anonymous
+/// sessions closest to expiry first; a flood of strangers never logs a user out while an
+/// anonymous session is left to evict.
 ///
 /// On a standalone server the commands of concurrent requests share round trips: those
 /// issued while a pipeline is in flight go out together as the next one, in one write.
@@ -95,30 +160,40 @@ pub struct RedisStore {
     connection: Connection,
     prefix: String,
     timeout: Duration,
-    scripts: Scripts,
+    /// The most sessions one group of keys holds: `max_sessions` over [`GROUPS`].
+    group_cap: usize,
+    scripts: Arc<Scripts>,
 }
 
-#[derive(Clone)]
 struct Scripts {
     create: Lua,
     commit: Lua,
     touch: Lua,
+    delete: Lua,
 }
 
 /// A Lua script: its source, to load it, and its hash, to run it with `EVALSHA`.
-#[derive(Clone)]
 struct Lua {
-    code: &'static str,
+    code: String,
     hash: String,
 }
 
 impl Lua {
-    fn new(code: &'static str) -> Self {
+    /// The script `body`, after the prelude every script shares.
+    fn new(body: &str) -> Self {
+        let code = format!("{PRELUDE}{body}");
         Lua {
+            hash: Script::new(&code).get_hash().to_owned(),
             code,
-            hash: Script::new(code).get_hash().to_owned(),
         }
     }
+}
+
+/// The keys of one session: its hash, and its group's two indexes.
+struct Keys {
+    session: String,
+    anonymous: String,
+    signed_in: String,
 }
 
 /// A standalone or cluster connection, both reconnecting by themselves.
@@ -318,19 +393,32 @@ impl RedisStore {
             connection,
             prefix: config.prefix.clone(),
             timeout: config.timeout,
-            scripts: Scripts {
+            group_cap: config.max_sessions.div_ceil(GROUPS).max(1),
+            scripts: Arc::new(Scripts {
                 create: Lua::new(CREATE),
                 commit: Lua::new(COMMIT),
                 touch: Lua::new(TOUCH),
-            },
+                delete: Lua::new(DELETE),
+            }),
         }
     }
 
-    fn key(&self, id: &SessionId) -> String {
-        let mut key = String::with_capacity(self.prefix.len() + 64);
-        key.push_str(&self.prefix);
-        id.append_storage_key(&mut key);
-        key
+    /// The key of session `id`: the prefix, its group's hash tag (the first byte of its
+    /// storage key), then its storage key, as in `session:{3f}3fa9...`; and its group's
+    /// indexes, `session:{3f}:anonymous` and `session:{3f}:signed-in`.
+    fn keys(&self, id: &SessionId) -> Keys {
+        let hash = id.storage_key();
+        let mut group = String::with_capacity(self.prefix.len() + 4);
+        group.push_str(&self.prefix);
+        group.push('{');
+        group.push_str(&hash[..2]);
+        group.push('}');
+        let session = group.clone() + &hash;
+        Keys {
+            session,
+            anonymous: group.clone() + ":anonymous",
+            signed_in: group + ":signed-in",
+        }
     }
 
     /// Awaits `reply` within the timeout; `Err` only when none came in time.
@@ -355,19 +443,23 @@ impl RedisStore {
     async fn eval<T: FromRedisValue>(
         &self,
         script: &Lua,
-        key: String,
+        keys: Keys,
         args: impl Fn(&mut Cmd),
     ) -> Result<T, StoreError> {
         let cmd = |name: &str, script: &str| {
             let mut cmd = redis::cmd(name);
-            cmd.arg(script).arg(1).arg(&key);
+            cmd.arg(script)
+                .arg(3)
+                .arg(&keys.session)
+                .arg(&keys.anonymous)
+                .arg(&keys.signed_in);
             args(&mut cmd);
             cmd
         };
         let reply = async {
             match self.connection.query(cmd("EVALSHA", &script.hash)).await {
                 Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                    self.connection.query(cmd("EVAL", script.code)).await
+                    self.connection.query(cmd("EVAL", &script.code)).await
                 }
                 reply => reply,
             }
@@ -427,14 +519,15 @@ fn ttl_millis(duration: Duration) -> u64 {
 impl SessionStore for RedisStore {
     async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
         let mut cmd = redis::cmd("HGETALL");
-        cmd.arg(self.key(id));
+        cmd.arg(self.keys(id).session);
         decode_record(self.run(cmd).await?)
     }
 
     async fn create(&self, id: &SessionId, record: &SessionRecord) -> Result<bool, StoreError> {
         let ttl = ttl_millis(record.ttl());
-        self.eval(&self.scripts.create, self.key(id), |cmd| {
-            cmd.arg(ttl);
+        let signed_in = if record.is_authenticated() { "1" } else { "0" };
+        self.eval(&self.scripts.create, self.keys(id), |cmd| {
+            cmd.arg(ttl).arg(self.group_cap).arg(signed_in);
             cmd.arg(VERSION_FIELD).arg(FORMAT_VERSION);
             cmd.arg(TTL_FIELD).arg(ttl);
             for (key, json) in record.entries() {
@@ -445,13 +538,19 @@ impl SessionStore for RedisStore {
     }
 
     async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<bool, StoreError> {
-        self.eval(&self.scripts.commit, self.key(id), |cmd| {
+        let signed_in = match changes.authenticates() {
+            Some(true) => "1",
+            Some(false) => "0",
+            None => "",
+        };
+        self.eval(&self.scripts.commit, self.keys(id), |cmd| {
             cmd.arg(
                 changes
                     .ttl()
                     .map(|ttl| ttl_millis(ttl).to_string())
                     .unwrap_or_default(),
             );
+            cmd.arg(signed_in);
             let sets = || changes.entries().filter_map(|(k, v)| Some((k, v?)));
             cmd.arg(sets().count());
             for (key, json) in sets() {
@@ -465,14 +564,16 @@ impl SessionStore for RedisStore {
     }
 
     async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
-        let ttl: Option<u64> = self.eval(&self.scripts.touch, self.key(id), |_| {}).await?;
+        let ttl: Option<u64> = self
+            .eval(&self.scripts.touch, self.keys(id), |_| {})
+            .await?;
         Ok(ttl.map(Duration::from_millis))
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        let mut cmd = redis::cmd("DEL");
-        cmd.arg(self.key(id));
-        let deleted: u64 = self.run(cmd).await?;
+        let deleted: u64 = self
+            .eval(&self.scripts.delete, self.keys(id), |_| {})
+            .await?;
         Ok(deleted > 0)
     }
 }

@@ -15,6 +15,18 @@ pub fn unique_prefix() -> String {
     format!("test:{}:", SessionId::generate())
 }
 
+/// The Redis key of session `id` under `prefix`, as the store names it: the prefix, the
+/// hash tag of its group, its storage key.
+pub fn session_key(prefix: &str, id: &SessionId) -> String {
+    let hash = id.storage_key();
+    format!("{prefix}{{{}}}{hash}", &hash[..2])
+}
+
+/// Whether `key` is one of the store's group indexes rather than a session.
+pub fn is_index(key: &str) -> bool {
+    key.ends_with(":anonymous") || key.ends_with(":signed-in")
+}
+
 /// The standalone test server's config (with its password), under a fresh prefix.
 pub fn standalone_config() -> Option<RedisConfig> {
     let mut config = RedisConfig::default();
@@ -156,6 +168,15 @@ impl OwnServer {
             .ok()?;
         let text = String::from_utf8_lossy(&output.stdout).into_owned();
         (output.status.success() && !text.starts_with("Could not connect")).then_some(text)
+    }
+
+    /// The session keys the server holds (not the group indexes).
+    pub fn session_keys(&self) -> Vec<String> {
+        let keys = self.query(&["KEYS", "*"]).unwrap_or_default();
+        keys.lines()
+            .filter(|key| !key.is_empty() && !is_index(key))
+            .map(String::from)
+            .collect()
     }
 
     /// How many times each command ran since the last `CONFIG RESETSTAT`.
