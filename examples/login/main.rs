@@ -157,8 +157,13 @@ pub fn app() -> Rocket<Build> {
 
 /// The app on `figment`: the tests run it on their own configuration.
 pub fn app_on(figment: rocket::figment::Figment) -> Rocket<Build> {
+    app_with(figment, Sessions::fairing())
+}
+
+/// The app on `figment` with `sessions` (a custom store, say): the tests use it.
+pub fn app_with(figment: rocket::figment::Figment, sessions: Sessions) -> Rocket<Build> {
     rocket::custom(figment)
-        .attach(Sessions::fairing())
+        .attach(sessions)
         .attach(Template::fairing())
         .manage(Users::demo())
         .mount(
