@@ -975,4 +975,97 @@ mod tests {
         assert!(!debug.contains("thirty-two"), "{debug}");
         assert!(debug.contains("1 redacted"));
     }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+        use rocket::figment::providers::{Format, Toml};
+        use rocket::figment::Figment;
+
+        const KEYS: &[&str] = &[
+            "store",
+            "cookie_name",
+            "max_age",
+            "max_session_size",
+            "browser_session",
+            "rolling",
+            "resave",
+            "save_uninitialized",
+            "http_only",
+            "secure",
+            "same_site",
+            "path",
+            "domain",
+            "proxy",
+            "login_path",
+            "secrets",
+            "memory.max_sessions",
+            "memory.sweep_interval",
+            "redis.url",
+            "redis.urls",
+            "redis.prefix",
+            "redis.timeout",
+            "redis.max_sessions",
+            "file.dir",
+            "file.sweep_interval",
+            "file.max_sessions",
+            "colour",
+        ];
+
+        /// A TOML value of any type, in the shapes that break parsers.
+        fn value() -> impl Strategy<Value = String> {
+            let leaf = prop_oneof![
+                any::<i64>().prop_map(|n| n.to_string()),
+                any::<f64>().prop_map(|f| format!("{f:?}")),
+                Just("nan".to_string()),
+                Just("-inf".to_string()),
+                Just("1e309".to_string()),
+                any::<bool>().prop_map(|b| b.to_string()),
+                ".{0,20}".prop_map(|s| format!("{s:?}")),
+                Just("\"64 KiB\"".to_string()),
+                Just("\"99 YiB\"".to_string()),
+                Just("\"auto\"".to_string()),
+            ];
+            leaf.prop_recursive(2, 8, 4, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..4)
+                        .prop_map(|items| format!("[{}]", items.join(", "))),
+                    proptest::collection::vec(("[a-z_]{1,8}", inner), 0..3).prop_map(|pairs| {
+                        let pairs: Vec<String> = pairs
+                            .into_iter()
+                            .map(|(k, v)| format!("{k} = {v}"))
+                            .collect();
+                        format!("{{ {} }}", pairs.join(", "))
+                    }),
+                ]
+            })
+        }
+
+        fn table() -> impl Strategy<Value = String> {
+            proptest::collection::vec((proptest::sample::select(KEYS), value()), 0..6).prop_map(
+                |lines| {
+                    let mut text = String::from("[sessions]\n");
+                    for (key, value) in lines {
+                        text.push_str(&format!("{key} = {value}\n"));
+                    }
+                    text
+                },
+            )
+        }
+
+        proptest! {
+            #![proptest_config(crate::proptest_cases::config())]
+
+            /// Garbage in Rocket.toml is a config error naming a key, never a panic.
+            #[test]
+            fn prop_garbage_config_never_panics(text in table(), noise in ".{0,40}") {
+                for text in [text.clone(), format!("{text}{noise}")] {
+                    let figment = Figment::from(Toml::string(&text)).focus("sessions");
+                    if let Ok(config) = figment.extract::<SessionConfig>() {
+                        let _ = config.validate();
+                    }
+                }
+            }
+        }
+    }
 }

@@ -299,4 +299,74 @@ mod tests {
         assert_ne!(id.storage_key()[..48], HEXLOWER.encode(id.as_bytes()));
         assert_eq!(format!("{id:?}"), "SessionId(..)");
     }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn id() -> impl Strategy<Value = SessionId> {
+            any::<[u8; ID_BYTES]>().prop_map(SessionId)
+        }
+
+        fn secret() -> impl Strategy<Value = Vec<u8>> {
+            proptest::collection::vec(any::<u8>(), 32..96)
+        }
+
+        proptest! {
+            #![proptest_config(crate::proptest_cases::config())]
+
+            #[test]
+            fn prop_arbitrary_cookies_never_panic_or_verify(
+                secret in secret(),
+                value in ".{0,100}",
+                bytes in proptest::collection::vec(any::<u8>(), 0..100),
+            ) {
+                let signer = Signer::new(&[secret], label::SESSION).unwrap();
+                prop_assert_eq!(signer.verify(&value), None);
+                prop_assert_eq!(signer.verify(&String::from_utf8_lossy(&bytes)), None);
+                let id = SessionId::generate();
+                prop_assert!(!signer.verify_tag(&id, &value));
+            }
+
+            #[test]
+            fn prop_what_is_signed_verifies_to_the_same_id(
+                secrets in proptest::collection::vec(secret(), 1..4),
+                id in id(),
+                signer_index in 0usize..4,
+            ) {
+                let all = Signer::new(&secrets, label::SESSION).unwrap();
+                let one = Signer::new(&secrets[signer_index % secrets.len()..], label::SESSION).unwrap();
+                // Any of the secrets verifies what the first of them signed.
+                prop_assert_eq!(all.verify(&one.sign(&id)), Some(id.clone()));
+                prop_assert!(all.verify_tag(&id, &one.tag(&id)));
+                // Another purpose's key never verifies it.
+                let csrf = Signer::new(&secrets, label::CSRF).unwrap();
+                prop_assert_eq!(csrf.verify(&all.sign(&id)), None);
+            }
+
+            #[test]
+            fn prop_any_change_to_a_signed_value_fails(
+                secret in secret(),
+                id in id(),
+                position in 0usize..COOKIE_VALUE_CHARS,
+                replacement in any::<char>(),
+                cut in 0usize..COOKIE_VALUE_CHARS,
+            ) {
+                let signer = Signer::new(&[secret], label::SESSION).unwrap();
+                let value = signer.sign(&id);
+                let mut chars: Vec<char> = value.chars().collect();
+                prop_assume!(chars[position] != replacement);
+                chars[position] = replacement;
+                let changed: String = chars.into_iter().collect();
+                prop_assert_eq!(signer.verify(&changed), None);
+                prop_assert_eq!(signer.verify(&value[..cut]), None);
+                let tag = signer.tag(&id);
+                let mut tag_chars: Vec<char> = tag.chars().collect();
+                let at = position % tag_chars.len();
+                prop_assume!(tag_chars[at] != replacement);
+                tag_chars[at] = replacement;
+                prop_assert!(!signer.verify_tag(&id, &tag_chars.into_iter().collect::<String>()));
+            }
+        }
+    }
 }

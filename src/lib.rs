@@ -88,6 +88,9 @@ mod session;
 // 5. The fairing.
 mod fairing;
 
+#[cfg(test)]
+mod proptest_cases;
+
 pub use auth::{Auth, Authenticated};
 pub use config::{
     FileConfig, MemoryConfig, RedisConfig, SameSite, Secure, SessionConfig, StoreKind,

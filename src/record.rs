@@ -455,4 +455,99 @@ mod tests {
         record.apply(&changes);
         assert_eq!(record.ttl(), Duration::from_secs(9));
     }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn entries() -> impl Strategy<Value = Vec<(String, String)>> {
+            proptest::collection::vec((".{0,12}", ".{0,40}"), 0..8)
+        }
+
+        fn record() -> impl Strategy<Value = SessionRecord> {
+            (entries(), any::<u32>()).prop_map(|(entries, ttl)| {
+                let mut record = SessionRecord::new(Duration::from_millis(ttl.into()));
+                for (key, value) in entries {
+                    record.insert(key, value);
+                }
+                record
+            })
+        }
+
+        fn changes() -> impl Strategy<Value = Changes> {
+            let entry = (".{0,12}", proptest::option::of(".{0,40}"));
+            let ttl = proptest::option::of(any::<u32>());
+            (proptest::collection::vec(entry, 0..8), ttl).prop_map(|(entries, ttl)| {
+                let mut changes = Changes::default();
+                for (key, value) in entries {
+                    match value {
+                        Some(value) => changes.set(key, value),
+                        None => changes.remove(key),
+                    }
+                }
+                if let Some(ttl) = ttl {
+                    changes.reset_ttl(Duration::from_millis(ttl.into()));
+                }
+                changes
+            })
+        }
+
+        proptest! {
+            #![proptest_config(crate::proptest_cases::config())]
+
+            #[test]
+            fn prop_the_codec_round_trips(record in record()) {
+                prop_assert_eq!(SessionRecord::from_bytes(&record.to_bytes()), Some(record));
+            }
+
+            #[test]
+            fn prop_arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200), changes in changes()) {
+                let _ = SessionRecord::from_bytes(&bytes);
+                let _ = SessionRecord::ttl_from_bytes(&bytes);
+                let _ = SessionRecord::apply_to_bytes(&bytes, &changes);
+            }
+
+            #[test]
+            fn prop_applying_to_bytes_is_applying_to_the_record(record in record(), changes in changes()) {
+                let bytes = SessionRecord::apply_to_bytes(&record.to_bytes(), &changes);
+                let mut applied = record;
+                applied.apply(&changes);
+                prop_assert_eq!(bytes.and_then(|b| SessionRecord::from_bytes(&b)), Some(applied));
+            }
+
+            /// Two requests that change different entries of one session both keep their
+            /// change, in either order; the entries neither touched stay as they were.
+            #[test]
+            fn prop_commits_to_different_entries_both_survive(
+                record in record(),
+                first in changes(),
+                second in changes(),
+            ) {
+                let theirs: Vec<&str> = first.entries().map(|(k, _)| k).collect();
+                let mut disjoint = Changes::default();
+                for (key, value) in second.entries().filter(|(k, _)| !theirs.contains(k)) {
+                    match value {
+                        Some(value) => disjoint.set(key, value),
+                        None => disjoint.remove(key),
+                    }
+                }
+                let mut one_way = record.clone();
+                one_way.apply(&first);
+                one_way.apply(&disjoint);
+                let mut other_way = record.clone();
+                other_way.apply(&disjoint);
+                other_way.apply(&first);
+                prop_assert_eq!(one_way.entries().collect::<Vec<_>>(), other_way.entries().collect::<Vec<_>>());
+                for (key, value) in first.entries().chain(disjoint.entries()) {
+                    prop_assert_eq!(one_way.get(key), value);
+                }
+                for (key, value) in record.entries() {
+                    let touched = first.entries().chain(disjoint.entries()).any(|(k, _)| k == key);
+                    if !touched {
+                        prop_assert_eq!(one_way.get(key), Some(value));
+                    }
+                }
+            }
+        }
+    }
 }

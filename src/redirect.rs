@@ -121,4 +121,69 @@ mod tests {
             assert_eq!(safe_next(Some(next), "/home"), "/home", "{next:?}");
         }
     }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Strings built from what open redirects are made of.
+        fn next() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                Just("/".to_string()),
+                Just("\\".to_string()),
+                Just("//".to_string()),
+                Just("%2F".to_string()),
+                Just("%2f".to_string()),
+                Just("%5C".to_string()),
+                Just("%25".to_string()),
+                Just("%09".to_string()),
+                Just("%00".to_string()),
+                Just(":".to_string()),
+                Just("@".to_string()),
+                Just(".".to_string()),
+                Just("?".to_string()),
+                Just("#".to_string()),
+                Just("\t".to_string()),
+                Just("\n".to_string()),
+                Just(" ".to_string()),
+                Just("http".to_string()),
+                Just("javascript".to_string()),
+                Just("evil.example".to_string()),
+                Just("é".to_string()),
+                "[\\x00-\\x7f]",
+            ];
+            proptest::collection::vec(piece, 0..10).prop_map(|pieces| pieces.concat())
+        }
+
+        proptest! {
+            #![proptest_config(crate::proptest_cases::config())]
+
+            /// Checked against a WHATWG URL parser, as browsers resolve a `Location`:
+            /// whatever `safe_next` keeps stays on the page's origin.
+            #[test]
+            fn prop_what_safe_next_keeps_stays_on_the_site(next in next()) {
+                let page = url::Url::parse("https://app.example/login?next=x").unwrap();
+                if safe_next(Some(&next), "/fallback") == next {
+                    let target = page.join(&next);
+                    prop_assert!(target.is_ok(), "{next:?} does not resolve");
+                    let target = target.unwrap();
+                    prop_assert_eq!(target.origin(), page.origin(), "{:?} leaves for {}", next, target);
+                    prop_assert!(rocket::response::Redirect::to(next.clone()).respond_to_is_ok());
+                }
+            }
+        }
+
+        trait RespondsOk {
+            fn respond_to_is_ok(self) -> bool;
+        }
+
+        impl RespondsOk for rocket::response::Redirect {
+            /// Whether Rocket can send the redirect (it answers 500 for a bad URI).
+            fn respond_to_is_ok(self) -> bool {
+                let client = rocket::local::blocking::Client::debug_with(vec![]).unwrap();
+                let request = client.get("/");
+                rocket::response::Responder::respond_to(self, request.inner()).is_ok()
+            }
+        }
+    }
 }

@@ -280,3 +280,118 @@ pub trait SessionStore: Send + Sync + 'static {
     /// A [`StoreError`] when the store cannot answer.
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// One call to a store, on one of four sessions.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Create(usize, Vec<(String, String)>),
+        Commit(usize, Vec<(String, Option<String>)>),
+        Touch(usize),
+        Delete(usize),
+        Load(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let session = 0usize..4;
+        let key = "[a-c]";
+        prop_oneof![
+            (
+                session.clone(),
+                proptest::collection::vec((key, "[0-9]{1,3}"), 0..3)
+            )
+                .prop_map(|(i, entries)| Op::Create(i, entries)),
+            (
+                session.clone(),
+                proptest::collection::vec((key, proptest::option::of("[0-9]{1,3}")), 0..3)
+            )
+                .prop_map(|(i, changes)| Op::Commit(i, changes)),
+            session.clone().prop_map(Op::Touch),
+            session.clone().prop_map(Op::Delete),
+            session.prop_map(Op::Load),
+        ]
+    }
+
+    /// Runs `ops` on `store` and on a model of the contract (no session expires in the
+    /// run): `create` never overwrites, `commit` changes only its entries and never brings
+    /// back a deleted session, `delete` says whether it held the session.
+    async fn agrees_with_the_model(store: &dyn SessionStore, ops: Vec<Op>) {
+        const TTL: Duration = Duration::from_secs(600);
+        let ids: Vec<SessionId> = (0..4).map(|_| SessionId::generate()).collect();
+        let mut model: HashMap<usize, SessionRecord> = HashMap::new();
+        for op in ops {
+            match op {
+                Op::Create(i, entries) => {
+                    let mut record = SessionRecord::new(TTL);
+                    for (key, value) in entries {
+                        record.insert(key, value);
+                    }
+                    let created = store.create(&ids[i], &record).await.unwrap();
+                    assert_eq!(created, !model.contains_key(&i), "create {i}");
+                    model.entry(i).or_insert(record);
+                }
+                Op::Commit(i, entries) => {
+                    let mut changes = Changes::default();
+                    for (key, value) in entries {
+                        match value {
+                            Some(value) => changes.set(key, value),
+                            None => changes.remove(key),
+                        }
+                    }
+                    let applied = store.commit(&ids[i], &changes).await.unwrap();
+                    assert_eq!(applied, model.contains_key(&i), "commit {i}");
+                    if let Some(record) = model.get_mut(&i) {
+                        record.apply(&changes);
+                    }
+                }
+                Op::Touch(i) => {
+                    let touched = store.touch(&ids[i]).await.unwrap();
+                    assert_eq!(touched, model.get(&i).map(|_| TTL), "touch {i}");
+                }
+                Op::Delete(i) => {
+                    let held = store.delete(&ids[i]).await.unwrap();
+                    assert_eq!(held, model.remove(&i).is_some(), "delete {i}");
+                }
+                Op::Load(i) => {
+                    let loaded = store.load(&ids[i]).await.unwrap();
+                    assert_eq!(loaded.as_ref(), model.get(&i), "load {i}");
+                }
+            }
+        }
+    }
+
+    fn run(ops: Vec<Op>, store: impl SessionStore) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(agrees_with_the_model(&store, ops));
+    }
+
+    proptest! {
+        #![proptest_config(crate::proptest_cases::config())]
+
+        #[test]
+        fn prop_the_memory_store_keeps_the_contract(ops in proptest::collection::vec(op(), 1..40)) {
+            run(ops, MemoryStore::default());
+        }
+
+        #[cfg(feature = "file")]
+        #[test]
+        fn prop_the_file_store_keeps_the_contract(ops in proptest::collection::vec(op(), 1..40)) {
+            let mut config = SessionConfig::default();
+            config.file.dir = std::env::temp_dir()
+                .join(format!("rss-prop-{}", SessionId::generate()));
+            let dir = config.file.dir.clone();
+            run(ops, FileStore::open(&config).unwrap());
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
