@@ -222,13 +222,19 @@ impl Shard {
         held
     }
 
-    /// Removes the sessions that expired by `now`; returns how many.
+    /// Removes the sessions that expired by `now`; returns how many. A map left mostly
+    /// empty (after a flood) gives its room back.
     fn sweep(&mut self, now: u64) -> usize {
         if now < self.earliest {
             return 0;
         }
 
-        self.remove_where(|stored| stored.expires <= now)
+        let removed = self.remove_where(|stored| stored.expires <= now);
+        let len = self.map.len();
+        if self.map.capacity() > 4 * len.max(64) {
+            self.map.shrink_to(2 * len);
+        }
+        removed
     }
 
     /// Removes the sessions `remove` picks, in one pass that also finds the earliest
