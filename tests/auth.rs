@@ -407,4 +407,5 @@ async fn the_release_profile_sends_secure_cookies_and_demands_a_secret() {
     let response = client.get("/login").dispatch().await;
     let cookie = response.headers().get_one("Set-Cookie").unwrap();
     assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(cookie.starts_with("__Host-rocket.sid="), "{cookie}");
 }
