@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rocket::fairing::{self, Fairing, Info, Kind};
-use rocket::figment::{self, providers::Serialized, value::Value, Figment};
+use rocket::figment::{self, providers::Serialized, Figment};
 use rocket::http::Status;
 use rocket::log::private as log;
 use rocket::request::Request;
@@ -12,9 +12,7 @@ use rocket::response::Response;
 use rocket::{Build, Orbit, Rocket};
 use serde::Serialize;
 
-use crate::config::low_entropy;
-use crate::id::{label, Signer};
-use crate::state::{Context, Incoming, Keys, Plan, Slot};
+use crate::state::{Context, Incoming, Plan, Slot};
 use crate::store::{Observed, SessionStore};
 use crate::time::millis;
 use crate::{Error, SameSite, Secure, SessionConfig, SessionId, SessionRecord, StoreError};
@@ -213,7 +211,7 @@ async fn context(rocket: &Rocket<Build>, sessions: &Sessions) -> Result<Context,
     }
     config.validate()?;
 
-    let keys = keys(&config, rocket.figment(), debug)?;
+    let keys = crate::secret::keys(&config, rocket.figment(), debug)?;
     let store = match &sessions.store {
         Some(store) => store.clone(),
         None => crate::store::open(&config).await?,
@@ -316,98 +314,6 @@ fn config_error(error: figment::Error) -> Error {
     Error::config(&error.path.join("."), error.kind.to_string())
 }
 
-/// The keys: derived from `sessions.secrets` when set, else from Rocket's `secret_key`,
-/// else (debug only) from a random secret that lasts as long as the process. Outside
-/// debug, a secret that is visibly not random stops launch.
-fn keys(config: &SessionConfig, figment: &Figment, debug: bool) -> Result<Keys, Error> {
-    let secrets: Vec<Vec<u8>> = if config.secrets.is_empty() {
-        let secret_key = match figment.find_value("secret_key") {
-            Ok(value) => secret_key_bytes(&value).map_err(|()| {
-                Error::config(
-                    "secrets",
-                    "unset, and Rocket's `secret_key` is not 32 or 64 bytes of base64 or hex: set one of them",
-                )
-            })?,
-            Err(_) => None,
-        };
-        match secret_key {
-            Some(key) => {
-                refuse_weak("secrets", "Rocket's `secret_key`", &key, debug)?;
-                vec![key]
-            }
-            None if !debug => {
-                return Err(Error::config(
-                    "secrets",
-                    format!(
-                        "the `{}` profile needs a real secret: set `sessions.secrets` or Rocket's `secret_key` (e.g. ROCKET_SECRET_KEY=$(openssl rand -base64 32))",
-                        figment.profile()
-                    ),
-                ));
-            }
-            None => {
-                log::warn!("sessions are signed with a random key and end when the app restarts: set `sessions.secrets` or `secret_key`");
-                vec![rand::random::<[u8; 32]>().to_vec()]
-            }
-        }
-    } else {
-        for (i, secret) in config.secrets.iter().enumerate() {
-            let name = format!("secret #{}", i + 1);
-            refuse_weak("secrets", &name, secret.as_bytes(), debug)?;
-        }
-        config
-            .secrets
-            .iter()
-            .map(|s| s.as_bytes().to_vec())
-            .collect()
-    };
-
-    let signer = |label| Signer::new(&secrets, label).expect("at least one secret");
-    Ok(Keys {
-        session: signer(label::SESSION),
-        pending: signer(label::PENDING),
-        csrf: signer(label::CSRF),
-    })
-}
-
-/// Refuses (outside debug; warns in debug) a secret that is visibly not random.
-fn refuse_weak(key: &str, name: &str, secret: &[u8], debug: bool) -> Result<(), Error> {
-    let Some(problem) = low_entropy(secret) else {
-        return Ok(());
-    };
-    let message = format!(
-        "{name} {problem}, which anyone can guess: generate one with `openssl rand -base64 32`"
-    );
-    if debug {
-        log::warn!("`sessions.{key}`: {message}; this stops launch outside the debug profile");
-        return Ok(());
-    }
-    Err(Error::config(key, message))
-}
-
-/// Rocket's `secret_key` read as Rocket reads it: 32 or 64 bytes, as base64 (44 or 88
-/// characters), hex (64 or 128) or an array. `Ok(None)` for the all-zero key, which is
-/// Rocket's "unset"; `Err` for anything else.
-fn secret_key_bytes(value: &Value) -> Result<Option<Vec<u8>>, ()> {
-    use data_encoding::{BASE64, HEXLOWER_PERMISSIVE};
-
-    let bytes = match value.as_str() {
-        Some(text) => match text.len() {
-            44 | 88 => BASE64.decode(text.as_bytes()).map_err(|_| ())?,
-            64 | 128 => HEXLOWER_PERMISSIVE
-                .decode(text.as_bytes())
-                .map_err(|_| ())?,
-            _ => return Err(()),
-        },
-        None => value.deserialize::<Vec<u8>>().map_err(|_| ())?,
-    };
-
-    if !matches!(bytes.len(), 32 | 64) {
-        return Err(());
-    }
-
-    Ok(bytes.iter().any(|b| *b != 0).then_some(bytes))
-}
-
 #[rocket::async_trait]
 impl Fairing for Sessions {
     fn info(&self) -> Info {
@@ -471,6 +377,7 @@ impl Fairing for Sessions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rocket::figment::value::Value;
 
     fn problem(figment: Figment) -> Option<String> {
         let rocket = rocket::custom(figment);
@@ -536,24 +443,5 @@ mod tests {
     #[test]
     fn debug_without_a_secret_launches_with_a_random_key() {
         assert_eq!(problem(debug()), None);
-    }
-
-    #[test]
-    fn secret_key_reads_like_rocket_does() {
-        let len = |value: Value| secret_key_bytes(&value).map(|key| key.map(|k| k.len()));
-        assert_eq!(
-            len("hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk=".into()),
-            Ok(Some(32))
-        );
-        assert_eq!(len("ab".repeat(64).into()), Ok(Some(64)));
-        assert_eq!(len(vec![7u8; 32].into()), Ok(Some(32)));
-        assert_eq!(
-            len(vec![0u8; 64].into()),
-            Ok(None),
-            "the zero key is Rocket's unset"
-        );
-        assert_eq!(len("short".into()), Err(()));
-        assert_eq!(len("x".repeat(44).into()), Err(()));
-        assert_eq!(len(vec![1u8; 16].into()), Err(()));
     }
 }

@@ -75,6 +75,7 @@ mod error;
 mod id;
 mod record;
 mod redirect;
+mod secret;
 mod time;
 // 2. Stores.
 pub mod store;

@@ -119,7 +119,7 @@ impl SessionRecord {
     }
 
     /// Every entry, as `(key, JSON text)`, ordered by key.
-    pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
+    pub fn entries(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
         self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
@@ -167,136 +167,6 @@ impl SessionRecord {
         if let Some(ttl) = changes.ttl {
             self.ttl = ttl;
         }
-    }
-}
-
-/// A compact in-memory encoding of a record, what the memory store keeps in its slab: the
-/// lifetime in milliseconds, then each entry as a length-prefixed key and value (lengths as
-/// `u32` LE). Only [`MemoryStore`](crate::MemoryStore) uses it: it never leaves the process.
-/// The encoders return a `Vec` as built: the store copies a small one into a slot, and
-/// keeps a large one (over 1 KiB) as it is.
-impl SessionRecord {
-    pub(crate) fn to_bytes(&self) -> Vec<u8> {
-        let size = self
-            .entries
-            .iter()
-            .map(|(k, v)| k.len() + v.len())
-            .sum::<usize>();
-        let mut out = Encoder::new(self.ttl, size + 8 * self.entries.len());
-        for (key, value) in &self.entries {
-            out.entry(key, value);
-        }
-        out.finish()
-    }
-
-    pub(crate) fn ttl_from_bytes(bytes: &[u8]) -> Option<Duration> {
-        let ttl = bytes.first_chunk::<8>()?;
-        Some(Duration::from_millis(u64::from_le_bytes(*ttl)))
-    }
-
-    pub(crate) fn from_bytes(bytes: &[u8]) -> Option<SessionRecord> {
-        let (ttl, entries) = Entries::of(bytes)?;
-        let mut record = SessionRecord::new(ttl);
-        for entry in entries {
-            let (key, value) = entry?;
-            record.insert(key, value);
-        }
-        Some(record)
-    }
-
-    /// Applies `changes` to an encoded record without decoding it into owned strings: the
-    /// sorted entries and the sorted changes are merged straight into the new encoding.
-    pub(crate) fn apply_to_bytes(bytes: &[u8], changes: &Changes) -> Option<Vec<u8>> {
-        let (ttl, entries) = Entries::of(bytes)?;
-        let added = changes
-            .entries
-            .iter()
-            .map(|(k, v)| k.len() + v.as_ref().map_or(0, String::len) + 8);
-        let mut out = Encoder::new(
-            changes.ttl.unwrap_or(ttl),
-            bytes.len() + added.sum::<usize>(),
-        );
-        let mut pending = changes.entries.iter().peekable();
-        for entry in entries {
-            let (key, value) = entry?;
-            while let Some((k, v)) = pending.next_if(|(k, _)| k.as_str() < key) {
-                if let Some(v) = v {
-                    out.entry(k, v);
-                }
-            }
-            match pending.next_if(|(k, _)| k == key) {
-                Some((_, Some(new))) => out.entry(key, new),
-                Some((_, None)) => {}
-                None => out.entry(key, value),
-            }
-        }
-        for (key, value) in pending {
-            if let Some(value) = value {
-                out.entry(key, value);
-            }
-        }
-        Some(out.finish())
-    }
-}
-
-struct Encoder(Vec<u8>);
-
-impl Encoder {
-    fn new(ttl: Duration, capacity: usize) -> Self {
-        let mut bytes = Vec::with_capacity(8 + capacity);
-        bytes.extend_from_slice(&crate::time::millis(ttl).to_le_bytes());
-        Encoder(bytes)
-    }
-
-    fn entry(&mut self, key: &str, value: &str) {
-        for text in [key, value] {
-            let len = u32::try_from(text.len()).expect("a session entry is under 4 GiB");
-            self.0.extend_from_slice(&len.to_le_bytes());
-            self.0.extend_from_slice(text.as_bytes());
-        }
-    }
-
-    fn finish(self) -> Vec<u8> {
-        self.0
-    }
-}
-
-/// The entries of an encoded record, in order; an item is `None` where the bytes are
-/// malformed.
-struct Entries<'a>(&'a [u8]);
-
-impl<'a> Entries<'a> {
-    fn of(bytes: &'a [u8]) -> Option<(Duration, Entries<'a>)> {
-        let (ttl, rest) = bytes.split_first_chunk::<8>()?;
-        Some((
-            Duration::from_millis(u64::from_le_bytes(*ttl)),
-            Entries(rest),
-        ))
-    }
-
-    fn text(&mut self) -> Option<&'a str> {
-        let (len, rest) = self.0.split_first_chunk::<4>()?;
-        let (text, rest) =
-            rest.split_at_checked(usize::try_from(u32::from_le_bytes(*len)).ok()?)?;
-        self.0 = rest;
-        std::str::from_utf8(text).ok()
-    }
-}
-
-impl<'a> Iterator for Entries<'a> {
-    type Item = Option<(&'a str, &'a str)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.0.is_empty() {
-            return None;
-        }
-
-        let entry = self.text().zip(self.text());
-        if entry.is_none() {
-            // Malformed: report it once and stop.
-            self.0 = &[];
-        }
-        Some(entry)
     }
 }
 
@@ -383,57 +253,6 @@ mod tests {
     }
 
     #[test]
-    fn bytes_round_trip_and_reject_truncation() {
-        let mut record = SessionRecord::new(Duration::from_millis(1500));
-        assert_eq!(
-            SessionRecord::from_bytes(&record.to_bytes()),
-            Some(record.clone())
-        );
-        record.insert("cart", r#"["apple","żółw"]"#);
-        record.insert("", "");
-        let bytes = record.to_bytes();
-        assert_eq!(
-            SessionRecord::ttl_from_bytes(&bytes),
-            Some(Duration::from_millis(1500))
-        );
-        assert_eq!(SessionRecord::from_bytes(&bytes), Some(record));
-        // Cutting between entries leaves a shorter valid record; anywhere else, none.
-        let between_entries = [8, 8 + 4 + 4];
-        for cut in (0..bytes.len()).filter(|cut| !between_entries.contains(cut)) {
-            assert_eq!(
-                SessionRecord::from_bytes(&bytes[..cut]),
-                None,
-                "cut at {cut}"
-            );
-        }
-    }
-
-    #[test]
-    fn applying_to_bytes_is_applying_to_the_record() {
-        let mut record = SessionRecord::new(Duration::from_secs(5));
-        for (k, v) in [("b", "2"), ("d", "4"), ("f", "6")] {
-            record.insert(k, v);
-        }
-        let mut changes = Changes::default();
-        changes.set("a", "1");
-        changes.set("d", "40");
-        changes.remove("f");
-        changes.remove("zz");
-        changes.set("e", "5");
-        changes.set("g", "7");
-
-        let bytes = SessionRecord::apply_to_bytes(&record.to_bytes(), &changes).unwrap();
-        record.apply(&changes);
-        assert_eq!(SessionRecord::from_bytes(&bytes), Some(record.clone()));
-
-        changes.reset_ttl(Duration::from_secs(60));
-        let bytes = SessionRecord::apply_to_bytes(&record.to_bytes(), &changes).unwrap();
-        record.apply(&changes);
-        assert_eq!(SessionRecord::from_bytes(&bytes), Some(record));
-        assert_eq!(SessionRecord::apply_to_bytes(&[1, 2, 3], &changes), None);
-    }
-
-    #[test]
     fn the_last_change_to_an_entry_wins() {
         let mut changes = Changes::default();
         changes.set("a", "1");
@@ -457,63 +276,12 @@ mod tests {
     }
 
     mod prop {
+        use super::super::strategies::{changes, record};
         use super::*;
         use proptest::prelude::*;
 
-        fn entries() -> impl Strategy<Value = Vec<(String, String)>> {
-            proptest::collection::vec((".{0,12}", ".{0,40}"), 0..8)
-        }
-
-        fn record() -> impl Strategy<Value = SessionRecord> {
-            (entries(), any::<u32>()).prop_map(|(entries, ttl)| {
-                let mut record = SessionRecord::new(Duration::from_millis(ttl.into()));
-                for (key, value) in entries {
-                    record.insert(key, value);
-                }
-                record
-            })
-        }
-
-        fn changes() -> impl Strategy<Value = Changes> {
-            let entry = (".{0,12}", proptest::option::of(".{0,40}"));
-            let ttl = proptest::option::of(any::<u32>());
-            (proptest::collection::vec(entry, 0..8), ttl).prop_map(|(entries, ttl)| {
-                let mut changes = Changes::default();
-                for (key, value) in entries {
-                    match value {
-                        Some(value) => changes.set(key, value),
-                        None => changes.remove(key),
-                    }
-                }
-                if let Some(ttl) = ttl {
-                    changes.reset_ttl(Duration::from_millis(ttl.into()));
-                }
-                changes
-            })
-        }
-
         proptest! {
             #![proptest_config(crate::proptest_cases::config())]
-
-            #[test]
-            fn prop_the_codec_round_trips(record in record()) {
-                prop_assert_eq!(SessionRecord::from_bytes(&record.to_bytes()), Some(record));
-            }
-
-            #[test]
-            fn prop_arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200), changes in changes()) {
-                let _ = SessionRecord::from_bytes(&bytes);
-                let _ = SessionRecord::ttl_from_bytes(&bytes);
-                let _ = SessionRecord::apply_to_bytes(&bytes, &changes);
-            }
-
-            #[test]
-            fn prop_applying_to_bytes_is_applying_to_the_record(record in record(), changes in changes()) {
-                let bytes = SessionRecord::apply_to_bytes(&record.to_bytes(), &changes);
-                let mut applied = record;
-                applied.apply(&changes);
-                prop_assert_eq!(bytes.and_then(|b| SessionRecord::from_bytes(&b)), Some(applied));
-            }
 
             /// Two requests that change different entries of one session both keep their
             /// change, in either order; the entries neither touched stay as they were.
@@ -549,5 +317,44 @@ mod tests {
                 }
             }
         }
+    }
+}
+
+/// Records and changes for property tests.
+#[cfg(test)]
+pub(crate) mod strategies {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn entries() -> impl Strategy<Value = Vec<(String, String)>> {
+        proptest::collection::vec((".{0,12}", ".{0,40}"), 0..8)
+    }
+
+    pub(crate) fn record() -> impl Strategy<Value = SessionRecord> {
+        (entries(), any::<u32>()).prop_map(|(entries, ttl)| {
+            let mut record = SessionRecord::new(Duration::from_millis(ttl.into()));
+            for (key, value) in entries {
+                record.insert(key, value);
+            }
+            record
+        })
+    }
+
+    pub(crate) fn changes() -> impl Strategy<Value = Changes> {
+        let entry = (".{0,12}", proptest::option::of(".{0,40}"));
+        let ttl = proptest::option::of(any::<u32>());
+        (proptest::collection::vec(entry, 0..8), ttl).prop_map(|(entries, ttl)| {
+            let mut changes = Changes::default();
+            for (key, value) in entries {
+                match value {
+                    Some(value) => changes.set(key, value),
+                    None => changes.remove(key),
+                }
+            }
+            if let Some(ttl) = ttl {
+                changes.reset_ttl(Duration::from_millis(ttl.into()));
+            }
+            changes
+        })
     }
 }

@@ -11,129 +11,15 @@ use rocket::log::private as log;
 use rocket::request::{Outcome, Request};
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::cookie::CookieWriter;
-use crate::id::Signer;
 use crate::record::reserved;
-use crate::store::Observed;
 use crate::time::MAX_LIFETIME;
-use crate::{Error, SessionConfig, SessionId, SessionRecord, StoreError};
+use crate::{Error, SessionId, SessionRecord, StoreError};
 
+mod context;
 mod plan;
 
+pub(crate) use context::{Context, Incoming};
 pub(crate) use plan::Plan;
-
-/// What the fairing sets up at ignite and Rocket manages (as `Arc<Context>`): read by
-/// the guards and the fairing's response hook.
-pub(crate) struct Context {
-    pub(crate) config: SessionConfig,
-    pub(crate) store: Observed,
-    pub(crate) keys: Keys,
-    pub(crate) cookies: CookieWriter,
-    /// `max_session_size` in bytes.
-    max_size: usize,
-}
-
-/// The keys derived from the secrets, one per purpose.
-pub(crate) struct Keys {
-    /// Signs the ids of stored sessions into session cookies.
-    pub(crate) session: Signer,
-    /// Signs the id a visitor's session will have, while nothing is stored.
-    pub(crate) pending: Signer,
-    /// Derives CSRF tokens from session ids.
-    pub(crate) csrf: Signer,
-}
-
-/// What the request's session cookie carried, verified.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Incoming {
-    /// No cookie of ours that verifies.
-    Nothing,
-    /// A session's id; the store may or may not have the session.
-    Session(SessionId),
-    /// The id a visitor's session will have once something is stored in it: given out
-    /// with a CSRF token, so that a form costs no stored session. Nothing is stored
-    /// under it.
-    Pending(SessionId),
-}
-
-impl Incoming {
-    /// The id the cookie carried, of either kind: what a CSRF token the browser got with
-    /// this cookie is bound to.
-    pub(crate) fn id(&self) -> Option<&SessionId> {
-        match self {
-            Incoming::Nothing => None,
-            Incoming::Session(id) | Incoming::Pending(id) => Some(id),
-        }
-    }
-}
-
-impl Context {
-    pub(crate) fn new(config: SessionConfig, store: Observed, keys: Keys) -> Self {
-        let max_size = usize::try_from(config.max_session_size.as_u64()).unwrap_or(usize::MAX);
-        Context {
-            cookies: CookieWriter::new(&config),
-            config,
-            store,
-            keys,
-            max_size,
-        }
-    }
-
-    /// The request's session cookie. When the request carries several cookies of our
-    /// name (one tossed in by a sibling subdomain, say), the first that verifies as a
-    /// session wins, then the first that verifies as a pending id; junk never shadows a
-    /// valid cookie. A cookie that verifies as neither never reaches the store.
-    pub(crate) fn incoming(&self, req: &Request<'_>) -> Incoming {
-        let name = self.config.cookie_name.as_str();
-        let mut in_headers = cookie_values(req, name).peekable();
-        let jar = req.cookies();
-        // Rocket's local client puts cookies in the jar alone, without a header.
-        let values: Box<dyn Iterator<Item = &str>> = match in_headers.peek() {
-            Some(_) => Box::new(in_headers),
-            None => Box::new(jar.get(name).map(|cookie| cookie.value()).into_iter()),
-        };
-
-        let mut pending = None;
-        let mut seen = false;
-        for value in values {
-            seen = true;
-            if let Some(id) = self.keys.session.verify(value) {
-                return Incoming::Session(id);
-            }
-            if pending.is_none() {
-                pending = self.keys.pending.verify(value);
-            }
-        }
-
-        match pending {
-            Some(id) => Incoming::Pending(id),
-            None => {
-                if seen {
-                    log::debug!(
-                        "ignoring a session cookie that is malformed or not signed by a known secret"
-                    );
-                }
-                Incoming::Nothing
-            }
-        }
-    }
-}
-
-/// The values of every cookie named `name` in the request's `Cookie` headers, in order.
-fn cookie_values<'a>(req: &'a Request<'_>, name: &'a str) -> impl Iterator<Item = &'a str> {
-    req.headers()
-        .get("Cookie")
-        .flat_map(|header| header.split(';'))
-        .filter_map(move |pair| {
-            let (key, value) = pair.trim().split_once('=')?;
-            let value = value.trim();
-            let value = value
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(value);
-            (key.trim() == name).then_some(value)
-        })
-}
 
 /// The request-local session, in the request's local cache (keyed by this private type).
 pub(crate) enum Slot {

@@ -9,7 +9,7 @@ use rocket::log::private as log;
 use tokio::sync::{Mutex, MutexGuard};
 
 use super::evict::{self, expiry_quantile};
-use super::Sweeper;
+use super::sweep::Sweeper;
 use crate::time::millis;
 use crate::{Changes, Error, SessionConfig, SessionId, SessionRecord, SessionStore, StoreError};
 

@@ -6,10 +6,15 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::evict::{self, expiry_quantile};
-use super::slab::{Blob, Slab};
-use super::Sweeper;
+use super::sweep::Sweeper;
 use crate::time::millis;
 use crate::{Changes, MemoryConfig, SessionId, SessionRecord, SessionStore, StoreError};
+
+mod codec;
+mod slab;
+
+use codec::{apply, decode, encode};
+use slab::{Blob, Slab};
 
 /// Sessions a shard holds before the store splits into more shards; small stores keep
 /// one shard, so the cap is exact.
@@ -100,7 +105,7 @@ struct Shard {
 }
 
 struct Stored {
-    /// The record, as [`SessionRecord::to_bytes`] encodes it, in the shard's slab.
+    /// The record, as [`codec::encode`] encodes it, in the shard's slab.
     record: Blob,
     /// When it expires, in milliseconds since `Shards::base`.
     expires: u64,
@@ -204,7 +209,7 @@ impl Shard {
         self.earliest = self.earliest.min(expires);
         let stored = Stored {
             signed_in: record.is_authenticated(),
-            record: self.slab.put(record.to_bytes()),
+            record: self.slab.put(encode(record)),
             expires,
         };
         if let Some(old) = self.map.insert(id, stored) {
@@ -299,7 +304,7 @@ impl SessionStore for MemoryStore {
         let (mut shard, now) = self.shard(id);
         shard
             .live(id, now)
-            .map(|(stored, slab)| readable(SessionRecord::from_bytes(slab.get(&stored.record))))
+            .map(|(stored, slab)| readable(decode(slab.get(&stored.record))))
             .transpose()
     }
 
@@ -320,10 +325,7 @@ impl SessionStore for MemoryStore {
             return Ok(false);
         };
 
-        let record = readable(SessionRecord::apply_to_bytes(
-            slab.get(&stored.record),
-            changes,
-        ))?;
+        let record = readable(apply(slab.get(&stored.record), changes))?;
         slab.replace(&mut stored.record, record);
         if let Some(signed_in) = changes.authenticates() {
             stored.signed_in = signed_in;
@@ -343,7 +345,7 @@ impl SessionStore for MemoryStore {
         };
 
         // Reads the lifetime alone; the data is not rewritten.
-        let ttl = readable(SessionRecord::ttl_from_bytes(slab.get(&stored.record)))?;
+        let ttl = readable(codec::ttl(slab.get(&stored.record)))?;
         stored.expires = now.saturating_add(millis(ttl));
         Ok(Some(ttl))
     }

@@ -1,14 +1,20 @@
 //! [`SessionConfig`]: the `sessions` table of Rocket.toml.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use rocket::data::ByteUnit;
-use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::time::MAX_LIFETIME;
 use crate::Error;
+
+mod stores;
+mod values;
+
+pub use stores::{FileConfig, MemoryConfig, RedisConfig, StoreKind};
+use values::seconds;
+pub use values::{SameSite, Secure};
 
 /// The session configuration, read from the `sessions` table of the active Rocket profile.
 ///
@@ -204,205 +210,6 @@ pub struct SessionConfig {
     pub redis: RedisConfig,
     /// The file store's settings, under `[<profile>.sessions.file]`.
     pub file: FileConfig,
-}
-
-/// The memory store's settings: the `sessions.memory` table.
-///
-/// # Example
-///
-/// ```
-/// use rocket_server_sessions::MemoryConfig;
-///
-/// let config = MemoryConfig::default();
-/// assert_eq!(config.max_sessions, 100_000);
-/// ```
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
-pub struct MemoryConfig {
-    /// The most sessions kept at once. When full, a new session evicts expired sessions
-    /// first, then those closest to expiry (an eighth of the room at once).
-    ///
-    /// # Performance
-    ///
-    /// Memory grows with this cap: a session with ~100 bytes of data takes about 250
-    /// bytes. Records are kept in pages of same-sized slots, which a size class gives
-    /// back only once all its slots are free; at worst, with sessions of every size up to
-    /// 1 KiB at the cap, a shard keeps ~3.4 KB per allowed session. Larger records have
-    /// an allocation each, freed with them, and are bounded by `max_session_size`.
-    ///
-    /// _Default:_ `100000`
-    pub max_sessions: usize,
-    /// How often, in seconds, expired sessions are swept from memory.
-    ///
-    /// _Default:_ `60`
-    #[serde(with = "seconds")]
-    pub sweep_interval: Duration,
-}
-
-/// The Redis stores' settings: the `sessions.redis` table, for `store = "redis"` and
-/// `store = "redis-cluster"`.
-///
-/// ```toml
-/// [default.sessions]
-/// store = "redis"
-///
-/// [default.sessions.redis]
-/// url = "redis://:password@127.0.0.1:6379/0"
-/// prefix = "session:"
-/// timeout = 0.5
-/// ```
-///
-/// # Example
-///
-/// ```
-/// use rocket_server_sessions::RedisConfig;
-///
-/// let config = RedisConfig::default();
-/// assert_eq!(config.prefix, "session:");
-/// ```
-#[derive(Clone, PartialEq, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
-pub struct RedisConfig {
-    /// The server for `store = "redis"`: `redis://[:password@]host[:port][/db]`,
-    /// `redis://user:password@host`, `rediss://...` for TLS (with the `redis-tls` feature),
-    /// or `redis+unix:///path/to/socket`.
-    ///
-    /// _Default:_ `"redis://127.0.0.1:6379/"`
-    pub url: String,
-    /// Seed nodes for `store = "redis-cluster"`, each a URL as for `url`; the rest of the
-    /// cluster is discovered from them.
-    ///
-    /// _Default:_ `[]`
-    pub urls: Vec<String>,
-    /// Prepended to every key. Keys are this prefix and the SHA-256 of the session id,
-    /// never the id itself.
-    ///
-    /// _Default:_ `"session:"`
-    pub prefix: String,
-    /// How long, in seconds, one command may take, connecting included, before the request
-    /// is answered `503 Service Unavailable`.
-    ///
-    /// _Default:_ `0.5`
-    #[serde(with = "seconds")]
-    pub timeout: Duration,
-    /// The most sessions the store keeps. Sessions are spread over 256 groups of keys
-    /// (one hash tag each, so a Redis Cluster spreads them over its nodes), each keeping
-    /// a 256th of this, rounded up. When a group is full, a new session drops the
-    /// group's expired sessions, then evicts its anonymous sessions closest to expiry;
-    /// logged-in sessions go only when no anonymous one is left.
-    ///
-    /// # Security
-    ///
-    /// It bounds what strangers can make Redis hold, whatever its `maxmemory`: at most
-    /// `max_sessions` sessions of at most `max_session_size` each, plus about 100 bytes a
-    /// session for the indexes.
-    ///
-    /// _Default:_ `1000000`
-    pub max_sessions: usize,
-}
-
-/// The file store's settings: the `sessions.file` table, for `store = "file"`.
-///
-/// # Example
-///
-/// ```
-/// use rocket_server_sessions::FileConfig;
-///
-/// let config = FileConfig::default();
-/// assert_eq!(config.dir.to_str(), Some("sessions"));
-/// ```
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
-pub struct FileConfig {
-    /// The directory that holds one file per session, created when missing; relative
-    /// paths are relative to the working directory.
-    ///
-    /// _Default:_ `"sessions"`
-    pub dir: PathBuf,
-    /// How often, in seconds, expired session files are swept.
-    ///
-    /// _Default:_ `60`
-    #[serde(with = "seconds")]
-    pub sweep_interval: Duration,
-    /// The most sessions the directory holds. When full, a new session removes the
-    /// expired ones, then the anonymous sessions closest to expiry; logged-in sessions
-    /// go only when no anonymous one is left.
-    ///
-    /// # Security
-    ///
-    /// It bounds what strangers can make the store write: at most `max_sessions` files
-    /// of at most `max_session_size` (plus 16 KiB) each.
-    ///
-    /// _Default:_ `100000`
-    pub max_sessions: usize,
-}
-
-/// Which store keeps sessions: the `sessions.store` key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum StoreKind {
-    /// `"memory"`: [`MemoryStore`](crate::MemoryStore), configured by `sessions.memory`.
-    Memory,
-    /// `"redis"`: one Redis (or Valkey) server at `sessions.redis.url`; needs the `redis`
-    /// feature.
-    Redis,
-    /// `"redis-cluster"`: a Redis Cluster seeded by `sessions.redis.urls`; needs the
-    /// `redis` feature.
-    RedisCluster,
-    /// `"file"`: one file per session under `sessions.file.dir`; needs the `file` feature.
-    File,
-}
-
-/// When the session cookie is marked `Secure`: the `sessions.secure` key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Secure {
-    /// `"auto"`: when the request came over TLS (or, with `proxy`, `X-Forwarded-Proto:
-    /// https`).
-    Auto,
-    /// `true`: always.
-    Always,
-    /// `false`: never.
-    Never,
-}
-
-/// The session cookie's `SameSite` attribute: the `sessions.same_site` key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SameSite {
-    /// `SameSite=Lax`: sent on top-level navigations from other sites, not on their
-    /// subrequests or form posts.
-    Lax,
-    /// `SameSite=Strict`: sent only on requests from this site.
-    Strict,
-    /// `SameSite=None`: sent on every request; needs `secure`.
-    None,
-}
-
-/// Why `secret` is visibly not random, if it is: it repeats one byte or a short
-/// pattern, or uses a handful of distinct bytes. Random secrets of 32 bytes or more pass
-/// with certainty for all purposes: this catches placeholders such as `"aaaa..."` or
-/// `0101...01`, not weak passwords.
-pub(crate) fn low_entropy(secret: &[u8]) -> Option<String> {
-    const MIN_DISTINCT: usize = 8;
-    let period = (1..=secret.len() / 2)
-        .find(|&p| secret.iter().enumerate().all(|(i, b)| *b == secret[i % p]));
-    if let Some(period) = period {
-        return Some(match period {
-            1 => "is one byte repeated".to_string(),
-            p => format!("repeats a pattern of {p} bytes"),
-        });
-    }
-
-    let mut seen = [false; 256];
-    let mut distinct = 0;
-    for b in secret {
-        distinct += usize::from(!std::mem::replace(&mut seen[usize::from(*b)], true));
-    }
-    (distinct < MIN_DISTINCT).then(|| format!("has only {distinct} distinct bytes"))
 }
 
 /// A cookie's name or attribute value may not hold these, or it would end the attribute.
@@ -603,63 +410,6 @@ impl Default for SessionConfig {
     }
 }
 
-impl Default for RedisConfig {
-    fn default() -> Self {
-        RedisConfig {
-            url: "redis://127.0.0.1:6379/".into(),
-            urls: Vec::new(),
-            prefix: "session:".into(),
-            timeout: Duration::from_millis(500),
-            max_sessions: 1_000_000,
-        }
-    }
-}
-
-impl Default for FileConfig {
-    fn default() -> Self {
-        FileConfig {
-            dir: PathBuf::from("sessions"),
-            sweep_interval: Duration::from_secs(60),
-            max_sessions: 100_000,
-        }
-    }
-}
-
-/// `url` with any password replaced by `***`.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}***{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_string(),
-    }
-}
-
-/// Never prints a password in a URL.
-impl fmt::Debug for RedisConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisConfig")
-            .field("url", &redact(&self.url))
-            .field(
-                "urls",
-                &self.urls.iter().map(|u| redact(u)).collect::<Vec<_>>(),
-            )
-            .field("prefix", &self.prefix)
-            .field("timeout", &self.timeout)
-            .field("max_sessions", &self.max_sessions)
-            .finish()
-    }
-}
-
-impl Default for MemoryConfig {
-    fn default() -> Self {
-        MemoryConfig {
-            max_sessions: 100_000,
-            sweep_interval: Duration::from_secs(60),
-        }
-    }
-}
-
 /// Never prints the secrets.
 impl fmt::Debug for SessionConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -687,84 +437,6 @@ impl fmt::Debug for SessionConfig {
             .field("redis", &self.redis)
             .field("file", &self.file)
             .finish()
-    }
-}
-
-impl Serialize for Secure {
-    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Secure::Auto => ser.serialize_str("auto"),
-            Secure::Always => ser.serialize_bool(true),
-            Secure::Never => ser.serialize_bool(false),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Secure {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        struct Visitor;
-
-        impl de::Visitor<'_> for Visitor {
-            type Value = Secure;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("true, false or \"auto\"")
-            }
-
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Secure, E> {
-                Ok(if v { Secure::Always } else { Secure::Never })
-            }
-
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Secure, E> {
-                match v {
-                    "auto" => Ok(Secure::Auto),
-                    // Environment variables arrive as text.
-                    "true" => Ok(Secure::Always),
-                    "false" => Ok(Secure::Never),
-                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
-                }
-            }
-        }
-
-        de.deserialize_any(Visitor)
-    }
-}
-
-/// (De)serializes a `Duration` as a number of seconds, whole or fractional.
-mod seconds {
-    use super::*;
-
-    pub fn serialize<S: Serializer>(value: &Duration, ser: S) -> Result<S::Ok, S::Error> {
-        ser.serialize_f64(value.as_secs_f64())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
-        struct Visitor;
-
-        impl de::Visitor<'_> for Visitor {
-            type Value = Duration;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a number of seconds, such as 3600")
-            }
-
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
-                Ok(Duration::from_secs(v))
-            }
-
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
-                u64::try_from(v)
-                    .map(Duration::from_secs)
-                    .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
-            }
-
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Duration, E> {
-                Duration::try_from_secs_f64(v)
-                    .map_err(|_| E::invalid_value(de::Unexpected::Float(v), &self))
-            }
-        }
-
-        de.deserialize_any(Visitor)
     }
 }
 
@@ -900,7 +572,7 @@ mod tests {
         config.redis.timeout = Duration::ZERO;
         cases.push((config, "redis.timeout"));
         let mut config = base();
-        config.file.dir = PathBuf::new();
+        config.file.dir = std::path::PathBuf::new();
         cases.push((config, "file.dir"));
         let mut config = base();
         config.file.sweep_interval = Duration::ZERO;

@@ -1,23 +1,24 @@
 //! Redis and Redis Cluster (and Valkey): sessions shared by every instance of an app.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::{
-    Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisResult, Script, ServerErrorKind,
-    Value,
-};
-use tokio::sync::oneshot;
+use redis::{Cmd, ErrorKind, FromRedisValue, RedisError, RedisResult, ServerErrorKind, Value};
 
 use super::check_version;
 use crate::time::millis;
-
 use crate::{
     Changes, Error, RedisConfig, SessionId, SessionRecord, SessionStore, StoreError, FORMAT_VERSION,
 };
+
+mod batch;
+mod scripts;
+
+use batch::Batcher;
+use scripts::{Lua, Scripts};
 
 /// Hash field of the record format version.
 const VERSION_FIELD: &str = "m:v";
@@ -32,93 +33,6 @@ const ENTRY_PREFIX: &str = "e:";
 /// in one Redis Cluster slot, and one script can keep both; 256 tags spread over the
 /// cluster's nodes.
 const GROUPS: usize = 256;
-
-/// Every script's `KEYS`: `[1]` the session, `[2]` its group's index of anonymous
-/// sessions, `[3]` its group's index of logged-in ones. An index is a sorted set of
-/// session keys scored by expiry (milliseconds on the server's clock); it expires when
-/// its longest-lived member does. This prelude reads the clock and keeps a session's
-/// place in the indexes.
-const PRELUDE: &str = r"
-local function now()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
--- Files the session under the index for `signed_in`, scored by its expiry.
-local function index(signed_in, clock)
-  local mine, other = KEYS[2], KEYS[3]
-  if signed_in then mine, other = KEYS[3], KEYS[2] end
-  local pttl = redis.call('PTTL', KEYS[1])
-  redis.call('ZREM', other, KEYS[1])
-  redis.call('ZADD', mine, clock + pttl, KEYS[1])
-  if redis.call('PTTL', mine) < pttl then redis.call('PEXPIRE', mine, pttl) end
-end
-local function signed_in_now()
-  return redis.call('ZSCORE', KEYS[3], KEYS[1]) ~= false
-end
-";
-
-/// `ARGV[1]` TTL in ms; `ARGV[2]` the group's cap; `ARGV[3]` '1' when a user is logged
-/// in; then field/value pairs. Creates the hash only if it does not exist, with its
-/// expiry, atomically. A full group first drops its expired members, then evicts the
-/// anonymous sessions closest to expiry, and logged-in ones only when no anonymous one is
-/// left. (`unpack` passes every field to one `HSET`, up to Lua's limit of some thousands
-/// of arguments.)
-const CREATE: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local clock = now()
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', clock)
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', clock)
-local over = redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[2]) + 1
-for i = 2, 3 do
-  if over > 0 then
-    local victims = redis.call('ZPOPMIN', KEYS[i], over)
-    for v = 1, #victims, 2 do redis.call('DEL', victims[v]) end
-    over = over - #victims / 2
-  end
-end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-index(ARGV[3] == '1', clock)
-return 1
-";
-
-/// `ARGV[1]` new TTL in ms or ''; `ARGV[2]` '1' or '0' when the changes log a user in or
-/// out, else ''; `ARGV[3]` the number of fields to set; those field/value pairs; then
-/// fields to delete. Applies the changes only while the session exists, so a deleted or
-/// expired session is never brought back.
-const COMMIT: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local sets = tonumber(ARGV[3])
-if sets > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 4, 3 + 2 * sets)) end
-if #ARGV > 3 + 2 * sets then redis.call('HDEL', KEYS[1], unpack(ARGV, 4 + 2 * sets)) end
-if ARGV[1] ~= '' then
-  redis.call('HSET', KEYS[1], 'm:ttl', ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-end
-if ARGV[1] ~= '' or ARGV[2] ~= '' then
-  local signed_in = ARGV[2] == '1'
-  if ARGV[2] == '' then signed_in = signed_in_now() end
-  index(signed_in, now())
-end
-return 1
-";
-
-/// Resets the session's expiry to its own lifetime; returns that lifetime in ms, or nil
-/// when the session does not exist. Never writes data.
-const TOUCH: &str = r"
-local ttl = redis.call('HGET', KEYS[1], 'm:ttl')
-if not ttl then return false end
-redis.call('PEXPIRE', KEYS[1], ttl)
-index(signed_in_now(), now())
-return tonumber(ttl)
-";
-
-/// Deletes the session and its place in the indexes; returns how many keys it deleted.
-const DELETE: &str = r"
-redis.call('ZREM', KEYS[2], KEYS[1])
-redis.call('ZREM', KEYS[3], KEYS[1])
-return redis.call('DEL', KEYS[1])
-";
 
 /// Sessions in Redis, Redis Cluster or Valkey: for apps that run many instances, or
 /// that must keep sessions across restarts.
@@ -165,30 +79,6 @@ pub struct RedisStore {
     scripts: Arc<Scripts>,
 }
 
-struct Scripts {
-    create: Lua,
-    commit: Lua,
-    touch: Lua,
-    delete: Lua,
-}
-
-/// A Lua script: its source, to load it, and its hash, to run it with `EVALSHA`.
-struct Lua {
-    code: String,
-    hash: String,
-}
-
-impl Lua {
-    /// The script `body`, after the prelude every script shares.
-    fn new(body: &str) -> Self {
-        let code = format!("{PRELUDE}{body}");
-        Lua {
-            hash: Script::new(&code).get_hash().to_owned(),
-            code,
-        }
-    }
-}
-
 /// The keys of one session: its hash, and its group's two indexes.
 struct Keys {
     session: String,
@@ -214,132 +104,6 @@ impl Connection {
     }
 }
 
-/// Sends the commands of concurrent requests to a standalone server together.
-///
-/// One pipeline is in flight at a time. A command that finds none goes out at once; the
-/// commands that arrive while one is in flight go out together when its replies are in,
-/// in one write. Under load that is one system call, one wake-up and one read of replies
-/// for many requests instead of one each. A command waits for at most the pipeline in
-/// flight and its own: two round trips, within the one `timeout`. The sending runs in a
-/// task of its own, so that a request that gives up (a timeout, a dropped connection)
-/// never strands the commands queued behind its own; and a command whose request gave up
-/// before it went out is not sent at all. (One already sent still runs: Redis cannot be
-/// told to drop it.)
-struct Batcher {
-    connection: ConnectionManager,
-    queue: Mutex<Batch>,
-}
-
-#[derive(Default)]
-struct Batch {
-    /// The queued commands, each with where its reply goes.
-    queued: Vec<(Cmd, oneshot::Sender<RedisResult<Value>>)>,
-    /// Whether a task is sending; it takes what is queued here when its replies are in.
-    sending: bool,
-}
-
-impl Batcher {
-    fn lock(&self) -> MutexGuard<'_, Batch> {
-        // Every change to a batch is a plain push or take: a panic cannot leave it torn.
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    async fn query(self: &Arc<Self>, cmd: Cmd) -> RedisResult<Value> {
-        let (reply, answer) = oneshot::channel();
-        let start = {
-            let mut batch = self.lock();
-            batch.queued.push((cmd, reply));
-            !std::mem::replace(&mut batch.sending, true)
-        };
-        if start {
-            tokio::spawn(Sending::new(self.clone()).run());
-        }
-
-        answer.await.unwrap_or_else(|_| {
-            Err(RedisError::from((
-                ErrorKind::Io,
-                "the batch of commands was dropped before it was answered",
-            )))
-        })
-    }
-}
-
-/// The task that sends batches until none is queued. Should it be dropped before then
-/// (its runtime shutting down), it fails the queued commands and lets the next command
-/// start a new one.
-struct Sending {
-    batcher: Arc<Batcher>,
-    finished: bool,
-}
-
-impl Sending {
-    fn new(batcher: Arc<Batcher>) -> Self {
-        Sending {
-            batcher,
-            finished: false,
-        }
-    }
-
-    async fn run(mut self) {
-        loop {
-            let queued = {
-                let mut batch = self.batcher.lock();
-                if batch.queued.is_empty() {
-                    batch.sending = false;
-                    self.finished = true;
-                    return;
-                }
-                std::mem::take(&mut batch.queued)
-            };
-
-            // Requests that stopped waiting (a timeout) were answered 503: theirs stay unsent.
-            let mut commands = Pipeline::with_capacity(queued.len());
-            let mut replies = Vec::with_capacity(queued.len());
-            for (cmd, reply) in queued {
-                if !reply.is_closed() {
-                    commands.add_command(cmd);
-                    replies.push(reply);
-                }
-            }
-            if replies.is_empty() {
-                continue;
-            }
-
-            let mut connection = self.batcher.connection.clone();
-            let sent = connection.req_packed_commands(&commands, 0, replies.len());
-            match sent.await {
-                Ok(values) if values.len() == replies.len() => {
-                    for (reply, value) in replies.into_iter().zip(values) {
-                        // The request may have stopped waiting: nothing to do then.
-                        let _ = reply.send(Ok(value));
-                    }
-                }
-                result => {
-                    let error = result.err().unwrap_or_else(|| {
-                        RedisError::from((
-                            ErrorKind::Client,
-                            "a pipeline's replies do not match its commands",
-                        ))
-                    });
-                    for reply in replies {
-                        let _ = reply.send(Err(error.clone()));
-                    }
-                }
-            }
-        }
-    }
-}
-
-impl Drop for Sending {
-    fn drop(&mut self) {
-        if !self.finished {
-            let mut batch = self.batcher.lock();
-            // Dropping the senders answers their requests with an error.
-            *batch = Batch::default();
-        }
-    }
-}
-
 impl RedisStore {
     /// Connects to the server at `config.url`.
     ///
@@ -359,10 +123,7 @@ impl RedisStore {
         let connection = connect_within(config.timeout, connect)
             .await
             .map_err(|e| unreachable_error("redis.url", &e))?;
-        let batcher = Batcher {
-            connection,
-            queue: Mutex::default(),
-        };
+        let batcher = Batcher::new(connection);
         Ok(RedisStore::with(
             Connection::Single(Arc::new(batcher)),
             config,
@@ -394,12 +155,7 @@ impl RedisStore {
             prefix: config.prefix.clone(),
             timeout: config.timeout,
             group_cap: config.max_sessions.div_ceil(GROUPS).max(1),
-            scripts: Arc::new(Scripts {
-                create: Lua::new(CREATE),
-                commit: Lua::new(COMMIT),
-                touch: Lua::new(TOUCH),
-                delete: Lua::new(DELETE),
-            }),
+            scripts: Arc::new(Scripts::new()),
         }
     }
 

@@ -1,0 +1,218 @@
+//! The tables of the stores' settings: `sessions.memory`, `sessions.redis`,
+//! `sessions.file`, and the `sessions.store` key that picks one.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::seconds;
+
+/// The memory store's settings: the `sessions.memory` table.
+///
+/// # Example
+///
+/// ```
+/// use rocket_server_sessions::MemoryConfig;
+///
+/// let config = MemoryConfig::default();
+/// assert_eq!(config.max_sessions, 100_000);
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct MemoryConfig {
+    /// The most sessions kept at once. When full, a new session evicts expired sessions
+    /// first, then those closest to expiry (an eighth of the room at once).
+    ///
+    /// # Performance
+    ///
+    /// Memory grows with this cap: a session with ~100 bytes of data takes about 250
+    /// bytes. Records are kept in pages of same-sized slots, which a size class gives
+    /// back only once all its slots are free; at worst, with sessions of every size up to
+    /// 1 KiB at the cap, a shard keeps ~3.4 KB per allowed session. Larger records have
+    /// an allocation each, freed with them, and are bounded by `max_session_size`.
+    ///
+    /// _Default:_ `100000`
+    pub max_sessions: usize,
+    /// How often, in seconds, expired sessions are swept from memory.
+    ///
+    /// _Default:_ `60`
+    #[serde(with = "seconds")]
+    pub sweep_interval: Duration,
+}
+
+/// The Redis stores' settings: the `sessions.redis` table, for `store = "redis"` and
+/// `store = "redis-cluster"`.
+///
+/// ```toml
+/// [default.sessions]
+/// store = "redis"
+///
+/// [default.sessions.redis]
+/// url = "redis://:password@127.0.0.1:6379/0"
+/// prefix = "session:"
+/// timeout = 0.5
+/// ```
+///
+/// # Example
+///
+/// ```
+/// use rocket_server_sessions::RedisConfig;
+///
+/// let config = RedisConfig::default();
+/// assert_eq!(config.prefix, "session:");
+/// ```
+#[derive(Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RedisConfig {
+    /// The server for `store = "redis"`: `redis://[:password@]host[:port][/db]`,
+    /// `redis://user:password@host`, `rediss://...` for TLS (with the `redis-tls` feature),
+    /// or `redis+unix:///path/to/socket`.
+    ///
+    /// _Default:_ `"redis://127.0.0.1:6379/"`
+    pub url: String,
+    /// Seed nodes for `store = "redis-cluster"`, each a URL as for `url`; the rest of the
+    /// cluster is discovered from them.
+    ///
+    /// _Default:_ `[]`
+    pub urls: Vec<String>,
+    /// Prepended to every key. Keys are this prefix and the SHA-256 of the session id,
+    /// never the id itself.
+    ///
+    /// _Default:_ `"session:"`
+    pub prefix: String,
+    /// How long, in seconds, one command may take, connecting included, before the request
+    /// is answered `503 Service Unavailable`.
+    ///
+    /// _Default:_ `0.5`
+    #[serde(with = "seconds")]
+    pub timeout: Duration,
+    /// The most sessions the store keeps. Sessions are spread over 256 groups of keys
+    /// (one hash tag each, so a Redis Cluster spreads them over its nodes), each keeping
+    /// a 256th of this, rounded up. When a group is full, a new session drops the
+    /// group's expired sessions, then evicts its anonymous sessions closest to expiry;
+    /// logged-in sessions go only when no anonymous one is left.
+    ///
+    /// # Security
+    ///
+    /// It bounds what strangers can make Redis hold, whatever its `maxmemory`: at most
+    /// `max_sessions` sessions of at most `max_session_size` each, plus about 100 bytes a
+    /// session for the indexes.
+    ///
+    /// _Default:_ `1000000`
+    pub max_sessions: usize,
+}
+
+/// The file store's settings: the `sessions.file` table, for `store = "file"`.
+///
+/// # Example
+///
+/// ```
+/// use rocket_server_sessions::FileConfig;
+///
+/// let config = FileConfig::default();
+/// assert_eq!(config.dir.to_str(), Some("sessions"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct FileConfig {
+    /// The directory that holds one file per session, created when missing; relative
+    /// paths are relative to the working directory.
+    ///
+    /// _Default:_ `"sessions"`
+    pub dir: PathBuf,
+    /// How often, in seconds, expired session files are swept.
+    ///
+    /// _Default:_ `60`
+    #[serde(with = "seconds")]
+    pub sweep_interval: Duration,
+    /// The most sessions the directory holds. When full, a new session removes the
+    /// expired ones, then the anonymous sessions closest to expiry; logged-in sessions
+    /// go only when no anonymous one is left.
+    ///
+    /// # Security
+    ///
+    /// It bounds what strangers can make the store write: at most `max_sessions` files
+    /// of at most `max_session_size` (plus 16 KiB) each.
+    ///
+    /// _Default:_ `100000`
+    pub max_sessions: usize,
+}
+
+/// Which store keeps sessions: the `sessions.store` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum StoreKind {
+    /// `"memory"`: [`MemoryStore`](crate::MemoryStore), configured by `sessions.memory`.
+    Memory,
+    /// `"redis"`: one Redis (or Valkey) server at `sessions.redis.url`; needs the `redis`
+    /// feature.
+    Redis,
+    /// `"redis-cluster"`: a Redis Cluster seeded by `sessions.redis.urls`; needs the
+    /// `redis` feature.
+    RedisCluster,
+    /// `"file"`: one file per session under `sessions.file.dir`; needs the `file` feature.
+    File,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: "redis://127.0.0.1:6379/".into(),
+            urls: Vec::new(),
+            prefix: "session:".into(),
+            timeout: Duration::from_millis(500),
+            max_sessions: 1_000_000,
+        }
+    }
+}
+
+impl Default for FileConfig {
+    fn default() -> Self {
+        FileConfig {
+            dir: PathBuf::from("sessions"),
+            sweep_interval: Duration::from_secs(60),
+            max_sessions: 100_000,
+        }
+    }
+}
+
+/// `url` with any password replaced by `***`.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Never prints a password in a URL.
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &redact(&self.url))
+            .field(
+                "urls",
+                &self.urls.iter().map(|u| redact(u)).collect::<Vec<_>>(),
+            )
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .field("max_sessions", &self.max_sessions)
+            .finish()
+    }
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        MemoryConfig {
+            max_sessions: 100_000,
+            sweep_interval: Duration::from_secs(60),
+        }
+    }
+}

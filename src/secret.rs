@@ -1,0 +1,181 @@
+//! Reading the secrets that sign cookies and key CSRF tokens, and refusing placeholders.
+
+use rocket::figment::{value::Value, Figment};
+use rocket::log::private as log;
+
+use crate::id::{label, Signer};
+use crate::{Error, SessionConfig};
+
+/// The keys derived from the secrets, one per purpose.
+pub(crate) struct Keys {
+    /// Signs the ids of stored sessions into session cookies.
+    pub(crate) session: Signer,
+    /// Signs the id a visitor's session will have, while nothing is stored.
+    pub(crate) pending: Signer,
+    /// Derives CSRF tokens from session ids.
+    pub(crate) csrf: Signer,
+}
+
+/// The keys: derived from `sessions.secrets` when set, else from Rocket's `secret_key`,
+/// else (debug only) from a random secret that lasts as long as the process. Outside
+/// debug, a secret that is visibly not random stops launch.
+pub(crate) fn keys(config: &SessionConfig, figment: &Figment, debug: bool) -> Result<Keys, Error> {
+    let secrets: Vec<Vec<u8>> = if config.secrets.is_empty() {
+        let secret_key = match figment.find_value("secret_key") {
+            Ok(value) => secret_key_bytes(&value).map_err(|()| {
+                Error::config(
+                    "secrets",
+                    "unset, and Rocket's `secret_key` is not 32 or 64 bytes of base64 or hex: set one of them",
+                )
+            })?,
+            Err(_) => None,
+        };
+        match secret_key {
+            Some(key) => {
+                refuse_weak("secrets", "Rocket's `secret_key`", &key, debug)?;
+                vec![key]
+            }
+            None if !debug => {
+                return Err(Error::config(
+                    "secrets",
+                    format!(
+                        "the `{}` profile needs a real secret: set `sessions.secrets` or Rocket's `secret_key` (e.g. ROCKET_SECRET_KEY=$(openssl rand -base64 32))",
+                        figment.profile()
+                    ),
+                ));
+            }
+            None => {
+                log::warn!("sessions are signed with a random key and end when the app restarts: set `sessions.secrets` or `secret_key`");
+                vec![rand::random::<[u8; 32]>().to_vec()]
+            }
+        }
+    } else {
+        for (i, secret) in config.secrets.iter().enumerate() {
+            let name = format!("secret #{}", i + 1);
+            refuse_weak("secrets", &name, secret.as_bytes(), debug)?;
+        }
+        config
+            .secrets
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect()
+    };
+
+    let signer = |label| Signer::new(&secrets, label).expect("at least one secret");
+    Ok(Keys {
+        session: signer(label::SESSION),
+        pending: signer(label::PENDING),
+        csrf: signer(label::CSRF),
+    })
+}
+
+/// Refuses (outside debug; warns in debug) a secret that is visibly not random.
+fn refuse_weak(key: &str, name: &str, secret: &[u8], debug: bool) -> Result<(), Error> {
+    let Some(problem) = low_entropy(secret) else {
+        return Ok(());
+    };
+    let message = format!(
+        "{name} {problem}, which anyone can guess: generate one with `openssl rand -base64 32`"
+    );
+    if debug {
+        log::warn!("`sessions.{key}`: {message}; this stops launch outside the debug profile");
+        return Ok(());
+    }
+    Err(Error::config(key, message))
+}
+
+/// Rocket's `secret_key` read as Rocket reads it: 32 or 64 bytes, as base64 (44 or 88
+/// characters), hex (64 or 128) or an array. `Ok(None)` for the all-zero key, which is
+/// Rocket's "unset"; `Err` for anything else.
+fn secret_key_bytes(value: &Value) -> Result<Option<Vec<u8>>, ()> {
+    use data_encoding::{BASE64, HEXLOWER_PERMISSIVE};
+
+    let bytes = match value.as_str() {
+        Some(text) => match text.len() {
+            44 | 88 => BASE64.decode(text.as_bytes()).map_err(|_| ())?,
+            64 | 128 => HEXLOWER_PERMISSIVE
+                .decode(text.as_bytes())
+                .map_err(|_| ())?,
+            _ => return Err(()),
+        },
+        None => value.deserialize::<Vec<u8>>().map_err(|_| ())?,
+    };
+
+    if !matches!(bytes.len(), 32 | 64) {
+        return Err(());
+    }
+
+    Ok(bytes.iter().any(|b| *b != 0).then_some(bytes))
+}
+
+/// Why `secret` is visibly not random, if it is: it repeats one byte or a short
+/// pattern, or uses a handful of distinct bytes. Random secrets of 32 bytes or more pass
+/// with certainty for all purposes: this catches placeholders such as `"aaaa..."` or
+/// `0101...01`, not weak passwords.
+pub(crate) fn low_entropy(secret: &[u8]) -> Option<String> {
+    const MIN_DISTINCT: usize = 8;
+    let period = (1..=secret.len() / 2)
+        .find(|&p| secret.iter().enumerate().all(|(i, b)| *b == secret[i % p]));
+    if let Some(period) = period {
+        return Some(match period {
+            1 => "is one byte repeated".to_string(),
+            p => format!("repeats a pattern of {p} bytes"),
+        });
+    }
+
+    let mut seen = [false; 256];
+    let mut distinct = 0;
+    for b in secret {
+        distinct += usize::from(!std::mem::replace(&mut seen[usize::from(*b)], true));
+    }
+    (distinct < MIN_DISTINCT).then(|| format!("has only {distinct} distinct bytes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_key_reads_like_rocket_does() {
+        let len = |value: Value| secret_key_bytes(&value).map(|key| key.map(|k| k.len()));
+        assert_eq!(
+            len("hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk=".into()),
+            Ok(Some(32))
+        );
+        assert_eq!(len("ab".repeat(64).into()), Ok(Some(64)));
+        assert_eq!(len(vec![7u8; 32].into()), Ok(Some(32)));
+        assert_eq!(
+            len(vec![0u8; 64].into()),
+            Ok(None),
+            "the zero key is Rocket's unset"
+        );
+        assert_eq!(len("short".into()), Err(()));
+        assert_eq!(len("x".repeat(44).into()), Err(()));
+        assert_eq!(len(vec![1u8; 16].into()), Err(()));
+    }
+
+    #[test]
+    fn placeholders_are_low_in_entropy_random_secrets_are_not() {
+        for placeholder in [
+            "a".repeat(32),
+            "ab".repeat(16),
+            "0123456789".repeat(4),
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab".to_string(),
+        ] {
+            assert!(
+                low_entropy(placeholder.as_bytes()).is_some(),
+                "{placeholder}"
+            );
+        }
+        assert!(low_entropy(&[1; 32]).is_some());
+        for secret in [
+            "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk=",
+            "a test secret that is at least 32 bytes long",
+        ] {
+            assert_eq!(low_entropy(secret.as_bytes()), None, "{secret}");
+        }
+        for _ in 0..1000 {
+            assert_eq!(low_entropy(&rand::random::<[u8; 32]>()), None);
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! The Lua scripts that create, commit, touch and delete a session in one round trip each.
+
+use redis::Script;
+
+/// Every script's `KEYS`: `[1]` the session, `[2]` its group's index of anonymous
+/// sessions, `[3]` its group's index of logged-in ones. An index is a sorted set of
+/// session keys scored by expiry (milliseconds on the server's clock); it expires when
+/// its longest-lived member does. This prelude reads the clock and keeps a session's
+/// place in the indexes.
+pub(super) const PRELUDE: &str = r"
+local function now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- Files the session under the index for `signed_in`, scored by its expiry.
+local function index(signed_in, clock)
+  local mine, other = KEYS[2], KEYS[3]
+  if signed_in then mine, other = KEYS[3], KEYS[2] end
+  local pttl = redis.call('PTTL', KEYS[1])
+  redis.call('ZREM', other, KEYS[1])
+  redis.call('ZADD', mine, clock + pttl, KEYS[1])
+  if redis.call('PTTL', mine) < pttl then redis.call('PEXPIRE', mine, pttl) end
+end
+local function signed_in_now()
+  return redis.call('ZSCORE', KEYS[3], KEYS[1]) ~= false
+end
+";
+
+/// `ARGV[1]` TTL in ms; `ARGV[2]` the group's cap; `ARGV[3]` '1' when a user is logged
+/// in; then field/value pairs. Creates the hash only if it does not exist, with its
+/// expiry, atomically. A full group first drops its expired members, then evicts the
+/// anonymous sessions closest to expiry, and logged-in ones only when no anonymous one is
+/// left. (`unpack` passes every field to one `HSET`, up to Lua's limit of some thousands
+/// of arguments.)
+pub(super) const CREATE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local clock = now()
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', clock)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', clock)
+local over = redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[2]) + 1
+for i = 2, 3 do
+  if over > 0 then
+    local victims = redis.call('ZPOPMIN', KEYS[i], over)
+    for v = 1, #victims, 2 do redis.call('DEL', victims[v]) end
+    over = over - #victims / 2
+  end
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+index(ARGV[3] == '1', clock)
+return 1
+";
+
+/// `ARGV[1]` new TTL in ms or ''; `ARGV[2]` '1' or '0' when the changes log a user in or
+/// out, else ''; `ARGV[3]` the number of fields to set; those field/value pairs; then
+/// fields to delete. Applies the changes only while the session exists, so a deleted or
+/// expired session is never brought back.
+pub(super) const COMMIT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local sets = tonumber(ARGV[3])
+if sets > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 4, 3 + 2 * sets)) end
+if #ARGV > 3 + 2 * sets then redis.call('HDEL', KEYS[1], unpack(ARGV, 4 + 2 * sets)) end
+if ARGV[1] ~= '' then
+  redis.call('HSET', KEYS[1], 'm:ttl', ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+if ARGV[1] ~= '' or ARGV[2] ~= '' then
+  local signed_in = ARGV[2] == '1'
+  if ARGV[2] == '' then signed_in = signed_in_now() end
+  index(signed_in, now())
+end
+return 1
+";
+
+/// Resets the session's expiry to its own lifetime; returns that lifetime in ms, or nil
+/// when the session does not exist. Never writes data.
+pub(super) const TOUCH: &str = r"
+local ttl = redis.call('HGET', KEYS[1], 'm:ttl')
+if not ttl then return false end
+redis.call('PEXPIRE', KEYS[1], ttl)
+index(signed_in_now(), now())
+return tonumber(ttl)
+";
+
+/// Deletes the session and its place in the indexes; returns how many keys it deleted.
+pub(super) const DELETE: &str = r"
+redis.call('ZREM', KEYS[2], KEYS[1])
+redis.call('ZREM', KEYS[3], KEYS[1])
+return redis.call('DEL', KEYS[1])
+";
+
+/// The store's scripts.
+pub(super) struct Scripts {
+    pub(super) create: Lua,
+    pub(super) commit: Lua,
+    pub(super) touch: Lua,
+    pub(super) delete: Lua,
+}
+
+impl Scripts {
+    pub(super) fn new() -> Self {
+        Scripts {
+            create: Lua::new(CREATE),
+            commit: Lua::new(COMMIT),
+            touch: Lua::new(TOUCH),
+            delete: Lua::new(DELETE),
+        }
+    }
+}
+
+/// A Lua script: its source, to load it, and its hash, to run it with `EVALSHA`.
+pub(super) struct Lua {
+    pub(super) code: String,
+    pub(super) hash: String,
+}
+
+impl Lua {
+    /// The script `body`, after the prelude every script shares.
+    fn new(body: &str) -> Self {
+        let code = format!("{PRELUDE}{body}");
+        Lua {
+            hash: Script::new(&code).get_hash().to_owned(),
+            code,
+        }
+    }
+}
