@@ -94,13 +94,14 @@ fn store_ops(c: &mut Criterion, group: &str, store: Arc<dyn SessionStore>, sizes
         let ids: Vec<_> = (held..n).map(|_| SessionId::generate()).collect();
         rt.block_on(async {
             for id in &ids {
-                store.create(id, &record(100)).await.expect("create");
+                let _ = store.create(id, &record(100)).await.expect("create");
             }
         });
         held = n;
 
         let id = SessionId::generate();
-        rt.block_on(store.create(&id, &record(100)))
+        let _ = rt
+            .block_on(store.create(&id, &record(100)))
             .expect("create");
         let mut changes = Changes::default();
         changes.set("visits", r#"{"count":2}"#);
@@ -114,8 +115,8 @@ fn store_ops(c: &mut Criterion, group: &str, store: Arc<dyn SessionStore>, sizes
         group.bench_with_input(BenchmarkId::new("create", n), &n, |b, _| {
             b.to_async(&rt).iter(|| async {
                 let id = SessionId::generate();
-                store.create(&id, &record(100)).await.expect("create");
-                store.delete(&id).await.expect("delete");
+                let _ = store.create(&id, &record(100)).await.expect("create");
+                let _ = store.delete(&id).await.expect("delete");
             })
         });
     }

@@ -13,7 +13,7 @@ use rocket::{Build, Orbit, Rocket};
 use serde::Serialize;
 
 use crate::state::{Context, Incoming, Plan, Slot};
-use crate::store::{Observed, SessionStore};
+use crate::store::{CommitOutcome, CreateOutcome, DeleteOutcome, Observed, SessionStore};
 use crate::time::millis;
 use crate::{Error, SameSite, Secure, SessionConfig, SessionId, SessionRecord, StoreError};
 
@@ -240,7 +240,7 @@ async fn commit<'r>(
             let id = create(ctx, id, &record).await?;
             cookies.set(req, res, &keys.session.sign(&id), cookie);
             if let Some(old) = replaces {
-                ctx.store.delete(&old).await?;
+                let _: DeleteOutcome = ctx.store.delete(&old).await?;
             }
         }
         Plan::Update {
@@ -248,7 +248,7 @@ async fn commit<'r>(
             changes,
             cookie,
         } => {
-            if !ctx.store.commit(&id, &changes).await? {
+            if ctx.store.commit(&id, &changes).await? == CommitOutcome::Gone {
                 // Destroyed (say, logged out) by another request meanwhile: never resurrect
                 // it. Its cookie is that request's to expire, or to replace.
                 log::debug!("the session ended while the request ran; its changes are dropped");
@@ -257,10 +257,10 @@ async fn commit<'r>(
             }
         }
         Plan::Delete { id, pending } => {
-            let held = ctx.store.delete(&id).await?;
+            let deleted = ctx.store.delete(&id).await?;
             match pending {
                 Some((id, cookie)) => cookies.set(req, res, &keys.pending.sign(&id), cookie),
-                None if held => cookies.expire(req, res),
+                None if deleted == DeleteOutcome::Deleted => cookies.expire(req, res),
                 None => {}
             }
         }
@@ -297,7 +297,7 @@ async fn create(
 ) -> Result<SessionId, StoreError> {
     let mut id = id.unwrap_or_else(SessionId::generate);
     for _ in 0..3 {
-        if ctx.store.create(&id, record).await? {
+        if ctx.store.create(&id, record).await? == CreateOutcome::Created {
             return Ok(id);
         }
 

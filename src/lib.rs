@@ -77,8 +77,10 @@ mod record;
 mod redirect;
 mod secret;
 mod time;
-// 2. Stores.
+// 2. Stores, and the kit that tests them.
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 // 3. The request's session state and its commit plan.
 mod state;
 // 4. Guards.

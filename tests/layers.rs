@@ -93,6 +93,10 @@ fn reached(code: &str, roots: &HashMap<String, String>) -> Vec<String> {
             .collect()
     };
     for (at, _) in code.match_indices("crate::") {
+        // `$crate::` in a macro's body is resolved where the macro is used.
+        if code[..at].ends_with('$') {
+            continue;
+        }
         let rest = &code[at + "crate::".len()..];
         let names: Vec<String> = match rest.strip_prefix('{') {
             // `crate::{a, b::c, D}`: each item's first segment.
@@ -103,6 +107,8 @@ fn reached(code: &str, roots: &HashMap<String, String>) -> Vec<String> {
                 .split(',')
                 .map(|item| ident(item.trim()))
                 .collect(),
+            // `crate::some_macro!`: exported macros live at the root, in no layer.
+            None if rest[ident(rest).len()..].starts_with('!') => Vec::new(),
             None => vec![ident(rest)],
         };
         for name in names.into_iter().filter(|n| !n.is_empty()) {

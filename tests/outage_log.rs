@@ -11,6 +11,7 @@ use common::{figment, rocket_with};
 use rocket::http::Status;
 use rocket::local::asynchronous::Client;
 use rocket::log::private::{self as log, Log, Metadata, Record};
+use rocket_server_sessions::store::{CommitOutcome, CreateOutcome, DeleteOutcome};
 use rocket_server_sessions::{
     Changes, MemoryStore, SessionId, SessionRecord, SessionStore, Sessions, StoreError,
 };
@@ -70,12 +71,16 @@ impl SessionStore for Flaky {
         self.inner.load(id).await
     }
 
-    async fn create(&self, id: &SessionId, record: &SessionRecord) -> Result<bool, StoreError> {
+    async fn create(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord,
+    ) -> Result<CreateOutcome, StoreError> {
         self.check()?;
         self.inner.create(id, record).await
     }
 
-    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<bool, StoreError> {
+    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
         self.check()?;
         self.inner.commit(id, changes).await
     }
@@ -85,7 +90,7 @@ impl SessionStore for Flaky {
         self.inner.touch(id).await
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+    async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
         self.check()?;
         self.inner.delete(id).await
     }

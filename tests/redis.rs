@@ -12,6 +12,7 @@ use common::*;
 use rocket::figment::Figment;
 use rocket::http::Status;
 use rocket::local::asynchronous::Client;
+use rocket_server_sessions::store::CreateOutcome;
 use rocket_server_sessions::{
     RedisConfig, RedisStore, SessionId, SessionRecord, SessionStore, Sessions, StoreError,
 };
@@ -202,7 +203,10 @@ async fn a_command_whose_request_gave_up_before_it_went_out_is_never_sent() {
     let store = RedisStore::connect(&config).await.expect("connects");
     let record = SessionRecord::new(Duration::from_secs(60));
     // The scripts are loaded: what is sent late runs as it would have.
-    assert!(store.create(&SessionId::generate(), &record).await.unwrap());
+    assert_eq!(
+        store.create(&SessionId::generate(), &record).await.unwrap(),
+        CreateOutcome::Created
+    );
 
     // Redis holds every command for 3 s, from now: what is sent meanwhile waits.
     assert_eq!(
@@ -365,7 +369,10 @@ async fn concurrent_requests_share_round_trips() {
     let id = SessionId::generate();
     let mut record = SessionRecord::new(Duration::from_secs(60));
     record.insert("visits", "1");
-    assert!(store.create(&id, &record).await.unwrap());
+    assert_eq!(
+        store.create(&id, &record).await.unwrap(),
+        CreateOutcome::Created
+    );
 
     let before = reads_processed(&server);
     for load in spawned_loads(&store, vec![id; 50]).await {
@@ -389,7 +396,10 @@ async fn a_bad_record_fails_alone_in_a_shared_round_trip() {
         let mut record = SessionRecord::new(Duration::from_secs(60));
         record.insert("i", i.to_string());
         let id = SessionId::generate();
-        assert!(store.create(&id, &record).await.unwrap());
+        assert_eq!(
+            store.create(&id, &record).await.unwrap(),
+            CreateOutcome::Created
+        );
         sessions.push((id, Some(record)));
     }
     let bad = SessionId::generate();

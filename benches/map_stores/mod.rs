@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
+use rocket_server_sessions::store::{CommitOutcome, CreateOutcome, DeleteOutcome};
 use rocket_server_sessions::{Changes, SessionId, SessionRecord, SessionStore, StoreError};
 
 /// A record and when it expires.
@@ -57,6 +58,20 @@ impl Stored {
     }
 }
 
+fn applied(applied: bool) -> CommitOutcome {
+    match applied {
+        true => CommitOutcome::Applied,
+        false => CommitOutcome::Gone,
+    }
+}
+
+fn deleted(held: bool) -> DeleteOutcome {
+    match held {
+        true => DeleteOutcome::Deleted,
+        false => DeleteOutcome::Absent,
+    }
+}
+
 #[derive(Default)]
 pub struct DashMapStore(DashMap<SessionId, Stored>);
 
@@ -66,33 +81,38 @@ impl SessionStore for DashMapStore {
         Ok(self.0.get(id).and_then(|stored| stored.load()))
     }
 
-    async fn create(&self, id: &SessionId, record: &SessionRecord) -> Result<bool, StoreError> {
+    async fn create(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord,
+    ) -> Result<CreateOutcome, StoreError> {
         match self.0.entry(id.clone()) {
-            Entry::Occupied(stored) if stored.get().live() => Ok(false),
+            Entry::Occupied(stored) if stored.get().live() => Ok(CreateOutcome::Taken),
             Entry::Occupied(mut stored) => {
                 stored.insert(Stored::new(record));
-                Ok(true)
+                Ok(CreateOutcome::Created)
             }
             Entry::Vacant(slot) => {
                 slot.insert(Stored::new(record));
-                Ok(true)
+                Ok(CreateOutcome::Created)
             }
         }
     }
 
-    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<bool, StoreError> {
-        Ok(self
-            .0
-            .get_mut(id)
-            .is_some_and(|mut stored| stored.commit(changes)))
+    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
+        Ok(applied(
+            self.0
+                .get_mut(id)
+                .is_some_and(|mut stored| stored.commit(changes)),
+        ))
     }
 
     async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
         Ok(self.0.get_mut(id).and_then(|mut stored| stored.touch()))
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        Ok(self.0.remove(id).is_some())
+    async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
+        Ok(deleted(self.0.remove(id).is_some()))
     }
 }
 
@@ -133,19 +153,25 @@ impl SessionStore for MokaStore {
             .and_then(|stored| stored.lock().unwrap().load()))
     }
 
-    async fn create(&self, id: &SessionId, record: &SessionRecord) -> Result<bool, StoreError> {
+    async fn create(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord,
+    ) -> Result<CreateOutcome, StoreError> {
         let entry = self
             .0
             .entry(id.clone())
             .or_insert_with(|| Arc::new(Mutex::new(Stored::new(record))));
-        Ok(entry.is_fresh())
+        Ok(match entry.is_fresh() {
+            true => CreateOutcome::Created,
+            false => CreateOutcome::Taken,
+        })
     }
 
-    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<bool, StoreError> {
-        Ok(self
-            .0
-            .get(id)
-            .is_some_and(|stored| stored.lock().unwrap().commit(changes)))
+    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
+        Ok(applied(self.0.get(id).is_some_and(|stored| {
+            stored.lock().unwrap().commit(changes)
+        })))
     }
 
     async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
@@ -155,7 +181,7 @@ impl SessionStore for MokaStore {
             .and_then(|stored| stored.lock().unwrap().touch()))
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        Ok(self.0.remove(id).is_some())
+    async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
+        Ok(deleted(self.0.remove(id).is_some()))
     }
 }

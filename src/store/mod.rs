@@ -2,8 +2,8 @@
 //!
 //! A store keeps session records between requests. It knows nothing of requests or
 //! cookies: the fairing calls it with a verified [`SessionId`] and a record or a set of
-//! [`Changes`]. Every store, built in or your own, passes the same conformance suite
-//! (`tests/store_suite.rs`).
+//! [`Changes`]. Every store, built in or your own, passes the same conformance suite: the
+//! store test kit, [`testing`](crate::testing) (feature `testing`).
 //!
 //! # A custom store
 //!
@@ -16,6 +16,7 @@
 //! use std::sync::Mutex;
 //! use std::time::{Duration, Instant};
 //!
+//! use rocket_server_sessions::store::{CommitOutcome, CreateOutcome, DeleteOutcome};
 //! use rocket_server_sessions::{Changes, SessionId, SessionRecord, SessionStore, StoreError};
 //!
 //! #[derive(Default)]
@@ -38,22 +39,23 @@
 //!         Ok(self.with_live(id, |record, _| record.clone()))
 //!     }
 //!
-//!     async fn create(&self, id: &SessionId, record: &SessionRecord) -> Result<bool, StoreError> {
+//!     async fn create(&self, id: &SessionId, record: &SessionRecord) -> Result<CreateOutcome, StoreError> {
 //!         if self.with_live(id, |_, _| ()).is_some() {
-//!             return Ok(false);
+//!             return Ok(CreateOutcome::Taken);
 //!         }
 //!         let expires = Instant::now() + record.ttl();
 //!         self.0.lock().unwrap().insert(id.clone(), (record.clone(), expires));
-//!         Ok(true)
+//!         Ok(CreateOutcome::Created)
 //!     }
 //!
-//!     async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<bool, StoreError> {
-//!         Ok(self.with_live(id, |record, expires| {
+//!     async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
+//!         let applied = self.with_live(id, |record, expires| {
 //!             record.apply(changes);
 //!             if let Some(ttl) = changes.ttl() {
 //!                 *expires = Instant::now() + ttl;
 //!             }
-//!         }).is_some())
+//!         });
+//!         Ok(applied.map_or(CommitOutcome::Gone, |()| CommitOutcome::Applied))
 //!     }
 //!
 //!     async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
@@ -63,12 +65,21 @@
 //!         }))
 //!     }
 //!
-//!     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-//!         Ok(self.0.lock().unwrap().remove(id).is_some())
+//!     async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
+//!         Ok(match self.0.lock().unwrap().remove(id) {
+//!             Some(_) => DeleteOutcome::Deleted,
+//!             None => DeleteOutcome::Absent,
+//!         })
 //!     }
 //! }
 //!
-//! // Use it with `Sessions::builder().store(MapStore::default()).build()`.
+//! // Use it with `Sessions::builder().store(MapStore::default()).build()`, after checking
+//! // it against every rule of the store contract (the store test kit, feature `testing`):
+//! # #[cfg(feature = "testing")]
+//! rocket::async_test(async {
+//!     use rocket_server_sessions::testing::{check_store, Store};
+//!     check_store(|| async { std::sync::Arc::new(MapStore::default()) as Store }).await;
+//! });
 //! ```
 
 use std::sync::Arc;
@@ -135,20 +146,51 @@ pub(crate) async fn open(config: &SessionConfig) -> Result<Arc<dyn SessionStore>
     }
 }
 
+/// What [`SessionStore::create`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum CreateOutcome {
+    /// The session is stored.
+    Created,
+    /// A live session holds the id already; nothing was written.
+    Taken,
+}
+
+/// What [`SessionStore::commit`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum CommitOutcome {
+    /// The changes are written.
+    Applied,
+    /// The session no longer exists (deleted, or expired); nothing was written.
+    Gone,
+}
+
+/// What [`SessionStore::delete`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum DeleteOutcome {
+    /// The store held the session (readable or not), and it is gone now.
+    Deleted,
+    /// There was nothing to delete: the session was already gone, or never there.
+    Absent,
+}
+
 /// Where sessions live between requests.
 ///
 /// Implement it with `#[rocket::async_trait]`. The fairing holds the store as
 /// `Arc<dyn SessionStore>` and calls it at most once to load and once to commit per request.
 ///
-/// Rules every store keeps (and `tests/store_suite.rs` checks):
+/// Rules every store keeps (and the store test kit, [`testing`](crate::testing), checks):
 /// - An expired session is absent: `load`, `commit` and `touch` behave as if it never was.
 /// - [`create`](Self::create) never overwrites an existing session.
 /// - [`commit`](Self::commit) writes only the changed entries, so concurrent requests that
 ///   change different entries both keep their change, and it never brings back a session
 ///   that was deleted or has expired.
 /// - [`touch`](Self::touch) resets the expiry and never rewrites data.
-/// - [`delete`](Self::delete) answers `true` for a session it held and `false` once it is
-///   gone, or for an id it never had.
+/// - [`delete`](Self::delete) answers [`Deleted`](DeleteOutcome::Deleted) for a session
+///   it held and [`Absent`](DeleteOutcome::Absent) once it is gone, or for an id it never
+///   had.
 ///
 /// The [`store` module documentation](crate::store) shows a complete custom store.
 #[rocket::async_trait]
@@ -166,9 +208,13 @@ pub trait SessionStore: Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// `Ok(false)`, with nothing written, when a live session `id` exists already; a
-    /// [`StoreError`] when the store cannot answer.
-    async fn create(&self, id: &SessionId, record: &SessionRecord) -> Result<bool, StoreError>;
+    /// [`CreateOutcome::Taken`], with nothing written, when a live session `id` exists
+    /// already; a [`StoreError`] when the store cannot answer.
+    async fn create(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord,
+    ) -> Result<CreateOutcome, StoreError>;
 
     /// Applies `changes` to the live session `id`, entry by entry. When `changes.ttl()` is
     /// set, the session's lifetime becomes that and its expiry is reset to now + that;
@@ -176,9 +222,9 @@ pub trait SessionStore: Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// `Ok(false)`, with nothing written, when session `id` does not exist (it was deleted
-    /// or has expired); a [`StoreError`] when the store cannot answer.
-    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<bool, StoreError>;
+    /// [`CommitOutcome::Gone`], with nothing written, when session `id` does not exist (it
+    /// was deleted or has expired); a [`StoreError`] when the store cannot answer.
+    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError>;
 
     /// Resets the expiry of the live session `id` to now + its lifetime, without
     /// rewriting its data, and returns that lifetime.
@@ -198,7 +244,7 @@ pub trait SessionStore: Send + Sync + 'static {
     /// # Errors
     ///
     /// A [`StoreError`] when the store cannot answer.
-    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError>;
+    async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError>;
 }
 
 #[cfg(test)]
@@ -254,7 +300,11 @@ mod tests {
                         record.insert(key, value);
                     }
                     let created = store.create(&ids[i], &record).await.unwrap();
-                    assert_eq!(created, !model.contains_key(&i), "create {i}");
+                    let expected = match model.contains_key(&i) {
+                        true => CreateOutcome::Taken,
+                        false => CreateOutcome::Created,
+                    };
+                    assert_eq!(created, expected, "create {i}");
                     model.entry(i).or_insert(record);
                 }
                 Op::Commit(i, entries) => {
@@ -266,7 +316,11 @@ mod tests {
                         }
                     }
                     let applied = store.commit(&ids[i], &changes).await.unwrap();
-                    assert_eq!(applied, model.contains_key(&i), "commit {i}");
+                    let expected = match model.contains_key(&i) {
+                        true => CommitOutcome::Applied,
+                        false => CommitOutcome::Gone,
+                    };
+                    assert_eq!(applied, expected, "commit {i}");
                     if let Some(record) = model.get_mut(&i) {
                         record.apply(&changes);
                     }
@@ -277,7 +331,11 @@ mod tests {
                 }
                 Op::Delete(i) => {
                     let held = store.delete(&ids[i]).await.unwrap();
-                    assert_eq!(held, model.remove(&i).is_some(), "delete {i}");
+                    let expected = match model.remove(&i) {
+                        Some(_) => DeleteOutcome::Deleted,
+                        None => DeleteOutcome::Absent,
+                    };
+                    assert_eq!(held, expected, "delete {i}");
                 }
                 Op::Load(i) => {
                     let loaded = store.load(&ids[i]).await.unwrap();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rocket::log::private as log;
 
-use super::SessionStore;
+use super::{CommitOutcome, CreateOutcome, DeleteOutcome, SessionStore};
 use crate::{Changes, SessionId, SessionRecord, StoreError};
 
 /// Wraps the store the fairing uses: every call goes through it, and only calls report
@@ -48,7 +48,7 @@ impl Observed {
         &self,
         id: &SessionId,
         record: &SessionRecord,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<CreateOutcome, StoreError> {
         self.outage.observe(self.store.create(id, record).await)
     }
 
@@ -56,7 +56,7 @@ impl Observed {
         &self,
         id: &SessionId,
         changes: &Changes,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<CommitOutcome, StoreError> {
         self.outage.observe(self.store.commit(id, changes).await)
     }
 
@@ -64,7 +64,7 @@ impl Observed {
         self.outage.observe(self.store.touch(id).await)
     }
 
-    pub(crate) async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+    pub(crate) async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
         self.outage.observe(self.store.delete(id).await)
     }
 }

@@ -9,6 +9,7 @@ use rocket::figment::Figment;
 use rocket::http::{Cookie, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket::{get, post, routes, Build, Rocket, State};
+use rocket_server_sessions::store::{CommitOutcome, CreateOutcome, DeleteOutcome};
 use rocket_server_sessions::{
     Auth, Authenticated, Changes, Error, MemoryStore, Session, SessionEntry, SessionId,
     SessionRecord, SessionStore, Sessions, SessionsBuilder, StoreError,
@@ -315,12 +316,16 @@ impl<S: SessionStore> SessionStore for Counting<S> {
         self.inner.load(id).await
     }
 
-    async fn create(&self, id: &SessionId, record: &SessionRecord) -> Result<bool, StoreError> {
+    async fn create(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord,
+    ) -> Result<CreateOutcome, StoreError> {
         self.calls.create.fetch_add(1, Ordering::SeqCst);
         self.inner.create(id, record).await
     }
 
-    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<bool, StoreError> {
+    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
         self.calls.commit.fetch_add(1, Ordering::SeqCst);
         self.inner.commit(id, changes).await
     }
@@ -330,7 +335,7 @@ impl<S: SessionStore> SessionStore for Counting<S> {
         self.inner.touch(id).await
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+    async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
         self.calls.delete.fetch_add(1, Ordering::SeqCst);
         self.inner.delete(id).await
     }
@@ -349,11 +354,11 @@ impl SessionStore for DownStore {
         Err(down())
     }
 
-    async fn create(&self, _: &SessionId, _: &SessionRecord) -> Result<bool, StoreError> {
+    async fn create(&self, _: &SessionId, _: &SessionRecord) -> Result<CreateOutcome, StoreError> {
         Err(down())
     }
 
-    async fn commit(&self, _: &SessionId, _: &Changes) -> Result<bool, StoreError> {
+    async fn commit(&self, _: &SessionId, _: &Changes) -> Result<CommitOutcome, StoreError> {
         Err(down())
     }
 
@@ -361,7 +366,7 @@ impl SessionStore for DownStore {
         Err(down())
     }
 
-    async fn delete(&self, _: &SessionId) -> Result<bool, StoreError> {
+    async fn delete(&self, _: &SessionId) -> Result<DeleteOutcome, StoreError> {
         Err(down())
     }
 }

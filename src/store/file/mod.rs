@@ -10,6 +10,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use super::evict::{self, expiry_quantile};
 use super::sweep::Sweeper;
+use super::{CommitOutcome, CreateOutcome, DeleteOutcome};
 use crate::time::millis;
 use crate::{Changes, Error, SessionConfig, SessionId, SessionRecord, SessionStore, StoreError};
 
@@ -368,21 +369,25 @@ impl SessionStore for FileStore {
         Ok(found.map(|found| found.record))
     }
 
-    async fn create(&self, id: &SessionId, record: &SessionRecord) -> Result<bool, StoreError> {
+    async fn create(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord,
+    ) -> Result<CreateOutcome, StoreError> {
         let inner = self.inner();
         inner.make_room().await?;
         let key = id.storage_key();
         let _lock = inner.lock(&key).await;
         if matches!(inner.live(inner.path(&key)).await, Ok(Some(_))) {
-            return Ok(false);
+            return Ok(CreateOutcome::Taken);
         }
 
         let expires = disk::now().saturating_add(millis(record.ttl()));
         inner.write(&key, record.clone(), expires).await?;
-        Ok(true)
+        Ok(CreateOutcome::Created)
     }
 
-    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<bool, StoreError> {
+    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
         let inner = self.inner();
         let key = id.storage_key();
         let _lock = inner.lock(&key).await;
@@ -391,7 +396,7 @@ impl SessionStore for FileStore {
             mut expires,
         }) = inner.live(inner.path(&key)).await?
         else {
-            return Ok(false);
+            return Ok(CommitOutcome::Gone);
         };
 
         record.apply(changes);
@@ -399,7 +404,7 @@ impl SessionStore for FileStore {
             expires = disk::now().saturating_add(millis(ttl));
         }
         inner.write(&key, record, expires).await?;
-        Ok(true)
+        Ok(CommitOutcome::Applied)
     }
 
     async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
@@ -418,11 +423,14 @@ impl SessionStore for FileStore {
         Ok(ttl)
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+    async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
         let inner = self.inner();
         let key = id.storage_key();
         let _lock = inner.lock(&key).await;
-        inner.remove(&key).await
+        Ok(match inner.remove(&key).await? {
+            true => DeleteOutcome::Deleted,
+            false => DeleteOutcome::Absent,
+        })
     }
 }
 

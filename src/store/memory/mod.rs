@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::evict::{self, expiry_quantile};
 use super::sweep::Sweeper;
+use super::{CommitOutcome, CreateOutcome, DeleteOutcome};
 use crate::time::millis;
 use crate::{Changes, MemoryConfig, SessionId, SessionRecord, SessionStore, StoreError};
 
@@ -308,21 +309,25 @@ impl SessionStore for MemoryStore {
             .transpose()
     }
 
-    async fn create(&self, id: &SessionId, record: &SessionRecord) -> Result<bool, StoreError> {
+    async fn create(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord,
+    ) -> Result<CreateOutcome, StoreError> {
         let (mut shard, now) = self.shard(id);
         if shard.live(id, now).is_some() {
-            return Ok(false);
+            return Ok(CreateOutcome::Taken);
         }
 
         shard.make_room(now);
         shard.insert(id.clone(), record, now.saturating_add(millis(record.ttl())));
-        Ok(true)
+        Ok(CreateOutcome::Created)
     }
 
-    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<bool, StoreError> {
+    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
         let (mut shard, now) = self.shard(id);
         let Some((stored, slab)) = shard.live(id, now) else {
-            return Ok(false);
+            return Ok(CommitOutcome::Gone);
         };
 
         let record = readable(apply(slab.get(&stored.record), changes))?;
@@ -335,7 +340,7 @@ impl SessionStore for MemoryStore {
             stored.expires = expires;
             shard.earliest = shard.earliest.min(expires);
         }
-        Ok(true)
+        Ok(CommitOutcome::Applied)
     }
 
     async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
@@ -350,14 +355,18 @@ impl SessionStore for MemoryStore {
         Ok(Some(ttl))
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        Ok(self.shard(id).0.remove(id))
+    async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
+        Ok(match self.shard(id).0.remove(id) {
+            true => DeleteOutcome::Deleted,
+            false => DeleteOutcome::Absent,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{CommitOutcome, CreateOutcome};
 
     fn store(max_sessions: usize) -> MemoryStore {
         MemoryStore::new(MemoryConfig {
@@ -397,7 +406,10 @@ mod tests {
                         let id = SessionId::generate();
                         let mut record = SessionRecord::new(Duration::from_secs(60));
                         record.insert("n", i.to_string());
-                        assert!(runtime.block_on(store.create(&id, &record)).unwrap());
+                        assert_eq!(
+                            runtime.block_on(store.create(&id, &record)).unwrap(),
+                            CreateOutcome::Created
+                        );
                         mine.push((id, i.to_string()));
 
                         // Grow, shrink or delete an earlier one, and read it back.
@@ -407,9 +419,11 @@ mod tests {
                         let mut changes = Changes::default();
                         changes.set("n", value.clone());
                         if i % 11 == 0 {
-                            runtime.block_on(store.delete(id)).unwrap();
+                            let _ = runtime.block_on(store.delete(id)).unwrap();
                             expected.clear();
-                        } else if runtime.block_on(store.commit(id, &changes)).unwrap() {
+                        } else if runtime.block_on(store.commit(id, &changes)).unwrap()
+                            == CommitOutcome::Applied
+                        {
                             *expected = value;
                         }
                         match runtime.block_on(store.load(id)).unwrap() {
@@ -460,7 +474,10 @@ mod tests {
         for (i, id) in ids.iter().enumerate() {
             let ttl = Duration::from_secs(100 + i as u64);
             let ttl = if i == 1 { Duration::from_secs(50) } else { ttl };
-            assert!(store.create(id, &SessionRecord::new(ttl)).await.unwrap());
+            assert_eq!(
+                store.create(id, &SessionRecord::new(ttl)).await.unwrap(),
+                CreateOutcome::Created
+            );
         }
 
         assert_eq!(store.len(), 3);
@@ -476,7 +493,10 @@ mod tests {
         let ids: Vec<_> = (0..60_000).map(|_| SessionId::generate()).collect();
         for (i, id) in ids.iter().enumerate() {
             let record = SessionRecord::new(Duration::from_secs(1_000 + i as u64));
-            assert!(store.create(id, &record).await.unwrap());
+            assert_eq!(
+                store.create(id, &record).await.unwrap(),
+                CreateOutcome::Created
+            );
             assert!(store.len() <= 10_000);
         }
 
@@ -504,17 +524,23 @@ mod tests {
         let store = MemoryStore::default();
         let alice = SessionId::generate();
         let day = Duration::from_secs(86_400);
-        assert!(store
-            .create(&alice, &signed_in("alice", day))
-            .await
-            .unwrap());
+        assert_eq!(
+            store
+                .create(&alice, &signed_in("alice", day))
+                .await
+                .unwrap(),
+            CreateOutcome::Created
+        );
         let mut anonymous = SessionRecord::new(day);
         anonymous.insert("visits", "1");
         for _ in 0..200_000 {
-            assert!(store
-                .create(&SessionId::generate(), &anonymous)
-                .await
-                .unwrap());
+            assert_eq!(
+                store
+                    .create(&SessionId::generate(), &anonymous)
+                    .await
+                    .unwrap(),
+                CreateOutcome::Created
+            );
         }
         assert!(store.len() <= 100_000);
         let record = store
@@ -531,7 +557,10 @@ mod tests {
         let ids: Vec<_> = (0..300).map(|_| SessionId::generate()).collect();
         for (i, id) in ids.iter().enumerate() {
             let ttl = Duration::from_secs(1_000 + i as u64);
-            assert!(store.create(id, &signed_in("u", ttl)).await.unwrap());
+            assert_eq!(
+                store.create(id, &signed_in("u", ttl)).await.unwrap(),
+                CreateOutcome::Created
+            );
             assert!(store.len() <= 100);
         }
         assert!(store.load(&ids[299]).await.unwrap().is_some());
@@ -540,13 +569,19 @@ mod tests {
         // A log-out by commit makes a session anonymous again: first to go.
         let mut logout = Changes::default();
         logout.remove(crate::record::reserved::USER);
-        assert!(store.commit(&ids[299], &logout).await.unwrap());
+        assert_eq!(
+            store.commit(&ids[299], &logout).await.unwrap(),
+            CommitOutcome::Applied
+        );
         for _ in 0..20 {
             let id = SessionId::generate();
-            assert!(store
-                .create(&id, &signed_in("v", Duration::from_secs(9_000)))
-                .await
-                .unwrap());
+            assert_eq!(
+                store
+                    .create(&id, &signed_in("v", Duration::from_secs(9_000)))
+                    .await
+                    .unwrap(),
+                CreateOutcome::Created
+            );
         }
         assert!(store.load(&ids[299]).await.unwrap().is_none());
     }
@@ -559,20 +594,26 @@ mod tests {
             let mut record =
                 SessionRecord::new(Duration::from_millis(if i < 5 { 1 } else { 60_000 }));
             record.insert("small", "1");
-            store.create(id, &record).await.unwrap();
+            let _ = store.create(id, &record).await.unwrap();
         }
 
         // Grow some records past a slot, shrink one back, delete a few.
         for (i, id) in ids.iter().enumerate().skip(5) {
             let mut changes = Changes::default();
             changes.set("big", "x".repeat(i * 100));
-            assert!(store.commit(id, &changes).await.unwrap());
+            assert_eq!(
+                store.commit(id, &changes).await.unwrap(),
+                CommitOutcome::Applied
+            );
         }
         let mut shrink = Changes::default();
         shrink.remove("big");
-        assert!(store.commit(&ids[19], &shrink).await.unwrap());
+        assert_eq!(
+            store.commit(&ids[19], &shrink).await.unwrap(),
+            CommitOutcome::Applied
+        );
         for id in &ids[5..8] {
-            store.delete(id).await.unwrap();
+            let _ = store.delete(id).await.unwrap();
         }
         std::thread::sleep(Duration::from_millis(5));
         store.sweep();
@@ -592,14 +633,10 @@ mod tests {
         let store = store(100);
         let short = SessionId::generate();
         let long = SessionId::generate();
-        store
-            .create(&short, &SessionRecord::new(Duration::from_millis(1)))
-            .await
-            .unwrap();
-        store
-            .create(&long, &SessionRecord::new(Duration::from_secs(60)))
-            .await
-            .unwrap();
+        let short_lived = SessionRecord::new(Duration::from_millis(1));
+        let _ = store.create(&short, &short_lived).await.unwrap();
+        let long_lived = SessionRecord::new(Duration::from_secs(60));
+        let _ = store.create(&long, &long_lived).await.unwrap();
         std::thread::sleep(Duration::from_millis(5));
 
         assert_eq!(store.sweep(), 1);
@@ -638,7 +675,7 @@ mod tests {
         // The second runtime starts after the first, and its sweep, are gone.
         for _ in 0..2 {
             runtime().block_on(async {
-                store
+                let _ = store
                     .create(&SessionId::generate(), &expiring)
                     .await
                     .unwrap();
@@ -656,7 +693,7 @@ mod tests {
         });
         for _ in 0..1500 {
             let record = SessionRecord::new(Duration::from_millis(1));
-            store.create(&SessionId::generate(), &record).await.unwrap();
+            let _ = store.create(&SessionId::generate(), &record).await.unwrap();
         }
 
         until_len(&store, 0).await;

@@ -8,7 +8,7 @@ use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, ErrorKind, FromRedisValue, RedisError, RedisResult, ServerErrorKind, Value};
 
-use super::check_version;
+use super::{check_version, CommitOutcome, CreateOutcome, DeleteOutcome};
 use crate::time::millis;
 use crate::{
     Changes, Error, RedisConfig, SessionId, SessionRecord, SessionStore, StoreError, FORMAT_VERSION,
@@ -279,7 +279,11 @@ impl SessionStore for RedisStore {
         decode_record(self.run(cmd).await?)
     }
 
-    async fn create(&self, id: &SessionId, record: &SessionRecord) -> Result<bool, StoreError> {
+    async fn create(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord,
+    ) -> Result<CreateOutcome, StoreError> {
         let ttl = ttl_millis(record.ttl());
         let signed_in = if record.is_authenticated() { "1" } else { "0" };
         self.eval(&self.scripts.create, self.keys(id), |cmd| {
@@ -291,9 +295,13 @@ impl SessionStore for RedisStore {
             }
         })
         .await
+        .map(|created: bool| match created {
+            true => CreateOutcome::Created,
+            false => CreateOutcome::Taken,
+        })
     }
 
-    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<bool, StoreError> {
+    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
         let signed_in = match changes.authenticates() {
             Some(true) => "1",
             Some(false) => "0",
@@ -317,6 +325,10 @@ impl SessionStore for RedisStore {
             }
         })
         .await
+        .map(|applied: bool| match applied {
+            true => CommitOutcome::Applied,
+            false => CommitOutcome::Gone,
+        })
     }
 
     async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
@@ -326,11 +338,14 @@ impl SessionStore for RedisStore {
         Ok(ttl.map(Duration::from_millis))
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+    async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
         let deleted: u64 = self
             .eval(&self.scripts.delete, self.keys(id), |_| {})
             .await?;
-        Ok(deleted > 0)
+        Ok(match deleted {
+            0 => DeleteOutcome::Absent,
+            _ => DeleteOutcome::Deleted,
+        })
     }
 }
 

@@ -36,7 +36,7 @@ async fn main() {
         format!(r#"{{"count":1,"pad":"{}"}}"#, "x".repeat(70)),
     );
     for _ in 0..1_000_000 {
-        store
+        let _ = store
             .create(&SessionId::generate(), &record)
             .await
             .expect("create");

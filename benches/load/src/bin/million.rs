@@ -32,7 +32,10 @@ async fn main() -> Result<(), rocket::Error> {
     for i in 0..sessions {
         let mut record = SessionRecord::new(Duration::from_secs(ttl));
         record.insert("profile", payload.replace("{}", &i.to_string()));
-        store.create(&SessionId::generate(), &record).await.expect("the memory store accepts");
+        let _ = store
+            .create(&SessionId::generate(), &record)
+            .await
+            .expect("the memory store accepts");
     }
     println!(
         "filled {} sessions of {} bytes: resident {} MB (before: {} MB)",
