@@ -109,6 +109,11 @@ pub enum Error {
     /// fairing.
     #[error("the `Sessions` fairing is not attached")]
     NotAttached,
+    /// The store given with
+    /// [`SessionsBuilder::store_with`](crate::SessionsBuilder::store_with) could not be
+    /// made at ignite.
+    #[error("the session store could not be made")]
+    StoreBuild(#[source] Box<dyn StdError + Send + Sync>),
     /// The configuration has a bad value.
     #[error("invalid `sessions.{key}`: {message}")]
     Config {
@@ -142,4 +147,17 @@ impl<'r> Responder<'r, 'static> for Error {
     fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
         Response::build().status(self.status()).ok()
     }
+}
+
+/// An error and its sources, as one line.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+
+    line
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use rocket::log::private as log;
 
 use super::{CommitOutcome, CreateOutcome, DeleteOutcome, SessionStore};
+use crate::error::chain;
 use crate::{Changes, SessionId, SessionRecord, StoreError};
 
 /// Wraps the store the fairing uses: every call goes through it, and only calls report
@@ -101,19 +102,6 @@ impl Outage {
             Err(_) => Change::Same,
         }
     }
-}
-
-/// An error and its sources, as one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut line = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
-        source = cause.source();
-    }
-
-    line
 }
 
 #[cfg(test)]

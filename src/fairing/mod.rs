@@ -1,21 +1,20 @@
 //! The `Sessions` fairing: reads the configuration at ignite, commits sessions on response.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use rocket::fairing::{self, Fairing, Info, Kind};
-use rocket::figment::{self, providers::Serialized, Figment};
+use rocket::figment::{self, Figment};
 use rocket::http::Status;
 use rocket::log::private as log;
 use rocket::request::Request;
 use rocket::response::Response;
 use rocket::{Build, Orbit, Rocket};
-use serde::Serialize;
 
+use crate::error::chain;
 use crate::state::{Context, Incoming, Plan, Slot};
-use crate::store::{CommitOutcome, CreateOutcome, DeleteOutcome, Observed, SessionStore};
+use crate::store::{CommitOutcome, CreateOutcome, DeleteOutcome, Observed};
 use crate::time::millis;
-use crate::{Error, SameSite, Secure, SessionConfig, SessionId, SessionRecord, StoreError};
+use crate::{Error, Secure, SessionConfig, SessionId, SessionRecord, StoreError};
 
 /// The sessions fairing: attach it once, and `Session<T>` guards work in every route.
 ///
@@ -48,151 +47,13 @@ use crate::{Error, SameSite, Secure, SessionConfig, SessionId, SessionRecord, St
 /// ```
 pub struct Sessions {
     overrides: Figment,
-    store: Option<Arc<dyn SessionStore>>,
+    store: Option<StoreSource>,
 }
 
-/// Builds a [`Sessions`] fairing with settings in code and, optionally, a custom store.
-///
-/// Settings made here win over Rocket.toml and the environment, and are checked the same
-/// way at ignite.
-///
-/// # Example
-///
-/// ```
-/// use std::time::Duration;
-/// use rocket_server_sessions::{MemoryStore, SameSite, Sessions};
-///
-/// let fairing = Sessions::builder()
-///     .cookie_name("app.sid")
-///     .max_age(Duration::from_secs(3600))
-///     .same_site(SameSite::Strict)
-///     .store(MemoryStore::default())
-///     .build();
-/// let rocket = rocket::build().attach(fairing);
-/// ```
-#[must_use]
-pub struct SessionsBuilder {
-    overrides: Figment,
-    store: Option<Arc<dyn SessionStore>>,
-}
+mod builder;
 
-impl Sessions {
-    /// The fairing, configured from Rocket.toml alone.
-    pub fn fairing() -> Sessions {
-        Sessions::builder().build()
-    }
-
-    /// A builder for settings in code or a custom store.
-    pub fn builder() -> SessionsBuilder {
-        SessionsBuilder {
-            overrides: Figment::new(),
-            store: None,
-        }
-    }
-}
-
-impl SessionsBuilder {
-    fn set(mut self, key: &str, value: impl Serialize) -> Self {
-        // Global: code wins over every profile's table.
-        self.overrides = self.overrides.merge(Serialized::global(key, value));
-        self
-    }
-
-    /// Keeps sessions in `store` instead of the one `sessions.store` names.
-    pub fn store(mut self, store: impl SessionStore) -> Self {
-        self.store = Some(Arc::new(store));
-        self
-    }
-
-    /// Sets [`SessionConfig::cookie_name`].
-    pub fn cookie_name(self, name: &str) -> Self {
-        self.set("cookie_name", name)
-    }
-
-    /// Sets [`SessionConfig::max_age`].
-    pub fn max_age(self, max_age: Duration) -> Self {
-        self.set("max_age", max_age.as_secs_f64())
-    }
-
-    /// Sets [`SessionConfig::max_session_size`].
-    pub fn max_session_size(self, size: rocket::data::ByteUnit) -> Self {
-        self.set("max_session_size", size)
-    }
-
-    /// Sets [`SessionConfig::browser_session`].
-    pub fn browser_session(self, on: bool) -> Self {
-        self.set("browser_session", on)
-    }
-
-    /// Sets [`SessionConfig::rolling`].
-    pub fn rolling(self, on: bool) -> Self {
-        self.set("rolling", on)
-    }
-
-    /// Sets [`SessionConfig::resave`].
-    pub fn resave(self, on: bool) -> Self {
-        self.set("resave", on)
-    }
-
-    /// Sets [`SessionConfig::save_uninitialized`].
-    pub fn save_uninitialized(self, on: bool) -> Self {
-        self.set("save_uninitialized", on)
-    }
-
-    /// Sets [`SessionConfig::http_only`].
-    pub fn http_only(self, on: bool) -> Self {
-        self.set("http_only", on)
-    }
-
-    /// Sets [`SessionConfig::secure`].
-    pub fn secure(self, secure: Secure) -> Self {
-        self.set("secure", secure)
-    }
-
-    /// Sets [`SessionConfig::same_site`].
-    pub fn same_site(self, same_site: SameSite) -> Self {
-        self.set("same_site", same_site)
-    }
-
-    /// Sets [`SessionConfig::path`].
-    pub fn path(self, path: &str) -> Self {
-        self.set("path", path)
-    }
-
-    /// Sets [`SessionConfig::domain`].
-    pub fn domain(self, domain: &str) -> Self {
-        self.set("domain", domain)
-    }
-
-    /// Sets [`SessionConfig::proxy`].
-    pub fn proxy(self, on: bool) -> Self {
-        self.set("proxy", on)
-    }
-
-    /// Sets [`SessionConfig::login_path`].
-    pub fn login_path(self, path: &str) -> Self {
-        self.set("login_path", path)
-    }
-
-    /// Sets [`SessionConfig::secrets`], newest first.
-    pub fn secrets<S: Into<String>>(self, secrets: impl IntoIterator<Item = S>) -> Self {
-        let secrets: Vec<String> = secrets.into_iter().map(Into::into).collect();
-        self.set("secrets", secrets)
-    }
-
-    /// Sets [`MemoryConfig::max_sessions`](crate::MemoryConfig::max_sessions).
-    pub fn max_sessions(self, max_sessions: usize) -> Self {
-        self.set("memory.max_sessions", max_sessions)
-    }
-
-    /// The fairing.
-    pub fn build(self) -> Sessions {
-        Sessions {
-            overrides: self.overrides,
-            store: self.store,
-        }
-    }
-}
+pub use builder::SessionsBuilder;
+use builder::StoreSource;
 
 /// Builds what the guards and the response hook read, from the configuration Rocket
 /// reads and the builder's settings.
@@ -213,7 +74,7 @@ async fn context(rocket: &Rocket<Build>, sessions: &Sessions) -> Result<Context,
 
     let keys = crate::secret::keys(&config, rocket.figment(), debug)?;
     let store = match &sessions.store {
-        Some(store) => store.clone(),
+        Some(source) => source.store(rocket).await?,
         None => crate::store::open(&config).await?,
     };
 
@@ -327,7 +188,7 @@ impl Fairing for Sessions {
         match context(&rocket, self).await {
             Ok(ctx) => Ok(rocket.manage(Arc::new(ctx))),
             Err(e) => {
-                log::error!("{e}");
+                log::error!("{}", chain(&e));
                 Err(rocket)
             }
         }

@@ -1,0 +1,233 @@
+//! [`SessionsBuilder`]: the fairing's settings in code, and the store it keeps sessions in.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rocket::figment::{providers::Serialized, Figment};
+use rocket::futures::future::BoxFuture;
+use rocket::{Build, Rocket};
+use serde::Serialize;
+
+use super::Sessions;
+use crate::store::SessionStore;
+use crate::{Error, SameSite, Secure};
+
+/// Builds a [`Sessions`] fairing with settings in code and, optionally, a custom store.
+///
+/// Settings made here win over Rocket.toml and the environment, and are checked the same
+/// way at ignite.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use rocket_server_sessions::{MemoryStore, SameSite, Sessions};
+///
+/// let fairing = Sessions::builder()
+///     .cookie_name("app.sid")
+///     .max_age(Duration::from_secs(3600))
+///     .same_site(SameSite::Strict)
+///     .store(MemoryStore::default())
+///     .build();
+/// let rocket = rocket::build().attach(fairing);
+/// ```
+#[must_use]
+pub struct SessionsBuilder {
+    overrides: Figment,
+    store: Option<StoreSource>,
+}
+
+/// Where the fairing gets its store, when not from `sessions.store`.
+pub(super) enum StoreSource {
+    /// A store made before launch.
+    Ready(Arc<dyn SessionStore>),
+    /// A store made at ignite, from what other fairings set up.
+    Build(Box<BuildStore>),
+}
+
+/// Makes a store from the `Rocket` being ignited.
+type BuildStore = dyn Fn(&Rocket<Build>) -> BoxFuture<'static, Result<Arc<dyn SessionStore>, BoxError>>
+    + Send
+    + Sync;
+
+/// An error a store builder reports.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl StoreSource {
+    /// The store, made now if it is built at ignite.
+    pub(super) async fn store(
+        &self,
+        rocket: &Rocket<Build>,
+    ) -> Result<Arc<dyn SessionStore>, Error> {
+        match self {
+            StoreSource::Ready(store) => Ok(store.clone()),
+            StoreSource::Build(build) => build(rocket).await.map_err(Error::StoreBuild),
+        }
+    }
+}
+
+impl Sessions {
+    /// The fairing, configured from Rocket.toml alone.
+    pub fn fairing() -> Sessions {
+        Sessions::builder().build()
+    }
+
+    /// A builder for settings in code or a custom store.
+    pub fn builder() -> SessionsBuilder {
+        SessionsBuilder {
+            overrides: Figment::new(),
+            store: None,
+        }
+    }
+}
+
+impl SessionsBuilder {
+    fn set(mut self, key: &str, value: impl Serialize) -> Self {
+        // Global: code wins over every profile's table.
+        self.overrides = self.overrides.merge(Serialized::global(key, value));
+        self
+    }
+
+    /// Keeps sessions in `store` instead of the one `sessions.store` names.
+    pub fn store(mut self, store: impl SessionStore) -> Self {
+        self.store = Some(StoreSource::Ready(Arc::new(store)));
+        self
+    }
+
+    /// Keeps sessions in the store `build` makes at ignite, from the `Rocket` being
+    /// ignited: for a store on what another fairing set up, such as the app's database
+    /// pool from `rocket_db_pools`. Attach that fairing before this one, so that its state
+    /// is managed when `build` runs. Take what you need from the `Rocket` before the
+    /// `async` block, which cannot borrow it.
+    ///
+    /// # Errors
+    ///
+    /// When `build` fails, launch stops with its error in the log.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use rocket::fairing::AdHoc;
+    /// use rocket_server_sessions::{MemoryStore, Sessions};
+    ///
+    /// // Another fairing makes what the store runs on at ignite, as `rocket_db_pools`
+    /// // makes the app's pool; here, a store the app also reads for its own purposes.
+    /// let shared = AdHoc::on_ignite("Shared store", |rocket| async {
+    ///     rocket.manage(MemoryStore::default())
+    /// });
+    /// let sessions = Sessions::builder()
+    ///     .store_with(|rocket| {
+    ///         let store = rocket.state::<MemoryStore>().cloned();
+    ///         async move { store.ok_or("attach the shared store's fairing first") }
+    ///     })
+    ///     .build();
+    /// let rocket = rocket::build().attach(shared).attach(sessions);
+    /// ```
+    pub fn store_with<F, Fut, S, E>(mut self, build: F) -> Self
+    where
+        F: Fn(&Rocket<Build>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<S, E>> + Send + 'static,
+        S: SessionStore,
+        E: Into<BoxError>,
+    {
+        let build = move |rocket: &Rocket<Build>| -> BoxFuture<'static, _> {
+            let made = build(rocket);
+            Box::pin(async move {
+                let store = made.await.map_err(Into::into)?;
+                Ok(Arc::new(store) as Arc<dyn SessionStore>)
+            })
+        };
+        self.store = Some(StoreSource::Build(Box::new(build)));
+        self
+    }
+
+    /// Sets [`SessionConfig::cookie_name`].
+    pub fn cookie_name(self, name: &str) -> Self {
+        self.set("cookie_name", name)
+    }
+
+    /// Sets [`SessionConfig::max_age`].
+    pub fn max_age(self, max_age: Duration) -> Self {
+        self.set("max_age", max_age.as_secs_f64())
+    }
+
+    /// Sets [`SessionConfig::max_session_size`].
+    pub fn max_session_size(self, size: rocket::data::ByteUnit) -> Self {
+        self.set("max_session_size", size)
+    }
+
+    /// Sets [`SessionConfig::browser_session`].
+    pub fn browser_session(self, on: bool) -> Self {
+        self.set("browser_session", on)
+    }
+
+    /// Sets [`SessionConfig::rolling`].
+    pub fn rolling(self, on: bool) -> Self {
+        self.set("rolling", on)
+    }
+
+    /// Sets [`SessionConfig::resave`].
+    pub fn resave(self, on: bool) -> Self {
+        self.set("resave", on)
+    }
+
+    /// Sets [`SessionConfig::save_uninitialized`].
+    pub fn save_uninitialized(self, on: bool) -> Self {
+        self.set("save_uninitialized", on)
+    }
+
+    /// Sets [`SessionConfig::http_only`].
+    pub fn http_only(self, on: bool) -> Self {
+        self.set("http_only", on)
+    }
+
+    /// Sets [`SessionConfig::secure`].
+    pub fn secure(self, secure: Secure) -> Self {
+        self.set("secure", secure)
+    }
+
+    /// Sets [`SessionConfig::same_site`].
+    pub fn same_site(self, same_site: SameSite) -> Self {
+        self.set("same_site", same_site)
+    }
+
+    /// Sets [`SessionConfig::path`].
+    pub fn path(self, path: &str) -> Self {
+        self.set("path", path)
+    }
+
+    /// Sets [`SessionConfig::domain`].
+    pub fn domain(self, domain: &str) -> Self {
+        self.set("domain", domain)
+    }
+
+    /// Sets [`SessionConfig::proxy`].
+    pub fn proxy(self, on: bool) -> Self {
+        self.set("proxy", on)
+    }
+
+    /// Sets [`SessionConfig::login_path`].
+    pub fn login_path(self, path: &str) -> Self {
+        self.set("login_path", path)
+    }
+
+    /// Sets [`SessionConfig::secrets`], newest first.
+    pub fn secrets<S: Into<String>>(self, secrets: impl IntoIterator<Item = S>) -> Self {
+        let secrets: Vec<String> = secrets.into_iter().map(Into::into).collect();
+        self.set("secrets", secrets)
+    }
+
+    /// Sets [`MemoryConfig::max_sessions`](crate::MemoryConfig::max_sessions).
+    pub fn max_sessions(self, max_sessions: usize) -> Self {
+        self.set("memory.max_sessions", max_sessions)
+    }
+
+    /// The fairing.
+    pub fn build(self) -> Sessions {
+        Sessions {
+            overrides: self.overrides,
+            store: self.store,
+        }
+    }
+}
