@@ -5,10 +5,8 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use rocket::http::{Method, Status};
+use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome, Request};
-use rocket::response::Response;
 use rocket::{Ignite, Rocket, Sentinel};
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -16,13 +14,6 @@ use crate::state::{fairing_missing, live, Live};
 use crate::Error;
 
 use crate::record::reserved::USER as USER_KEY;
-
-/// What a `next` value keeps unencoded: RFC 3986's unreserved characters.
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 
 /// The session's log-in state, for routes that log users in and out.
 ///
@@ -136,16 +127,6 @@ impl<U> Deref for Authenticated<U> {
     }
 }
 
-/// Marks a request whose `Authenticated` guard found nobody logged in, with the route it
-/// turned away (by address: routes live as long as Rocket does), so a 401 that a
-/// lower-ranked route answers itself is not taken for ours.
-struct LoginRequired(Option<usize>);
-
-fn route_address(req: &Request<'_>) -> Option<usize> {
-    req.route()
-        .map(|route| route as *const rocket::Route as usize)
-}
-
 #[rocket::async_trait]
 impl<'r, U: Serialize + DeserializeOwned + Send + 'static> FromRequest<'r> for Auth<U> {
     type Error = Error;
@@ -168,7 +149,7 @@ impl<'r, U: DeserializeOwned + Send + 'static> FromRequest<'r> for Authenticated
         match live.get(USER_KEY) {
             Some(user) => Outcome::Success(Authenticated { user }),
             None => {
-                req.local_cache(|| LoginRequired(route_address(req)));
+                crate::login::refused(req);
                 Outcome::Forward(Status::Unauthorized)
             }
         }
@@ -184,37 +165,5 @@ impl<U> Sentinel for Auth<U> {
 impl<U> Sentinel for Authenticated<U> {
     fn abort(rocket: &Rocket<Ignite>) -> bool {
         fairing_missing(rocket, &format!("Authenticated<{}>", type_name::<U>()))
-    }
-}
-
-/// Turns the 401 of a stranger's browser navigation into a redirect to the login page.
-/// Only 401s that `Authenticated` caused are touched.
-pub(crate) fn redirect_to_login(login_path: &str, req: &Request<'_>, res: &mut Response<'_>) {
-    if res.status() != Status::Unauthorized {
-        return;
-    }
-
-    // Ours only if no route after the one `Authenticated` turned away answered.
-    let forwarded_by = req.local_cache(|| LoginRequired(None)).0;
-    if forwarded_by.is_none() || forwarded_by != route_address(req) {
-        return;
-    }
-
-    let navigation = matches!(req.method(), Method::Get | Method::Head);
-    let scripted = req.headers().get_one("X-Requested-With").is_some()
-        || req
-            .accept()
-            .is_some_and(|accept| accept.preferred().media_type().is_json());
-    if navigation && !scripted {
-        let next = req.uri().to_string();
-        let location = format!(
-            "{login_path}?next={}",
-            utf8_percent_encode(&next, QUERY_VALUE)
-        );
-        // In place: headers other fairings set (Shield's, say) stay; the catcher's page goes.
-        res.set_status(Status::SeeOther);
-        res.set_raw_header("Location", location);
-        res.remove_header("Content-Type");
-        res.set_sized_body(0, std::io::Cursor::new(""));
     }
 }

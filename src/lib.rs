@@ -87,6 +87,7 @@ mod state;
 mod auth;
 mod csrf;
 mod flash;
+mod login;
 mod session;
 // 5. The fairing.
 mod fairing;

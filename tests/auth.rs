@@ -168,6 +168,56 @@ async fn a_ranked_route_still_catches_the_forward_and_other_401s_are_untouched()
     );
 }
 
+#[rocket::catch(401)]
+fn own_401() -> &'static str {
+    "please sign in with your badge"
+}
+
+#[rocket::catch(default)]
+fn own_default(status: Status, _: &rocket::Request<'_>) -> String {
+    format!("our own {} page", status.code)
+}
+
+/// The shape issue: the redirect was made by rewriting responses after the fact, so it
+/// overrode an application's own 401 catcher, and an API-only app could not turn it off.
+#[rocket::async_test]
+async fn an_apps_own_401_catcher_wins_and_login_path_false_turns_the_redirect_off() {
+    let app = |figment: rocket::figment::Figment| {
+        rocket::custom(figment)
+            .attach(Sessions::fairing())
+            .mount("/", routes![vault])
+    };
+    let own = Client::tracked(app(figment()).register("/", rocket::catchers![own_401]))
+        .await
+        .unwrap();
+    let response = own.get("/vault").dispatch().await;
+    assert_eq!(response.status(), Status::Unauthorized);
+    assert_eq!(location(&response), None);
+    assert_eq!(
+        response.into_string().await.as_deref(),
+        Some("please sign in with your badge")
+    );
+
+    let api = Client::tracked(app(figment().merge(("sessions.login_path", false))))
+        .await
+        .unwrap();
+    let response = api.get("/vault").dispatch().await;
+    assert_eq!(response.status(), Status::Unauthorized);
+    assert_eq!(location(&response), None);
+
+    // An app's default catcher still answers the 401s that are not a browser's.
+    let styled = app(figment()).register("/", rocket::catchers![own_default]);
+    let styled = Client::tracked(styled).await.unwrap();
+    let browser = styled.get("/vault").dispatch().await;
+    assert_eq!(browser.status(), Status::SeeOther);
+    let json = styled.get("/vault").header(Accept::JSON).dispatch().await;
+    assert_eq!(json.status(), Status::Unauthorized);
+    assert_eq!(
+        json.into_string().await.as_deref(),
+        Some("our own 401 page")
+    );
+}
+
 #[rocket::async_test]
 async fn the_login_redirect_keeps_headers_other_fairings_set() {
     // Attached first, so its header is on the response before ours rewrites it.

@@ -24,6 +24,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("auth", 4),
     ("csrf", 4),
     ("flash", 4),
+    ("login", 4),
     ("session", 4),
     ("fairing", 5),
 ];

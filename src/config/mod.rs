@@ -37,7 +37,7 @@ pub use values::{SameSite, Secure};
 /// path = "/"
 /// # domain = "example.com"
 /// proxy = false
-/// login_path = "/login"
+/// login_path = "/login"     # or false: no redirect, a plain 401
 /// # secrets = ["at least 32 random bytes, newest first", "an older secret"]
 ///
 /// [default.sessions.memory]
@@ -185,10 +185,14 @@ pub struct SessionConfig {
     /// _Default:_ `false`
     pub proxy: bool,
     /// Where [`Authenticated`](crate::Authenticated) sends a browser that is not logged in:
-    /// `GET <login_path>?next=<the page it asked for>`.
+    /// `GET <login_path>?next=<the page it asked for>`, through a 401 catcher the fairing
+    /// registers at `/`. `false` turns the redirect off (an API with no login page): every
+    /// stranger gets the plain `401`. An application that registers its own 401 catcher
+    /// at `/` answers strangers itself, and no redirect is made.
     ///
     /// _Default:_ `"/login"`
-    pub login_path: String,
+    #[serde(with = "values::path_or_false")]
+    pub login_path: Option<String>,
     /// Secrets that sign session cookies, newest first: the first signs, every one
     /// verifies, so a secret can be rotated without logging anyone out. Each must be at
     /// least 32 bytes. Unset, the cookie is signed with a key derived from Rocket's
@@ -298,8 +302,10 @@ impl SessionConfig {
         }
 
         // The rule `next` follows after log-in: the way there is as safe as the way back.
-        let login_path_ok = crate::redirect::is_local_path(&self.login_path)
-            && !self.login_path.contains(['?', '#']);
+        let login_path_ok = self
+            .login_path
+            .as_deref()
+            .is_none_or(|path| crate::redirect::is_local_path(path) && !path.contains(['?', '#']));
         if !login_path_ok {
             return Err(Error::config(
                 "login_path",
@@ -401,7 +407,7 @@ impl Default for SessionConfig {
             path: "/".into(),
             domain: None,
             proxy: false,
-            login_path: "/login".into(),
+            login_path: Some("/login".into()),
             secrets: Vec::new(),
             memory: MemoryConfig::default(),
             redis: RedisConfig::default(),
@@ -460,7 +466,7 @@ mod tests {
     fn login_paths_on_this_site_are_valid() {
         for login_path in ["/login", "/auth/login", "/login;v=1", "/caf%C3%A9"] {
             let config = SessionConfig {
-                login_path: login_path.into(),
+                login_path: Some(login_path.into()),
                 ..SessionConfig::default()
             };
             assert!(config.validate().is_ok(), "{login_path}");
@@ -595,7 +601,7 @@ mod tests {
             "/login#x",
         ] {
             let mut config = base();
-            config.login_path = login_path.into();
+            config.login_path = Some(login_path.into());
             cases.push((config, "login_path"));
         }
 

@@ -108,3 +108,44 @@ pub(crate) mod seconds {
         de.deserialize_any(Visitor)
     }
 }
+
+/// (De)serializes an optional path as the path, or `false` for none.
+pub(crate) mod path_or_false {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(value: &Option<String>, ser: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(path) => ser.serialize_str(path),
+            None => ser.serialize_bool(false),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
+        struct Visitor;
+
+        impl de::Visitor<'_> for Visitor {
+            type Value = Option<String>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a path such as \"/login\", or false")
+            }
+
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                match v {
+                    false => Ok(None),
+                    true => Err(E::invalid_value(de::Unexpected::Bool(v), &self)),
+                }
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                match v {
+                    // Environment variables arrive as text.
+                    "false" => Ok(None),
+                    path => Ok(Some(path.to_owned())),
+                }
+            }
+        }
+
+        de.deserialize_any(Visitor)
+    }
+}

@@ -207,9 +207,12 @@ impl SessionsBuilder {
         self.set("proxy", on)
     }
 
-    /// Sets [`SessionConfig::login_path`].
-    pub fn login_path(self, path: &str) -> Self {
-        self.set("login_path", path)
+    /// Sets [`SessionConfig::login_path`]: a path, or `None` for no login redirect.
+    pub fn login_path<'a>(self, path: impl Into<Option<&'a str>>) -> Self {
+        match path.into() {
+            Some(path) => self.set("login_path", path),
+            None => self.set("login_path", false),
+        }
     }
 
     /// Sets [`SessionConfig::secrets`], newest first.

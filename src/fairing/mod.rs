@@ -186,7 +186,15 @@ impl Fairing for Sessions {
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
         match context(&rocket, self).await {
-            Ok(ctx) => Ok(rocket.manage(Arc::new(ctx))),
+            Ok(ctx) => {
+                let login = ctx.config.login_path.as_deref();
+                let catcher = login.and_then(|path| crate::login::catcher(path, rocket.catchers()));
+                if login.is_some() && catcher.is_none() {
+                    log::info!("sessions: the application's 401 catcher answers strangers; no login redirect");
+                }
+                let catchers: Vec<_> = catcher.into_iter().collect();
+                Ok(rocket.manage(Arc::new(ctx)).register("/", catchers))
+            }
             Err(e) => {
                 log::error!("{}", chain(&e));
                 Err(rocket)
@@ -212,7 +220,6 @@ impl Fairing for Sessions {
             return;
         };
 
-        crate::auth::redirect_to_login(&ctx.config.login_path, req, res);
         let slot = Slot::of(req);
         let committed = match slot {
             Slot::Ready(live) => commit(ctx, live.plan(), req, res).await,
