@@ -10,7 +10,9 @@ use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::state::{fairing_missing, live, Live};
+use rocket::log::private as log;
+
+use crate::state::{fairing_missing, live, Context, Live};
 use crate::Error;
 
 use crate::record::reserved::USER as USER_KEY;
@@ -18,12 +20,17 @@ use crate::record::reserved::USER as USER_KEY;
 /// The session's log-in state, for routes that log users in and out.
 ///
 /// `U` is what you store for a logged-in user: a user name (the default, `String`), an id,
-/// or a small struct. The guard always succeeds, unless the store fails.
+/// or a small struct. Every `Auth<U>` and [`Authenticated<U>`] of an application must
+/// name the same `U`: launch stops, naming both types, when two differ (a user stored as
+/// one type would read as no user through the other).
 ///
 /// # Outcomes
 ///
 /// - **Success**: always, unless the store fails.
 /// - **Error** `503 Service Unavailable` with [`Error::Store`] when the store fails.
+///
+/// Take `Auth`, or `Result<Auth, Error>`: never `Option<Auth>`, which Rocket would turn
+/// into `None` when the store is down.
 ///
 /// # Example
 ///
@@ -94,8 +101,14 @@ impl<U: Serialize + DeserializeOwned> Auth<U> {
 ///
 /// - **Success**: the session holds a user that decodes as `U`.
 /// - **Forward** `401 Unauthorized`: no user (then redirected as above).
+/// - **Error** `401 Unauthorized` with [`Error::UserType`] when the session holds a user
+///   that does not decode as `U` (stored by an older version of it, say), logged with a
+///   warning; a browser is redirected to log in again, as above.
 /// - **Error** `503 Service Unavailable` with [`Error::Store`] when the store fails; a
 ///   store failure never looks like a logged-out visitor.
+///
+/// Take `Authenticated`, or `Result<Authenticated, Error>`: an `Option<Authenticated>`
+/// would read a store outage as a stranger.
 ///
 /// # Example
 ///
@@ -146,24 +159,66 @@ impl<'r, U: DeserializeOwned + Send + 'static> FromRequest<'r> for Authenticated
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
         let live = rocket::outcome::try_outcome!(live(req).await);
 
-        match live.get(USER_KEY) {
-            Some(user) => Outcome::Success(Authenticated { user }),
-            None => {
-                crate::login::refused(req);
-                Outcome::Forward(Status::Unauthorized)
-            }
+        if let Some(user) = live.get(USER_KEY) {
+            return Outcome::Success(Authenticated { user });
+        }
+
+        crate::login::refused(req);
+        if !live.contains(USER_KEY) {
+            return Outcome::Forward(Status::Unauthorized);
+        }
+        let error = Error::UserType {
+            user_type: type_name::<U>(),
+        };
+        log::warn!("{error}: the visitor must log in again");
+        Outcome::Error((error.status(), error))
+    }
+}
+
+impl<U: 'static> Sentinel for Auth<U> {
+    fn abort(rocket: &Rocket<Ignite>) -> bool {
+        let guard = format!("Auth<{}>", type_name::<U>());
+        fairing_missing(rocket, &guard) || user_type_differs::<U>(rocket, &guard)
+    }
+}
+
+impl<U: 'static> Sentinel for Authenticated<U> {
+    fn abort(rocket: &Rocket<Ignite>) -> bool {
+        let guard = format!("Authenticated<{}>", type_name::<U>());
+        fairing_missing(rocket, &guard) || user_type_differs::<U>(rocket, &guard)
+    }
+}
+
+/// `true`, with an error naming both types, when another `Auth` or `Authenticated` of the
+/// application names a user type other than `U`.
+fn user_type_differs<U: 'static>(rocket: &Rocket<Ignite>, guard: &str) -> bool {
+    let Some(ctx) = rocket.state::<Arc<Context>>() else {
+        return false;
+    };
+    match ctx.claim_user_type::<U>() {
+        Ok(()) => false,
+        Err(other) => {
+            log::error!(
+                "`{guard}` names another user type than `{other}` does elsewhere: every `Auth<U>` and `Authenticated<U>` must name one `U`, or a logged-in user reads as nobody"
+            );
+            true
         }
     }
 }
 
-impl<U> Sentinel for Auth<U> {
-    fn abort(rocket: &Rocket<Ignite>) -> bool {
-        fairing_missing(rocket, &format!("Auth<{}>", type_name::<U>()))
+impl<U> std::fmt::Debug for Auth<U> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("user_type", &type_name::<U>())
+            .finish_non_exhaustive()
     }
 }
 
-impl<U> Sentinel for Authenticated<U> {
-    fn abort(rocket: &Rocket<Ignite>) -> bool {
-        fairing_missing(rocket, &format!("Authenticated<{}>", type_name::<U>()))
+/// Never prints the user: it is session data.
+impl<U> std::fmt::Debug for Authenticated<U> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticated")
+            .field("user", &format_args!("<{} redacted>", type_name::<U>()))
+            .finish()
     }
 }

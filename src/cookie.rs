@@ -7,7 +7,7 @@ use rocket::http::Header;
 use rocket::request::Request;
 use rocket::response::Response;
 
-use crate::{SameSite, Secure, SessionConfig};
+use crate::{SameSitePolicy, Secure, SessionConfig};
 
 /// Writes `Set-Cookie` headers for the session cookie. The attributes that never change
 /// are formatted once, at ignite, so a response pays for one string.
@@ -30,9 +30,9 @@ impl CookieWriter {
             attributes.push_str("; HttpOnly");
         }
         attributes.push_str(match config.same_site {
-            SameSite::Lax => "; SameSite=Lax",
-            SameSite::Strict => "; SameSite=Strict",
-            SameSite::None => "; SameSite=None",
+            SameSitePolicy::Lax => "; SameSite=Lax",
+            SameSitePolicy::Strict => "; SameSite=Strict",
+            SameSitePolicy::None => "; SameSite=None",
         });
 
         // Browsers drop a SameSite=None cookie, and a `__Host-` or `__Secure-` one, that is
@@ -42,7 +42,7 @@ impl CookieWriter {
             .any(|prefix| config.cookie_name.starts_with(prefix));
         let secure = match config.same_site {
             _ if prefixed => Secure::Always,
-            SameSite::None => Secure::Always,
+            SameSitePolicy::None => Secure::Always,
             _ => config.secure,
         };
 

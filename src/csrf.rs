@@ -12,7 +12,7 @@ use crate::Error;
 ///
 /// The token is bound to the session's id: HMAC-SHA256 of the id under a key derived from
 /// the secrets, so it is kept nowhere and costs no store access. A new session id
-/// ([`Session::regenerate`](crate::Session::regenerate), and so
+/// ([`SessionHandle::regenerate`](crate::SessionHandle::regenerate), and so
 /// [`Auth::login`](crate::Auth::login)) voids it. [`verify`](Self::verify) compares in
 /// constant time and fails with [`Error::Csrf`], which answers `403 Forbidden`. Scripts
 /// (`fetch`, XHR) send the token in the [`X-CSRF-Token`](Self::HEADER) header instead,
@@ -124,5 +124,12 @@ impl<'r> FromRequest<'r> for CsrfToken {
 impl Sentinel for CsrfToken {
     fn abort(rocket: &Rocket<Ignite>) -> bool {
         fairing_missing(rocket, "CsrfToken")
+    }
+}
+
+/// Never prints the token.
+impl std::fmt::Debug for CsrfToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CsrfToken").finish_non_exhaustive()
     }
 }

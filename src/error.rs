@@ -102,6 +102,14 @@ pub enum Error {
         /// `max_session_size`, in bytes.
         limit: usize,
     },
+    /// The session's logged-in user does not decode as the user type the application
+    /// declares (stored by an older version of it, say): answers `401 Unauthorized`, and a
+    /// browser is sent to log in again.
+    #[error("the logged-in user does not decode as `{user_type}`")]
+    UserType {
+        /// The type it should decode as.
+        user_type: &'static str,
+    },
     /// A form's CSRF token is missing or wrong: answers `403 Forbidden`.
     #[error("the form's CSRF token is missing or wrong")]
     Csrf,
@@ -137,6 +145,7 @@ impl Error {
         match self {
             Error::Store(_) => Status::ServiceUnavailable,
             Error::Csrf => Status::Forbidden,
+            Error::UserType { .. } => Status::Unauthorized,
             Error::TooLarge { .. } => Status::PayloadTooLarge,
             _ => Status::InternalServerError,
         }

@@ -47,7 +47,7 @@
 //!
 //! [`Authenticated`] passes only for a logged-in user and sends a stranger's browser to the
 //! login page with a safe `next` ([`safe_next`]); [`Auth`] logs users in (a new session id in
-//! the same commit) and out; [`Flash`] keeps a one-shot message; [`CsrfToken`] protects
+//! the same commit) and out; [`SessionFlash`] keeps a one-shot message; [`CsrfToken`] protects
 //! forms. `examples/login` puts them together.
 //!
 //! # Stores
@@ -60,10 +60,10 @@
 //!
 //! Session ids are 192 random bits; the cookie carries the id signed with HMAC-SHA256
 //! (rotate secrets with [`SessionConfig::secrets`]). A cookie that is forged, truncated or
-//! garbage is no session: it never reaches the store. Call [`Session::regenerate`] when a
-//! user logs in and [`Session::destroy`] when they log out.
+//! garbage is no session: it never reaches the store. Call [`SessionHandle::regenerate`] when a
+//! user logs in and [`SessionHandle::destroy`] when they log out.
 
-#![deny(missing_docs)]
+#![deny(missing_docs, missing_debug_implementations)]
 #![forbid(unsafe_code)]
 
 // Layers, bottom to top; a module imports only from its own layer or below
@@ -97,16 +97,16 @@ mod proptest_cases;
 
 pub use auth::{Auth, Authenticated};
 pub use config::{
-    FileConfig, MemoryConfig, RedisConfig, SameSite, Secure, SessionConfig, StoreKind,
+    FileConfig, MemoryConfig, RedisConfig, SameSitePolicy, Secure, SessionConfig, StoreKind,
 };
 pub use csrf::CsrfToken;
 pub use error::{Error, StoreError};
 pub use fairing::{Sessions, SessionsBuilder};
-pub use flash::{Flash, FlashMessage};
+pub use flash::{FlashNotice, SessionFlash};
 pub use id::SessionId;
 pub use record::{Changes, SessionRecord, FORMAT_VERSION};
 pub use redirect::safe_next;
-pub use session::{Session, SessionEntry};
+pub use session::{Session, SessionEntry, SessionHandle};
 #[cfg(feature = "file")]
 pub use store::FileStore;
 #[cfg(feature = "redis")]

@@ -1,5 +1,6 @@
 //! What a store keeps for one session, and what one request changed in it.
 
+use std::fmt;
 use std::time::Duration;
 
 /// The version of the record layout that stores persist. Stores that serialize records
@@ -14,10 +15,10 @@ pub const FORMAT_VERSION: u32 = 1;
 pub(crate) mod reserved {
     /// The logged-in user ([`Auth::login`](crate::Auth::login)).
     pub(crate) const USER: &str = "$user";
-    /// The pending flash message ([`Flash`](crate::Flash)).
+    /// The pending flash message ([`SessionFlash`](crate::SessionFlash)).
     pub(crate) const FLASH: &str = "$flash";
     /// Present when the session has a lifetime of its own
-    /// ([`Session::set_max_age`](crate::Session::set_max_age)): its cookie persists even
+    /// ([`SessionHandle::set_max_age`](crate::SessionHandle::set_max_age)): its cookie persists even
     /// with `browser_session`.
     pub(crate) const LIFETIME: &str = "$lifetime";
 
@@ -48,7 +49,7 @@ pub(crate) mod reserved {
 /// record.apply(&changes);
 /// assert_eq!(record.get("cart"), Some(r#"["apple"]"#));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SessionRecord {
     /// Sorted by key. A session holds a handful of entries: a sorted `Vec` is one small
     /// allocation where a `BTreeMap` allocates a node of eleven slots.
@@ -177,7 +178,7 @@ impl SessionRecord {
 /// change different entries of one session both keep their change.
 ///
 /// [`SessionStore::commit`]: crate::SessionStore::commit
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Changes {
     /// Sorted by key; `None` is a removal.
     entries: Vec<(String, Option<String>)>,
@@ -231,6 +232,53 @@ impl Changes {
     }
 }
 
+/// Prints the entries' keys and sizes, never their values: they are session data.
+impl fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let entries = self.entries.iter().map(|(k, v)| (k, Bytes(v.len())));
+        f.debug_struct("SessionRecord")
+            .field("entries", &DebugMap(entries))
+            .field("ttl", &self.ttl)
+            .finish()
+    }
+}
+
+/// Prints the changed entries' keys and sizes, never their values.
+impl fmt::Debug for Changes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let entries = self
+            .entries
+            .iter()
+            .map(|(k, v)| (k, v.as_ref().map(|v| Bytes(v.len()))));
+        f.debug_struct("Changes")
+            .field("entries", &DebugMap(entries))
+            .field("ttl", &self.ttl)
+            .finish()
+    }
+}
+
+/// A value's size, in place of the value.
+struct Bytes(usize);
+
+impl fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} bytes>", self.0)
+    }
+}
+
+/// Prints key/value pairs as a map.
+struct DebugMap<I>(I);
+
+impl<I, K, V> fmt::Debug for DebugMap<I>
+where
+    I: Iterator<Item = (K, V)> + Clone,
+    K: fmt::Debug,
+    V: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.0.clone()).finish()
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,6 +298,20 @@ mod tests {
         let entries: Vec<_> = record.entries().collect();
         assert_eq!(entries, [("a", "10"), ("c", "3")]);
         assert_eq!(record.ttl(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn debug_prints_keys_and_sizes_never_values() {
+        let mut record = SessionRecord::new(Duration::from_secs(5));
+        record.insert("cart", r#""secret-item""#);
+        let mut changes = Changes::default();
+        changes.set("cart", r#""other-secret""#);
+        changes.remove("gone");
+        for debug in [format!("{record:?}"), format!("{changes:?}")] {
+            assert!(debug.contains("\"cart\""), "{debug}");
+            assert!(!debug.contains("secret"), "{debug}");
+        }
+        assert!(format!("{changes:?}").contains("\"gone\": None"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::any::type_name;
 use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,7 +38,9 @@ pub trait SessionEntry: Serialize + DeserializeOwned + Send + Sync + 'static {
     const KEY: &'static str;
 }
 
-/// A typed view of one entry of the visitor's session, and the handle on the session.
+/// A typed view of one entry of the visitor's session; through [`SessionHandle`], which it
+/// dereferences to, the handle on the whole session (`id`, `destroy`, `regenerate`,
+/// `set_max_age`).
 ///
 /// Any number of `Session<T>` guards (for different `T`) in one handler share one load and
 /// one commit: the store is read when the first guard runs and written once, after the
@@ -52,6 +55,9 @@ pub trait SessionEntry: Serialize + DeserializeOwned + Send + Sync + 'static {
 /// - **Error** `500 Internal Server Error` with [`Error::NotAttached`] without the
 ///   [`Sessions`](crate::Sessions) fairing (a route using the guard stops launch first,
 ///   through [`Sentinel`]).
+///
+/// Take `Session<T>`, or `Result<Session<T>, Error>` to answer an outage yourself: never
+/// `Option<Session<T>>`, which Rocket would turn into `None` when the store is down.
 ///
 /// # Example
 ///
@@ -74,8 +80,45 @@ pub trait SessionEntry: Serialize + DeserializeOwned + Send + Sync + 'static {
 /// }
 /// ```
 pub struct Session<T> {
-    live: Arc<Live>,
+    handle: SessionHandle,
     _entry: PhantomData<fn() -> T>,
+}
+
+/// The visitor's whole session, without a typed entry: its id, and ending, regenerating
+/// or giving it a lifetime of its own. [`Session<T>`] dereferences to it.
+///
+/// # Outcomes
+///
+/// As [`Session<T>`]'s: **Success** unless the store fails (`503`, [`Error::Store`]).
+///
+/// # Example
+///
+/// ```
+/// use rocket::post;
+/// use rocket_server_sessions::SessionHandle;
+///
+/// #[post("/forget-me")]
+/// fn forget_me(mut session: SessionHandle) -> &'static str {
+///     session.destroy();
+///     "forgotten"
+/// }
+/// ```
+pub struct SessionHandle {
+    live: Arc<Live>,
+}
+
+impl<T> Deref for Session<T> {
+    type Target = SessionHandle;
+
+    fn deref(&self) -> &SessionHandle {
+        &self.handle
+    }
+}
+
+impl<T> DerefMut for Session<T> {
+    fn deref_mut(&mut self) -> &mut SessionHandle {
+        &mut self.handle
+    }
 }
 
 impl<T: SessionEntry> Session<T> {
@@ -84,7 +127,7 @@ impl<T: SessionEntry> Session<T> {
     /// An entry stored by an older version of `T` that no longer decodes is `None` too,
     /// with a warning in the log.
     pub fn get(&self) -> Option<T> {
-        self.live.get(T::KEY)
+        self.handle.live.get(T::KEY)
     }
 
     /// Sets the entry to `value`.
@@ -95,7 +138,7 @@ impl<T: SessionEntry> Session<T> {
     /// keys are not strings), and [`Error::TooLarge`] when it would grow the session past
     /// `max_session_size`; the session is left as it was.
     pub fn set(&mut self, value: T) -> Result<(), Error> {
-        self.live.set(T::KEY, &value)
+        self.handle.live.set(T::KEY, &value)
     }
 
     /// Changes the entry in place, starting from `T::default()` when absent, and returns
@@ -110,14 +153,16 @@ impl<T: SessionEntry> Session<T> {
     where
         T: Default,
     {
-        self.live.update(T::KEY, f)
+        self.handle.live.update(T::KEY, f)
     }
 
     /// Removes the entry and returns its value, if it had one that decodes.
     pub fn remove(&mut self) -> Option<T> {
-        self.live.remove(T::KEY)
+        self.handle.live.remove(T::KEY)
     }
+}
 
+impl SessionHandle {
     /// Ends the whole session: it is deleted from the store and its cookie expired when the
     /// response goes out. Anything set afterwards in this request starts a new session,
     /// under a new id (e.g. a "you have been logged out" message).
@@ -178,7 +223,7 @@ impl<'r, T: SessionEntry> FromRequest<'r> for Session<T> {
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
         live(req).await.map(|live| Session {
-            live,
+            handle: SessionHandle { live },
             _entry: PhantomData,
         })
     }
@@ -200,5 +245,36 @@ impl<T: SessionEntry> Sentinel for Session<T> {
         }
 
         false
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for SessionHandle {
+    type Error = Error;
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        live(req).await.map(|live| SessionHandle { live })
+    }
+}
+
+impl Sentinel for SessionHandle {
+    fn abort(rocket: &Rocket<Ignite>) -> bool {
+        fairing_missing(rocket, "SessionHandle")
+    }
+}
+
+/// Never prints the id or the entry's value.
+impl<T> std::fmt::Debug for Session<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("entry", &type_name::<T>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Never prints the id or the data.
+impl std::fmt::Debug for SessionHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionHandle").finish_non_exhaustive()
     }
 }

@@ -459,3 +459,81 @@ async fn the_release_profile_sends_secure_cookies_and_demands_a_secret() {
     assert!(cookie.contains("; Secure"), "{cookie}");
     assert!(cookie.starts_with("__Host-rocket.sid="), "{cookie}");
 }
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Member {
+    id: u64,
+}
+
+#[get("/member")]
+fn member(user: Authenticated<Member>) -> String {
+    format!("member {}", user.id)
+}
+
+#[get("/member-or-error")]
+fn member_or_error(user: Result<Authenticated<Member>, rocket_server_sessions::Error>) -> String {
+    match user {
+        Ok(user) => format!("member {}", user.id),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+#[rocket::post("/login-as-name")]
+fn login_as_name(
+    mut auth: rocket_server_sessions::Auth,
+) -> Result<(), rocket_server_sessions::Error> {
+    auth.login(&"alice".to_string())
+}
+
+/// The shape issue: `Auth<U>` and `Authenticated<U>` took unrelated `U`s under one entry,
+/// and a mismatch silently logged everyone out. Now it stops launch.
+#[rocket::async_test]
+async fn auth_and_authenticated_of_different_user_types_stop_launch() {
+    let rocket = rocket::custom(figment())
+        .attach(Sessions::fairing())
+        .mount("/", routes![member, login_as_name]);
+    match Client::untracked(rocket).await {
+        Ok(_) => panic!("launched with Auth<String> and Authenticated<Member>"),
+        Err(e) => assert!(matches!(
+            e.kind(),
+            rocket::error::ErrorKind::SentinelAborts(_)
+        )),
+    }
+}
+
+/// A user stored by an older version of the user type: a clear error (and a log line),
+/// and the browser is sent to log in again, rather than a silent log-out.
+#[rocket::async_test]
+async fn a_stored_user_that_no_longer_decodes_is_a_clear_error() {
+    // Version 1 of the app stored a user name; version 2 expects a `Member`.
+    let store = rocket_server_sessions::MemoryStore::default();
+    let old = Client::untracked(
+        rocket::custom(figment())
+            .attach(Sessions::builder().store(store.clone()).build())
+            .mount("/", routes![login_as_name]),
+    )
+    .await
+    .unwrap();
+    let response = old.post("/login-as-name").dispatch().await;
+    let cookie = response
+        .cookies()
+        .get(common::COOKIE)
+        .unwrap()
+        .clone()
+        .into_owned();
+
+    let new = Client::untracked(
+        rocket::custom(figment())
+            .attach(Sessions::builder().store(store).build())
+            .mount("/", routes![member, member_or_error]),
+    )
+    .await
+    .unwrap();
+    let browser = new.get("/member").cookie(cookie.clone()).dispatch().await;
+    assert_eq!(browser.status(), Status::SeeOther);
+    assert_eq!(location(&browser).as_deref(), Some("/login?next=%2Fmember"));
+    let handled = new.get("/member-or-error").cookie(cookie).dispatch().await;
+    let body = handled.into_string().await.unwrap();
+    assert!(body.contains("does not decode as"), "{body}");
+    assert!(body.contains("Member"), "{body}");
+}

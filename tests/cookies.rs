@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use rocket::http::{Cookie, Header, SameSite as CookieSameSite, Status};
-use rocket_server_sessions::{MemoryStore, SameSite, Secure, Sessions};
+use rocket_server_sessions::{MemoryStore, SameSitePolicy, Secure, Sessions};
 
 #[rocket::async_test]
 async fn first_write_sets_a_signed_http_only_lax_cookie_for_one_day() {
@@ -149,7 +149,7 @@ async fn cookie_options_shape_the_cookie() {
         .cookie_name("app.sid")
         .path("/app")
         .domain("example.com")
-        .same_site(SameSite::Strict)
+        .same_site(SameSitePolicy::Strict)
         .http_only(false)
         .secure(Secure::Always);
     let client = client(builder).await;
@@ -168,7 +168,12 @@ async fn cookie_options_shape_the_cookie() {
 async fn same_site_none_is_sent_with_secure() {
     // "auto" too, over plain HTTP: browsers drop a SameSite=None cookie without Secure.
     for secure in [Secure::Always, Secure::Auto] {
-        let client = client(Sessions::builder().same_site(SameSite::None).secure(secure)).await;
+        let client = client(
+            Sessions::builder()
+                .same_site(SameSitePolicy::None)
+                .secure(secure),
+        )
+        .await;
         let cookie = new_session(&client).await;
         assert_eq!(cookie.same_site(), Some(CookieSameSite::None));
         assert_eq!(cookie.secure(), Some(true), "{secure:?}");

@@ -188,3 +188,40 @@ async fn a_store_that_is_down_fails_the_guard_with_503() {
     assert_eq!(response.status(), Status::ServiceUnavailable);
     assert!(set_cookies(&response).is_empty());
 }
+
+#[rocket::async_test]
+async fn the_untyped_handle_ends_the_whole_session() {
+    let store = MemoryStore::default();
+    let client = client(Sessions::builder().store(store.clone())).await;
+    new_session(&client).await;
+    get_ok(&client, "/cart/add/apple").await;
+    assert_eq!(store.len(), 1);
+
+    let response = client.post("/forget-me").dispatch().await;
+    assert_eq!(response.status(), Status::Ok);
+    assert_eq!(
+        session_cookie(&response).map(|c| c.value().to_string()),
+        Some(String::new())
+    );
+    assert!(store.is_empty());
+    assert_eq!(get_ok(&client, "/cart").await, "");
+}
+
+/// The shape issue: no public type implemented `Debug`. Now every one does, and none
+/// prints an id, a cookie, a token or session data.
+#[rocket::async_test]
+async fn guards_print_in_debug_without_ids_tokens_or_data() {
+    let client = untracked(Sessions::builder()).await;
+    let cookie = log_in_as(&client, "alice-the-secret-user").await;
+    let response = client.get("/debug").cookie(cookie.clone()).dispatch().await;
+    assert_eq!(response.status(), Status::Ok);
+    let debug = response.into_string().await.unwrap();
+    assert!(
+        debug.contains("SessionHandle") && debug.contains("CsrfToken"),
+        "{debug}"
+    );
+    let id = cookie.value().split_once('.').unwrap().0;
+    for secret in [id, cookie.value(), "alice-the-secret-user"] {
+        assert!(!debug.contains(secret), "{debug} shows {secret}");
+    }
+}

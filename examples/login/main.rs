@@ -21,7 +21,7 @@ use rocket::serde::json::Json;
 use rocket::{get, post, routes, Build, Rocket, State};
 use rocket_dyn_templates::{context, Template};
 use rocket_server_sessions::{
-    safe_next, Auth, Authenticated, CsrfToken, Error, Flash, Session, SessionEntry, Sessions,
+    safe_next, Auth, Authenticated, CsrfToken, Error, Session, SessionEntry, SessionFlash, Sessions,
 };
 use serde::{Deserialize, Serialize};
 
@@ -83,7 +83,7 @@ fn counter(mut visits: Session<Visits>) -> Result<Json<Visits>, Error> {
 }
 
 #[get("/login?<next>")]
-fn login_page(next: Option<&str>, csrf: CsrfToken, mut flash: Flash) -> Template {
+fn login_page(next: Option<&str>, csrf: CsrfToken, mut flash: SessionFlash) -> Template {
     Template::render(
         "login",
         context! { csrf_token: csrf.token(), next, flash: flash.take(), error: None::<&str> },
@@ -141,7 +141,7 @@ fn logout(
     form: Form<Logout<'_>>,
     csrf: CsrfToken,
     mut auth: Auth,
-    mut flash: Flash,
+    mut flash: SessionFlash,
 ) -> Result<Redirect, Error> {
     csrf.verify(form.csrf_token)?;
     auth.logout();

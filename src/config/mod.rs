@@ -14,7 +14,7 @@ mod values;
 
 pub use stores::{FileConfig, MemoryConfig, RedisConfig, StoreKind};
 use values::seconds;
-pub use values::{SameSite, Secure};
+pub use values::{SameSitePolicy, Secure};
 
 /// The session configuration, read from the `sessions` table of the active Rocket profile.
 ///
@@ -113,7 +113,7 @@ pub struct SessionConfig {
     pub max_session_size: ByteUnit,
     /// When true, the cookie carries no `Max-Age`, so the browser forgets it when it
     /// closes; the store still forgets the session after `max_age`. A session given its
-    /// own lifetime with [`Session::set_max_age`](crate::Session::set_max_age) ("remember
+    /// own lifetime with [`SessionHandle::set_max_age`](crate::SessionHandle::set_max_age) ("remember
     /// me") gets a persistent cookie all the same.
     ///
     /// _Default:_ `false`
@@ -166,7 +166,7 @@ pub struct SessionConfig {
     /// (and refuses `secure = false`).
     ///
     /// _Default:_ `"lax"`
-    pub same_site: SameSite,
+    pub same_site: SameSitePolicy,
     /// The cookie's `Path`.
     ///
     /// _Default:_ `"/"`
@@ -322,7 +322,7 @@ impl SessionConfig {
             }
         }
 
-        if self.same_site == SameSite::None && self.secure == Secure::Never {
+        if self.same_site == SameSitePolicy::None && self.secure == Secure::Never {
             return Err(Error::config(
                 "same_site",
                 "\"none\" needs `secure = true` or \"auto\": browsers drop a SameSite=None cookie that is not Secure",
@@ -403,7 +403,7 @@ impl Default for SessionConfig {
             save_uninitialized: false,
             http_only: true,
             secure: Secure::Always,
-            same_site: SameSite::Lax,
+            same_site: SameSitePolicy::Lax,
             path: "/".into(),
             domain: None,
             proxy: false,
@@ -535,7 +535,7 @@ mod tests {
             ),
             (
                 SessionConfig {
-                    same_site: SameSite::None,
+                    same_site: SameSitePolicy::None,
                     secure: Secure::Never,
                     ..base()
                 },

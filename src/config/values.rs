@@ -21,7 +21,7 @@ pub enum Secure {
 /// The session cookie's `SameSite` attribute: the `sessions.same_site` key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum SameSite {
+pub enum SameSitePolicy {
     /// `SameSite=Lax`: sent on top-level navigations from other sites, not on their
     /// subrequests or form posts.
     Lax,

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::Sessions;
 use crate::store::SessionStore;
-use crate::{Error, SameSite, Secure};
+use crate::{Error, SameSitePolicy, Secure};
 
 /// Builds a [`Sessions`] fairing with settings in code and, optionally, a custom store.
 ///
@@ -22,12 +22,12 @@ use crate::{Error, SameSite, Secure};
 ///
 /// ```
 /// use std::time::Duration;
-/// use rocket_server_sessions::{MemoryStore, SameSite, Sessions};
+/// use rocket_server_sessions::{MemoryStore, SameSitePolicy, Sessions};
 ///
 /// let fairing = Sessions::builder()
 ///     .cookie_name("app.sid")
 ///     .max_age(Duration::from_secs(3600))
-///     .same_site(SameSite::Strict)
+///     .same_site(SameSitePolicy::Strict)
 ///     .store(MemoryStore::default())
 ///     .build();
 /// let rocket = rocket::build().attach(fairing);
@@ -142,72 +142,72 @@ impl SessionsBuilder {
         self
     }
 
-    /// Sets [`SessionConfig::cookie_name`].
+    /// Sets [`SessionConfig::cookie_name`](crate::SessionConfig::cookie_name).
     pub fn cookie_name(self, name: &str) -> Self {
         self.set("cookie_name", name)
     }
 
-    /// Sets [`SessionConfig::max_age`].
+    /// Sets [`SessionConfig::max_age`](crate::SessionConfig::max_age).
     pub fn max_age(self, max_age: Duration) -> Self {
         self.set("max_age", max_age.as_secs_f64())
     }
 
-    /// Sets [`SessionConfig::max_session_size`].
+    /// Sets [`SessionConfig::max_session_size`](crate::SessionConfig::max_session_size).
     pub fn max_session_size(self, size: rocket::data::ByteUnit) -> Self {
         self.set("max_session_size", size)
     }
 
-    /// Sets [`SessionConfig::browser_session`].
+    /// Sets [`SessionConfig::browser_session`](crate::SessionConfig::browser_session).
     pub fn browser_session(self, on: bool) -> Self {
         self.set("browser_session", on)
     }
 
-    /// Sets [`SessionConfig::rolling`].
+    /// Sets [`SessionConfig::rolling`](crate::SessionConfig::rolling).
     pub fn rolling(self, on: bool) -> Self {
         self.set("rolling", on)
     }
 
-    /// Sets [`SessionConfig::resave`].
+    /// Sets [`SessionConfig::resave`](crate::SessionConfig::resave).
     pub fn resave(self, on: bool) -> Self {
         self.set("resave", on)
     }
 
-    /// Sets [`SessionConfig::save_uninitialized`].
+    /// Sets [`SessionConfig::save_uninitialized`](crate::SessionConfig::save_uninitialized).
     pub fn save_uninitialized(self, on: bool) -> Self {
         self.set("save_uninitialized", on)
     }
 
-    /// Sets [`SessionConfig::http_only`].
+    /// Sets [`SessionConfig::http_only`](crate::SessionConfig::http_only).
     pub fn http_only(self, on: bool) -> Self {
         self.set("http_only", on)
     }
 
-    /// Sets [`SessionConfig::secure`].
+    /// Sets [`SessionConfig::secure`](crate::SessionConfig::secure).
     pub fn secure(self, secure: Secure) -> Self {
         self.set("secure", secure)
     }
 
-    /// Sets [`SessionConfig::same_site`].
-    pub fn same_site(self, same_site: SameSite) -> Self {
+    /// Sets [`SessionConfig::same_site`](crate::SessionConfig::same_site).
+    pub fn same_site(self, same_site: SameSitePolicy) -> Self {
         self.set("same_site", same_site)
     }
 
-    /// Sets [`SessionConfig::path`].
+    /// Sets [`SessionConfig::path`](crate::SessionConfig::path).
     pub fn path(self, path: &str) -> Self {
         self.set("path", path)
     }
 
-    /// Sets [`SessionConfig::domain`].
+    /// Sets [`SessionConfig::domain`](crate::SessionConfig::domain).
     pub fn domain(self, domain: &str) -> Self {
         self.set("domain", domain)
     }
 
-    /// Sets [`SessionConfig::proxy`].
+    /// Sets [`SessionConfig::proxy`](crate::SessionConfig::proxy).
     pub fn proxy(self, on: bool) -> Self {
         self.set("proxy", on)
     }
 
-    /// Sets [`SessionConfig::login_path`]: a path, or `None` for no login redirect.
+    /// Sets [`SessionConfig::login_path`](crate::SessionConfig::login_path): a path, or `None` for no login redirect.
     pub fn login_path<'a>(self, path: impl Into<Option<&'a str>>) -> Self {
         match path.into() {
             Some(path) => self.set("login_path", path),
@@ -215,7 +215,7 @@ impl SessionsBuilder {
         }
     }
 
-    /// Sets [`SessionConfig::secrets`], newest first.
+    /// Sets [`SessionConfig::secrets`](crate::SessionConfig::secrets), newest first.
     pub fn secrets<S: Into<String>>(self, secrets: impl IntoIterator<Item = S>) -> Self {
         let secrets: Vec<String> = secrets.into_iter().map(Into::into).collect();
         self.set("secrets", secrets)
@@ -232,5 +232,14 @@ impl SessionsBuilder {
             overrides: self.overrides,
             store: self.store,
         }
+    }
+}
+
+/// Never prints the settings: they may hold secrets.
+impl std::fmt::Debug for SessionsBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionsBuilder")
+            .field("custom_store", &self.store.is_some())
+            .finish_non_exhaustive()
     }
 }

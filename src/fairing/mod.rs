@@ -242,6 +242,15 @@ impl Fairing for Sessions {
     }
 }
 
+/// Never prints the settings made in code: they may hold secrets.
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions")
+            .field("custom_store", &self.store.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,8 @@
 //! What the fairing sets up for every request, and what a request's cookie carried.
 
+use std::any::{type_name, TypeId};
+use std::sync::Mutex;
+
 use rocket::log::private as log;
 use rocket::request::Request;
 
@@ -17,6 +20,9 @@ pub(crate) struct Context {
     pub(crate) cookies: CookieWriter,
     /// `max_session_size` in bytes.
     pub(super) max_size: usize,
+    /// The type of the logged-in user, as the first `Auth` or `Authenticated` guard
+    /// checked at launch names it.
+    user_type: Mutex<Option<(TypeId, &'static str)>>,
 }
 
 /// What the request's session cookie carried, verified.
@@ -52,6 +58,17 @@ impl Context {
             store,
             keys,
             max_size,
+            user_type: Mutex::new(None),
+        }
+    }
+
+    /// Records `U` as the type of the logged-in user, for a guard checked at launch; `Err`
+    /// with the other type's name when another guard named a different one.
+    pub(crate) fn claim_user_type<U: 'static>(&self) -> Result<(), &'static str> {
+        let mut claimed = self.user_type.lock().unwrap_or_else(|e| e.into_inner());
+        match *claimed.get_or_insert((TypeId::of::<U>(), type_name::<U>())) {
+            (id, _) if id == TypeId::of::<U>() => Ok(()),
+            (_, other) => Err(other),
         }
     }
 

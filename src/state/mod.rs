@@ -251,6 +251,11 @@ impl Live {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Whether the session holds an entry `key`, whether or not it decodes.
+    pub(crate) fn contains(&self, key: &str) -> bool {
+        self.lock().record.get(key).is_some()
+    }
+
     pub(crate) fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
         let state = self.lock();
         decode(key, state.record.get(key)?)

@@ -11,8 +11,8 @@ use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket::{get, post, routes, Build, Rocket, State};
 use rocket_server_sessions::store::{CommitOutcome, CreateOutcome, DeleteOutcome};
 use rocket_server_sessions::{
-    Auth, Authenticated, Changes, Error, MemoryStore, Session, SessionEntry, SessionId,
-    SessionRecord, SessionStore, Sessions, SessionsBuilder, StoreError,
+    Auth, Authenticated, Changes, CsrfToken, Error, MemoryStore, Session, SessionEntry,
+    SessionHandle, SessionId, SessionRecord, SessionStore, Sessions, SessionsBuilder, StoreError,
 };
 use serde::{Deserialize, Serialize};
 
@@ -141,6 +141,24 @@ fn whoami(user: Option<Authenticated>) -> String {
     user.map(Authenticated::into_user).unwrap_or_default()
 }
 
+/// Ends the session through the untyped handle.
+#[post("/forget-me")]
+fn forget_me(mut session: SessionHandle) {
+    session.destroy();
+}
+
+/// Every guard of a logged-in request, as `Debug` prints it.
+#[get("/debug")]
+fn debug(
+    session: SessionHandle,
+    visits: Session<Visits>,
+    csrf: CsrfToken,
+    user: Authenticated,
+    auth: Auth,
+) -> String {
+    format!("{session:?} {visits:?} {csrf:?} {user:?} {auth:?}")
+}
+
 /// Holds a request between loading its session and changing it, until the test opens the
 /// gate: so a test can interleave requests on one session deterministically.
 #[derive(Default)]
@@ -203,7 +221,9 @@ pub fn rocket_with(figment: Figment, fairing: Option<Sessions>) -> Rocket<Build>
             slow_counter,
             slow_destroy,
             login_as,
-            whoami
+            whoami,
+            forget_me,
+            debug
         ],
     );
     match fairing {

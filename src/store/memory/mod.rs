@@ -363,6 +363,16 @@ impl SessionStore for MemoryStore {
     }
 }
 
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cap: usize = self.shards.shards.iter().map(|shard| lock(shard).cap).sum();
+        f.debug_struct("MemoryStore")
+            .field("max_sessions", &cap)
+            .field("shards", &self.shards.shards.len())
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
