@@ -1,10 +1,11 @@
 //! Log-in, log-out, `Authenticated`, the safe `next`, flash messages and CSRF, on
 //! examples/login through Rocket's local client.
 
+#[path = "../../../tests/common/mod.rs"]
 mod common;
 
 #[allow(dead_code)]
-#[path = "../examples/login/main.rs"]
+#[path = "../main.rs"]
 mod login;
 
 use common::{get_ok, SECRET};

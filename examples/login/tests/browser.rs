@@ -5,10 +5,11 @@
 //! Needs Debian's `chromium` and `chromium-driver` (scripts/test.sh installs them). Under
 //! `CI=true` their absence fails the test; elsewhere it is skipped with a message.
 
+#[path = "../../../tests/common/mod.rs"]
 mod common;
 
 #[allow(dead_code)]
-#[path = "../examples/login/main.rs"]
+#[path = "../main.rs"]
 mod login;
 
 use std::process::{Child, Command, Stdio};
