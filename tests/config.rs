@@ -197,19 +197,24 @@ fn max_session_size_reads_sizes_as_rocket_limits_do() {
 
 /// The shape issue: a store made at ignite from what another fairing set up (as a store on
 /// the app's `rocket_db_pools` pool would be).
-#[test]
-fn a_store_can_be_built_at_ignite_from_another_fairings_state() {
-    let shared = rocket::fairing::AdHoc::on_ignite("Shared store", |rocket| async {
-        rocket.manage(rocket_server_sessions::MemoryStore::default())
-    });
-    let sessions = Sessions::builder()
+/// Sessions in the memory store another fairing manages.
+fn on_the_shared_store() -> Sessions {
+    Sessions::builder()
         .store_with(|rocket| {
             let store = rocket
                 .state::<rocket_server_sessions::MemoryStore>()
                 .cloned();
             async move { store.ok_or("the shared store is not managed") }
         })
-        .build();
+        .build()
+}
+
+#[test]
+fn a_store_can_be_built_at_ignite_from_another_fairings_state() {
+    let shared = rocket::fairing::AdHoc::on_ignite("Shared store", |rocket| async {
+        rocket.manage(rocket_server_sessions::MemoryStore::default())
+    });
+    let sessions = on_the_shared_store();
     let app = rocket_with(figment(), None).attach(shared).attach(sessions);
     let client = Client::tracked(app).expect("launches");
     assert_eq!(
@@ -222,14 +227,6 @@ fn a_store_can_be_built_at_ignite_from_another_fairings_state() {
         .unwrap();
     assert_eq!(store.len(), 1, "the session is in the shared store");
 
-    // Attached before the fairing it needs: launch stops, with the builder's error.
-    let sessions = Sessions::builder()
-        .store_with(|rocket| {
-            let store = rocket
-                .state::<rocket_server_sessions::MemoryStore>()
-                .cloned();
-            async move { store.ok_or("the shared store is not managed") }
-        })
-        .build();
-    assert_failed_fairing(launch_error(figment(), Some(sessions)));
+    // Without the fairing it needs: launch stops, with the builder's error.
+    assert_failed_fairing(launch_error(figment(), Some(on_the_shared_store())));
 }

@@ -149,7 +149,7 @@ async fn a_write_past_max_session_size_is_413_and_changes_nothing() {
 
 #[rocket::async_test]
 async fn a_store_that_is_down_answers_503_never_500_or_a_panic() {
-    let client = client(Sessions::builder().store(DownStore)).await;
+    let client = client(Sessions::builder().store(Counting::down())).await;
     // No cookie: the write after the handler fails, and the response says so.
     let response = client.get("/counter").dispatch().await;
     assert_eq!(response.status(), Status::ServiceUnavailable);
@@ -167,7 +167,7 @@ async fn a_store_that_is_down_answers_503_never_500_or_a_panic() {
 async fn with_rolling_a_store_that_is_down_fails_no_route_without_a_guard() {
     let cookie = new_session(&client(Sessions::builder()).await).await;
 
-    let down = untracked(Sessions::builder().store(DownStore).rolling(true)).await;
+    let down = untracked(Sessions::builder().store(Counting::down()).rolling(true)).await;
     let response = down.get("/plain").cookie(cookie.clone()).dispatch().await;
     assert_eq!(response.status(), Status::Ok, "only the refresh is lost");
     assert!(set_cookies(&response).is_empty());
@@ -183,7 +183,7 @@ async fn a_store_that_is_down_fails_the_guard_with_503() {
     let client = client(Sessions::builder().store(up)).await;
     let cookie = new_session(&client).await;
 
-    let down = untracked(Sessions::builder().store(DownStore)).await;
+    let down = untracked(Sessions::builder().store(Counting::down())).await;
     let response = down.get("/count").cookie(cookie).dispatch().await;
     assert_eq!(response.status(), Status::ServiceUnavailable);
     assert!(set_cookies(&response).is_empty());

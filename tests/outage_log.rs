@@ -3,18 +3,14 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
 
-use common::{figment, rocket_with};
+use common::{figment, rocket_with, Counting};
 use rocket::http::Status;
 use rocket::local::asynchronous::Client;
 use rocket::log::private::{self as log, Log, Metadata, Record};
-use rocket_server_sessions::store::{CommitOutcome, CreateOutcome, DeleteOutcome};
-use rocket_server_sessions::{
-    Changes, MemoryStore, SessionId, SessionRecord, SessionStore, Sessions, StoreError,
-};
+use rocket_server_sessions::Sessions;
 
 /// Keeps every line logged at warning level or above.
 struct Lines(Mutex<Vec<String>>);
@@ -46,56 +42,6 @@ fn logged(text: &str) -> usize {
         .count()
 }
 
-/// A memory store that fails every call while `down` is set.
-#[derive(Clone, Default)]
-struct Flaky {
-    inner: MemoryStore,
-    down: Arc<AtomicBool>,
-}
-
-impl Flaky {
-    fn check(&self) -> Result<(), StoreError> {
-        match self.down.load(Ordering::SeqCst) {
-            true => Err(StoreError::unavailable(std::io::Error::from(
-                std::io::ErrorKind::ConnectionRefused,
-            ))),
-            false => Ok(()),
-        }
-    }
-}
-
-#[rocket::async_trait]
-impl SessionStore for Flaky {
-    async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        self.check()?;
-        self.inner.load(id).await
-    }
-
-    async fn create(
-        &self,
-        id: &SessionId,
-        record: &SessionRecord,
-    ) -> Result<CreateOutcome, StoreError> {
-        self.check()?;
-        self.inner.create(id, record).await
-    }
-
-    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
-        self.check()?;
-        self.inner.commit(id, changes).await
-    }
-
-    async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
-        self.check()?;
-        self.inner.touch(id).await
-    }
-
-    async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
-        self.check()?;
-        self.inner.delete(id).await
-    }
-}
-
 /// Regression, hardening issue reproduction 4: with the store down, 40 failing requests
 /// and 20 mixed ones logged 60 "failed" errors and 60 false "answers again" warnings: a
 /// failed load and a route without a guard both counted as recovery.
@@ -104,7 +50,7 @@ async fn an_outage_logs_one_line_when_it_starts_and_one_when_it_ends() {
     log::set_logger(&LINES).expect("the test's logger is the process's first");
     log::set_max_level(log::LevelFilter::Warn);
 
-    let store = Flaky::default();
+    let store = Counting::memory();
     // Rocket keeps a logger set before it: its own log level must not silence ours.
     let figment = figment().merge(("log_level", "normal"));
     let sessions = Sessions::builder().store(store.clone()).build();

@@ -1,7 +1,7 @@
 //! Builders shared by the integration tests: a test app, clients, cookie helpers.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -288,11 +288,13 @@ pub async fn get_ok(client: &Client, path: &str) -> String {
     response.into_string().await.unwrap_or_default()
 }
 
-/// Counts the calls a store receives, passing them on to a real store.
+/// Counts the calls a store receives and passes them on to a real store, or, while `down`
+/// is set, fails them as a store that cannot be reached would.
 #[derive(Clone, Default)]
 pub struct Counting<S> {
     pub inner: S,
     pub calls: Arc<Calls>,
+    pub down: Arc<AtomicBool>,
 }
 
 #[derive(Default)]
@@ -327,12 +329,32 @@ impl Counting<MemoryStore> {
     pub fn memory() -> Self {
         Counting::default()
     }
+
+    /// A store that is down from the start.
+    pub fn down() -> Self {
+        let store = Counting::memory();
+        store.down.store(true, Ordering::SeqCst);
+        store
+    }
+}
+
+impl<S> Counting<S> {
+    /// Counts a call to `calls`, and fails it while the store is down.
+    fn call(&self, calls: &AtomicUsize) -> Result<(), StoreError> {
+        calls.fetch_add(1, Ordering::SeqCst);
+        match self.down.load(Ordering::SeqCst) {
+            true => Err(StoreError::unavailable(std::io::Error::from(
+                std::io::ErrorKind::ConnectionRefused,
+            ))),
+            false => Ok(()),
+        }
+    }
 }
 
 #[rocket::async_trait]
 impl<S: SessionStore> SessionStore for Counting<S> {
     async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        self.calls.load.fetch_add(1, Ordering::SeqCst);
+        self.call(&self.calls.load)?;
         self.inner.load(id).await
     }
 
@@ -341,53 +363,23 @@ impl<S: SessionStore> SessionStore for Counting<S> {
         id: &SessionId,
         record: &SessionRecord,
     ) -> Result<CreateOutcome, StoreError> {
-        self.calls.create.fetch_add(1, Ordering::SeqCst);
+        self.call(&self.calls.create)?;
         self.inner.create(id, record).await
     }
 
     async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
-        self.calls.commit.fetch_add(1, Ordering::SeqCst);
+        self.call(&self.calls.commit)?;
         self.inner.commit(id, changes).await
     }
 
     async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
-        self.calls.touch.fetch_add(1, Ordering::SeqCst);
+        self.call(&self.calls.touch)?;
         self.inner.touch(id).await
     }
 
     async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
-        self.calls.delete.fetch_add(1, Ordering::SeqCst);
+        self.call(&self.calls.delete)?;
         self.inner.delete(id).await
-    }
-}
-
-/// A store whose backend is down: every call fails as unavailable.
-pub struct DownStore;
-
-fn down() -> StoreError {
-    StoreError::unavailable(std::io::Error::from(std::io::ErrorKind::ConnectionRefused))
-}
-
-#[rocket::async_trait]
-impl SessionStore for DownStore {
-    async fn load(&self, _: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        Err(down())
-    }
-
-    async fn create(&self, _: &SessionId, _: &SessionRecord) -> Result<CreateOutcome, StoreError> {
-        Err(down())
-    }
-
-    async fn commit(&self, _: &SessionId, _: &Changes) -> Result<CommitOutcome, StoreError> {
-        Err(down())
-    }
-
-    async fn touch(&self, _: &SessionId) -> Result<Option<Duration>, StoreError> {
-        Err(down())
-    }
-
-    async fn delete(&self, _: &SessionId) -> Result<DeleteOutcome, StoreError> {
-        Err(down())
     }
 }
 
