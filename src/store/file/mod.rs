@@ -1,22 +1,23 @@
 //! The file store: one file per session in a directory, surviving restarts.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex as SyncMutex, MutexGuard as SyncGuard, PoisonError};
 use std::time::Duration;
 
 use rocket::log::private as log;
 use tokio::sync::{Mutex, MutexGuard};
 
-use super::evict::{self, expiry_quantile};
 use super::sweep::Sweeper;
 use super::{CommitOutcome, CreateOutcome, DeleteOutcome};
 use crate::time::millis;
 use crate::{Changes, Error, SessionConfig, SessionId, SessionRecord, SessionStore, StoreError};
 
 mod disk;
+mod index;
 
 use disk::{Bad, Found};
+use index::{scan, victims, Standing};
 
 /// Locks that serialize changes to one session; sessions hash onto them by file name, so
 /// the sweep and eviction take the same lock as a request.
@@ -95,24 +96,6 @@ struct Inner {
     index: SyncMutex<HashMap<String, Standing>>,
 }
 
-/// What the index knows of a session.
-#[derive(Clone, Copy)]
-struct Standing {
-    /// Milliseconds since the Unix epoch.
-    expires: u64,
-    /// Whether a user is logged in to it: anonymous sessions are evicted first.
-    signed_in: bool,
-}
-
-impl Standing {
-    fn of(record: &SessionRecord, expires: u64) -> Self {
-        Standing {
-            expires,
-            signed_in: record.is_authenticated(),
-        }
-    }
-}
-
 impl FileStore {
     /// Opens the directory `config.file.dir`, creating it when missing, and reads the
     /// sessions it holds into the store's index, removing expired and unreadable ones.
@@ -176,33 +159,6 @@ impl FileStore {
         self.sweeper.ensure_running();
         &self.inner
     }
-}
-
-/// The live sessions in `dir`, read at opening. Expired and undecodable session files are
-/// removed; anything else that is not a session file of ours is skipped, with a warning
-/// for what sits where a session file would.
-fn scan(dir: &Path, limit: u64) -> std::io::Result<HashMap<String, Standing>> {
-    let now = disk::now();
-    let mut index = HashMap::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(key) = name.to_str().and_then(disk::session_key) else {
-            continue;
-        };
-        let path = entry.path();
-        match disk::read(&path, limit) {
-            Ok(Some(found)) if found.expires > now => {
-                index.insert(key.to_owned(), Standing::of(&found.record, found.expires));
-            }
-            Ok(Some(_)) | Err(Bad::Garbage(_)) => {
-                let _ = disk::remove(&path);
-            }
-            Ok(None) => {}
-            Err(bad) => log::warn!("skipping {}: it {bad}", path.display()),
-        }
-    }
-    Ok(index)
 }
 
 /// A file's problem as the store reports it: what is not a session of ours reads as a
@@ -328,39 +284,6 @@ impl Inner {
     }
 }
 
-/// The sessions a full store removes to make room, a batch at once: the expired ones,
-/// then anonymous ones closest to expiry, then, only if the store would still be full,
-/// logged-in ones.
-fn victims(index: &HashMap<String, Standing>, cap: usize, now: u64) -> Vec<String> {
-    let batch = (cap / 64).max(1);
-    let mut chosen: Vec<String> = index
-        .iter()
-        .filter(|(_, s)| s.expires <= now)
-        .map(|(key, _)| key.clone())
-        .collect();
-    for signed_in in evict::ORDER {
-        let full = index.len() - chosen.len() >= cap;
-        let wanted = batch.saturating_sub(chosen.len());
-        let wanted = if full { wanted.max(1) } else { wanted };
-        if wanted == 0 || (signed_in && !full) {
-            break;
-        }
-        let class = || {
-            index
-                .iter()
-                .filter(move |(_, s)| s.signed_in == signed_in && s.expires > now)
-        };
-        let threshold = expiry_quantile(class().map(|(_, s)| s.expires), index.len(), wanted);
-        let picked: Vec<String> = class()
-            .filter(|(_, s)| s.expires <= threshold)
-            .take(wanted)
-            .map(|(key, _)| key.clone())
-            .collect();
-        chosen.extend(picked);
-    }
-    chosen
-}
-
 #[rocket::async_trait]
 impl SessionStore for FileStore {
     async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
@@ -440,34 +363,5 @@ impl std::fmt::Debug for FileStore {
             .field("dir", &self.inner.dir)
             .field("max_sessions", &self.inner.cap)
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn standing(expires: u64, signed_in: bool) -> Standing {
-        Standing { expires, signed_in }
-    }
-
-    #[test]
-    fn a_full_store_removes_the_expired_then_anonymous_then_logged_in_sessions() {
-        let mut index = HashMap::new();
-        index.insert("expired".to_string(), standing(5, true));
-        for i in 0..200u64 {
-            index.insert(format!("anonymous-{i}"), standing(1_000 + i, false));
-            index.insert(format!("alice-{i}"), standing(100 + i, true));
-        }
-        // Full at 401 sessions: a batch of 6, anonymous ones first.
-        let chosen = victims(&index, 401, 10);
-        assert!(chosen.contains(&"expired".to_string()));
-        assert!(chosen.len() >= 6, "{chosen:?}");
-        assert!(chosen.iter().all(|k| !k.starts_with("alice")), "{chosen:?}");
-
-        // Only logged-in sessions left: they go too, or the cap would not hold.
-        index.retain(|key, _| key.starts_with("alice"));
-        let chosen = victims(&index, 200, 10);
-        assert!(!chosen.is_empty() && chosen.iter().all(|k| k.starts_with("alice")));
     }
 }

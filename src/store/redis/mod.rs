@@ -8,25 +8,19 @@ use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, ErrorKind, FromRedisValue, RedisError, RedisResult, ServerErrorKind, Value};
 
-use super::{check_version, CommitOutcome, CreateOutcome, DeleteOutcome};
+use super::{CommitOutcome, CreateOutcome, DeleteOutcome};
 use crate::time::millis;
 use crate::{
     Changes, Error, RedisConfig, SessionId, SessionRecord, SessionStore, StoreError, FORMAT_VERSION,
 };
 
 mod batch;
+mod codec;
 mod scripts;
 
 use batch::Batcher;
+use codec::{decode_record, entry_field, TTL_FIELD, VERSION_FIELD};
 use scripts::{Lua, Scripts};
-
-/// Hash field of the record format version.
-const VERSION_FIELD: &str = "m:v";
-/// Hash field of the session's lifetime in milliseconds (the COMMIT and TOUCH scripts name it too).
-const TTL_FIELD: &str = "m:ttl";
-/// Prefix of the hash fields that hold entries: `e:<entry key>`. Entries and metadata
-/// never share a name, whatever the entry keys.
-const ENTRY_PREFIX: &str = "e:";
 
 /// How many groups sessions are spread over: each group's keys share a hash tag (the
 /// first byte of the storage key, in hex), so that a session and its group's indexes sit
@@ -230,42 +224,6 @@ fn read<T: FromRedisValue>(reply: RedisResult<Value>) -> Result<T, StoreError> {
     redis::from_redis_value(reply.map_err(store_error)?).map_err(StoreError::unavailable)
 }
 
-/// `HGETALL`'s answer: field/value pairs, read off the reply without copying them.
-type Fields = Vec<(Vec<u8>, Vec<u8>)>;
-
-/// Reads a record from `HGETALL`'s answer; `None` for an empty answer (no such key).
-fn decode_record(fields: Fields) -> Result<Option<SessionRecord>, StoreError> {
-    if fields.is_empty() {
-        return Ok(None);
-    }
-
-    let number = |field: &str| -> Result<u64, StoreError> {
-        let (_, bytes) = fields
-            .iter()
-            .find(|(name, _)| name == field.as_bytes())
-            .ok_or_else(|| StoreError::corrupt(format!("no `{field}` field")))?;
-        let text = std::str::from_utf8(bytes).map_err(StoreError::corrupt)?;
-        text.parse().map_err(StoreError::corrupt)
-    };
-
-    check_version(number(VERSION_FIELD)?)?;
-
-    let mut record = SessionRecord::new(Duration::from_millis(number(TTL_FIELD)?));
-    for (field, value) in fields {
-        if let Some(key) = field.strip_prefix(ENTRY_PREFIX.as_bytes()) {
-            let key = std::str::from_utf8(key).map_err(StoreError::corrupt)?;
-            record.insert(key, String::from_utf8(value).map_err(StoreError::corrupt)?);
-        }
-    }
-
-    Ok(Some(record))
-}
-
-/// The hash field of the entry `key`.
-fn entry_field(key: &str) -> String {
-    format!("{ENTRY_PREFIX}{key}")
-}
-
 /// Redis takes no zero expiry: a lifetime is at least a millisecond.
 fn ttl_millis(duration: Duration) -> u64 {
     millis(duration).max(1)
@@ -402,62 +360,5 @@ impl std::fmt::Debug for RedisStore {
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fields(pairs: &[(&str, &str)]) -> Fields {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
-            .collect()
-    }
-
-    #[test]
-    fn a_record_reads_back_from_its_fields() {
-        let record = decode_record(fields(&[
-            ("m:v", "1"),
-            ("m:ttl", "1500"),
-            ("e:cart", "[1]"),
-            ("e:$user", "\"a\""),
-        ]))
-        .unwrap()
-        .unwrap();
-        assert_eq!(record.ttl(), Duration::from_millis(1500));
-        assert_eq!(
-            record.entries().collect::<Vec<_>>(),
-            [("$user", "\"a\""), ("cart", "[1]")]
-        );
-    }
-
-    #[test]
-    fn no_fields_is_no_session() {
-        assert_eq!(decode_record(Vec::new()).unwrap(), None);
-    }
-
-    #[test]
-    fn unreadable_records_are_corrupt() {
-        let cases = [
-            fields(&[("m:ttl", "1500")]),
-            fields(&[("m:v", "2"), ("m:ttl", "1500")]),
-            fields(&[("m:v", "1"), ("m:ttl", "soon")]),
-            fields(&[("m:v", "1")]),
-            vec![
-                (b"m:v".to_vec(), b"1".to_vec()),
-                (b"m:ttl".to_vec(), b"5".to_vec()),
-                (b"e:x".to_vec(), vec![0xff]),
-            ],
-            vec![
-                (b"m:v".to_vec(), b"1".to_vec()),
-                (b"m:ttl".to_vec(), b"5".to_vec()),
-                (b"e:\xff".to_vec(), b"1".to_vec()),
-            ],
-        ];
-        for case in cases {
-            assert!(matches!(decode_record(case), Err(StoreError::Corrupt(_))));
-        }
     }
 }

@@ -1,0 +1,119 @@
+//! The file store's index in memory: every session it holds, by storage key, with its
+//! expiry and whether someone is logged in to it. The cap, eviction and the sweep read it,
+//! never the files.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use rocket::log::private as log;
+
+use super::disk::{self, Bad};
+use crate::store::evict::{self, expiry_quantile};
+use crate::SessionRecord;
+
+/// What the index knows of a session.
+#[derive(Clone, Copy)]
+pub(super) struct Standing {
+    /// Milliseconds since the Unix epoch.
+    pub(super) expires: u64,
+    /// Whether a user is logged in to it: anonymous sessions are evicted first.
+    pub(super) signed_in: bool,
+}
+
+impl Standing {
+    pub(super) fn of(record: &SessionRecord, expires: u64) -> Self {
+        Standing {
+            expires,
+            signed_in: record.is_authenticated(),
+        }
+    }
+}
+
+/// The live sessions in `dir`, read at opening. Expired and undecodable session files are
+/// removed; anything else that is not a session file of ours is skipped, with a warning
+/// for what sits where a session file would.
+pub(super) fn scan(dir: &Path, limit: u64) -> std::io::Result<HashMap<String, Standing>> {
+    let now = disk::now();
+    let mut index = HashMap::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(key) = name.to_str().and_then(disk::session_key) else {
+            continue;
+        };
+        let path = entry.path();
+        match disk::read(&path, limit) {
+            Ok(Some(found)) if found.expires > now => {
+                index.insert(key.to_owned(), Standing::of(&found.record, found.expires));
+            }
+            Ok(Some(_)) | Err(Bad::Garbage(_)) => {
+                let _ = disk::remove(&path);
+            }
+            Ok(None) => {}
+            Err(bad) => log::warn!("skipping {}: it {bad}", path.display()),
+        }
+    }
+    Ok(index)
+}
+
+/// The sessions a full store removes to make room, a batch at once: the expired ones,
+/// then anonymous ones closest to expiry, then, only if the store would still be full,
+/// logged-in ones.
+pub(super) fn victims(index: &HashMap<String, Standing>, cap: usize, now: u64) -> Vec<String> {
+    let batch = (cap / 64).max(1);
+    let mut chosen: Vec<String> = index
+        .iter()
+        .filter(|(_, s)| s.expires <= now)
+        .map(|(key, _)| key.clone())
+        .collect();
+    for signed_in in evict::ORDER {
+        let full = index.len() - chosen.len() >= cap;
+        let wanted = batch.saturating_sub(chosen.len());
+        let wanted = if full { wanted.max(1) } else { wanted };
+        if wanted == 0 || (signed_in && !full) {
+            break;
+        }
+        let class = || {
+            index
+                .iter()
+                .filter(move |(_, s)| s.signed_in == signed_in && s.expires > now)
+        };
+        let threshold = expiry_quantile(class().map(|(_, s)| s.expires), index.len(), wanted);
+        let picked: Vec<String> = class()
+            .filter(|(_, s)| s.expires <= threshold)
+            .take(wanted)
+            .map(|(key, _)| key.clone())
+            .collect();
+        chosen.extend(picked);
+    }
+    chosen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn standing(expires: u64, signed_in: bool) -> Standing {
+        Standing { expires, signed_in }
+    }
+
+    #[test]
+    fn a_full_store_removes_the_expired_then_anonymous_then_logged_in_sessions() {
+        let mut index = HashMap::new();
+        index.insert("expired".to_string(), standing(5, true));
+        for i in 0..200u64 {
+            index.insert(format!("anonymous-{i}"), standing(1_000 + i, false));
+            index.insert(format!("alice-{i}"), standing(100 + i, true));
+        }
+        // Full at 401 sessions: a batch of 6, anonymous ones first.
+        let chosen = victims(&index, 401, 10);
+        assert!(chosen.contains(&"expired".to_string()));
+        assert!(chosen.len() >= 6, "{chosen:?}");
+        assert!(chosen.iter().all(|k| !k.starts_with("alice")), "{chosen:?}");
+
+        // Only logged-in sessions left: they go too, or the cap would not hold.
+        index.retain(|key, _| key.starts_with("alice"));
+        let chosen = victims(&index, 200, 10);
+        assert!(!chosen.is_empty() && chosen.iter().all(|k| k.starts_with("alice")));
+    }
+}

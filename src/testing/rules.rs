@@ -1,0 +1,359 @@
+//! The rules of the store contract, one `async fn` each, for a store made for that rule
+//! alone.
+
+use std::time::Duration;
+
+use rocket::futures::future::join_all;
+
+use super::Store;
+use crate::store::{CommitOutcome, CreateOutcome, DeleteOutcome};
+use crate::{Changes, SessionId, SessionRecord};
+
+const LONG: Duration = Duration::from_secs(600);
+/// Short enough to expire within a test, long enough to outlast a slow round trip.
+const SHORT: Duration = Duration::from_millis(400);
+
+fn record(entries: &[(&str, &str)], ttl: Duration) -> SessionRecord {
+    let mut record = SessionRecord::new(ttl);
+    for (key, json) in entries {
+        record.insert(*key, *json);
+    }
+    record
+}
+
+fn set(entries: &[(&str, &str)]) -> Changes {
+    let mut changes = Changes::default();
+    for (key, json) in entries {
+        changes.set(*key, *json);
+    }
+    changes
+}
+
+async fn sleep(duration: Duration) {
+    tokio::time::sleep(duration).await;
+}
+
+async fn created(store: &Store, entries: &[(&str, &str)], ttl: Duration) -> SessionId {
+    let id = SessionId::generate();
+    assert_eq!(
+        store.create(&id, &record(entries, ttl)).await.unwrap(),
+        CreateOutcome::Created,
+        "create a new id"
+    );
+    id
+}
+
+async fn loaded(store: &Store, id: &SessionId) -> Option<SessionRecord> {
+    store.load(id).await.expect("the store answers")
+}
+
+/// Loading an id the store never had gives `None`.
+pub async fn load_of_an_unknown_id_is_none(store: Store) {
+    assert_eq!(loaded(&store, &SessionId::generate()).await, None);
+}
+
+/// A created session loads back with its entries and lifetime.
+pub async fn create_then_load_returns_the_record(store: Store) {
+    let entries = [
+        ("cart", r#"["apple","pear"]"#),
+        ("visits", r#"{"count":3}"#),
+    ];
+    let id = created(&store, &entries, LONG).await;
+    assert_eq!(loaded(&store, &id).await, Some(record(&entries, LONG)));
+}
+
+/// A commit or delete on one session leaves the others as they were.
+pub async fn sessions_are_isolated(store: Store) {
+    let a = created(&store, &[("k", "1")], LONG).await;
+    let b = created(&store, &[("k", "2")], LONG).await;
+    let _ = store.commit(&a, &set(&[("k", "10")])).await.unwrap();
+    let _ = store.delete(&a).await.unwrap();
+    assert_eq!(loaded(&store, &b).await, Some(record(&[("k", "2")], LONG)));
+}
+
+/// `create` on the id of a live session is `Taken` and changes nothing.
+pub async fn create_never_overwrites_a_live_session(store: Store) {
+    let id = created(&store, &[("k", "1")], LONG).await;
+    let taken = store.create(&id, &record(&[("k", "2")], LONG)).await;
+    assert_eq!(taken.unwrap(), CreateOutcome::Taken);
+    assert_eq!(loaded(&store, &id).await, Some(record(&[("k", "1")], LONG)));
+}
+
+/// `create` on the id of an expired session stores the new one.
+pub async fn create_may_reuse_an_expired_id(store: Store) {
+    let id = created(&store, &[("old", "1")], SHORT).await;
+    sleep(SHORT * 2).await;
+    let created = store.create(&id, &record(&[("new", "2")], LONG)).await;
+    assert_eq!(created.unwrap(), CreateOutcome::Created);
+    assert_eq!(
+        loaded(&store, &id).await,
+        Some(record(&[("new", "2")], LONG))
+    );
+}
+
+/// A commit sets and removes the entries it names, and keeps the others.
+pub async fn commit_sets_and_removes_only_the_changed_entries(store: Store) {
+    let id = created(&store, &[("a", "1"), ("b", "2"), ("c", "3")], LONG).await;
+    let mut changes = set(&[("a", "10"), ("d", "4")]);
+    changes.remove("b");
+    changes.remove("never-there");
+    assert_eq!(
+        store.commit(&id, &changes).await.unwrap(),
+        CommitOutcome::Applied
+    );
+    let expected = record(&[("a", "10"), ("c", "3"), ("d", "4")], LONG);
+    assert_eq!(loaded(&store, &id).await, Some(expected));
+}
+
+/// Two commits to different entries of a session both keep their change.
+pub async fn commits_to_different_entries_both_survive(store: Store) {
+    let id = created(&store, &[("cart", "[]"), ("user", "null")], LONG).await;
+    // Two requests loaded the same session; each commits only its own change.
+    let cart = store.commit(&id, &set(&[("cart", r#"["apple"]"#)])).await;
+    assert_eq!(cart.unwrap(), CommitOutcome::Applied);
+    let user = store.commit(&id, &set(&[("user", r#""alice""#)])).await;
+    assert_eq!(user.unwrap(), CommitOutcome::Applied);
+    let expected = record(&[("cart", r#"["apple"]"#), ("user", r#""alice""#)], LONG);
+    assert_eq!(loaded(&store, &id).await, Some(expected));
+}
+
+/// Forty commits in flight at once, each to its own entry, all keep their change.
+pub async fn concurrent_commits_to_different_entries_all_survive(store: Store) {
+    let id = created(&store, &[], LONG).await;
+    let keys: Vec<String> = (0..40).map(|i| format!("entry-{i}")).collect();
+    let commits = keys.iter().map(|key| {
+        let store = store.clone();
+        let id = id.clone();
+        let changes = set(&[(key.as_str(), "true")]);
+        async move { store.commit(&id, &changes).await.unwrap() }
+    });
+    let outcomes = join_all(commits).await;
+    assert!(outcomes.iter().all(|o| *o == CommitOutcome::Applied));
+
+    let record = loaded(&store, &id).await.unwrap();
+    for key in &keys {
+        assert_eq!(record.get(key), Some("true"), "{key} was lost");
+    }
+}
+
+/// Loads, commits and deletes of many sessions in flight at once each get their own answer.
+pub async fn concurrent_calls_on_many_sessions_each_get_their_own_answer(store: Store) {
+    let values: Vec<String> = (0..64).map(|i| format!("[{i}]")).collect();
+    let creates = values.iter().map(|value| {
+        let store = store.clone();
+        async move { created(&store, &[("v", value)], LONG).await }
+    });
+    let ids = join_all(creates).await;
+
+    // Loads, commits, loads of unknown ids and deletes, all in flight at once.
+    let mixed = ids.iter().zip(&values).enumerate().map(|(i, (id, value))| {
+        let store = store.clone();
+        async move {
+            match i % 4 {
+                0 => assert_eq!(
+                    loaded(&store, id).await.unwrap().get("v"),
+                    Some(value.as_str())
+                ),
+                1 => assert_eq!(
+                    store.commit(id, &set(&[("w", value)])).await.unwrap(),
+                    CommitOutcome::Applied
+                ),
+                2 => assert_eq!(loaded(&store, &SessionId::generate()).await, None),
+                _ => assert_eq!(
+                    store.delete(id).await.unwrap(),
+                    DeleteOutcome::Deleted,
+                    "it held the session"
+                ),
+            }
+        }
+    });
+    join_all(mixed).await;
+
+    for (i, (id, value)) in ids.iter().zip(&values).enumerate() {
+        let record = loaded(&store, id).await;
+        match i % 4 {
+            3 => assert_eq!(record, None, "session {i} was deleted"),
+            1 => {
+                let expected = [("v", value.as_str()), ("w", value.as_str())];
+                assert_eq!(record.unwrap().entries().collect::<Vec<_>>(), expected);
+            }
+            _ => assert_eq!(
+                record.unwrap().get("v"),
+                Some(value.as_str()),
+                "session {i}"
+            ),
+        }
+    }
+}
+
+/// A commit to a session that does not exist is `Gone` and stores nothing.
+pub async fn commit_to_a_missing_session_writes_nothing(store: Store) {
+    let id = SessionId::generate();
+    assert_eq!(
+        store.commit(&id, &set(&[("k", "1")])).await.unwrap(),
+        CommitOutcome::Gone
+    );
+    let mut ttl_only = Changes::default();
+    ttl_only.reset_ttl(LONG);
+    assert_eq!(
+        store.commit(&id, &ttl_only).await.unwrap(),
+        CommitOutcome::Gone
+    );
+    assert_eq!(loaded(&store, &id).await, None);
+}
+
+/// A commit or touch after a delete never brings the session back.
+pub async fn commit_after_delete_does_not_resurrect(store: Store) {
+    let id = created(&store, &[("user", r#""alice""#)], LONG).await;
+    assert_eq!(store.delete(&id).await.unwrap(), DeleteOutcome::Deleted);
+    assert_eq!(
+        store.commit(&id, &set(&[("cart", "[1]")])).await.unwrap(),
+        CommitOutcome::Gone
+    );
+    assert_eq!(store.touch(&id).await.unwrap(), None);
+    assert_eq!(loaded(&store, &id).await, None);
+}
+
+/// An expired session is absent to `load`, `commit` and `touch`.
+pub async fn an_expired_session_is_absent_everywhere(store: Store) {
+    let id = created(&store, &[("k", "1")], SHORT).await;
+    sleep(SHORT * 2).await;
+    assert_eq!(loaded(&store, &id).await, None);
+    assert_eq!(
+        store.commit(&id, &set(&[("k", "2")])).await.unwrap(),
+        CommitOutcome::Gone
+    );
+    assert_eq!(store.touch(&id).await.unwrap(), None);
+    assert_eq!(loaded(&store, &id).await, None);
+}
+
+/// A commit that does not reset the lifetime keeps the expiry as it was.
+pub async fn commit_without_ttl_keeps_the_expiry(store: Store) {
+    let id = created(&store, &[("k", "1")], SHORT).await;
+    sleep(SHORT / 2).await;
+    assert_eq!(
+        store.commit(&id, &set(&[("k", "2")])).await.unwrap(),
+        CommitOutcome::Applied
+    );
+    sleep(SHORT).await;
+    assert_eq!(
+        loaded(&store, &id).await,
+        None,
+        "a data write does not extend the session"
+    );
+}
+
+/// A commit that resets the lifetime moves the expiry and keeps the new lifetime.
+pub async fn commit_with_ttl_resets_the_expiry_and_lifetime(store: Store) {
+    let id = created(&store, &[("k", "1")], SHORT).await;
+    let mut changes = set(&[("k", "2")]);
+    changes.reset_ttl(LONG);
+    assert_eq!(
+        store.commit(&id, &changes).await.unwrap(),
+        CommitOutcome::Applied
+    );
+    sleep(SHORT * 2).await;
+    assert_eq!(loaded(&store, &id).await, Some(record(&[("k", "2")], LONG)));
+    assert_eq!(
+        store.touch(&id).await.unwrap(),
+        Some(LONG),
+        "touch uses the new lifetime"
+    );
+}
+
+/// `touch` extends the expiry by the lifetime and never rewrites data.
+pub async fn touch_extends_the_expiry_without_rewriting_data(store: Store) {
+    let id = created(&store, &[("k", "1")], SHORT).await;
+    // Another request's commit lands; a touch must not undo it.
+    assert_eq!(
+        store.commit(&id, &set(&[("k", "2")])).await.unwrap(),
+        CommitOutcome::Applied
+    );
+    sleep(SHORT / 2).await;
+    assert_eq!(store.touch(&id).await.unwrap(), Some(SHORT));
+    sleep(SHORT * 3 / 4).await;
+    assert_eq!(
+        loaded(&store, &id).await,
+        Some(record(&[("k", "2")], SHORT)),
+        "alive past its first expiry"
+    );
+    sleep(SHORT).await;
+    assert_eq!(
+        loaded(&store, &id).await,
+        None,
+        "and expires a lifetime after the touch"
+    );
+}
+
+/// A commit and a touch in flight together: the touch must not write back what it read
+/// before the commit. Only a store whose calls await in between (the file store) can
+/// interleave them here; for the others (the memory store finishes each call at once,
+/// Redis runs one pipeline's commands in turn) it checks the outcome alone.
+pub async fn touches_racing_commits_undo_none_of_them(store: Store) {
+    let id = created(&store, &[("k", "0")], LONG).await;
+    for i in 1..=20 {
+        let value = i.to_string();
+        let changes = set(&[("k", &value)]);
+        let (committed, touched) =
+            rocket::tokio::join!(store.commit(&id, &changes), store.touch(&id));
+        assert_eq!(committed.unwrap(), CommitOutcome::Applied);
+        assert_eq!(touched.unwrap(), Some(LONG));
+        assert_eq!(
+            loaded(&store, &id).await,
+            Some(record(&[("k", &value)], LONG)),
+            "round {i}: the touch rewrote what it read before the commit"
+        );
+    }
+}
+
+/// `delete` is `Deleted` for a held session and `Absent` after, or for an unknown id.
+pub async fn delete_is_idempotent_and_says_whether_it_held_the_session(store: Store) {
+    let id = created(&store, &[("k", "1")], LONG).await;
+    assert_eq!(store.delete(&id).await.unwrap(), DeleteOutcome::Deleted);
+    assert_eq!(
+        store.delete(&id).await.unwrap(),
+        DeleteOutcome::Absent,
+        "already gone"
+    );
+    assert_eq!(
+        store.delete(&SessionId::generate()).await.unwrap(),
+        DeleteOutcome::Absent,
+        "never there"
+    );
+    assert_eq!(loaded(&store, &id).await, None);
+}
+
+/// Entry values come back byte for byte: Unicode, escapes, nesting, 256 KiB.
+pub async fn values_round_trip_exactly(store: Store) {
+    let big = format!("\"{}\"", "x".repeat(256 * 1024));
+    let entries = [
+        ("unicode", "\"żółw 🐢 \\u0000 \\\" \\\\\""),
+        ("empty", "\"\""),
+        ("nested", r#"{"a":[1,2,{"b":null}],"c":1.5e300}"#),
+        ("big", big.as_str()),
+        ("key with spaces/and:colons", "true"),
+    ];
+    let id = created(&store, &entries, LONG).await;
+    assert_eq!(loaded(&store, &id).await, Some(record(&entries, LONG)));
+}
+
+/// A session with no entries is a live session, and stays one when its entries are removed.
+pub async fn an_empty_record_is_a_live_session(store: Store) {
+    let id = created(&store, &[], LONG).await;
+    assert_eq!(loaded(&store, &id).await, Some(record(&[], LONG)));
+    assert_eq!(
+        store.commit(&id, &set(&[("k", "1")])).await.unwrap(),
+        CommitOutcome::Applied
+    );
+    let mut changes = Changes::default();
+    changes.remove("k");
+    assert_eq!(
+        store.commit(&id, &changes).await.unwrap(),
+        CommitOutcome::Applied
+    );
+    assert_eq!(
+        loaded(&store, &id).await,
+        Some(record(&[], LONG)),
+        "removing every entry keeps the session"
+    );
+}
