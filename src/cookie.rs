@@ -37,9 +37,8 @@ impl CookieWriter {
 
         // Browsers drop a SameSite=None cookie, and a `__Host-` or `__Secure-` one, that is
         // not Secure, whatever the scheme.
-        let prefixed = ["__Host-", "__Secure-"]
-            .iter()
-            .any(|prefix| config.cookie_name.starts_with(prefix));
+        let prefixed = has_prefix(&config.cookie_name, "__Host-")
+            || has_prefix(&config.cookie_name, "__Secure-");
         let secure = match config.same_site {
             _ if prefixed => Secure::Always,
             SameSitePolicy::None => Secure::Always,
@@ -101,14 +100,22 @@ impl CookieWriter {
             Secure::Always => true,
             Secure::Never => false,
             Secure::Auto => {
+                // The last value is the one our proxy added; a client can send the others.
                 let forwarded_https = || {
-                    let proto = req.headers().get_one("X-Forwarded-Proto").unwrap_or("");
-                    let first = proto.split(',').next().unwrap_or("").trim();
-                    first.eq_ignore_ascii_case("https")
+                    let proto = req.headers().get("X-Forwarded-Proto").last();
+                    let last = proto.unwrap_or("").rsplit(',').next().unwrap_or("").trim();
+                    last.eq_ignore_ascii_case("https")
                 };
 
                 req.rocket().config().tls_enabled() || (self.proxy && forwarded_https())
             }
         }
     }
+}
+
+/// Whether the cookie name `name` starts with `prefix`, as browsers compare them: without
+/// regard to case.
+pub(crate) fn has_prefix(name: &str, prefix: &str) -> bool {
+    name.get(..prefix.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
 }

@@ -1,6 +1,8 @@
 //! The redirect to the login page, for a browser that `Authenticated` turned away: a 401
 //! catcher the fairing registers, unless the application has its own.
 
+use std::sync::{Mutex, PoisonError};
+
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use rocket::catcher::{self, Catcher, Handler};
 use rocket::http::{Method, Status};
@@ -14,9 +16,10 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// Marks a request whose `Authenticated` guard found nobody logged in, with the route it
-/// turned away, so that a 401 a lower-ranked route answers itself is not taken for ours.
-struct LoginRequired(Option<RouteId>);
+/// Marks a request whose `Authenticated` guard found nobody logged in, with the last route
+/// it turned away, so that a 401 a lower-ranked route answers itself is not taken for
+/// ours.
+struct LoginRequired(Mutex<Option<RouteId>>);
 
 /// A route, as no two routes of one app are the same: method, path and rank.
 #[derive(PartialEq)]
@@ -27,16 +30,19 @@ fn route_id(req: &Request<'_>) -> Option<RouteId> {
         .map(|route| RouteId(route.method, route.uri.to_string(), route.rank))
 }
 
-/// Records that `Authenticated` turned `req` away for want of a logged-in user.
+/// Records that `Authenticated` turned `req` away for want of a logged-in user, on the
+/// route it is on now (a lower-ranked route may turn it away again).
 pub(crate) fn refused(req: &Request<'_>) {
-    req.local_cache(|| LoginRequired(route_id(req)));
+    let marker = req.local_cache(|| LoginRequired(Mutex::new(None)));
+    *marker.0.lock().unwrap_or_else(PoisonError::into_inner) = route_id(req);
 }
 
 /// Where to send `req`, a browser's navigation that `Authenticated` turned away (and no
 /// route after it answered): `login_path?next=<path and query>`. `None` for anything else,
 /// a script's request or an API client's included.
 fn login_location(login_path: &str, req: &Request<'_>) -> Option<String> {
-    let refused_by = &req.local_cache(|| LoginRequired(None)).0;
+    let marker = req.local_cache(|| LoginRequired(Mutex::new(None)));
+    let refused_by = marker.0.lock().unwrap_or_else(PoisonError::into_inner);
     if refused_by.is_none() || *refused_by != route_id(req) {
         return None;
     }

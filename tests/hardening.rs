@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use rocket::http::Header;
+use rocket::http::{Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket_server_sessions::{MemoryConfig, MemoryStore, Sessions};
 
@@ -141,10 +141,20 @@ async fn a_valid_session_cookie_wins_over_junk_of_the_same_name() {
     let client = untracked(Sessions::builder()).await;
     let alice = log_in_as(&client, "alice").await;
     let valid = format!("rocket.sid={}", alice.value());
+    // A cookie that verifies, but whose session is gone: the attacker's own, logged out.
+    let theirs = log_in_as(&client, "mallory").await;
+    let response = client
+        .post("/forget-me")
+        .cookie(theirs.clone())
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Ok);
+    let dead = format!("rocket.sid={}", theirs.value());
     for header in [
         format!("{valid}; rocket.sid=junk"),
         format!("rocket.sid=junk; {valid}"),
         format!("rocket.sid=\"junk\"; other=1; {valid}; rocket.sid="),
+        format!("{dead}; {valid}"),
     ] {
         let response = client
             .get("/whoami")
@@ -162,6 +172,11 @@ async fn a_valid_session_cookie_wins_over_junk_of_the_same_name() {
 /// The answer to cookie tossing: a `__Host-` cookie, which no other site may set.
 #[rocket::async_test]
 async fn host_prefixed_cookies_are_secure_host_only_and_checked_at_launch() {
+    // Browsers read the prefix without regard to case: so does launch.
+    let lower = figment()
+        .merge(("sessions.cookie_name", "__host-sid"))
+        .merge(("sessions.secure", false));
+    assert!(refused(lower).await, "__host- with secure = false launched");
     let host = figment().merge(("sessions.cookie_name", "__Host-sid"));
     let client = Client::untracked(rocket_with(host.clone(), Some(Sessions::fairing())))
         .await

@@ -33,6 +33,23 @@ fn layer(module: &str) -> Option<u8> {
     LAYERS.iter().find(|(m, _)| *m == module).map(|(_, l)| *l)
 }
 
+/// The module path of a file under `src/`: `store/file/disk.rs` is `store::file::disk`,
+/// `store/file/mod.rs` is `store::file`.
+fn module_path<'a>(src: &Path, file: &'a Path) -> Vec<&'a str> {
+    let relative = file.strip_prefix(src).expect("a file under src/");
+    let mut path: Vec<&str> = relative
+        .iter()
+        .map(|part| part.to_str().expect("UTF-8 file names"))
+        .collect();
+    if let Some(last) = path.pop() {
+        let stem = last.strip_suffix(".rs").unwrap_or(last);
+        if stem != "mod" {
+            path.push(stem);
+        }
+    }
+    path
+}
+
 /// The top-level module of a file under `src/`: `store/file/disk.rs` is `store`.
 fn module_of(src: &Path, file: &Path) -> String {
     let relative = file.strip_prefix(src).expect("a file under src/");
@@ -78,46 +95,123 @@ fn reexports(lib: &str) -> HashMap<String, String> {
     names
 }
 
-/// The top-level modules that `code` reaches through `crate::` paths, in use statements
-/// (groups included) and in expressions alike. `Name` re-exported at the root counts as
-/// the module that defines it.
-fn reached(code: &str, roots: &HashMap<String, String>) -> Vec<String> {
+/// The top-level modules that `code`, in module `path` of the crate (`["store", "file"]`
+/// for `src/store/file/mod.rs`), reaches: through `crate::` paths and `super::` paths that
+/// climb to the crate root, in use statements (nested groups included) and expressions
+/// alike. `Name` re-exported at the root counts as the module that defines it.
+fn reached(code: &str, path: &[&str], roots: &HashMap<String, String>) -> Vec<String> {
     let code: String = code
         .lines()
         .filter(|line| !line.trim_start().starts_with("//"))
         .collect::<Vec<_>>()
         .join("\n");
     let mut modules = Vec::new();
-    let ident = |s: &str| -> String {
-        s.chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_')
-            .collect()
-    };
-    for (at, _) in code.match_indices("crate::") {
+    let bytes = code.as_bytes();
+    let mut at = 0;
+    while at < code.len() {
+        let rest = &code[at..];
+        let word_start = at == 0 || !is_ident(bytes[at - 1] as char) && bytes[at - 1] != b'$';
         // `$crate::` in a macro's body is resolved where the macro is used.
-        if code[..at].ends_with('$') {
-            continue;
-        }
-        let rest = &code[at + "crate::".len()..];
-        let names: Vec<String> = match rest.strip_prefix('{') {
-            // `crate::{a, b::c, D}`: each item's first segment.
-            Some(group) => group
-                .split('}')
-                .next()
-                .unwrap_or("")
-                .split(',')
-                .map(|item| ident(item.trim()))
-                .collect(),
-            // `crate::some_macro!`: exported macros live at the root, in no layer.
-            None if rest[ident(rest).len()..].starts_with('!') => Vec::new(),
-            None => vec![ident(rest)],
-        };
-        for name in names.into_iter().filter(|n| !n.is_empty()) {
-            let module = roots.get(&name).cloned().unwrap_or(name);
-            modules.push(module);
+        if word_start && rest.starts_with("crate::") {
+            let after = &rest["crate::".len()..];
+            modules.extend(first_segments(after, roots));
+            at += "crate::".len();
+        } else if word_start && rest.starts_with("super::") {
+            // `super::` k times from depth d (inline `mod` blocks included) is the root
+            // when k reaches d.
+            let mut climbs = 0;
+            let mut after = rest;
+            while let Some(next) = after.strip_prefix("super::") {
+                climbs += 1;
+                after = next;
+            }
+            if climbs >= path.len() + inline_depth(&code[..at]) {
+                modules.extend(first_segments(after, roots));
+            }
+            at += "super::".len() * climbs;
+        } else {
+            at += rest.chars().next().map_or(1, char::len_utf8);
         }
     }
     modules
+}
+
+fn is_ident(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+fn ident(s: &str) -> String {
+    s.chars().take_while(|c| is_ident(*c)).collect()
+}
+
+/// The modules the path `after` (what follows `crate::`) names first: one name, or each
+/// item of a group, nested groups included. A macro (`name!`) lives at the root, in no
+/// layer; `*` names nothing in particular.
+fn first_segments(after: &str, roots: &HashMap<String, String>) -> Vec<String> {
+    let Some(group) = after.strip_prefix('{') else {
+        let name = ident(after);
+        if name.is_empty() || after[name.len()..].starts_with('!') {
+            return Vec::new();
+        }
+        return vec![roots.get(&name).cloned().unwrap_or(name)];
+    };
+    // Each item at the group's top level: split on commas outside nested braces.
+    let mut items = Vec::new();
+    let (mut depth, mut start) = (0, 0);
+    for (i, c) in group.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => {
+                items.push(&group[start..i]);
+                break;
+            }
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(&group[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items
+        .into_iter()
+        .map(|item| ident(item.trim()))
+        .filter(|name| !name.is_empty())
+        .map(|name| roots.get(&name).cloned().unwrap_or(name))
+        .collect()
+}
+
+/// How many inline `mod name {` blocks are open at the end of `code`.
+fn inline_depth(code: &str) -> usize {
+    let mut open: Vec<usize> = Vec::new();
+    let mut depth = 0usize;
+    let mut pending_mod = false;
+    for word in code.split(|c: char| c.is_whitespace()) {
+        if word == "mod" {
+            pending_mod = true;
+            continue;
+        }
+        for c in word.chars() {
+            match c {
+                '{' => {
+                    depth += 1;
+                    if pending_mod {
+                        open.push(depth);
+                    }
+                    pending_mod = false;
+                }
+                '}' => {
+                    if open.last() == Some(&depth) {
+                        open.pop();
+                    }
+                    depth = depth.saturating_sub(1);
+                }
+                ';' => pending_mod = false,
+                _ => {}
+            }
+        }
+    }
+    open.len()
 }
 
 /// Every upward import in the crate, as `file: layer -> module (layer)`.
@@ -136,7 +230,7 @@ fn upward_imports(src: &Path) -> Vec<String> {
             panic!("{module} has no layer: add it to tests/layers.rs and STYLE.md's list")
         });
         let code = std::fs::read_to_string(&file).unwrap();
-        for target in reached(&code, &roots) {
+        for target in reached(&code, &module_path(src, &file), &roots) {
             match layer(&target) {
                 Some(theirs) if theirs > own => problems.push(format!(
                     "{}: layer {own} ({module}) imports {target} (layer {theirs})",
@@ -179,9 +273,24 @@ fn the_check_finds_upward_imports_in_every_form() {
     ];
     for (code, module) in cases {
         assert!(
-            reached(code, &roots).contains(&module.to_string()),
+            reached(code, &["record"], &roots).contains(&module.to_string()),
             "{code:?} reaches {module}"
         );
     }
-    assert!(reached("// see crate::fairing\n/// [`x`](crate::fairing)", &roots).is_empty());
+    let nested = "use crate::{record::{reserved, Changes}, fairing::Sessions};";
+    assert!(reached(nested, &["record"], &roots).contains(&"fairing".to_string()));
+    // `super::` that climbs to the root, from a file and from an inline module in it.
+    let climbing = "use super::fairing::Shared;";
+    assert_eq!(reached(climbing, &["record"], &roots), ["fairing"]);
+    assert!(reached(climbing, &["store", "file"], &roots).is_empty());
+    let in_tests = "mod tests {\n    use super::super::fairing::Shared;\n}";
+    assert_eq!(reached(in_tests, &["record"], &roots), ["fairing"]);
+    assert!(reached("mod tests { use super::*; }", &["record"], &roots).is_empty());
+    assert!(reached(
+        "// see crate::fairing\n/// [`x`](crate::fairing)",
+        &["record"],
+        &roots
+    )
+    .is_empty());
+    assert!(reached("crate::store_suite!(m, x)", &["record"], &roots).is_empty());
 }

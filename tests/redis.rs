@@ -236,6 +236,8 @@ async fn a_command_whose_request_gave_up_before_it_went_out_is_never_sent() {
 
 /// Round trips the app made since `CONFIG RESETSTAT`: commands the server ran, less the
 /// test's own and those our Lua scripts run inside the one `EVALSHA` that carries them.
+/// The touch script ends with the `HGETALL` a load sends on its own; it alone runs
+/// `HGET`, once, so each `HGET` stands for one `HGETALL` inside a script.
 fn data_commands(server: &OwnServer) -> u64 {
     const TESTS_OWN: [&str; 3] = ["info", "keys", "ping"];
     const INSIDE_SCRIPTS: [&str; 14] = [
@@ -254,15 +256,21 @@ fn data_commands(server: &OwnServer) -> u64 {
         "zpopmin",
         "zremrangebyscore",
     ];
-    server
-        .command_calls()
+    let calls = server.command_calls();
+    let touches: u64 = calls
+        .iter()
+        .filter(|(name, _)| name == "hget")
+        .map(|(_, calls)| calls)
+        .sum();
+    let commands: u64 = calls
         .into_iter()
         .filter(|(name, _)| !name.starts_with("config"))
         .filter(|(name, _)| {
             !TESTS_OWN.contains(&name.as_str()) && !INSIDE_SCRIPTS.contains(&name.as_str())
         })
         .map(|(_, calls)| calls)
-        .sum()
+        .sum();
+    commands - touches
 }
 
 #[rocket::async_test]

@@ -38,10 +38,10 @@ impl Stored {
     }
 
     /// Resets the expiry of a live record and returns its lifetime.
-    fn touch(&mut self) -> Option<Duration> {
+    fn touch(&mut self) -> Option<SessionRecord> {
         self.live().then(|| {
             self.expires = Instant::now() + self.record.ttl();
-            self.record.ttl()
+            self.record.clone()
         })
     }
 
@@ -107,7 +107,7 @@ impl SessionStore for DashMapStore {
         ))
     }
 
-    async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
+    async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
         Ok(self.0.get_mut(id).and_then(|mut stored| stored.touch()))
     }
 
@@ -174,7 +174,7 @@ impl SessionStore for MokaStore {
         })))
     }
 
-    async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
+    async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
         Ok(self
             .0
             .get(id)

@@ -186,7 +186,9 @@ pub struct SessionConfig {
     /// `GET <login_path>?next=<the page it asked for>`, through a 401 catcher the fairing
     /// registers at `/`. `false` turns the redirect off (an API with no login page): every
     /// stranger gets the plain `401`. An application that registers its own 401 catcher
-    /// at `/` answers strangers itself, and no redirect is made.
+    /// at `/` answers strangers itself, and no redirect is made. The fairing sees the
+    /// catchers registered before it ignites: those of `rocket.register(...)`, and those
+    /// of fairings attached before it.
     ///
     /// _Default:_ `"/login"`
     #[serde(with = "values::path_or_false")]

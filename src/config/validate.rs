@@ -5,6 +5,7 @@ use std::time::Duration;
 use rocket::data::ByteUnit;
 
 use super::{SameSitePolicy, Secure, SessionConfig, StoreKind};
+use crate::cookie::has_prefix;
 use crate::time::MAX_LIFETIME;
 use crate::Error;
 
@@ -45,7 +46,7 @@ impl SessionConfig {
             ));
         }
 
-        if self.cookie_name.starts_with("__Host-") {
+        if has_prefix(&self.cookie_name, "__Host-") {
             let problem = if self.secure == Secure::Never {
                 Some("needs `secure` to be true or \"auto\" (the cookie is always Secure)")
             } else if self.path != "/" {
@@ -62,7 +63,7 @@ impl SessionConfig {
                 ));
             }
         }
-        if self.cookie_name.starts_with("__Secure-") && self.secure == Secure::Never {
+        if has_prefix(&self.cookie_name, "__Secure-") && self.secure == Secure::Never {
             return Err(Error::config(
                 "cookie_name",
                 "a `__Secure-` cookie needs `secure` to be true or \"auto\": browsers refuse it otherwise",

@@ -11,9 +11,8 @@ use rocket::response::Response;
 use rocket::{Build, Orbit, Rocket};
 
 use crate::error::chain;
-use crate::state::{Context, Incoming, Plan, Slot};
+use crate::state::{cookie_lifetime, Context, Incoming, Plan, Slot};
 use crate::store::{CommitOutcome, CreateOutcome, DeleteOutcome, Observed};
-use crate::time::millis;
 use crate::{Error, Secure, SessionConfig, SessionId, SessionRecord, StoreError};
 
 /// The sessions fairing: attach it once, and `Session<T>` guards work in every route.
@@ -118,11 +117,13 @@ async fn commit<'r>(
             }
         }
         Plan::Delete { id, pending } => {
-            let deleted = ctx.store.delete(&id).await?;
-            match pending {
-                Some((id, cookie)) => cookies.set(req, res, &keys.pending.sign(&id), cookie),
-                None if deleted == DeleteOutcome::Deleted => cookies.expire(req, res),
-                None => {}
+            // Only a request whose session was still there sets or expires the cookie: one
+            // whose session went meanwhile may be older than the browser's cookie.
+            if ctx.store.delete(&id).await? == DeleteOutcome::Deleted {
+                match pending {
+                    Some((id, cookie)) => cookies.set(req, res, &keys.pending.sign(&id), cookie),
+                    None => cookies.expire(req, res),
+                }
             }
         }
     }
@@ -130,7 +131,8 @@ async fn commit<'r>(
     Ok(())
 }
 
-/// `rolling` for a request that never asked for its session: one store command.
+/// `rolling` for a request that never asked for its session: one store command, whose
+/// answer says what the cookie sent again should be.
 async fn touch<'r>(
     ctx: &Context,
     req: &'r Request<'_>,
@@ -140,10 +142,10 @@ async fn touch<'r>(
         return Ok(());
     };
 
-    if let Some(ttl) = ctx.store.touch(&id).await? {
-        let persistent = !ctx.config.browser_session || millis(ttl) != millis(ctx.config.max_age);
+    if let Some(record) = ctx.store.touch(&id).await? {
         let value = ctx.keys.session.sign(&id);
-        ctx.cookies.set(req, res, &value, persistent.then_some(ttl));
+        ctx.cookies
+            .set(req, res, &value, cookie_lifetime(&record, &ctx.config));
     }
 
     Ok(())

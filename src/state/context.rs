@@ -72,11 +72,24 @@ impl Context {
         }
     }
 
-    /// The request's session cookie. When the request carries several cookies of our
-    /// name (one tossed in by a sibling subdomain, say), the first that verifies as a
-    /// session wins, then the first that verifies as a pending id; junk never shadows a
-    /// valid cookie. A cookie that verifies as neither never reaches the store.
+    /// The request's session cookie: the first that verifies as a session's, else the
+    /// first that verifies as a pending id (see [`Context::cookies`]).
     pub(crate) fn incoming(&self, req: &Request<'_>) -> Incoming {
+        let cookies = self.cookies_of(req);
+        match (cookies.sessions.into_iter().next(), cookies.pending) {
+            (Some(id), _) => Incoming::Session(id),
+            (None, Some(id)) => Incoming::Pending(id),
+            (None, None) => Incoming::Nothing,
+        }
+    }
+
+    /// The request's cookies of our name that verify. When a request carries several (one
+    /// tossed in by a sibling subdomain, say), junk never shadows a valid one, and a
+    /// caller can prefer the session the store still holds. Only the first
+    /// [`MAX_COOKIES`] are read, so a request stuffed with cookies costs no more than that.
+    /// A cookie that verifies as neither a session's nor a pending id never reaches the
+    /// store.
+    pub(crate) fn cookies_of(&self, req: &Request<'_>) -> Cookies {
         let name = self.config.cookie_name.as_str();
         let mut in_headers = cookie_values(req, name).peekable();
         let jar = req.cookies();
@@ -86,30 +99,38 @@ impl Context {
             None => Box::new(jar.get(name).map(|cookie| cookie.value()).into_iter()),
         };
 
-        let mut pending = None;
+        let mut cookies = Cookies::default();
         let mut seen = false;
-        for value in values {
+        for value in values.take(MAX_COOKIES) {
             seen = true;
-            if let Some(id) = self.keys.session.verify(value) {
-                return Incoming::Session(id);
-            }
-            if pending.is_none() {
-                pending = self.keys.pending.verify(value);
+            match self.keys.session.verify(value) {
+                Some(id) => cookies.sessions.push(id),
+                None if cookies.pending.is_none() => {
+                    cookies.pending = self.keys.pending.verify(value);
+                }
+                None => {}
             }
         }
 
-        match pending {
-            Some(id) => Incoming::Pending(id),
-            None => {
-                if seen {
-                    log::debug!(
-                        "ignoring a session cookie that is malformed or not signed by a known secret"
-                    );
-                }
-                Incoming::Nothing
-            }
+        if seen && cookies.sessions.is_empty() && cookies.pending.is_none() {
+            log::debug!(
+                "ignoring a session cookie that is malformed or not signed by a known secret"
+            );
         }
+        cookies
     }
+}
+
+/// How many cookies of our name a request's are read: more is no browser's doing.
+pub(crate) const MAX_COOKIES: usize = 4;
+
+/// The cookies of our name a request carried that verify, in order.
+#[derive(Default)]
+pub(crate) struct Cookies {
+    /// Sessions' ids.
+    pub(crate) sessions: Vec<SessionId>,
+    /// The first pending id.
+    pub(crate) pending: Option<SessionId>,
 }
 
 /// The values of every cookie named `name` in the request's `Cookie` headers, in order.

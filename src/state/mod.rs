@@ -19,7 +19,7 @@ mod context;
 mod plan;
 
 pub(crate) use context::{Context, Incoming};
-pub(crate) use plan::Plan;
+pub(crate) use plan::{cookie_lifetime, Plan};
 
 /// The request-local session, in the request's local cache (keyed by this private type).
 pub(crate) enum Slot {
@@ -35,15 +35,30 @@ impl Slot {
     /// The slot of `req`, loading the session from the store the first time a guard asks.
     async fn load<'r>(req: &'r Request<'_>, ctx: &Arc<Context>) -> &'r Slot {
         req.local_cache_async(async {
-            let incoming = ctx.incoming(req);
-            let mut state = State::new(incoming.clone(), ctx);
-            if let Incoming::Session(id) = incoming {
+            let cookies = ctx.cookies_of(req);
+            let incoming = match (cookies.sessions.first(), &cookies.pending) {
+                (Some(id), _) => Incoming::Session(id.clone()),
+                (None, Some(id)) => Incoming::Pending(id.clone()),
+                (None, None) => Incoming::Nothing,
+            };
+            let mut state = State::new(incoming, ctx);
+            // Of several session cookies (one tossed in by another site), the first whose
+            // session the store holds: a dead one never shadows the live one.
+            for id in cookies.sessions {
                 match ctx.store.load(&id).await {
-                    Ok(Some(record)) => state.found(id, record),
+                    Ok(Some(record)) => {
+                        state.incoming = Incoming::Session(id.clone());
+                        state.found(id, record);
+                        break;
+                    }
                     Ok(None) => {}
                     Err(StoreError::Corrupt(e)) => {
                         log::warn!("session record is corrupt ({e}); starting a fresh session");
-                        state.discard = Some(id);
+                        // Its id is deleted at commit: a new session never takes it.
+                        if state.new_id.as_ref() == Some(&id) {
+                            state.new_id = None;
+                        }
+                        state.discard.get_or_insert(id);
                     }
                     Err(e) => return Slot::Failed(e),
                 }
@@ -109,8 +124,8 @@ pub(crate) struct State {
     /// A stored session to delete at commit: destroyed, regenerated away from, or
     /// unreadable.
     discard: Option<SessionId>,
-    /// The id a new session is stored under: the cookie's pending id, or one generated
-    /// when first asked for (else at commit).
+    /// The id a new session is stored under: the id the cookie carried (pending, or a
+    /// gone session's), else one generated when first asked for (else at commit).
     new_id: Option<SessionId>,
     /// The session's entries as this request sees them (the store's, plus its changes).
     record: SessionRecord,
@@ -132,10 +147,10 @@ pub(crate) struct State {
 
 impl State {
     fn new(incoming: Incoming, ctx: &Context) -> Self {
-        let new_id = match &incoming {
-            Incoming::Pending(id) => Some(id.clone()),
-            _ => None,
-        };
+        // A new session takes the id the browser already has (a pending id, or a gone
+        // session's), so that a token bound to it stays valid and no cookie of a newer
+        // session is overwritten; the store refuses it if that id is live.
+        let new_id = incoming.id().cloned();
         State {
             incoming,
             stored: None,
@@ -153,7 +168,7 @@ impl State {
 
     /// The store had session `id`: this request uses it.
     fn found(&mut self, id: SessionId, record: SessionRecord) {
-        self.was_bookkeeping_only = record.is_bookkeeping_only();
+        self.was_bookkeeping_only = !record.holds_app_data();
         self.record = record;
         self.stored = Some(id);
     }
@@ -195,6 +210,16 @@ impl State {
     fn mark_changed(&mut self, key: &'static str) {
         if !self.changed.contains(&key) {
             self.changed.push(key);
+        }
+    }
+
+    /// Gives the session its own lifetime, recorded in the `$lifetime` entry.
+    fn set_max_age(&mut self, max_age: Duration) {
+        self.record.set_ttl(max_age.min(MAX_LIFETIME));
+        self.own_lifetime = true;
+        if self.record.get(reserved::LIFETIME).is_none() {
+            self.record.insert(reserved::LIFETIME, "true");
+            self.mark_changed(reserved::LIFETIME);
         }
     }
 
@@ -296,13 +321,7 @@ impl Live {
     }
 
     pub(crate) fn set_max_age(&self, max_age: Duration) {
-        let mut state = self.lock();
-        state.record.set_ttl(max_age.min(MAX_LIFETIME));
-        state.own_lifetime = true;
-        if state.record.get(reserved::LIFETIME).is_none() {
-            state.record.insert(reserved::LIFETIME, "true");
-            state.mark_changed(reserved::LIFETIME);
-        }
+        self.lock().set_max_age(max_age);
     }
 
     pub(crate) fn id(&self) -> SessionId {

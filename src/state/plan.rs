@@ -3,13 +3,15 @@
 
 use std::time::Duration;
 
-use super::{Incoming, State};
+use super::State;
 use crate::record::reserved;
 use crate::{Changes, SessionConfig, SessionId, SessionRecord};
 
 /// How long a session that holds nothing but the crate's bookkeeping (a flash message)
-/// lives, at most: long enough for the next page to show the message, short enough that
-/// a flood of visitors who store nothing of the application's costs almost nothing.
+/// lives in the store, at most: long enough for the next page to show the message, short
+/// enough that a flood of visitors who store nothing of the application's costs almost
+/// nothing. Its cookie keeps the full lifetime, so that a form's CSRF token, bound to the
+/// id the cookie carries, outlives it.
 pub(crate) const BOOKKEEPING_LIFETIME: Duration = Duration::from_secs(5 * 60);
 
 /// A cookie's lifetime: `Some(max_age)` persists that long, `None` ends with the browser.
@@ -51,12 +53,8 @@ pub(crate) enum Plan {
 impl State {
     /// The plan for this request's session, under `config`'s rules.
     pub(crate) fn plan(self, config: &SessionConfig) -> Plan {
-        let own = self.record.get(reserved::LIFETIME).is_some();
-        let lifetime = |ttl: Duration| (own || !config.browser_session).then_some(ttl);
-
         if let Some(id) = self.stored.clone() {
-            let changes = self.into_changes(config);
-            let cookie = changes.ttl().map(lifetime);
+            let (changes, cookie) = self.into_changes(config);
             return match changes.is_empty() {
                 true => Plan::Nothing,
                 false => Plan::Update {
@@ -75,23 +73,36 @@ impl State {
             bound,
             ..
         } = self;
-        let keep = !record.is_empty() || (config.save_uninitialized && discard.is_none());
+        let own = has_own_lifetime(&record);
+        let keep = record.entries().any(|(key, _)| key != reserved::LIFETIME)
+            || (config.save_uninitialized && discard.is_none());
         if keep {
-            if record.is_bookkeeping_only() && !own {
-                record.set_ttl(record.ttl().min(BOOKKEEPING_LIFETIME));
+            // A new session starts with the configured lifetime, unless it has its own
+            // (one carried over by a regenerate keeps it); bookkeeping alone, minutes.
+            if !own {
+                record.set_ttl(config.max_age);
+                if record.is_bookkeeping_only() {
+                    record.set_ttl(config.max_age.min(BOOKKEEPING_LIFETIME));
+                }
             }
             return Plan::Create {
                 id: new_id,
-                cookie: lifetime(record.ttl()),
+                cookie: cookie_lifetime(&record, config),
                 record,
                 replaces: discard,
             };
         }
 
-        // A token is bound to the new id: the browser needs it, unless it sent it.
+        // A token is bound to the new id: the browser needs it, unless it sent it (as a
+        // pending id, or the id of a session that is gone).
         let pending = new_id
-            .filter(|id| bound && incoming != Incoming::Pending(id.clone()))
-            .map(|id| (id, lifetime(config.max_age)));
+            .filter(|id| bound && incoming.id() != Some(id))
+            .map(|id| {
+                (
+                    id,
+                    cookie_lifetime(&SessionRecord::new(config.max_age), config),
+                )
+            });
         match (discard, pending) {
             (Some(id), pending) => Plan::Delete { id, pending },
             (None, Some((id, cookie))) => Plan::Pending { id, cookie },
@@ -99,27 +110,28 @@ impl State {
         }
     }
 
-    /// The changes to commit to the stored session: the changed entries, moved out of the
-    /// record (`None` where removed), then with `resave` every other entry too; and the
-    /// session's lifetime when it changed here, with `rolling`, or when a session that
-    /// held only bookkeeping gains the application's data (its full lifetime, then).
-    fn into_changes(self, config: &SessionConfig) -> Changes {
+    /// The changes to commit to the stored session, and the cookie to send when they
+    /// apply: the changed entries, moved out of the record (`None` where removed), then
+    /// with `resave` every other entry too; and the session's lifetime when it changed
+    /// here, with `rolling`, or when a session that held only bookkeeping gains the
+    /// application's data (its full lifetime, then).
+    fn into_changes(self, config: &SessionConfig) -> (Changes, Option<Lifetime>) {
         let State {
             mut record,
             changed,
             own_lifetime,
             was_bookkeeping_only,
-            max_age,
             ..
         } = self;
         let mut changes = Changes::default();
-        if was_bookkeeping_only && !own_lifetime && record.holds_app_data() {
-            record.set_ttl(max_age);
-            changes.reset_ttl(max_age);
+        if was_bookkeeping_only && !has_own_lifetime(&record) && record.holds_app_data() {
+            record.set_ttl(config.max_age);
+            changes.reset_ttl(config.max_age);
         }
         if own_lifetime || config.rolling {
             changes.reset_ttl(record.ttl());
         }
+        let cookie = changes.ttl().map(|_| cookie_lifetime(&record, config));
         for key in changed {
             match record.take(key) {
                 Some((key, json)) => changes.set(key, json),
@@ -131,12 +143,33 @@ impl State {
                 changes.set(key, json);
             }
         }
-        changes
+        (changes, cookie)
     }
+}
+
+/// Whether `record` has a lifetime of its own
+/// ([`SessionHandle::set_max_age`](crate::SessionHandle::set_max_age)).
+fn has_own_lifetime(record: &SessionRecord) -> bool {
+    record.get(reserved::LIFETIME).is_some()
+}
+
+/// The lifetime of the cookie sent with the session `record`, whenever it is sent: the
+/// session's, and under `browser_session` none (a browser-session cookie) unless the
+/// session has its own. A session of bookkeeping alone lives minutes in the store, but
+/// its cookie gets the configured lifetime: a form's CSRF token is bound to the id the
+/// cookie carries, not to the stored session.
+pub(crate) fn cookie_lifetime(record: &SessionRecord, config: &SessionConfig) -> Lifetime {
+    let own = has_own_lifetime(record);
+    let ttl = match record.is_bookkeeping_only() && !own {
+        true => config.max_age,
+        false => record.ttl(),
+    };
+    (own || !config.browser_session).then_some(ttl)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::Incoming;
     use super::*;
 
     const MAX_AGE: Duration = Duration::from_secs(60);
@@ -163,7 +196,7 @@ mod tests {
             incoming: incoming.clone(),
             stored: None,
             discard: None,
-            new_id: None,
+            new_id: incoming.id().cloned(),
             record: SessionRecord::new(MAX_AGE),
             changed: Vec::new(),
             own_lifetime: false,
@@ -172,10 +205,8 @@ mod tests {
             max_age: MAX_AGE,
             max_size: 1000,
         };
-        match (incoming, stored) {
-            (Incoming::Session(id), Some(entries)) => state.found(id, record(entries)),
-            (Incoming::Pending(id), _) => state.new_id = Some(id),
-            _ => {}
+        if let (Incoming::Session(id), Some(entries)) = (incoming, stored) {
+            state.found(id, record(entries));
         }
         state
     }
@@ -429,7 +460,11 @@ mod tests {
             panic!("not a create");
         };
         assert_eq!(record.ttl(), BOOKKEEPING_LIFETIME);
-        assert_eq!(cookie, Some(BOOKKEEPING_LIFETIME));
+        assert_eq!(
+            cookie,
+            Some(long.max_age),
+            "a form's token outlives the record"
+        );
 
         // Loaded as bookkeeping alone, it gains the app's data: the full lifetime.
         let id = SessionId::generate();
@@ -494,5 +529,109 @@ mod tests {
         s.max_size = 500;
         s.put("a", "1".repeat(400)).unwrap();
         assert!(s.put("a", "1".repeat(401)).is_err());
+    }
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    fn day() -> SessionConfig {
+        SessionConfig {
+            max_age: DAY,
+            ..SessionConfig::default()
+        }
+    }
+
+    /// A stored session as a flash left it: `entries`, five minutes to live.
+    fn after_a_flash(entries: &[(&str, &str)]) -> (SessionId, State) {
+        let (id, mut s) = stored(entries);
+        s.max_age = DAY;
+        s.record.set_ttl(BOOKKEEPING_LIFETIME);
+        s.was_bookkeeping_only = !s.record.holds_app_data();
+        (id, s)
+    }
+
+    /// Review: log out (a flash in a new 5-minute session), read the flash, log in: the
+    /// logged-in session kept the 5-minute lifetime.
+    #[test]
+    fn logging_in_from_a_session_a_flash_left_gets_the_full_lifetime() {
+        let (_, mut s) = after_a_flash(&[]);
+        s.put(reserved::USER, "\"alice\"".into()).unwrap();
+        s.regenerate();
+        let Plan::Create { record, cookie, .. } = s.plan(&day()) else {
+            panic!("not a create");
+        };
+        assert_eq!((record.ttl(), cookie), (DAY, Some(DAY)));
+    }
+
+    #[test]
+    fn an_emptied_flash_session_gets_the_full_lifetime_with_app_data() {
+        for entries in [&[][..], &[(reserved::FLASH, "{}")][..]] {
+            let (_, mut s) = after_a_flash(entries);
+            s.put("cart", "[1]".into()).unwrap();
+            let Plan::Update {
+                changes, cookie, ..
+            } = s.plan(&day())
+            else {
+                panic!("not an update");
+            };
+            assert_eq!((changes.ttl(), cookie), (Some(DAY), Some(Some(DAY))));
+        }
+    }
+
+    /// Review: a stored session holding only its own lifetime lost it to `max_age` when
+    /// it gained data.
+    #[test]
+    fn a_remembered_session_keeps_its_own_lifetime_when_it_gains_data() {
+        let month = DAY * 30;
+        let (_, mut s) = stored(&[(reserved::LIFETIME, "true")]);
+        s.record.set_ttl(month);
+        s.was_bookkeeping_only = true;
+        s.put("cart", "[1]".into()).unwrap();
+        let Plan::Update { changes, .. } = s.plan(&day()) else {
+            panic!("not an update");
+        };
+        assert_eq!(changes.ttl(), None, "its own lifetime stays");
+    }
+
+    /// Review: "remember me" set before the password is checked stored a 30-day session
+    /// for every failed log-in.
+    #[test]
+    fn an_own_lifetime_alone_stores_nothing() {
+        let mut s = state(Incoming::Nothing, None);
+        s.set_max_age(DAY * 30);
+        assert_eq!(s.plan(&day()), Plan::Nothing);
+    }
+
+    /// Review: a tab still sending a session that another tab's log-in replaced rendered a
+    /// form, and its pending cookie overwrote the new session's.
+    #[test]
+    fn a_token_for_a_gone_session_binds_to_its_id_and_sends_no_cookie() {
+        let gone = SessionId::generate();
+        let mut s = state(Incoming::Session(gone.clone()), None);
+        s.bound = true;
+        assert_eq!(s.id(), gone);
+        assert_eq!(s.plan(&config()), Plan::Nothing);
+
+        // Its id serves a session that starts here; the store refuses it if taken.
+        let mut s = state(Incoming::Session(gone.clone()), None);
+        s.put("cart", "[1]".into()).unwrap();
+        assert!(matches!(s.plan(&config()), Plan::Create { id: Some(id), .. } if id == gone));
+    }
+
+    #[test]
+    fn the_cookie_of_a_refreshed_session_follows_the_same_rules() {
+        let browser_session = SessionConfig {
+            browser_session: true,
+            ..day()
+        };
+        let mut flash = SessionRecord::new(BOOKKEEPING_LIFETIME);
+        flash.insert(reserved::FLASH, "{}");
+        assert_eq!(cookie_lifetime(&flash, &day()), Some(DAY));
+        let mut remembered = SessionRecord::new(DAY);
+        remembered.insert(reserved::LIFETIME, "true");
+        assert_eq!(cookie_lifetime(&remembered, &browser_session), Some(DAY));
+        assert_eq!(
+            cookie_lifetime(&SessionRecord::new(DAY), &browser_session),
+            None
+        );
     }
 }

@@ -58,10 +58,10 @@
 //!         Ok(applied.map_or(CommitOutcome::Gone, |()| CommitOutcome::Applied))
 //!     }
 //!
-//!     async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
+//!     async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
 //!         Ok(self.with_live(id, |record, expires| {
 //!             *expires = Instant::now() + record.ttl();
-//!             record.ttl()
+//!             record.clone()
 //!         }))
 //!     }
 //!
@@ -83,7 +83,6 @@
 //! ```
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::{Changes, Error, SessionConfig, SessionId, SessionRecord, StoreError, StoreKind};
 
@@ -227,13 +226,15 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError>;
 
     /// Resets the expiry of the live session `id` to now + its lifetime, without
-    /// rewriting its data, and returns that lifetime.
+    /// rewriting its data, and returns the session as it is: `rolling` refreshes a
+    /// session this way on a route that never loaded it, and its record says what the
+    /// cookie sent with it should be.
     ///
     /// # Errors
     ///
-    /// `Ok(None)` when session `id` does not exist; a [`StoreError`] when the store cannot
-    /// answer.
-    async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError>;
+    /// `Ok(None)` when session `id` does not exist; [`StoreError::Corrupt`] when its record
+    /// cannot be read back; another [`StoreError`] when the store cannot answer.
+    async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError>;
 
     /// Deletes session `id`, and says whether the store still held a record under it
     /// (unreadable ones count; one already dropped for expiry need not): the fairing
@@ -250,6 +251,8 @@ pub trait SessionStore: Send + Sync + 'static {
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
+
+    use std::time::Duration;
 
     use proptest::prelude::*;
 
@@ -327,7 +330,7 @@ mod tests {
                 }
                 Op::Touch(i) => {
                     let touched = store.touch(&ids[i]).await.unwrap();
-                    assert_eq!(touched, model.get(&i).map(|_| TTL), "touch {i}");
+                    assert_eq!(touched.as_ref(), model.get(&i), "touch {i}");
                 }
                 Op::Delete(i) => {
                     let held = store.delete(&ids[i]).await.unwrap();

@@ -3,7 +3,6 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use rocket::log::private as log;
 
@@ -61,7 +60,7 @@ impl Observed {
         self.outage.observe(self.store.commit(id, changes).await)
     }
 
-    pub(crate) async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
+    pub(crate) async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
         self.outage.observe(self.store.touch(id).await)
     }
 

@@ -372,7 +372,7 @@ impl<S: SessionStore> SessionStore for Counting<S> {
         self.inner.commit(id, changes).await
     }
 
-    async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
+    async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
         self.call(&self.calls.touch)?;
         self.inner.touch(id).await
     }

@@ -538,3 +538,26 @@ async fn a_stored_user_that_no_longer_decodes_is_a_clear_error() {
     assert!(body.contains("does not decode as"), "{body}");
     assert!(body.contains("Member"), "{body}");
 }
+
+#[get("/area", rank = 1)]
+fn area_members(user: Authenticated) -> String {
+    format!("members' area of {}", *user)
+}
+
+#[get("/area", rank = 2)]
+fn area_staff(user: Authenticated) -> String {
+    format!("staff area of {}", *user)
+}
+
+/// Review: when two ranked routes both took `Authenticated` and both forwarded, the
+/// catcher compared against the first, and a stranger got a plain 401.
+#[rocket::async_test]
+async fn a_stranger_turned_away_by_every_ranked_route_is_still_sent_to_log_in() {
+    let rocket = rocket::custom(figment())
+        .attach(Sessions::fairing())
+        .mount("/", routes![area_members, area_staff]);
+    let client = Client::tracked(rocket).await.unwrap();
+    let response = client.get("/area").dispatch().await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(location(&response).as_deref(), Some("/login?next=%2Farea"));
+}

@@ -288,8 +288,8 @@ pub(super) fn write(
 }
 
 /// Resets the expiry of the live session in `path` to `now` + its lifetime without
-/// rewriting its data; returns that lifetime, or `None` when there is no live session.
-pub(super) fn touch(path: &Path, limit: u64) -> Result<Option<Duration>, Bad> {
+/// rewriting its data; returns the session, or `None` when there is no live session.
+pub(super) fn touch(path: &Path, limit: u64) -> Result<Option<SessionRecord>, Bad> {
     let Some(file) = open_regular(path)? else {
         return Ok(None);
     };
@@ -300,7 +300,7 @@ pub(super) fn touch(path: &Path, limit: u64) -> Result<Option<Duration>, Bad> {
     }
     file.set_modified(from_millis(now))
         .map_err(Bad::Unreadable)?;
-    Ok(Some(found.record.ttl()))
+    Ok(Some(found.record))
 }
 
 /// Removes `path`, never following it; `true` when there was something to remove.

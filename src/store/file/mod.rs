@@ -92,6 +92,8 @@ struct Inner {
     /// The most sessions the store holds.
     cap: usize,
     locks: Vec<Mutex<()>>,
+    /// Held while a full store makes room.
+    evicting: Mutex<()>,
     /// Every session the store holds, by storage key.
     index: SyncMutex<HashMap<String, Standing>>,
 }
@@ -123,6 +125,7 @@ impl FileStore {
             limit,
             cap: config.file.max_sessions.max(1),
             locks: (0..LOCKS).map(|_| Mutex::new(())).collect(),
+            evicting: Mutex::new(()),
             index: SyncMutex::new(index),
         });
         let sweeper = Sweeper::spawn(&inner, config.file.sweep_interval, |inner| async move {
@@ -240,6 +243,11 @@ impl Inner {
     /// sessions, then the anonymous sessions closest to expiry, then (only if that left
     /// it full) the logged-in ones, a batch at once.
     async fn make_room(&self) -> Result<(), StoreError> {
+        if self.index().len() < self.cap {
+            return Ok(());
+        }
+        // One creation makes room at a time: those waiting find it made.
+        let _evicting = self.evicting.lock().await;
         let victims = {
             let index = self.index();
             if index.len() < self.cap {
@@ -301,8 +309,12 @@ impl SessionStore for FileStore {
         inner.make_room().await?;
         let key = id.storage_key();
         let _lock = inner.lock(&key).await;
-        if matches!(inner.live(inner.path(&key)).await, Ok(Some(_))) {
-            return Ok(CreateOutcome::Taken);
+        // A live session is taken; no file, or an unreadable one of ours, is free. Any
+        // other failure may hide a live session: it is the store failing, not a free id.
+        match inner.live(inner.path(&key)).await {
+            Ok(Some(_)) => return Ok(CreateOutcome::Taken),
+            Ok(None) | Err(StoreError::Corrupt(_)) => {}
+            Err(e) => return Err(e),
         }
 
         let expires = disk::now().saturating_add(millis(record.ttl()));
@@ -330,20 +342,20 @@ impl SessionStore for FileStore {
         Ok(CommitOutcome::Applied)
     }
 
-    async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
+    async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
         let inner = self.inner();
         let key = id.storage_key();
         let _lock = inner.lock(&key).await;
         let (path, limit) = (inner.path(&key), inner.limit);
-        let ttl = blocking(move || disk::touch(&path, limit))
+        let record = blocking(move || disk::touch(&path, limit))
             .await?
             .map_err(store_error)?;
-        if let Some(ttl) = ttl {
+        if let Some(record) = &record {
             if let Some(standing) = inner.index().get_mut(&key) {
-                standing.expires = disk::now().saturating_add(millis(ttl));
+                standing.expires = disk::now().saturating_add(millis(record.ttl()));
             }
         }
-        Ok(ttl)
+        Ok(record)
     }
 
     async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {

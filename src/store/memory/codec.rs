@@ -18,12 +18,6 @@ pub(super) fn encode(record: &SessionRecord) -> Vec<u8> {
     out.finish()
 }
 
-/// The lifetime of an encoded record, read without decoding the rest.
-pub(super) fn ttl(bytes: &[u8]) -> Option<Duration> {
-    let ttl = bytes.first_chunk::<8>()?;
-    Some(Duration::from_millis(u64::from_le_bytes(*ttl)))
-}
-
 /// An encoded record, decoded; `None` when the bytes are malformed.
 pub(super) fn decode(bytes: &[u8]) -> Option<SessionRecord> {
     let (ttl, entries) = Entries::of(bytes)?;
@@ -140,7 +134,6 @@ mod tests {
         record.insert("cart", r#"["apple","żółw"]"#);
         record.insert("", "");
         let bytes = encode(&record);
-        assert_eq!(ttl(&bytes), Some(Duration::from_millis(1500)));
         assert_eq!(decode(&bytes), Some(record));
         // Cutting between entries leaves a shorter valid record; anywhere else, none.
         let between_entries = [8, 8 + 4 + 4];
@@ -190,7 +183,6 @@ mod tests {
             #[test]
             fn prop_arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200), changes in changes()) {
                 let _ = decode(&bytes);
-                let _ = ttl(&bytes);
                 let _ = apply(&bytes, &changes);
             }
 

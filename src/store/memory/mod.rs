@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::evict::{self, expiry_quantile};
 use super::sweep::Sweeper;
@@ -343,16 +343,16 @@ impl SessionStore for MemoryStore {
         Ok(CommitOutcome::Applied)
     }
 
-    async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
+    async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
         let (mut shard, now) = self.shard(id);
         let Some((stored, slab)) = shard.live(id, now) else {
             return Ok(None);
         };
 
-        // Reads the lifetime alone; the data is not rewritten.
-        let ttl = readable(codec::ttl(slab.get(&stored.record)))?;
-        stored.expires = now.saturating_add(millis(ttl));
-        Ok(Some(ttl))
+        // Reads the record; the data is not rewritten.
+        let record = readable(decode(slab.get(&stored.record)))?;
+        stored.expires = now.saturating_add(millis(record.ttl()));
+        Ok(Some(record))
     }
 
     async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
@@ -377,6 +377,7 @@ impl std::fmt::Debug for MemoryStore {
 mod tests {
     use super::*;
     use crate::store::{CommitOutcome, CreateOutcome};
+    use std::time::Duration;
 
     fn store(max_sessions: usize) -> MemoryStore {
         MemoryStore::new(MemoryConfig {

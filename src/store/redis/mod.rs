@@ -289,11 +289,11 @@ impl SessionStore for RedisStore {
         })
     }
 
-    async fn touch(&self, id: &SessionId) -> Result<Option<Duration>, StoreError> {
-        let ttl: Option<u64> = self
-            .eval(&self.scripts.touch, self.keys(id), |_| {})
-            .await?;
-        Ok(ttl.map(Duration::from_millis))
+    async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        decode_record(
+            self.eval(&self.scripts.touch, self.keys(id), |_| {})
+                .await?,
+        )
     }
 
     async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {

@@ -72,14 +72,14 @@ end
 return 1
 ";
 
-/// Resets the session's expiry to its own lifetime; returns that lifetime in ms, or nil
-/// when the session does not exist. Never writes data.
+/// Resets the session's expiry to its own lifetime; returns its fields, as `HGETALL`
+/// does (none when the session does not exist). Never writes data.
 pub(super) const TOUCH: &str = r"
 local ttl = redis.call('HGET', KEYS[1], 'm:ttl')
-if not ttl then return false end
+if not ttl then return {} end
 redis.call('PEXPIRE', KEYS[1], ttl)
 index(signed_in_now(), now())
-return tonumber(ttl)
+return redis.call('HGETALL', KEYS[1])
 ";
 
 /// Deletes the session and its place in the indexes; returns how many keys it deleted.
