@@ -107,7 +107,7 @@ pub use id::SessionId;
 pub use record::{Changes, SessionRecord, FORMAT_VERSION};
 pub use redirect::safe_next;
 pub use session::{Session, SessionEntry, SessionHandle};
-#[cfg(feature = "file")]
+#[cfg(all(feature = "file", unix))]
 pub use store::FileStore;
 #[cfg(feature = "redis")]
 pub use store::RedisStore;

@@ -479,3 +479,39 @@ async fn a_touch_resets_the_expiry_without_rewriting_the_file() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// Review, hardening: the directory was checked once, then reached by its path, so
+/// whoever could change a directory above it could swap it for their own after launch and
+/// plant a logged-in session. The store keeps the directory it checked.
+#[cfg(unix)]
+#[rocket::async_test]
+async fn a_directory_swapped_after_launch_is_never_read() {
+    let dir = fresh_dir();
+    let client = app(&dir).await;
+    // The attacker's own anonymous session, and its file.
+    let cookie = new_session(&client).await;
+    let name = session_files(&dir).pop().unwrap();
+
+    // Their directory in its place, with a forged logged-in session under that name.
+    let moved = dir.with_extension("moved");
+    std::fs::rename(&dir, &moved).unwrap();
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join(&name),
+        br#"{"version":1,"ttl":600000,"entries":{"$user":"\"alice\""}}"#,
+    )
+    .unwrap();
+
+    let response = client
+        .get("/whoami")
+        .cookie(cookie.clone())
+        .dispatch()
+        .await;
+    assert_eq!(response.into_string().await.as_deref(), Some(""));
+    let response = client.get("/count").cookie(cookie).dispatch().await;
+    assert_eq!(
+        response.into_string().await.as_deref(),
+        Some("1"),
+        "still their own session"
+    );
+}

@@ -87,7 +87,7 @@ use std::sync::Arc;
 use crate::{Changes, Error, SessionConfig, SessionId, SessionRecord, StoreError, StoreKind};
 
 mod evict;
-#[cfg(feature = "file")]
+#[cfg(all(feature = "file", unix))]
 mod file;
 mod memory;
 mod observed;
@@ -97,14 +97,14 @@ mod sweep;
 
 pub(crate) use observed::Observed;
 
-#[cfg(feature = "file")]
+#[cfg(all(feature = "file", unix))]
 pub use file::FileStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
 
 /// Refuses a record written in a layout this version does not know.
-#[cfg(any(feature = "file", feature = "redis"))]
+#[cfg(any(all(feature = "file", unix), feature = "redis"))]
 pub(crate) fn check_version(version: u64) -> Result<(), StoreError> {
     if version == u64::from(crate::FORMAT_VERSION) {
         Ok(())
@@ -128,7 +128,7 @@ pub(crate) async fn open(config: &SessionConfig) -> Result<Arc<dyn SessionStore>
         StoreKind::Redis => Ok(Arc::new(RedisStore::connect(&config.redis).await?)),
         #[cfg(feature = "redis")]
         StoreKind::RedisCluster => Ok(Arc::new(RedisStore::connect_cluster(&config.redis).await?)),
-        #[cfg(feature = "file")]
+        #[cfg(all(feature = "file", unix))]
         StoreKind::File => Ok(Arc::new(FileStore::open(config)?)),
         #[allow(unreachable_patterns)]
         kind => {
@@ -137,10 +137,11 @@ pub(crate) async fn open(config: &SessionConfig) -> Result<Arc<dyn SessionStore>
                 StoreKind::RedisCluster => ("redis-cluster", "redis"),
                 _ => ("redis", "redis"),
             };
-            Err(Error::config(
-                "store",
-                format!("\"{name}\" needs rocket_server_sessions' `{feature}` feature: features = [\"{feature}\"]"),
-            ))
+            let message = match (kind, cfg!(unix)) {
+                (StoreKind::File, false) => "\"file\" runs on Unix alone: it relies on its file-handle checks; use \"redis\" or \"memory\"".to_string(),
+                _ => format!("\"{name}\" needs rocket_server_sessions' `{feature}` feature: features = [\"{feature}\"]"),
+            };
+            Err(Error::config("store", message))
         }
     }
 }
@@ -364,7 +365,7 @@ mod tests {
             run(ops, MemoryStore::default());
         }
 
-        #[cfg(feature = "file")]
+        #[cfg(all(feature = "file", unix))]
         #[test]
         fn prop_the_file_store_keeps_the_contract(ops in proptest::collection::vec(op(), 1..40)) {
             let mut config = SessionConfig::default();

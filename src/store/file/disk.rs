@@ -1,15 +1,20 @@
 //! The file store's directory and files, trusting nothing in them: the directory must be
-//! private to this process's user; files are opened without following links or blocking
-//! and read only when they are regular files of a bounded size; writes are atomic.
+//! private to this process's user and is opened once, every file reached through that
+//! handle; files are opened without following links or blocking and read only when they
+//! are regular files of a bounded size; writes are atomic.
 //!
 //! These functions block: the store runs them on Tokio's blocking pool.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
-use std::path::Path;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use rustix::fs::{fstat, openat, renameat, statat, unlinkat, AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
 use serde::{Deserialize, Serialize};
 
 use crate::time::millis;
@@ -94,114 +99,236 @@ fn from_millis(unix_millis: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(unix_millis)
 }
 
-/// Makes sure `dir` is a directory only this process's user can change, creating it
-/// (readable by that user alone) when missing.
-///
-/// # Errors
-///
-/// What is wrong, for a message that names the key: the path is a symbolic link, not a
-/// directory, owned by another user, or writable by group or others. Any of those would
-/// let another local user plant a session file, and so log in as anyone.
-pub(super) fn check_dir(dir: &Path) -> Result<(), String> {
-    match std::fs::symlink_metadata(dir) {
-        Err(e) if e.kind() == ErrorKind::NotFound => {
+/// The session directory, opened once: every file is reached through this handle
+/// (`openat`, `renameat`, `unlinkat`), never through its path again, so that whoever can
+/// change a directory above it cannot swap it for another once the store has checked it.
+pub(super) struct Dir {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+/// What a directory entry is, looked at without following it.
+pub(super) struct Entry {
+    pub(super) name: String,
+    regular: bool,
+    modified: SystemTime,
+}
+
+fn io(errno: Errno) -> std::io::Error {
+    errno.into()
+}
+
+impl Dir {
+    /// Opens `path`, creating it (readable by this process's user alone) when missing, and
+    /// makes sure it is a directory only this user can change.
+    ///
+    /// # Errors
+    ///
+    /// What is wrong, for a message that names the key: the path is a symbolic link, not
+    /// a directory, owned by another user, or writable by group or others. Any of those
+    /// would let another local user plant a session file, and so log in as anyone.
+    pub(super) fn open(path: &Path) -> Result<Dir, String> {
+        let shown = path.display();
+        if let Err(e) = std::fs::symlink_metadata(path) {
+            if e.kind() != ErrorKind::NotFound {
+                return Err(format!("could not inspect {shown}: {e}"));
+            }
             let mut builder = std::fs::DirBuilder::new();
             builder.recursive(true);
-            #[cfg(unix)]
             std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
             builder
-                .create(dir)
-                .map_err(|e| format!("could not create {}: {e}", dir.display()))?;
+                .create(path)
+                .map_err(|e| format!("could not create {shown}: {e}"))?;
         }
-        Err(e) => return Err(format!("could not inspect {}: {e}", dir.display())),
-        Ok(_) => {}
-    }
 
-    let meta = std::fs::symlink_metadata(dir)
-        .map_err(|e| format!("could not inspect {}: {e}", dir.display()))?;
-    if meta.file_type().is_symlink() {
-        return Err(format!(
-            "{} is a symbolic link: name the directory itself",
-            dir.display()
-        ));
-    }
-    if !meta.is_dir() {
-        return Err(format!("{} is not a directory", dir.display()));
-    }
-
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(|e| match e {
+            Errno::LOOP => format!("{shown} is a symbolic link: name the directory itself"),
+            Errno::NOTDIR => format!("{shown} is not a directory"),
+            e => format!("could not open {shown}: {}", io(e)),
+        })?;
+        // Checked on the directory opened, not on its path: nothing can swap it between.
+        let stat = fstat(&fd).map_err(|e| format!("could not inspect {shown}: {}", io(e)))?;
         let user = rustix::process::geteuid().as_raw();
-        if meta.uid() != user {
+        if stat.st_uid != user {
             return Err(format!(
-                "{} is owned by uid {}, not by this process's user (uid {user}): another user could plant sessions in it",
-                dir.display(),
-                meta.uid()
+                "{shown} is owned by uid {}, not by this process's user (uid {user}): another user could plant sessions in it",
+                stat.st_uid
             ));
         }
-        if meta.mode() & 0o022 != 0 {
+        let mode = stat.st_mode & 0o7777;
+        if mode & 0o022 != 0 {
             return Err(format!(
-                "{} is writable by group or others (mode {:o}): another user could plant sessions in it; `chmod 700` it",
-                dir.display(),
-                meta.mode() & 0o7777
+                "{shown} is writable by group or others (mode {mode:o}): another user could plant sessions in it; `chmod 700` it"
             ));
         }
+
+        Ok(Dir {
+            fd,
+            path: path.to_owned(),
+        })
     }
 
-    Ok(())
-}
-
-/// Options that never follow a symbolic link and never block opening a FIFO or device.
-fn no_follow(options: &mut OpenOptions) -> &mut OpenOptions {
-    #[cfg(unix)]
-    {
-        use rustix::fs::OFlags;
-        use std::os::unix::fs::OpenOptionsExt;
-        let flags = OFlags::NOFOLLOW | OFlags::NONBLOCK;
-        options.custom_flags(i32::try_from(flags.bits()).expect("open flags fit an int"));
+    /// The directory's path, for messages.
+    pub(super) fn path(&self) -> &Path {
+        &self.path
     }
-    options
-}
 
-/// Opens `path` to read it when it is a regular file; `None` when there is none.
-fn open_regular(path: &Path) -> Result<Option<File>, Bad> {
-    let opened = no_follow(OpenOptions::new().read(true)).open(path);
-    let file = match opened {
-        Ok(file) => file,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        // A symbolic link (ELOOP), a socket (ENXIO)...: look without following.
-        Err(e) => {
-            return Err(match std::fs::symlink_metadata(path) {
-                Ok(meta) if !meta.is_file() => Bad::Foreign(kind_of(&meta)),
-                _ => Bad::Unreadable(e),
-            })
+    /// Opens `name` to read it when it is a regular file; `None` when there is none.
+    /// Never follows a symbolic link, and never blocks on a FIFO or a device.
+    fn open_regular(&self, name: &str) -> Result<Option<File>, Bad> {
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let file = match openat(&self.fd, name, flags, Mode::empty()) {
+            Ok(fd) => File::from(fd),
+            Err(Errno::NOENT) => return Ok(None),
+            // A symbolic link (ELOOP), a socket (ENXIO)...: look without following.
+            Err(e) => {
+                return Err(match statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(stat) if !is_regular(stat.st_mode) => Bad::Foreign(kind_of(stat.st_mode)),
+                    _ => Bad::Unreadable(io(e)),
+                })
+            }
+        };
+        let meta = file.metadata().map_err(Bad::Unreadable)?;
+        if !meta.is_file() {
+            return Err(Bad::Foreign(kind_of(meta.mode())));
         }
-    };
-    let meta = file.metadata().map_err(Bad::Unreadable)?;
-    if !meta.is_file() {
-        return Err(Bad::Foreign(kind_of(&meta)));
+        Ok(Some(file))
     }
-    Ok(Some(file))
+
+    /// Reads the session in `name`, at most `limit` bytes of it; `None` when there is none.
+    pub(super) fn read(&self, name: &str, limit: u64) -> Result<Option<Found>, Bad> {
+        match self.open_regular(name)? {
+            Some(file) => read_from(&file, limit).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes `record`, expiring at `expires`, to `name` atomically: a temporary file
+    /// (readable by its owner alone), then a rename over it. A failed write removes its
+    /// temporary file. A file over `limit` bytes, which `read` would refuse, is not
+    /// written.
+    pub(super) fn write(
+        &self,
+        name: &str,
+        record: SessionRecord,
+        expires: u64,
+        limit: u64,
+    ) -> std::io::Result<()> {
+        let ttl = millis(record.ttl());
+        let on_disk = OnDisk {
+            version: FORMAT_VERSION,
+            ttl,
+            entries: record.into_entries().into_iter().collect(),
+        };
+        let bytes = serde_json::to_vec(&on_disk)?;
+        if bytes.len() as u64 > limit {
+            return Err(std::io::Error::other(format!(
+                "the session would take {} bytes, over the {limit} a session file may hold",
+                bytes.len()
+            )));
+        }
+        let temporary = format!(".{name}.{:016x}.tmp", rand::random::<u64>());
+        let written = (|| {
+            let flags =
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            let fd = openat(
+                &self.fd,
+                temporary.as_str(),
+                flags,
+                Mode::from_raw_mode(0o600),
+            )
+            .map_err(io)?;
+            let mut file = File::from(fd);
+            file.write_all(&bytes)?;
+            file.set_modified(from_millis(expires.saturating_sub(ttl)))?;
+            drop(file);
+            renameat(&self.fd, temporary.as_str(), &self.fd, name).map_err(io)
+        })();
+        if written.is_err() {
+            let _ = unlinkat(&self.fd, temporary.as_str(), AtFlags::empty());
+        }
+        written
+    }
+
+    /// Resets the expiry of the live session in `name` to `now` + its lifetime without
+    /// rewriting its data; returns the session, or `None` when there is no live session.
+    pub(super) fn touch(&self, name: &str, limit: u64) -> Result<Option<SessionRecord>, Bad> {
+        let Some(file) = self.open_regular(name)? else {
+            return Ok(None);
+        };
+        let now = now();
+        let found = read_from(&file, limit)?;
+        if found.expires <= now {
+            return Ok(None);
+        }
+        file.set_modified(from_millis(now))
+            .map_err(Bad::Unreadable)?;
+        Ok(Some(found.record))
+    }
+
+    /// Removes `name`, never following it; `true` when there was something to remove.
+    pub(super) fn remove(&self, name: &str) -> std::io::Result<bool> {
+        match unlinkat(&self.fd, name, AtFlags::empty()) {
+            Ok(()) => Ok(true),
+            Err(Errno::NOENT) => Ok(false),
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    /// The directory's entries, each looked at without following it.
+    pub(super) fn entries(&self) -> std::io::Result<Vec<Entry>> {
+        let mut entries = Vec::new();
+        for entry in rustix::fs::Dir::read_from(&self.fd).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            let Ok(name) = entry.file_name().to_str() else {
+                continue;
+            };
+            if name == "." || name == ".." {
+                continue;
+            }
+            let Ok(stat) = statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) else {
+                continue;
+            };
+            let since_epoch = Duration::new(
+                u64::try_from(stat.st_mtime).unwrap_or(0),
+                u32::try_from(stat.st_mtime_nsec).unwrap_or(0),
+            );
+            entries.push(Entry {
+                name: name.to_owned(),
+                regular: is_regular(stat.st_mode),
+                modified: UNIX_EPOCH + since_epoch,
+            });
+        }
+        Ok(entries)
+    }
+
+    /// Removes the temporary files older than `stale`: what a crash mid-write left. Only
+    /// regular files named as this store names them; nothing is opened.
+    pub(super) fn remove_stale_temporaries(&self, stale: Duration) -> std::io::Result<usize> {
+        let mut removed = 0;
+        for entry in self.entries()? {
+            let old = entry.modified.elapsed().is_ok_and(|age| age > stale);
+            if entry.regular && old && is_temporary(&entry.name) && self.remove(&entry.name)? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
 }
 
-fn kind_of(meta: &std::fs::Metadata) -> String {
-    let kind = if meta.file_type().is_symlink() {
-        "a symbolic link"
-    } else if meta.is_dir() {
-        "a directory"
-    } else {
-        "not a regular file"
+fn is_regular(mode: u32) -> bool {
+    FileType::from_raw_mode(mode) == FileType::RegularFile
+}
+
+fn kind_of(mode: u32) -> String {
+    let kind = match FileType::from_raw_mode(mode) {
+        FileType::Symlink => "a symbolic link",
+        FileType::Directory => "a directory",
+        FileType::Fifo => "a FIFO",
+        _ => "not a regular file",
     };
     format!("is {kind}")
-}
-
-/// Reads the session in `path`, at most `limit` bytes of it; `None` when there is none.
-pub(super) fn read(path: &Path, limit: u64) -> Result<Option<Found>, Bad> {
-    match open_regular(path)? {
-        Some(file) => read_from(&file, limit).map(Some),
-        None => Ok(None),
-    }
 }
 
 /// Reads the session in the regular file `file`, at most `limit` bytes of it.
@@ -243,94 +370,4 @@ fn read_from(file: &File, limit: u64) -> Result<Found, Bad> {
         record,
         expires: to_millis(modified).saturating_add(on_disk.ttl),
     })
-}
-
-/// Writes `record`, expiring at `expires`, to the file `name` in `dir` atomically: a
-/// temporary file (readable by its owner alone), then a rename over it. A failed write
-/// removes its temporary file. A file over `limit` bytes, which `read` would refuse, is
-/// not written.
-pub(super) fn write(
-    dir: &Path,
-    name: &str,
-    record: SessionRecord,
-    expires: u64,
-    limit: u64,
-) -> std::io::Result<()> {
-    let ttl = millis(record.ttl());
-    let on_disk = OnDisk {
-        version: FORMAT_VERSION,
-        ttl,
-        entries: record.into_entries().into_iter().collect(),
-    };
-    let bytes = serde_json::to_vec(&on_disk)?;
-    if bytes.len() as u64 > limit {
-        return Err(std::io::Error::other(format!(
-            "the session would take {} bytes, over the {limit} a session file may hold",
-            bytes.len()
-        )));
-    }
-    let temporary = dir.join(format!(".{name}.{:016x}.tmp", rand::random::<u64>()));
-    let written = (|| {
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&temporary)?;
-        file.write_all(&bytes)?;
-        file.set_modified(from_millis(expires.saturating_sub(ttl)))?;
-        drop(file);
-        std::fs::rename(&temporary, dir.join(name))
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    written
-}
-
-/// Resets the expiry of the live session in `path` to `now` + its lifetime without
-/// rewriting its data; returns the session, or `None` when there is no live session.
-pub(super) fn touch(path: &Path, limit: u64) -> Result<Option<SessionRecord>, Bad> {
-    let Some(file) = open_regular(path)? else {
-        return Ok(None);
-    };
-    let now = now();
-    let found = read_from(&file, limit)?;
-    if found.expires <= now {
-        return Ok(None);
-    }
-    file.set_modified(from_millis(now))
-        .map_err(Bad::Unreadable)?;
-    Ok(Some(found.record))
-}
-
-/// Removes `path`, never following it; `true` when there was something to remove.
-pub(super) fn remove(path: &Path) -> std::io::Result<bool> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
-/// Removes the temporary files in `dir` older than `stale`: what a crash mid-write left.
-/// Only plain files named as this store names them; nothing is opened.
-pub(super) fn remove_stale_temporaries(dir: &Path, stale: Duration) -> std::io::Result<usize> {
-    let mut removed = 0;
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if !name.to_str().is_some_and(is_temporary) {
-            continue;
-        }
-        let old = entry.metadata().is_ok_and(|meta| {
-            meta.is_file()
-                && meta
-                    .modified()
-                    .is_ok_and(|m| m.elapsed().is_ok_and(|age| age > stale))
-        });
-        if old && remove(&entry.path()).unwrap_or(false) {
-            removed += 1;
-        }
-    }
-    Ok(removed)
 }

@@ -3,11 +3,10 @@
 //! never the files.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use rocket::log::private as log;
 
-use super::disk::{self, Bad};
+use super::disk::{self, Bad, Dir};
 use crate::store::evict;
 use crate::SessionRecord;
 
@@ -32,25 +31,25 @@ impl Standing {
 /// The live sessions in `dir`, read at opening. Expired and undecodable session files are
 /// removed; anything else that is not a session file of ours is skipped, with a warning
 /// for what sits where a session file would.
-pub(super) fn scan(dir: &Path, limit: u64) -> std::io::Result<HashMap<String, Standing>> {
+pub(super) fn scan(dir: &Dir, limit: u64) -> std::io::Result<HashMap<String, Standing>> {
     let now = disk::now();
     let mut index = HashMap::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(key) = name.to_str().and_then(disk::session_key) else {
+    for entry in dir.entries()? {
+        let Some(key) = disk::session_key(&entry.name) else {
             continue;
         };
-        let path = entry.path();
-        match disk::read(&path, limit) {
+        match dir.read(&entry.name, limit) {
             Ok(Some(found)) if found.expires > now => {
                 index.insert(key.to_owned(), Standing::of(&found.record, found.expires));
             }
             Ok(Some(_)) | Err(Bad::Garbage(_)) => {
-                let _ = disk::remove(&path);
+                let _ = dir.remove(&entry.name);
             }
             Ok(None) => {}
-            Err(bad) => log::warn!("skipping {}: it {bad}", path.display()),
+            Err(bad) => log::warn!(
+                "skipping {}: it {bad}",
+                dir.path().join(&entry.name).display()
+            ),
         }
     }
     Ok(index)

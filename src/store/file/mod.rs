@@ -1,7 +1,6 @@
 //! The file store: one file per session in a directory, surviving restarts.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex as SyncMutex, MutexGuard as SyncGuard, PoisonError};
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ use crate::{Changes, Error, SessionConfig, SessionId, SessionRecord, SessionStor
 mod disk;
 mod index;
 
-use disk::{Bad, Found};
+use disk::{Bad, Dir, Found};
 use index::{scan, victims, Standing};
 
 /// Locks that serialize changes to one session; sessions hash onto them by file name, so
@@ -52,8 +51,10 @@ const FILE_FACTOR: u64 = 4;
 ///   session) knows each session's expiry and whether a user is logged in, so neither
 ///   this nor the sweep reads files.
 /// - **Trusting nothing in its directory.** It refuses to open a directory that is a
-///   symbolic link, owned by another user, or writable by group or others (Unix): any of
-///   those would let another local user plant a session file and log in as anyone. It
+///   symbolic link, owned by another user, or writable by group or others: any of those
+///   would let another local user plant a session file and log in as anyone. It checks
+///   the directory once opened and keeps that handle, reaching every file through it, so
+///   the directory cannot be swapped from above after launch. It
 ///   creates a missing directory, and every file, readable by its owner alone. Files are
 ///   opened without following symbolic links and without blocking, and read only when
 ///   they are regular files of at most four times `max_session_size` plus 16 KiB (room
@@ -65,7 +66,7 @@ const FILE_FACTOR: u64 = 4;
 ///   with temporary files a crash left behind. The sweep touches only file names the
 ///   store makes.
 ///
-/// One application instance per directory: for several, use Redis.
+/// One application instance per directory: for several, use Redis. Unix only.
 ///
 /// # Example
 ///
@@ -86,7 +87,7 @@ pub struct FileStore {
 }
 
 struct Inner {
-    dir: PathBuf,
+    dir: Arc<Dir>,
     /// The most a session file may hold, in bytes.
     limit: u64,
     /// The most sessions the store holds.
@@ -109,19 +110,18 @@ impl FileStore {
     /// or is not safe: a symbolic link, owned by another user, or writable by group or
     /// others.
     pub fn open(config: &SessionConfig) -> Result<Self, Error> {
-        let dir = &config.file.dir;
         let problem = |message: String| Error::config("file.dir", message);
-        disk::check_dir(dir).map_err(problem)?;
+        let dir = Dir::open(&config.file.dir).map_err(problem)?;
         let limit = config
             .max_session_size
             .as_u64()
             .saturating_mul(FILE_FACTOR)
             .saturating_add(FILE_OVERHEAD);
-        let index = scan(dir, limit)
-            .map_err(|e| problem(format!("could not read {}: {e}", dir.display())))?;
+        let index = scan(&dir, limit)
+            .map_err(|e| problem(format!("could not read {}: {e}", dir.path().display())))?;
 
         let inner = Arc::new(Inner {
-            dir: dir.clone(),
+            dir: Arc::new(dir),
             limit,
             cap: config.file.max_sessions.max(1),
             locks: (0..LOCKS).map(|_| Mutex::new(())).collect(),
@@ -188,10 +188,6 @@ impl Inner {
         self.index.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn path(&self, key: &str) -> PathBuf {
-        self.dir.join(disk::file_name(key))
-    }
-
     /// The lock of the session stored under `key`, a hex SHA-256: its first bytes spread
     /// sessions evenly.
     async fn lock(&self, key: &str) -> MutexGuard<'_, ()> {
@@ -200,17 +196,14 @@ impl Inner {
         self.locks[shard].lock().await
     }
 
-    async fn read(&self, path: PathBuf) -> Result<Option<Found>, StoreError> {
-        let limit = self.limit;
-        blocking(move || disk::read(&path, limit))
+    /// The live session stored under `key`.
+    async fn live(&self, key: &str) -> Result<Option<Found>, StoreError> {
+        let (dir, name, limit) = (self.dir.clone(), disk::file_name(key), self.limit);
+        let found = blocking(move || dir.read(&name, limit))
             .await?
-            .map_err(store_error)
-    }
-
-    /// The live session in `path`.
-    async fn live(&self, path: PathBuf) -> Result<Option<Found>, StoreError> {
+            .map_err(store_error)?;
         let now = disk::now();
-        Ok(self.read(path).await?.filter(|found| found.expires > now))
+        Ok(found.filter(|found| found.expires > now))
     }
 
     async fn write(
@@ -221,7 +214,7 @@ impl Inner {
     ) -> Result<(), StoreError> {
         let standing = Standing::of(&record, expires);
         let (dir, name, limit) = (self.dir.clone(), disk::file_name(key), self.limit);
-        blocking(move || disk::write(&dir, &name, record, expires, limit))
+        blocking(move || dir.write(&name, record, expires, limit))
             .await?
             .map_err(StoreError::unavailable)?;
         self.index().insert(key.to_owned(), standing);
@@ -231,8 +224,8 @@ impl Inner {
     /// Removes the session stored under `key`, its lock held; `true` when there was a
     /// file to remove.
     async fn remove(&self, key: &str) -> Result<bool, StoreError> {
-        let path = self.path(key);
-        let removed = blocking(move || disk::remove(&path))
+        let (dir, name) = (self.dir.clone(), disk::file_name(key));
+        let removed = blocking(move || dir.remove(&name))
             .await?
             .map_err(StoreError::unavailable)?;
         self.index().remove(key);
@@ -285,7 +278,7 @@ impl Inner {
         }
 
         let dir = self.dir.clone();
-        blocking(move || disk::remove_stale_temporaries(&dir, STALE_TEMPORARY))
+        blocking(move || dir.remove_stale_temporaries(STALE_TEMPORARY))
             .await?
             .map_err(StoreError::unavailable)?;
         Ok(removed)
@@ -296,7 +289,7 @@ impl Inner {
 impl SessionStore for FileStore {
     async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
         let inner = self.inner();
-        let found = inner.live(inner.path(&id.storage_key())).await?;
+        let found = inner.live(&id.storage_key()).await?;
         Ok(found.map(|found| found.record))
     }
 
@@ -311,7 +304,7 @@ impl SessionStore for FileStore {
         let _lock = inner.lock(&key).await;
         // A live session is taken; no file, or an unreadable one of ours, is free. Any
         // other failure may hide a live session: it is the store failing, not a free id.
-        match inner.live(inner.path(&key)).await {
+        match inner.live(&key).await {
             Ok(Some(_)) => return Ok(CreateOutcome::Taken),
             Ok(None) | Err(StoreError::Corrupt(_)) => {}
             Err(e) => return Err(e),
@@ -329,7 +322,7 @@ impl SessionStore for FileStore {
         let Some(Found {
             mut record,
             mut expires,
-        }) = inner.live(inner.path(&key)).await?
+        }) = inner.live(&key).await?
         else {
             return Ok(CommitOutcome::Gone);
         };
@@ -346,8 +339,8 @@ impl SessionStore for FileStore {
         let inner = self.inner();
         let key = id.storage_key();
         let _lock = inner.lock(&key).await;
-        let (path, limit) = (inner.path(&key), inner.limit);
-        let record = blocking(move || disk::touch(&path, limit))
+        let (dir, name, limit) = (inner.dir.clone(), disk::file_name(&key), inner.limit);
+        let record = blocking(move || dir.touch(&name, limit))
             .await?
             .map_err(store_error)?;
         if let Some(record) = &record {
@@ -372,7 +365,7 @@ impl SessionStore for FileStore {
 impl std::fmt::Debug for FileStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FileStore")
-            .field("dir", &self.inner.dir)
+            .field("dir", &self.inner.dir.path())
             .field("max_sessions", &self.inner.cap)
             .finish_non_exhaustive()
     }
