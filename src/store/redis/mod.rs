@@ -44,7 +44,12 @@ const GROUPS: usize = 256;
 /// `session:{3f}:anonymous` and `session:{3f}:signed-in`, in the same cluster slot as its
 /// sessions, so one script keeps them with the session. A full group evicts its anonymous
 /// sessions closest to expiry first; a flood of strangers never logs a user out while an
-/// anonymous session is left to evict.
+/// anonymous session is left to evict. The eviction script deletes the sessions it pops
+/// from an index, which live in the index's slot: Redis, Redis Cluster and Valkey allow
+/// that; servers that demand every key a script touches be declared (Dragonfly, some
+/// managed services) refuse it. Under a `volatile-*` `maxmemory` policy Redis may evict
+/// an index (it has a TTL) and lose count of its group until its sessions expire: prefer
+/// `noeviction` or an `allkeys-*` policy.
 ///
 /// On a standalone server the commands of concurrent requests share round trips: those
 /// issued while a pipeline is in flight go out together as the next one, in one write.
