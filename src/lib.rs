@@ -97,7 +97,8 @@ mod proptest_cases;
 
 pub use auth::{Auth, Authenticated};
 pub use config::{
-    FileConfig, MemoryConfig, RedisConfig, SameSitePolicy, Secure, SessionConfig, StoreKind,
+    FileConfig, MemoryConfig, RedisConfig, SameSitePolicy, Secure, SessionConfig, SqlConfig,
+    StoreKind,
 };
 pub use csrf::CsrfToken;
 pub use error::{Error, StoreError};
@@ -111,4 +112,13 @@ pub use session::{Session, SessionEntry, SessionHandle};
 pub use store::FileStore;
 #[cfg(feature = "redis")]
 pub use store::RedisStore;
+/// Sessions in MySQL or MariaDB (feature `mysql`): see [`store::sql::SqlStore`].
+#[cfg(feature = "mysql")]
+pub type MySqlStore = store::sql::SqlStore<store::sql::MySql>;
+/// Sessions in PostgreSQL (feature `postgres`): see [`store::sql::SqlStore`].
+#[cfg(feature = "postgres")]
+pub type PostgresStore = store::sql::SqlStore<store::sql::Postgres>;
+/// Sessions in an SQLite database file (feature `sqlite`): see [`store::sql::SqlStore`].
+#[cfg(feature = "sqlite")]
+pub type SqliteStore = store::sql::SqlStore<store::sql::Sqlite>;
 pub use store::{MemoryStore, SessionStore};

@@ -35,3 +35,12 @@ rocket_server_sessions::store_suite!(redis_cluster, common::redis::cluster_store
 
 #[cfg(feature = "redis")]
 rocket_server_sessions::store_suite!(valkey, common::redis::valkey_store());
+
+#[cfg(feature = "sqlite")]
+rocket_server_sessions::store_suite!(sqlite, common::sql::sqlite_store());
+
+#[cfg(feature = "postgres")]
+rocket_server_sessions::store_suite!(postgres, common::sql::postgres_store());
+
+#[cfg(feature = "mysql")]
+rocket_server_sessions::store_suite!(mysql, common::sql::mysql_store());

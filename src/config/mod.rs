@@ -10,7 +10,7 @@ mod stores;
 mod validate;
 mod values;
 
-pub use stores::{FileConfig, MemoryConfig, RedisConfig, StoreKind};
+pub use stores::{FileConfig, MemoryConfig, RedisConfig, SqlConfig, StoreKind};
 use values::seconds;
 pub use values::{SameSitePolicy, Secure};
 
@@ -49,6 +49,16 @@ pub use values::{SameSitePolicy, Secure};
 /// timeout = 0.5              # seconds
 /// max_sessions = 1000000
 ///
+/// [default.sessions.sql]     # for store = "postgres" / "sqlite" / "mysql"
+/// url = "postgres://app@127.0.0.1:5432/app"
+/// # database = "app"         # a rocket_db_pools database's settings, in place of url
+/// table = "sessions"
+/// create_table = true
+/// max_connections = 10
+/// timeout = 1                # seconds
+/// sweep_interval = 60        # seconds
+/// max_sessions = 1000000
+///
 /// [default.sessions.file]    # for store = "file"
 /// dir = "sessions"
 /// sweep_interval = 60        # seconds
@@ -75,7 +85,8 @@ pub use values::{SameSitePolicy, Secure};
 #[non_exhaustive]
 pub struct SessionConfig {
     /// Where sessions are kept: `"memory"`, this process's memory (see [`MemoryConfig`]);
-    /// `"redis"` or `"redis-cluster"` (see [`RedisConfig`]); `"file"` (see [`FileConfig`]).
+    /// `"redis"` or `"redis-cluster"` (see [`RedisConfig`]); `"file"` (see
+    /// [`FileConfig`]); `"postgres"`, `"sqlite"` or `"mysql"` (see [`SqlConfig`]).
     ///
     /// _Default:_ `"memory"`
     pub store: StoreKind,
@@ -214,6 +225,8 @@ pub struct SessionConfig {
     pub redis: RedisConfig,
     /// The file store's settings, under `[<profile>.sessions.file]`.
     pub file: FileConfig,
+    /// The SQL stores' settings, under `[<profile>.sessions.sql]`.
+    pub sql: SqlConfig,
 }
 
 impl Default for SessionConfig {
@@ -238,6 +251,7 @@ impl Default for SessionConfig {
             memory: MemoryConfig::default(),
             redis: RedisConfig::default(),
             file: FileConfig::default(),
+            sql: SqlConfig::default(),
         }
     }
 }
@@ -268,6 +282,7 @@ impl fmt::Debug for SessionConfig {
             .field("memory", &self.memory)
             .field("redis", &self.redis)
             .field("file", &self.file)
+            .field("sql", &self.sql)
             .finish()
     }
 }

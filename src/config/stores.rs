@@ -158,6 +158,118 @@ pub enum StoreKind {
     RedisCluster,
     /// `"file"`: one file per session under `sessions.file.dir`; needs the `file` feature.
     File,
+    /// `"postgres"`: a table in PostgreSQL, configured by `sessions.sql`; needs the
+    /// `postgres` feature.
+    Postgres,
+    /// `"sqlite"`: a table in an SQLite database file, configured by `sessions.sql`;
+    /// needs the `sqlite` feature.
+    Sqlite,
+    /// `"mysql"`: a table in MySQL or MariaDB, configured by `sessions.sql`; needs the
+    /// `mysql` feature.
+    Mysql,
+}
+
+/// The SQL stores' settings: the `sessions.sql` table, for `store = "postgres"`,
+/// `"sqlite"` and `"mysql"`.
+///
+/// ```toml
+/// [default.sessions]
+/// store = "postgres"
+///
+/// [default.sessions.sql]
+/// url = "postgres://app@127.0.0.1:5432/app"   # or: database = "app" (rocket_db_pools)
+/// table = "sessions"
+/// ```
+///
+/// # Example
+///
+/// ```
+/// use rocket_server_sessions::SqlConfig;
+///
+/// let config = SqlConfig::default();
+/// assert_eq!(config.table, "sessions");
+/// ```
+#[derive(Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SqlConfig {
+    /// The database: `postgres://user:password@host:port/db`, `sqlite://path/to/file.db`
+    /// (created when missing; `sqlite::memory:` for a database that lives as long as the
+    /// process), or `mysql://user:password@host:port/db` (MySQL or MariaDB).
+    ///
+    /// _Default:_ unset: `database` or a URL is needed
+    pub url: Option<String>,
+    /// The name of a `rocket_db_pools` database of the application, whose settings under
+    /// `databases.<name>` (`url`, `max_connections`, `connect_timeout`) the store connects
+    /// with, in place of `url`. The store opens a pool of its own there; to share the
+    /// application's pool itself, give it to the store in code
+    /// ([`SessionsBuilder::store_with`](crate::SessionsBuilder::store_with) and
+    /// `SqlStore::with_pool`).
+    ///
+    /// _Default:_ unset
+    pub database: Option<String>,
+    /// The table that holds the sessions: letters, digits and `_`, as in `"sessions"`.
+    ///
+    /// _Default:_ `"sessions"`
+    pub table: String,
+    /// Whether the store creates the table, and its index on expiry, when missing. Turn it
+    /// off where migrations manage the schema (the README has the SQL).
+    ///
+    /// _Default:_ `true`
+    pub create_table: bool,
+    /// The most connections the store's pool opens.
+    ///
+    /// _Default:_ `10`
+    pub max_connections: u32,
+    /// How long, in seconds, one statement may take, waiting for a connection included,
+    /// before the request is answered `503 Service Unavailable`.
+    ///
+    /// _Default:_ `1`
+    #[serde(with = "seconds")]
+    pub timeout: Duration,
+    /// How often, in seconds, expired sessions are deleted, in batches of 1,000 rows.
+    ///
+    /// _Default:_ `60`
+    #[serde(with = "seconds")]
+    pub sweep_interval: Duration,
+    /// The most sessions the table holds. Every sweep, and whenever the store's count of
+    /// its own creations since reaches it, the anonymous sessions closest to expiry are
+    /// deleted to bring it under; logged-in sessions go only when no anonymous one is
+    /// left.
+    ///
+    /// _Default:_ `1000000`
+    pub max_sessions: usize,
+}
+
+impl Default for SqlConfig {
+    fn default() -> Self {
+        SqlConfig {
+            url: None,
+            database: None,
+            table: "sessions".into(),
+            create_table: true,
+            max_connections: 10,
+            timeout: Duration::from_secs(1),
+            sweep_interval: Duration::from_secs(60),
+            max_sessions: 1_000_000,
+        }
+    }
+}
+
+/// Never prints a password in a URL.
+impl fmt::Debug for SqlConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlConfig")
+            .field("url", &self.url.as_deref().map(redact))
+            .field("database", &self.database)
+            .field("table", &self.table)
+            .field("create_table", &self.create_table)
+            .field("max_connections", &self.max_connections)
+            .field("timeout", &self.timeout)
+            .field("sweep_interval", &self.sweep_interval)
+            .field("max_sessions", &self.max_sessions)
+            .finish()
+    }
 }
 
 impl Default for RedisConfig {

@@ -164,6 +164,44 @@ impl SessionConfig {
             ));
         }
 
+        if self.sql.table.is_empty()
+            || self.sql.table.starts_with(|c: char| c.is_ascii_digit())
+            || !self
+                .sql
+                .table
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(Error::config(
+                "sql.table",
+                "use letters, digits and `_`, not starting with a digit, as in \"sessions\"",
+            ));
+        }
+        let sql_store = matches!(
+            self.store,
+            StoreKind::Postgres | StoreKind::Sqlite | StoreKind::Mysql
+        );
+        if sql_store && self.sql.url.is_none() && self.sql.database.is_none() {
+            return Err(Error::config(
+                "sql.url",
+                "a SQL store needs its database: set `url` (\"postgres://...\", \"sqlite://...\", \"mysql://...\") or `database` (a rocket_db_pools database's name)",
+            ));
+        }
+        for (key, zero) in [
+            ("sql.timeout", self.sql.timeout.is_zero()),
+            ("sql.sweep_interval", self.sql.sweep_interval.is_zero()),
+        ] {
+            if zero {
+                return Err(Error::config(key, "must be more than 0 seconds"));
+            }
+        }
+        if self.sql.max_connections == 0 {
+            return Err(Error::config("sql.max_connections", "must be at least 1"));
+        }
+        if self.sql.max_sessions == 0 {
+            return Err(Error::config("sql.max_sessions", "must be at least 1"));
+        }
+
         if self.file.dir.as_os_str().is_empty() {
             return Err(Error::config("file.dir", "must name a directory"));
         }

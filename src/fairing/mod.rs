@@ -70,6 +70,9 @@ async fn context(rocket: &Rocket<Build>, sessions: &Sessions) -> Result<Context,
         config.secure = Secure::Auto;
     }
     config.validate()?;
+    if let Some(name) = config.sql.database.clone() {
+        named_database(&mut config, rocket.figment(), &name)?;
+    }
 
     let keys = crate::secret::keys(&config, rocket.figment(), debug)?;
     let store = match &sessions.store {
@@ -78,6 +81,23 @@ async fn context(rocket: &Rocket<Build>, sessions: &Sessions) -> Result<Context,
     };
 
     Ok(Context::new(config, Observed::new(store), keys))
+}
+
+/// Fills `config.sql` from `databases.<name>`, the settings of the `rocket_db_pools`
+/// database `name`: its `url`, and its `max_connections` unless `sessions.sql` sets them.
+fn named_database(config: &mut SessionConfig, figment: &Figment, name: &str) -> Result<(), Error> {
+    let database = figment.focus(&format!("databases.{name}"));
+    let url: String = database.extract_inner("url").map_err(|_| {
+        Error::config(
+            "sql.database",
+            format!("names `{name}`, but `databases.{name}.url` is not set: name a database of Rocket.toml's `databases` table"),
+        )
+    })?;
+    config.sql.url.get_or_insert(url);
+    if let Ok(max) = database.extract_inner::<u32>("max_connections") {
+        config.sql.max_connections = max;
+    }
+    Ok(())
 }
 
 /// Carries out a request's commit plan: the store calls, then the cookie.

@@ -93,6 +93,8 @@ mod memory;
 mod observed;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+pub mod sql;
 mod sweep;
 
 pub(crate) use observed::Observed;
@@ -130,11 +132,20 @@ pub(crate) async fn open(config: &SessionConfig) -> Result<Arc<dyn SessionStore>
         StoreKind::RedisCluster => Ok(Arc::new(RedisStore::connect_cluster(&config.redis).await?)),
         #[cfg(all(feature = "file", unix))]
         StoreKind::File => Ok(Arc::new(FileStore::open(config)?)),
+        #[cfg(feature = "postgres")]
+        StoreKind::Postgres => Ok(Arc::new(crate::PostgresStore::connect(config).await?)),
+        #[cfg(feature = "sqlite")]
+        StoreKind::Sqlite => Ok(Arc::new(crate::SqliteStore::connect(config).await?)),
+        #[cfg(feature = "mysql")]
+        StoreKind::Mysql => Ok(Arc::new(crate::MySqlStore::connect(config).await?)),
         #[allow(unreachable_patterns)]
         kind => {
             let (name, feature) = match kind {
                 StoreKind::File => ("file", "file"),
                 StoreKind::RedisCluster => ("redis-cluster", "redis"),
+                StoreKind::Postgres => ("postgres", "postgres"),
+                StoreKind::Sqlite => ("sqlite", "sqlite"),
+                StoreKind::Mysql => ("mysql", "mysql"),
                 _ => ("redis", "redis"),
             };
             let message = match (kind, cfg!(unix)) {

@@ -385,6 +385,8 @@ impl<S: SessionStore> SessionStore for Counting<S> {
 
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+pub mod sql;
 
 /// A loopback port nothing listens on (the OS's pick, released at once).
 pub fn free_port() -> u16 {

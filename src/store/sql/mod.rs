@@ -1,0 +1,503 @@
+//! The SQL stores: PostgreSQL, SQLite, MySQL and MariaDB, through sqlx, on a pool of their
+//! own or the application's.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rocket::log::private as log;
+
+use super::sweep::Sweeper;
+use super::{CommitOutcome, CreateOutcome, DeleteOutcome, SessionStore};
+use crate::time::millis;
+use crate::{Changes, Error, SessionConfig, SessionId, SessionRecord, SqlConfig, StoreError};
+
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+#[cfg(feature = "mysql")]
+pub use mysql::MySql;
+#[cfg(feature = "postgres")]
+pub use postgres::Postgres;
+#[cfg(feature = "sqlite")]
+pub use sqlite::Sqlite;
+
+/// How many expired rows one statement of the sweep deletes.
+const SWEEP_BATCH: i64 = 1_000;
+/// How many batches one sweep deletes at most: the next sweep goes on.
+const SWEEP_BATCHES: usize = 100;
+
+/// Sessions in a SQL database table: for apps that already run PostgreSQL, MySQL or
+/// MariaDB, or that want sessions to survive restarts in an SQLite file without a server.
+/// [`PostgresStore`](crate::PostgresStore), [`SqliteStore`](crate::SqliteStore) and
+/// [`MySqlStore`](crate::MySqlStore) name its three kinds.
+///
+/// - **One row a session**, keyed by the SHA-256 of its id (a dump of the table hands out
+///   no usable cookie): its entries as a JSON object, its lifetime, its expiry in
+///   milliseconds since the Unix epoch, and whether a user is logged in.
+/// - **One statement to load and one to commit.** A commit merges only the changed
+///   entries into the row (PostgreSQL's `jsonb` `||` and `-`, SQLite's `json_patch`,
+///   MySQL's and MariaDB's `JSON_MERGE_PATCH`) and does nothing when the session is gone
+///   or expired, so concurrent requests that change different entries both keep their
+///   change, and a deleted session never comes back. On MySQL and MariaDB, creating and
+///   touching a session take two statements (neither has `UPDATE ... RETURNING`, and
+///   sqlx reads matched rather than changed rows).
+/// - **Its table** is created at launch when missing (`create_table = false` leaves it to
+///   your migrations), with an index on expiry. Expired rows are deleted in the
+///   background every `sweep_interval`, 1,000 at a time, never in one huge `DELETE`.
+/// - **Bounded** by `max_sessions`: the sweep, and a creation that finds the store's count
+///   of its own creations at the cap, delete the anonymous sessions closest to expiry
+///   first, logged-in ones only when no anonymous one is left. Several instances share
+///   the count only through the sweep: the cap holds within what they create between
+///   sweeps.
+/// - **Bounded in time**: a statement that takes longer than `timeout` (waiting for a
+///   connection included) answers `503`; the pool reconnects by itself.
+///
+/// # Example
+///
+/// ```no_run
+/// # #[cfg(feature = "sqlite")]
+/// # async fn run() -> Result<(), rocket_server_sessions::Error> {
+/// use rocket_server_sessions::{SessionConfig, Sessions, SqliteStore};
+///
+/// let mut config = SessionConfig::default();
+/// config.sql.url = Some("sqlite://sessions.db".into());
+/// let store = SqliteStore::connect(&config).await?;
+/// let rocket = rocket::build().attach(Sessions::builder().store(store).build());
+/// # Ok(()) }
+/// ```
+pub struct SqlStore<D: Dialect> {
+    inner: Arc<Inner<D>>,
+    sweeper: Arc<Sweeper>,
+}
+
+impl<D: Dialect> Clone for SqlStore<D> {
+    fn clone(&self) -> Self {
+        SqlStore {
+            inner: self.inner.clone(),
+            sweeper: self.sweeper.clone(),
+        }
+    }
+}
+
+struct Inner<D: Dialect> {
+    pool: D::Pool,
+    sql: D::Sql,
+    timeout: Duration,
+    cap: usize,
+    /// The sessions in the table, as the last count found them, plus those this store
+    /// created since: when it reaches the cap, a creation makes room first.
+    count: AtomicUsize,
+}
+
+/// A database the SQL store runs on: its pool, and its statements for each store call.
+/// Implemented by [`Postgres`], [`Sqlite`] and [`MySql`]; sealed.
+#[rocket::async_trait]
+pub trait Dialect: private::Sealed + Send + Sync + Sized + 'static {
+    /// The sqlx pool.
+    type Pool: Clone + Send + Sync + 'static;
+    /// The statements, written for one table.
+    #[doc(hidden)]
+    type Sql: Send + Sync + 'static;
+
+    /// Opens a pool on `config`'s database.
+    #[doc(hidden)]
+    async fn connect(config: &SqlConfig) -> Result<Self::Pool, sqlx::Error>;
+    /// The statements for `table`.
+    #[doc(hidden)]
+    fn statements(table: &str) -> Self::Sql;
+    /// Creates the table and its index when missing.
+    #[doc(hidden)]
+    async fn create_table(pool: &Self::Pool, table: &str) -> Result<(), sqlx::Error>;
+    /// The live row `key`: its entries (a JSON object) and lifetime.
+    #[doc(hidden)]
+    async fn load(
+        pool: &Self::Pool,
+        sql: &Self::Sql,
+        key: &str,
+        now: i64,
+    ) -> Result<Option<(String, i64)>, sqlx::Error>;
+    /// Inserts row `key` unless a live one has it; `true` when inserted.
+    #[doc(hidden)]
+    async fn create(
+        pool: &Self::Pool,
+        sql: &Self::Sql,
+        row: Row<'_>,
+        now: i64,
+    ) -> Result<bool, sqlx::Error>;
+    /// Applies `patch` to the live row `key`; `true` when it did.
+    #[doc(hidden)]
+    async fn commit(
+        pool: &Self::Pool,
+        sql: &Self::Sql,
+        key: &str,
+        patch: &Patch,
+        now: i64,
+    ) -> Result<bool, sqlx::Error>;
+    /// Resets the live row's expiry to `now` + its lifetime; its entries and lifetime.
+    #[doc(hidden)]
+    async fn touch(
+        pool: &Self::Pool,
+        sql: &Self::Sql,
+        key: &str,
+        now: i64,
+    ) -> Result<Option<(String, i64)>, sqlx::Error>;
+    /// Deletes row `key`; `true` when there was one.
+    #[doc(hidden)]
+    async fn delete(pool: &Self::Pool, sql: &Self::Sql, key: &str) -> Result<bool, sqlx::Error>;
+    /// Deletes up to `batch` rows expired by `now`; how many.
+    #[doc(hidden)]
+    async fn sweep(
+        pool: &Self::Pool,
+        sql: &Self::Sql,
+        now: i64,
+        batch: i64,
+    ) -> Result<u64, sqlx::Error>;
+    /// How many rows the table holds.
+    #[doc(hidden)]
+    async fn count(pool: &Self::Pool, sql: &Self::Sql) -> Result<i64, sqlx::Error>;
+    /// Deletes the `n` rows closest to expiry that are (or are not) `signed_in`.
+    #[doc(hidden)]
+    async fn evict(
+        pool: &Self::Pool,
+        sql: &Self::Sql,
+        signed_in: bool,
+        n: i64,
+    ) -> Result<u64, sqlx::Error>;
+}
+
+mod private {
+    pub trait Sealed {}
+}
+
+/// A new row.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Row<'a> {
+    pub(crate) key: &'a str,
+    /// The entries, a JSON object of JSON texts.
+    pub(crate) data: String,
+    pub(crate) ttl: i64,
+    pub(crate) expires: i64,
+    pub(crate) signed_in: bool,
+}
+
+/// What a commit changes in a row.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Patch {
+    /// The set entries, a JSON object of JSON texts.
+    pub(crate) sets: String,
+    /// The removed entries' keys.
+    pub(crate) removals: Vec<String>,
+    /// The sets and removals as one JSON merge patch (RFC 7396): removals are `null`.
+    pub(crate) merge: String,
+    /// A new lifetime, and the expiry it makes.
+    pub(crate) ttl: Option<(i64, i64)>,
+    /// Whether the changes log a user in (`true`) or out.
+    pub(crate) signed_in: Option<bool>,
+}
+
+fn now() -> i64 {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(millis(since_epoch)).unwrap_or(i64::MAX)
+}
+
+fn to_i64(duration: Duration) -> i64 {
+    i64::try_from(millis(duration)).unwrap_or(i64::MAX)
+}
+
+/// A record's entries as the JSON object a row keeps: entry key to JSON text.
+fn entries_json<'a>(entries: impl Iterator<Item = (&'a str, Option<&'a str>)>) -> String {
+    let map: BTreeMap<&str, Option<&str>> = entries.collect();
+    serde_json::to_string(&map).expect("a map of strings encodes")
+}
+
+/// A record back from a row's entries and lifetime.
+fn record_of(data: &str, ttl: i64) -> Result<SessionRecord, StoreError> {
+    let entries: BTreeMap<String, String> =
+        serde_json::from_str(data).map_err(StoreError::corrupt)?;
+    let ttl = u64::try_from(ttl).map_err(|_| StoreError::corrupt("a negative lifetime"))?;
+    let mut record = SessionRecord::new(Duration::from_millis(ttl));
+    for (key, json) in entries {
+        record.insert(key, json);
+    }
+    Ok(record)
+}
+
+/// A database error as the store reports it.
+fn store_error(error: sqlx::Error) -> StoreError {
+    match error {
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => StoreError::corrupt(error),
+        error => StoreError::unavailable(error),
+    }
+}
+
+impl<D: Dialect> SqlStore<D> {
+    /// Connects to the database `config.sql` names (`url`, or the `rocket_db_pools`
+    /// database `database` once the fairing has read its settings), and creates the
+    /// table when missing (unless `create_table` is off).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming `sql.url` when the database cannot be reached within
+    /// `sql.timeout`, or the table cannot be created.
+    pub async fn connect(config: &SessionConfig) -> Result<Self, Error> {
+        let pool = tokio::time::timeout(config.sql.timeout, D::connect(&config.sql))
+            .await
+            .map_err(|_| format!("no answer within {:?}", config.sql.timeout))
+            .and_then(|connected| connected.map_err(|e| e.to_string()))
+            .map_err(|e| {
+                Error::config(
+                    "sql.url",
+                    format!("could not connect: {e}; is the server running and the URL right?"),
+                )
+            })?;
+        Self::with_pool(pool, config).await
+    }
+
+    /// The store on `pool`, a pool of the application's (from `rocket_db_pools`, say), so
+    /// that one pool serves the application and its sessions. Creates the table when
+    /// missing (unless `config.sql.create_table` is off); reads the rest of
+    /// `config.sql` but its `url` and `database`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming `sql.table` when the table cannot be created.
+    pub async fn with_pool(pool: D::Pool, config: &SessionConfig) -> Result<Self, Error> {
+        let sql = &config.sql;
+        if sql.create_table {
+            let created = tokio::time::timeout(sql.timeout, D::create_table(&pool, &sql.table));
+            match created.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    let message = format!("could not create the table: {e}");
+                    return Err(Error::config("sql.table", message));
+                }
+                Err(_) => {
+                    let message = format!("could not create the table within {:?}", sql.timeout);
+                    return Err(Error::config("sql.table", message));
+                }
+            }
+        }
+
+        let inner = Arc::new(Inner {
+            pool,
+            sql: D::statements(&sql.table),
+            timeout: sql.timeout,
+            cap: sql.max_sessions.max(1),
+            count: AtomicUsize::new(0),
+        });
+        let sweeper = Sweeper::spawn(&inner, sql.sweep_interval, |inner| async move {
+            if let Err(e) = inner.sweep().await {
+                log::warn!("could not sweep the session table: {e}");
+            }
+        });
+        Ok(SqlStore { inner, sweeper })
+    }
+
+    /// The pool the store runs on.
+    pub fn pool(&self) -> &D::Pool {
+        &self.inner.pool
+    }
+
+    /// Deletes every expired session now, in batches, then brings the table under
+    /// `max_sessions`; returns how many expired sessions it deleted.
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] when the database cannot answer.
+    pub async fn sweep(&self) -> Result<u64, StoreError> {
+        self.inner.sweep().await
+    }
+
+    fn inner(&self) -> &Inner<D> {
+        self.sweeper.ensure_running();
+        &self.inner
+    }
+}
+
+impl<D: Dialect> Inner<D> {
+    /// Runs `statement` within the timeout.
+    async fn bounded<T>(
+        &self,
+        statement: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, statement).await {
+            Ok(result) => result.map_err(store_error),
+            Err(_) => Err(StoreError::Timeout(self.timeout)),
+        }
+    }
+
+    async fn sweep(&self) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        for _ in 0..SWEEP_BATCHES {
+            let batch = D::sweep(&self.pool, &self.sql, now(), SWEEP_BATCH);
+            let deleted = self.bounded(batch).await?;
+            removed += deleted;
+            if deleted < SWEEP_BATCH as u64 {
+                break;
+            }
+        }
+        self.keep_cap().await?;
+        Ok(removed)
+    }
+
+    /// Brings the table under its cap: the anonymous sessions closest to expiry go, and
+    /// logged-in ones only when that leaves it over. Records the count it found.
+    async fn keep_cap(&self) -> Result<(), StoreError> {
+        let count = self.bounded(D::count(&self.pool, &self.sql)).await?;
+        let mut count = usize::try_from(count).unwrap_or(0);
+        let batch = (self.cap / 64).max(1);
+        for signed_in in super::evict::ORDER {
+            if count < self.cap {
+                break;
+            }
+            let over = count + 1 - self.cap;
+            let wanted = if signed_in { over } else { over.max(batch) };
+            let wanted = i64::try_from(wanted).unwrap_or(i64::MAX);
+            let evicted = D::evict(&self.pool, &self.sql, signed_in, wanted);
+            let evicted = usize::try_from(self.bounded(evicted).await?).unwrap_or(0);
+            count = count.saturating_sub(evicted);
+        }
+        self.count.store(count, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// The session stored under `key`, as the row gives it.
+fn loaded(row: Option<(String, i64)>) -> Result<Option<SessionRecord>, StoreError> {
+    row.map(|(data, ttl)| record_of(&data, ttl)).transpose()
+}
+
+#[rocket::async_trait]
+impl<D: Dialect> SessionStore for SqlStore<D> {
+    async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        let inner = self.inner();
+        let key = id.storage_key();
+        loaded(
+            inner
+                .bounded(D::load(&inner.pool, &inner.sql, &key, now()))
+                .await?,
+        )
+    }
+
+    async fn create(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord,
+    ) -> Result<CreateOutcome, StoreError> {
+        let inner = self.inner();
+        if inner.count.load(Ordering::Relaxed) >= inner.cap {
+            inner.keep_cap().await?;
+        }
+        let key = id.storage_key();
+        let now = now();
+        let ttl = to_i64(record.ttl());
+        let row = Row {
+            key: &key,
+            data: entries_json(record.entries().map(|(k, v)| (k, Some(v)))),
+            ttl,
+            expires: now.saturating_add(ttl),
+            signed_in: record.is_authenticated(),
+        };
+        let created = inner
+            .bounded(D::create(&inner.pool, &inner.sql, row, now))
+            .await?;
+        if !created {
+            return Ok(CreateOutcome::Taken);
+        }
+        inner.count.fetch_add(1, Ordering::Relaxed);
+        Ok(CreateOutcome::Created)
+    }
+
+    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
+        let inner = self.inner();
+        let key = id.storage_key();
+        let now = now();
+        let sets = changes.entries().filter(|(_, value)| value.is_some());
+        let patch = Patch {
+            sets: entries_json(sets),
+            removals: changes
+                .entries()
+                .filter(|(_, value)| value.is_none())
+                .map(|(key, _)| key.to_owned())
+                .collect(),
+            merge: entries_json(changes.entries()),
+            ttl: changes.ttl().map(|ttl| {
+                let ttl = to_i64(ttl);
+                (ttl, now.saturating_add(ttl))
+            }),
+            signed_in: changes.authenticates(),
+        };
+        let applied = D::commit(&inner.pool, &inner.sql, &key, &patch, now);
+        Ok(match inner.bounded(applied).await? {
+            true => CommitOutcome::Applied,
+            false => CommitOutcome::Gone,
+        })
+    }
+
+    async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        let inner = self.inner();
+        let key = id.storage_key();
+        loaded(
+            inner
+                .bounded(D::touch(&inner.pool, &inner.sql, &key, now()))
+                .await?,
+        )
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
+        let inner = self.inner();
+        let key = id.storage_key();
+        let deleted = inner
+            .bounded(D::delete(&inner.pool, &inner.sql, &key))
+            .await?;
+        if !deleted {
+            return Ok(DeleteOutcome::Absent);
+        }
+        let _ = inner
+            .count
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        Ok(DeleteOutcome::Deleted)
+    }
+}
+
+impl<D: Dialect> std::fmt::Debug for SqlStore<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("dialect", &std::any::type_name::<D>())
+            .field("max_sessions", &self.inner.cap)
+            .field("timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_round_trip_through_a_rows_json() {
+        let mut record = SessionRecord::new(Duration::from_millis(1500));
+        record.insert("cart", r#"["apple","żółw"]"#);
+        record.insert("$user", "\"alice\"");
+        let data = entries_json(record.entries().map(|(k, v)| (k, Some(v))));
+        assert_eq!(record_of(&data, 1500).unwrap(), record);
+        assert!(matches!(record_of("[1]", 5), Err(StoreError::Corrupt(_))));
+        assert!(matches!(record_of("{}", -5), Err(StoreError::Corrupt(_))));
+
+        let mut changes = Changes::default();
+        changes.set("a", "1");
+        changes.remove("b");
+        assert_eq!(entries_json(changes.entries()), r#"{"a":"1","b":null}"#);
+    }
+}
