@@ -137,7 +137,7 @@ pub trait Dialect: private::Sealed + Send + Sync + Sized + 'static {
         pool: &Self::Pool,
         sql: &Self::Sql,
         key: &str,
-        patch: &Patch,
+        patch: &Patch<'_>,
         now: i64,
     ) -> Result<bool, sqlx::Error>;
     /// Resets the live row's expiry to `now` + its lifetime; its entries and lifetime.
@@ -191,17 +191,30 @@ pub struct Row<'a> {
 /// What a commit changes in a row.
 #[doc(hidden)]
 #[derive(Debug)]
-pub struct Patch {
-    /// The set entries, a JSON object of JSON texts.
-    pub(crate) sets: String,
-    /// The removed entries' keys.
-    pub(crate) removals: Vec<String>,
-    /// The sets and removals as one JSON merge patch (RFC 7396): removals are `null`.
-    pub(crate) merge: String,
+pub struct Patch<'a> {
+    changes: &'a Changes,
     /// A new lifetime, and the expiry it makes.
     pub(crate) ttl: Option<(i64, i64)>,
     /// Whether the changes log a user in (`true`) or out.
     pub(crate) signed_in: Option<bool>,
+}
+
+impl Patch<'_> {
+    /// The set entries, a JSON object of JSON texts.
+    pub fn sets(&self) -> String {
+        entries_json(self.changes.entries().filter(|(_, value)| value.is_some()))
+    }
+
+    /// The removed entries' keys.
+    pub fn removals(&self) -> Vec<String> {
+        let removed = self.changes.entries().filter(|(_, value)| value.is_none());
+        removed.map(|(key, _)| key.to_owned()).collect()
+    }
+
+    /// The sets and removals as one JSON merge patch (RFC 7396): removals are `null`.
+    pub fn merge(&self) -> String {
+        entries_json(self.changes.entries())
+    }
 }
 
 fn now() -> i64 {
@@ -423,15 +436,8 @@ impl<D: Dialect> SessionStore for SqlStore<D> {
         let inner = self.inner();
         let key = id.storage_key();
         let now = now();
-        let sets = changes.entries().filter(|(_, value)| value.is_some());
         let patch = Patch {
-            sets: entries_json(sets),
-            removals: changes
-                .entries()
-                .filter(|(_, value)| value.is_none())
-                .map(|(key, _)| key.to_owned())
-                .collect(),
-            merge: entries_json(changes.entries()),
+            changes,
             ttl: changes.ttl().map(|ttl| {
                 let ttl = to_i64(ttl);
                 (ttl, now.saturating_add(ttl))

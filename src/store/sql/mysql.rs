@@ -129,11 +129,11 @@ impl Dialect for MySql {
         pool: &MySqlPool,
         sql: &Statements,
         key: &str,
-        patch: &Patch,
+        patch: &Patch<'_>,
         now: i64,
     ) -> Result<bool, sqlx::Error> {
         let done = sqlx::query(&sql.commit)
-            .bind(&patch.merge)
+            .bind(patch.merge())
             .bind(patch.ttl.map(|(ttl, _)| ttl))
             .bind(patch.ttl.map(|(_, expires)| expires))
             .bind(patch.signed_in)

@@ -115,13 +115,13 @@ impl Dialect for Postgres {
         pool: &PgPool,
         sql: &Statements,
         key: &str,
-        patch: &Patch,
+        patch: &Patch<'_>,
         now: i64,
     ) -> Result<bool, sqlx::Error> {
         let done = sqlx::query(&sql.commit)
             .bind(key)
-            .bind(&patch.sets)
-            .bind(&patch.removals)
+            .bind(patch.sets())
+            .bind(patch.removals())
             .bind(patch.ttl.map(|(ttl, _)| ttl))
             .bind(patch.ttl.map(|(_, expires)| expires))
             .bind(patch.signed_in)

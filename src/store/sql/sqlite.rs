@@ -131,12 +131,12 @@ impl Dialect for Sqlite {
         pool: &SqlitePool,
         sql: &Statements,
         key: &str,
-        patch: &Patch,
+        patch: &Patch<'_>,
         now: i64,
     ) -> Result<bool, sqlx::Error> {
         let done = sqlx::query(&sql.commit)
             .bind(key)
-            .bind(&patch.merge)
+            .bind(patch.merge())
             .bind(patch.ttl.map(|(ttl, _)| ttl))
             .bind(patch.ttl.map(|(_, expires)| expires))
             .bind(patch.signed_in)
