@@ -608,3 +608,67 @@ async fn redis_cluster_serves_sessions_from_rocket_toml_keys() {
     assert_eq!(get_ok(&client, "/cart").await, "apple");
     assert_eq!(get_ok(&client, "/count").await, "3");
 }
+
+/// A new id that falls in `group` (its storage key's first byte, in hex).
+fn id_in_group(group: &str) -> SessionId {
+    loop {
+        let id = SessionId::generate();
+        if id.storage_key().starts_with(group) {
+            return id;
+        }
+    }
+}
+
+/// A full group drops its expired members before it evicts a live one: an expired
+/// logged-in session's place frees room, and no live anonymous session is evicted for it.
+#[rocket::async_test]
+async fn a_full_group_drops_expired_sessions_before_evicting_live_ones() {
+    let Some(server) = OwnServer::start() else {
+        return;
+    };
+    let mut config = server.config();
+    config.max_sessions = 3 * 256; // three sessions a group
+    let store = RedisStore::connect(&config).await.unwrap();
+    let create = |id: SessionId, record: SessionRecord| {
+        let store = &store;
+        async move {
+            let created = store.create(&id, &record).await.unwrap();
+            assert_eq!(created, CreateOutcome::Created);
+            id
+        }
+    };
+    let logged_in = |ttl| {
+        let mut record = SessionRecord::new(ttl);
+        record.insert("$user", "\"alice\"");
+        record
+    };
+    let anonymous = SessionRecord::new(Duration::from_secs(60));
+
+    // Two logged-in sessions, one of which expires; its index entry outlives it, as the
+    // index lives as long as its longest-lived member.
+    let gone = create(SessionId::generate(), logged_in(Duration::from_millis(200))).await;
+    let group = gone.storage_key()[..2].to_string();
+    let kept = create(id_in_group(&group), logged_in(Duration::from_secs(60))).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.load(&gone).await.unwrap().is_some() {
+        assert!(Instant::now() < deadline, "the session never expired");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Then two anonymous ones: the second finds the group full but for the expired entry.
+    let live = create(id_in_group(&group), anonymous.clone()).await;
+    let new = create(id_in_group(&group), anonymous.clone()).await;
+    for id in [&kept, &live, &new] {
+        assert!(
+            store.load(id).await.unwrap().is_some(),
+            "a live session was evicted"
+        );
+    }
+
+    // A third finds the group full of live sessions: the anonymous one closest to expiry goes.
+    let third = create(id_in_group(&group), anonymous).await;
+    assert!(store.load(&live).await.unwrap().is_none(), "the cap held");
+    for id in [&kept, &new, &third] {
+        assert!(store.load(id).await.unwrap().is_some());
+    }
+}

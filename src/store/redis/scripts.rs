@@ -28,16 +28,22 @@ end
 
 /// `ARGV[1]` TTL in ms; `ARGV[2]` the group's cap; `ARGV[3]` '1' when a user is logged
 /// in; then field/value pairs. Creates the hash only if it does not exist, with its
-/// expiry, atomically. A full group first drops its expired members, then evicts the
-/// anonymous sessions closest to expiry, and logged-in ones only when no anonymous one is
-/// left. (`unpack` passes every field to one `HSET`, up to Lua's limit of some thousands
-/// of arguments.)
+/// expiry, atomically. A full group first drops its expired members (only when full: a
+/// count is O(1), a drop is not), then evicts the anonymous sessions closest to expiry,
+/// and logged-in ones only when no anonymous one is left. (`unpack` passes every field
+/// to one `HSET`, up to Lua's limit of some thousands of arguments.)
 pub(super) const CREATE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local clock = now()
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', clock)
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', clock)
-local over = redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[2]) + 1
+local function excess()
+  return redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[2]) + 1
+end
+local over = excess()
+if over > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', clock)
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', clock)
+  over = excess()
+end
 for i = 2, 3 do
   if over > 0 then
     local victims = redis.call('ZPOPMIN', KEYS[i], over)
