@@ -296,3 +296,139 @@ async fn a_named_rocket_db_pools_database_gives_its_url() {
         )),
     }
 }
+
+/// Creates, loads, commits, touches and deletes `SESSIONS` sessions on `store`.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+async fn exercise(store: &dyn rocket_server_sessions::SessionStore) {
+    use rocket_server_sessions::store::{CommitOutcome, CreateOutcome, DeleteOutcome};
+    use rocket_server_sessions::{Changes, SessionId, SessionRecord};
+
+    for _ in 0..SESSIONS {
+        let id = SessionId::generate();
+        let record = SessionRecord::new(Duration::from_secs(60));
+        let created = store.create(&id, &record).await.unwrap();
+        assert_eq!(created, CreateOutcome::Created);
+        assert!(store.load(&id).await.unwrap().is_some());
+        let mut changes = Changes::default();
+        changes.set("visits", "1");
+        let committed = store.commit(&id, &changes).await.unwrap();
+        assert_eq!(committed, CommitOutcome::Applied);
+        assert!(store.touch(&id).await.unwrap().is_some());
+        assert_eq!(store.delete(&id).await.unwrap(), DeleteOutcome::Deleted);
+    }
+}
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+const SESSIONS: i64 = 10;
+/// Rows in the table before the sessions come: a scan would read them all.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+const FILLER: i64 = 10_000;
+
+/// Every statement of a session finds its row through the primary key, never by scanning
+/// the table: a flood of new visitors once made each `/counter` scan them all (an `id`
+/// column whose type the key had to be cast to), down to tens of requests a second.
+#[cfg(feature = "postgres")]
+#[rocket::async_test]
+async fn postgres_finds_a_session_by_its_index_not_a_table_scan() {
+    let Some(url) = sql::postgres_url() else {
+        return;
+    };
+    let config = sql::config(url.clone());
+    let table = config.sql.table.clone();
+    let store = rocket_server_sessions::PostgresStore::connect(&config)
+        .await
+        .unwrap();
+    // Enough rows, and statistics that say so, for a scan to cost more than the index.
+    let db = sqlx::PgPool::connect(&url).await.unwrap();
+    let fill = format!(
+        "INSERT INTO {table} SELECT md5(i::text) || md5(i::text), '{{}}', 60000, \
+         9000000000000, false FROM generate_series(1, {FILLER}) AS i"
+    );
+    sqlx::query(&fill).execute(&db).await.unwrap();
+    let analyze = format!("ANALYZE {table}");
+    sqlx::query(&analyze).execute(&db).await.unwrap();
+    // Rows read by scans (creating the index scanned the table while it was empty), and
+    // lookups by index.
+    let stats = format!(
+        "SELECT seq_tup_read, coalesce(idx_scan, 0) FROM pg_stat_user_tables \
+         WHERE relname = '{table}'"
+    );
+    let (scanned_before, lookups_before): (i64, i64) =
+        sqlx::query_as(&stats).fetch_one(&db).await.unwrap();
+
+    exercise(&store).await;
+    // The store's connections report their statistics as they close.
+    store.pool().close().await;
+
+    // Load, commit, touch and delete each look up one row by its key.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (scanned, lookups): (i64, i64) = sqlx::query_as(&stats).fetch_one(&db).await.unwrap();
+        let scanned = scanned - scanned_before;
+        assert!(
+            scanned < FILLER,
+            "statements scanned the table: {scanned} rows read"
+        );
+        if lookups >= lookups_before + 4 * SESSIONS {
+            break;
+        }
+        let lookups = lookups - lookups_before;
+        assert!(
+            Instant::now() < deadline,
+            "{lookups} index lookups, not {}",
+            4 * SESSIONS
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// As on PostgreSQL: the key finds the row through the primary key, whatever collation
+/// the connection's strings have. (MariaDB counts rows read by scans server-wide:
+/// other tests' tables are far smaller than this one.)
+#[cfg(feature = "mysql")]
+#[rocket::async_test]
+async fn mysql_finds_a_session_by_its_index_not_a_table_scan() {
+    let Some(url) = sql::mysql_url() else {
+        return;
+    };
+    let config = sql::config(url.clone());
+    let table = config.sql.table.clone();
+    let store = rocket_server_sessions::MySqlStore::connect(&config)
+        .await
+        .unwrap();
+    let db = sqlx::MySqlPool::connect(&url).await.unwrap();
+    let digits = "(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 \
+                  UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 \
+                  UNION ALL SELECT 8 UNION ALL SELECT 9)";
+    let fill = format!(
+        "INSERT INTO {table} SELECT CONCAT(MD5(n), MD5(n)), '{{}}', 60000, 9000000000000, false \
+         FROM (SELECT a.d * 1000 + b.d * 100 + c.d * 10 + e.d AS n \
+         FROM {digits} a, {digits} b, {digits} c, {digits} e) AS numbers"
+    );
+    sqlx::query(&fill).execute(&db).await.unwrap();
+    let analyze = format!("ANALYZE TABLE {table}");
+    sqlx::query(&analyze).execute(&db).await.unwrap();
+    let status = |name: &'static str| {
+        let db = db.clone();
+        async move {
+            let (_, value): (String, String) =
+                sqlx::query_as(&format!("SHOW GLOBAL STATUS LIKE '{name}'"))
+                    .fetch_one(&db)
+                    .await
+                    .unwrap();
+            value.parse::<i64>().unwrap()
+        }
+    };
+    let scanned_before = status("Handler_read_rnd_next").await;
+    let lookups_before = status("Handler_read_key").await;
+
+    exercise(&store).await;
+
+    let scanned = status("Handler_read_rnd_next").await - scanned_before;
+    assert!(
+        scanned < FILLER,
+        "statements scanned the table: {scanned} rows read"
+    );
+    let lookups = status("Handler_read_key").await - lookups_before;
+    assert!(lookups >= 4 * SESSIONS, "{lookups} index lookups");
+}

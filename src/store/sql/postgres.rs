@@ -1,6 +1,6 @@
 //! PostgreSQL: entries in a `jsonb` column, merged with `||` and `-`.
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 use sqlx::Row as _;
 
 use super::{private::Sealed, Dialect, Patch, Row};
@@ -32,11 +32,7 @@ impl Dialect for Postgres {
 
     async fn connect(config: &SqlConfig) -> Result<PgPool, sqlx::Error> {
         let url = config.url.as_deref().unwrap_or_default();
-        PgPoolOptions::new()
-            .max_connections(config.max_connections)
-            .acquire_timeout(config.timeout)
-            .connect(url)
-            .await
+        super::pool_options(config).connect(url).await
     }
 
     fn statements(t: &str) -> Statements {
@@ -69,7 +65,7 @@ impl Dialect for Postgres {
 
     async fn create_table(pool: &PgPool, t: &str) -> Result<(), sqlx::Error> {
         let table = format!(
-            "CREATE TABLE IF NOT EXISTS {t} (id CHAR(64) PRIMARY KEY, data JSONB NOT NULL, \
+            "CREATE TABLE IF NOT EXISTS {t} (id TEXT PRIMARY KEY, data JSONB NOT NULL, \
              ttl BIGINT NOT NULL, expires BIGINT NOT NULL, signed_in BOOLEAN NOT NULL)"
         );
         sqlx::query(&table).execute(pool).await?;
