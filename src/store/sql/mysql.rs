@@ -1,7 +1,7 @@
 //! MySQL and MariaDB: entries in a `LONGTEXT` column of JSON, merged with
 //! `JSON_MERGE_PATCH`.
 
-use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
+use sqlx::mysql::MySqlPool;
 use sqlx::Row as _;
 
 use super::{private::Sealed, Dialect, Patch, Row};
@@ -39,11 +39,7 @@ impl Dialect for MySql {
 
     async fn connect(config: &SqlConfig) -> Result<MySqlPool, sqlx::Error> {
         let url = config.url.as_deref().unwrap_or_default();
-        MySqlPoolOptions::new()
-            .max_connections(config.max_connections)
-            .acquire_timeout(config.timeout)
-            .connect(url)
-            .await
+        super::pool_options(config).connect(url).await
     }
 
     fn statements(t: &str) -> Statements {
