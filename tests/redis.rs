@@ -672,3 +672,54 @@ async fn a_full_group_drops_expired_sessions_before_evicting_live_ones() {
         assert!(store.load(id).await.unwrap().is_some());
     }
 }
+
+/// A full group evicts anonymous sessions a 64th of its cap at a time: a flood finds room
+/// for its next sessions without evicting on every creation.
+#[rocket::async_test]
+async fn a_full_group_evicts_anonymous_sessions_in_batches() {
+    let Some(server) = OwnServer::start() else {
+        return;
+    };
+    let mut config = server.config();
+    config.max_sessions = 128 * 256; // 128 sessions a group: batches of 2
+    let store = RedisStore::connect(&config).await.unwrap();
+    let group = SessionId::generate().storage_key()[..2].to_string();
+    let mut ids = Vec::new();
+    for ttl in 0..128 {
+        // Each lives a little longer than the one before: eviction order is creation order.
+        let record = SessionRecord::new(Duration::from_secs(600 + ttl));
+        let id = id_in_group(&group);
+        assert_eq!(
+            store.create(&id, &record).await.unwrap(),
+            CreateOutcome::Created
+        );
+        ids.push(id);
+    }
+    let record = SessionRecord::new(Duration::from_secs(900));
+    let live = |ids: Vec<SessionId>| {
+        let store = &store;
+        async move {
+            let mut live = Vec::new();
+            for id in &ids {
+                live.push(store.load(id).await.unwrap().is_some());
+            }
+            live
+        }
+    };
+    // The 129th creation evicts the two oldest at once...
+    let new = id_in_group(&group);
+    assert_eq!(
+        store.create(&new, &record).await.unwrap(),
+        CreateOutcome::Created
+    );
+    let first = ids[..3].to_vec();
+    assert_eq!(live(first.clone()).await, [false, false, true]);
+    // ...so the 130th finds room.
+    let newer = id_in_group(&group);
+    assert_eq!(
+        store.create(&newer, &record).await.unwrap(),
+        CreateOutcome::Created
+    );
+    assert_eq!(live(first).await, [false, false, true]);
+    assert_eq!(live(vec![new, newer]).await, [true, true]);
+}

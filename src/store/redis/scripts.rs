@@ -12,14 +12,17 @@ local function now()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
--- Files the session under the index for `signed_in`, scored by its expiry.
+-- Files the session in the index `mine`, scored by its expiry, `pttl` ms from `clock`.
+local function file(mine, clock, pttl)
+  redis.call('ZADD', mine, clock + pttl, KEYS[1])
+  if redis.call('PTTL', mine) < pttl then redis.call('PEXPIRE', mine, pttl) end
+end
+-- Moves the session to the index for `signed_in`, scored by its expiry.
 local function index(signed_in, clock)
   local mine, other = KEYS[2], KEYS[3]
   if signed_in then mine, other = KEYS[3], KEYS[2] end
-  local pttl = redis.call('PTTL', KEYS[1])
   redis.call('ZREM', other, KEYS[1])
-  redis.call('ZADD', mine, clock + pttl, KEYS[1])
-  if redis.call('PTTL', mine) < pttl then redis.call('PEXPIRE', mine, pttl) end
+  file(mine, clock, redis.call('PTTL', KEYS[1]))
 end
 local function signed_in_now()
   return redis.call('ZSCORE', KEYS[3], KEYS[1]) ~= false
@@ -30,7 +33,7 @@ end
 /// in; then field/value pairs. Creates the hash only if it does not exist, with its
 /// expiry, atomically. A full group first drops its expired members (only when full: a
 /// count is O(1), a drop is not), then evicts the anonymous sessions closest to expiry,
-/// and logged-in ones only when no anonymous one is left. (`unpack` passes every field
+/// a 64th of its cap at a time, and logged-in ones only when no anonymous one is left. (`unpack` passes every field
 /// to one `HSET`, up to Lua's limit of some thousands of arguments.)
 pub(super) const CREATE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -44,16 +47,24 @@ if over > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', clock)
   over = excess()
 end
-for i = 2, 3 do
-  if over > 0 then
-    local victims = redis.call('ZPOPMIN', KEYS[i], over)
-    for v = 1, #victims, 2 do redis.call('DEL', victims[v]) end
-    over = over - #victims / 2
-  end
+-- Evicts up to `n` of the index's sessions closest to expiry; how many it evicted.
+local function evict(index, n)
+  local popped, victims = redis.call('ZPOPMIN', index, n), {}
+  for v = 1, #popped, 2 do victims[#victims + 1] = popped[v] end
+  if #victims > 0 then redis.call('DEL', unpack(victims)) end
+  return #victims
 end
+-- Anonymous sessions go a batch at a time (a 64th of the cap), so that a flood of them
+-- finds room for the next ones without evicting on each; logged-in ones only as needed.
+if over > 0 then
+  over = over - evict(KEYS[2], math.max(over, math.floor(tonumber(ARGV[2]) / 64)))
+end
+if over > 0 then evict(KEYS[3], over) end
 redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
-index(ARGV[3] == '1', clock)
+-- A new session is in no index: an earlier session of its id was deleted (and left
+-- both) or expired (and any place it kept scores in the past, dropped when full).
+if ARGV[3] == '1' then file(KEYS[3], clock, tonumber(ARGV[1])) else file(KEYS[2], clock, tonumber(ARGV[1])) end
 return 1
 ";
 
