@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # The load benchmark: bare Rocket (and its /json route: /counter's answer without any
-# session or cookie work, what Rocket alone costs for that route), rocket_flex_session, rocket-session-store and
-# examples/counter (memory and Redis) under the same wrk load, in one run, as ratios to
-# bare Rocket's plain route. All of them are built in benches/load, on one build of Rocket.
+# session or cookie work, what Rocket alone costs for that route), rocket_flex_session
+# (memory, Redis, PostgreSQL), rocket-session-store and examples/counter (memory, Redis,
+# PostgreSQL, SQLite) under the same wrk load, in one run, as ratios to bare Rocket's plain
+# route. All of them are built in benches/load, on one build of Rocket, but for our SQLite
+# server: benches/load-sqlite (rocket_flex_session's sqlx links another SQLite).
 #
 #   bash scripts/bench.sh            # prints the table
 #   bash scripts/bench.sh --write    # also rewrites BENCHMARKS.md's results and the chart
+#   BENCH_ONLY=postgres bash scripts/bench.sh   # only the rows whose server matches (and
+#                                               # bare Rocket's plain route, the base)
 #
-# The servers run pinned to CPU 0, wrk (-t1 -c32) and Redis on CPU 1. Every scenario runs
-# once per round (BENCH_ROUNDS, 5), in random order, for BENCH_SECONDS (5) after a 1 s warm-up;
-# rows report the median round. Everything listens on 127.0.0.1 and stops with the script.
+# The servers run pinned to CPU 0, wrk (-t1 -c32), Redis and PostgreSQL on CPU 1. Every
+# scenario runs once per round (BENCH_ROUNDS, 5), in random order, for BENCH_SECONDS (5)
+# after a 1 s warm-up; rows report the median round. Everything listens on 127.0.0.1 and
+# stops with the script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,34 +22,44 @@ SECONDS_PER_RUN=${BENCH_SECONDS:-5}
 ROUNDS=${BENCH_ROUNDS:-5}
 PORT=${BENCH_PORT:-8931}
 REDIS_PORT=${BENCH_REDIS_PORT:-6399}
+POSTGRES_PORT=${BENCH_POSTGRES_PORT:-6398}
 LOAD_TARGET=${LOAD_TARGET_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/load}
 SECRET_KEY=hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk=
 WRITE=${1:-}
+# postgres_bin, as_user, spawn_postgres.
+source scripts/postgres.sh
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 for tool in wrk:wrk redis-server:redis-server redis-cli:redis-tools curl:curl taskset:util-linux; do
   command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
 done
+[ -n "$(postgres_bin initdb)" ] || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 echo "building (release)..." >&2
-CARGO_TARGET_DIR=$LOAD_TARGET cargo build --release --quiet --manifest-path benches/load/Cargo.toml
+for bench in load load-sqlite; do
+  CARGO_TARGET_DIR=$LOAD_TARGET cargo build --release --quiet --manifest-path benches/$bench/Cargo.toml
+done
 OURS=$LOAD_TARGET/release/ours
 BARE=$LOAD_TARGET/release/bare
 FLEX=$LOAD_TARGET/release/flex
 STORE=$LOAD_TARGET/release/store
 MILLION=$LOAD_TARGET/release/million
+OURS_SQLITE=$LOAD_TARGET/release/ours-sqlite
 
 work=$(mktemp -d)
 pids=()
+chmod 755 "$work"
 redis_pid=""
+postgres_pid=""
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null
+  [ -n "$postgres_pid" ] && kill "$postgres_pid" 2>/dev/null
   wait 2>/dev/null
   rm -rf "$work"
 }
@@ -62,6 +77,19 @@ redis_up() {
   return 1
 }
 redis_up || { echo "redis-server did not start:" >&2; cat "$work/redis.log" >&2; exit 1; }
+
+# PostgreSQL counts the statements it runs (pg_stat_statements): one per round trip, as
+# sqlx sends each query's parse, bind and execute in one go.
+POSTGRES_CPUS=1 spawn_postgres "$work/postgres" "$POSTGRES_PORT" "$work/postgres.log" \
+  -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all
+postgres_pid=$!
+POSTGRES_URL="postgres://postgres@127.0.0.1:$POSTGRES_PORT/postgres"
+psql_do() { "$(postgres_bin psql)" "$POSTGRES_URL" -qtAX -v ON_ERROR_STOP=1 -c "$1"; }
+for _ in $(seq 100); do psql_do "SELECT 1" >/dev/null 2>&1 && break; sleep 0.1; done
+psql_do "SELECT 1" >/dev/null || { echo "PostgreSQL did not start:" >&2; cat "$work/postgres.log" >&2; exit 1; }
+psql_do "CREATE EXTENSION pg_stat_statements"
+# rocket_flex_session's table, as its documentation asks (it creates none).
+psql_do "CREATE TABLE flex_sessions (id text PRIMARY KEY, data text NOT NULL, user_id text, expires timestamptz NOT NULL)"
 
 # The servers, each on its own port, all pinned to CPU 0; only the one under load works.
 declare -A port pid
@@ -96,6 +124,7 @@ load() {
   local url="http://127.0.0.1:${port[$server]}$path"
   taskset -c 1 wrk -t1 -c32 -d1s ${cookie:+-H "Cookie: $cookie"} "$url" >/dev/null
   redis-cli -p "$REDIS_PORT" config resetstat >/dev/null
+  psql_do "SELECT pg_stat_statements_reset()" >/dev/null
   taskset -c 1 wrk -t1 -c32 -d"${SECONDS_PER_RUN}s" --latency ${cookie:+-H "Cookie: $cookie"} "$url" >"$work/wrk.out"
   local rps p99 requests non2xx
   rps=$(awk '/^Requests\/sec/ {print $2}' "$work/wrk.out")
@@ -103,18 +132,35 @@ load() {
   requests=$(awk '/requests in/ {print $1}' "$work/wrk.out")
   non2xx=$(awk '/Non-2xx/ {print $NF}' "$work/wrk.out")
   [ -n "$non2xx" ] && echo "warning: $server $path had $non2xx non-2xx responses" >&2
-  echo "$rps $p99 $requests $(redis_per_request "$requests")"
+  case $server in
+    *postgres*) echo "$rps $p99 $requests $(postgres_per_request "$requests")" ;;
+    *) echo "$rps $p99 $requests $(redis_per_request "$requests")" ;;
+  esac
+}
+
+# Statements the servers ran on PostgreSQL during a run, per request (twice: each is one
+# round trip). The psql calls of this script are left out.
+postgres_per_request() {
+  psql_do "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements
+    WHERE query NOT ILIKE '%pg_stat_statements%' AND query <> 'SELECT 1'" |
+    awk -v n="$1" '{ printf "%.2f %.2f", $1 / n, $1 / n }'
 }
 
 # Redis commands the server sent during a run, per request: client round trips (commands
-# less those our Lua scripts run inside one EVALSHA) and all commands.
+# less those our Lua scripts run inside one EVALSHA) and all commands. The scripts'
+# commands are read from their source; HGETALL is also our load, sent on its own, and
+# `/counter` never touches (the one script that runs HGETALL).
+SCRIPT_COMMANDS=$(grep -o "redis.call('[A-Z]*'" src/store/redis/scripts.rs | cut -d"'" -f2 |
+  tr 'A-Z' 'a-z' | grep -vx hgetall | sort -u | tr '\n' ' ')
 redis_per_request() {
-  redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r' | awk -F'[:,=]' -v n="$1" '
+  redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r' | awk -F'[:,=]' -v n="$1" -v inner="$SCRIPT_COMMANDS" '
+    BEGIN { split(inner, names, " "); for (i in names) scripted[names[i]] = 1 }
     /^cmdstat_/ { name = substr($1, 9); calls = $3
       if (name ~ /^config/ || name == "info") next
       all += calls
-      if (name != "exists" && name != "hset" && name != "hdel" && name != "hget" && name != "pexpire") trips += calls }
-    END { printf "%.2f %.2f", trips / n, all / n }'
+      if (name == "eval" || name == "evalsha") evals += calls
+      else if (name in scripted) inside += calls }
+    END { trips = all - (evals > 0 ? inside : 0); printf "%.2f %.2f", trips / n, all / n }'
 }
 
 results=$work/results
@@ -131,8 +177,11 @@ serve ours-redis "$OURS" ROCKET_SESSIONS="{store=\"redis\",redis={url=\"$REDIS_U
 serve flex-memory "$FLEX"
 serve flex-redis "$FLEX" FLEX_REDIS_URL="$REDIS_URL"
 serve store-memory "$STORE"
+serve ours-postgres "$OURS" ROCKET_SESSIONS="{store=\"postgres\",sql={url=\"$POSTGRES_URL\"}}"
+serve ours-sqlite "$OURS_SQLITE" ROCKET_SESSIONS="{store=\"sqlite\",sql={url=\"sqlite://$work/sessions.db\"}}"
+serve flex-postgres "$FLEX" FLEX_POSTGRES_URL="$POSTGRES_URL"
 declare -A cookie
-for server in bare ours-memory ours-redis flex-memory flex-redis store-memory; do
+for server in bare ours-memory ours-redis flex-memory flex-redis store-memory ours-postgres ours-sqlite flex-postgres; do
   cookie[$server]=$(session_cookie "$server")
 done
 
@@ -156,7 +205,17 @@ flex-redis counter /counter yes
 flex-redis new_visitors /counter no
 store-memory plain / no
 store-memory counter /counter yes
-store-memory new_visitors /counter no"
+store-memory new_visitors /counter no
+ours-postgres plain_with_cookie / yes
+ours-postgres counter /counter yes
+ours-postgres new_visitors /counter no
+flex-postgres counter /counter yes
+flex-postgres new_visitors /counter no
+ours-sqlite counter /counter yes
+ours-sqlite new_visitors /counter no"
+
+[ -n "${BENCH_ONLY:-}" ] &&
+  scenarios=$(awk -v only="$BENCH_ONLY" '$1 ~ only || ($1 == "bare" && $2 == "plain")' <<<"$scenarios")
 
 # Rounds interleave every scenario, in a new random order each round, so the machine's
 # noise falls on all of them alike; each row reports its median round.
@@ -173,7 +232,7 @@ while read -r server scenario path with; do
   median=$(awk -v s="$server" -v c="$scenario" '$1 == s && $2 == c' "$runs" | sort -k3 -g |
     awk '{ rows[NR] = $0 } END { print rows[int((NR + 1) / 2)] }')
   read -r _ _ rps p99 requests trips cmds <<<"$median"
-  case $server in *redis*) ;; *) trips=-; cmds=- ;; esac
+  case $server in *redis*) ;; *postgres*) cmds=- ;; *) trips=-; cmds=- ;; esac
   rss=-
   [ "$scenario" = new_visitors ] && rss=$(resident_mb "$server")
   echo "$server $scenario $rps $p99 $requests $trips $cmds $rss" >>"$results"
@@ -182,18 +241,20 @@ done <<<"$scenarios"
 for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
 pids=()
 
-# A million sessions of ~100 bytes that all expire 20 s after they were made: resident
-# memory once they are in, and /counter's p99 just before and while they are swept.
-start_time=$(date +%s)
-serve ours-million "$MILLION" MILLION_TTL_SECS=20
-rss=$(sed -n 's/.*resident \([0-9]*\) MB.*/\1/p' "$work/ours-million.log")
-c=$(session_cookie ours-million)
-read -r rps p99 requests _ <<<"$(SECONDS_PER_RUN=3 load ours-million /counter "$c")"
-echo "ours-million counter_before_sweep $rps $p99 $requests - - $rss" | tee -a "$results" >&2
-sleep $(( start_time + 19 - $(date +%s) > 0 ? start_time + 19 - $(date +%s) : 0 ))
-read -r rps p99 requests _ <<<"$(SECONDS_PER_RUN=4 load ours-million /counter "$c")"
-echo "ours-million counter_during_sweep $rps $p99 $requests - - $(resident_mb ours-million)" | tee -a "$results" >&2
-for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
-pids=()
+if [ -z "${BENCH_ONLY:-}" ] || [[ ours-million =~ $BENCH_ONLY ]]; then
+  # A million sessions of ~100 bytes that all expire 20 s after they were made: resident
+  # memory once they are in, and /counter's p99 just before and while they are swept.
+  start_time=$(date +%s)
+  serve ours-million "$MILLION" MILLION_TTL_SECS=20
+  rss=$(sed -n 's/.*resident \([0-9]*\) MB.*/\1/p' "$work/ours-million.log")
+  c=$(session_cookie ours-million)
+  read -r rps p99 requests _ <<<"$(SECONDS_PER_RUN=3 load ours-million /counter "$c")"
+  echo "ours-million counter_before_sweep $rps $p99 $requests - - $rss" | tee -a "$results" >&2
+  sleep $(( start_time + 19 - $(date +%s) > 0 ? start_time + 19 - $(date +%s) : 0 ))
+  read -r rps p99 requests _ <<<"$(SECONDS_PER_RUN=4 load ours-million /counter "$c")"
+  echo "ours-million counter_during_sweep $rps $p99 $requests - - $(resident_mb ours-million)" | tee -a "$results" >&2
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
+  pids=()
+fi
 
 python3 scripts/bench_report.py "$results" ${WRITE:+--write}

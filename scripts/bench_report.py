@@ -16,6 +16,9 @@ LABELS = {
     "flex-redis": "rocket_flex_session 0.2, Redis (fred)",
     "ours-million": "rocket_server_sessions, memory, 1M sessions held",
     "store-memory": "rocket-session-store 0.2.1, memory",
+    "ours-postgres": "rocket_server_sessions, PostgreSQL",
+    "ours-sqlite": "rocket_server_sessions, SQLite",
+    "flex-postgres": "rocket_flex_session 0.2, PostgreSQL (sqlx)",
 }
 SCENARIOS = {
     "plain": "plain route, no cookie",
@@ -27,7 +30,8 @@ SCENARIOS = {
     "counter_during_sweep": "/counter, while 1M expired sessions are swept",
 }
 COLORS = {"bare": "#888888", "ours-memory": "#1f77b4", "ours-redis": "#17becf",
-          "flex-memory": "#ff7f0e", "flex-redis": "#d62728", "ours-million": "#2ca02c", "store-memory": "#9467bd"}
+          "flex-memory": "#ff7f0e", "flex-redis": "#d62728", "ours-million": "#2ca02c", "store-memory": "#9467bd",
+          "ours-postgres": "#393b79", "ours-sqlite": "#6b6ecf", "flex-postgres": "#8c564b"}
 
 
 def read(path):
@@ -44,7 +48,7 @@ def read(path):
 
 def table(rows):
     base = next(r["rps"] for r in rows if r["server"] == "bare" and r["scenario"] == "plain")
-    lines = ["| server | scenario | requests/s | ratio to bare plain | p99 (ms) | Redis round trips / request | Redis commands / request | resident memory after (MB) |",
+    lines = ["| server | scenario | requests/s | ratio to bare plain | p99 (ms) | store round trips / request | Redis commands / request | resident memory after (MB) |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         r["ratio"] = r["rps"] / base

@@ -38,10 +38,8 @@ install_packages() {
   fi
 }
 
-# PostgreSQL's programs: Debian keeps them out of PATH, under its major version.
-postgres_bin() {
-  command -v "$1" 2>/dev/null || ls /usr/lib/postgresql/*/bin/"$1" 2>/dev/null | sort -V | tail -n 1
-}
+# postgres_bin, as_user, spawn_postgres.
+source scripts/postgres.sh
 
 work=$(mktemp -d)
 chmod 755 "$work"
@@ -52,13 +50,6 @@ stop_services() {
   rm -rf "$work"
 }
 trap stop_services EXIT
-
-# as_user USER command...: runs the command as USER when this script runs as root
-# (PostgreSQL and MariaDB refuse to run as root), else as whoever runs it.
-as_user() {
-  local user=$1; shift
-  if [ "$(id -u)" = 0 ]; then runuser -u "$user" -- "$@"; else "$@"; fi
-}
 
 # wait_tcp PORT WHAT LOG: waits until something accepts connections on 127.0.0.1:PORT.
 wait_tcp() {
@@ -73,13 +64,7 @@ wait_tcp() {
 
 # A PostgreSQL with trust authentication on 127.0.0.1:$POSTGRES_PORT, owned by `postgres`.
 start_postgres() {
-  local data="$work/postgres" user=postgres
-  [ "$(id -u)" = 0 ] || user=$(id -un)
-  mkdir -p "$data" && chown "$user" "$data" 2>/dev/null || true
-  as_user "$user" "$(postgres_bin initdb)" -D "$data/db" -A trust -U postgres >"$work/postgres.log" 2>&1
-  as_user "$user" "$(postgres_bin postgres)" -D "$data/db" -p "$POSTGRES_PORT" \
-    -c listen_addresses=127.0.0.1 -c unix_socket_directories="$data" -c fsync=off \
-    >>"$work/postgres.log" 2>&1 &
+  spawn_postgres "$work/postgres" "$POSTGRES_PORT" "$work/postgres.log"
   pids+=($!)
   wait_tcp "$POSTGRES_PORT" PostgreSQL "$work/postgres.log"
 }
@@ -162,8 +147,11 @@ start_cluster() {
 cargo fmt --all -- --check
 cargo clippy --all-targets --all-features -- -D warnings
 cargo check --no-default-features
-# The load benchmark's servers are a crate of their own (benches/load): they compile too.
-CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}/load cargo check --manifest-path benches/load/Cargo.toml
+# The load benchmark's servers are crates of their own (benches/load, benches/load-sqlite):
+# they compile too, in one target directory, where they share their common crates.
+for bench in load load-sqlite; do
+  CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}/load cargo check --manifest-path benches/$bench/Cargo.toml
+done
 RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps --all-features
 
 install_packages

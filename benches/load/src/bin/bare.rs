@@ -17,7 +17,11 @@ fn index() -> &'static str {
 
 #[get("/counter")]
 fn counter(jar: &CookieJar<'_>) -> Json<Visits> {
-    let count = jar.get_private("count").and_then(|c| c.value().parse().ok()).unwrap_or(0) + 1;
+    let count = jar
+        .get_private("count")
+        .and_then(|c| c.value().parse().ok())
+        .unwrap_or(0)
+        + 1;
     jar.add_private(Cookie::new("count", count.to_string()));
     Json(Visits { count })
 }

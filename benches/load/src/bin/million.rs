@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use rocket_server_sessions::{MemoryConfig, MemoryStore, SessionId, SessionRecord, SessionStore, Sessions};
+use rocket_server_sessions::{
+    MemoryConfig, MemoryStore, SessionId, SessionRecord, SessionStore, Sessions,
+};
 
 #[allow(dead_code)]
 #[path = "../../../../examples/counter.rs"]
@@ -18,8 +20,14 @@ use resident::resident_mb;
 
 #[rocket::main]
 async fn main() -> Result<(), rocket::Error> {
-    let sessions: usize = std::env::var("MILLION_SESSIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-    let ttl: u64 = std::env::var("MILLION_TTL_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let sessions: usize = std::env::var("MILLION_SESSIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let ttl: u64 = std::env::var("MILLION_TTL_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
 
     let mut config = MemoryConfig::default();
     // Room to spare: sessions spread over shards unevenly, and none may be evicted.
@@ -28,7 +36,10 @@ async fn main() -> Result<(), rocket::Error> {
     let store = MemoryStore::new(config);
     let before = resident_mb();
     // ~100 bytes of JSON in one entry, as a small app's session would hold.
-    let payload = format!(r#"{{"user":"user-{{}}","roles":["reader"],"theme":"dark","cart":[17,42],"pad":"{}"}}"#, "x".repeat(20));
+    let payload = format!(
+        r#"{{"user":"user-{{}}","roles":["reader"],"theme":"dark","cart":[17,42],"pad":"{}"}}"#,
+        "x".repeat(20)
+    );
     for i in 0..sessions {
         let mut record = SessionRecord::new(Duration::from_secs(ttl));
         record.insert("profile", payload.replace("{}", &i.to_string()));
@@ -45,6 +56,8 @@ async fn main() -> Result<(), rocket::Error> {
         before
     );
 
-    let _ = counter::app_with(Sessions::builder().store(store).build()).launch().await?;
+    let _ = counter::app_with(Sessions::builder().store(store).build())
+        .launch()
+        .await?;
     Ok(())
 }

@@ -34,5 +34,7 @@ fn rocket() -> _ {
         duration: Duration::from_secs(24 * 60 * 60),
         cookie_builder: Cookie::build(("", "")).http_only(true).path("/"),
     };
-    rocket::build().attach(store.fairing()).mount("/", routes![index, counter])
+    rocket::build()
+        .attach(store.fairing())
+        .mount("/", routes![index, counter])
 }
