@@ -253,6 +253,53 @@ async fn a_postgres_outage_answers_503_within_the_timeout_and_recovers_by_itself
     }
 }
 
+/// The same on MariaDB, whose server the tests share: a proxy between the store and the
+/// server goes down instead, closing every connection and refusing new ones.
+#[cfg(feature = "mysql")]
+#[rocket::async_test]
+async fn a_mysql_outage_answers_503_within_the_timeout_and_recovers_by_itself() {
+    let Some(url) = sql::mysql_url() else {
+        return;
+    };
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (user, rest) = rest.split_once('@').unwrap();
+    let (address, database) = rest.split_once('/').unwrap();
+    let proxy = sql::Proxy::start(address.to_owned()).await;
+    let through = format!("{scheme}://{user}@127.0.0.1:{}/{database}", proxy.port);
+    let figment =
+        sql_figment("mysql", &through, &sql::unique_table()).merge(("sessions.sql.timeout", 0.5));
+    let client = app(figment).await;
+    let cookie = new_session(&client).await;
+
+    proxy.cut();
+    let start = Instant::now();
+    let response = client
+        .get("/counter")
+        .cookie(cookie.clone())
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::ServiceUnavailable);
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert_eq!(get_ok(&client, "/plain").await, "plain");
+
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let response = client
+            .get("/counter")
+            .cookie(cookie.clone())
+            .dispatch()
+            .await;
+        if response.status() == Status::Ok {
+            assert_eq!(response.into_string().await.as_deref(), Some("2"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "never recovered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[rocket::async_test]
 async fn an_unreachable_database_stops_launch_naming_the_key() {
     let dead = format!("postgres://nobody@127.0.0.1:{}/none", free_port());
