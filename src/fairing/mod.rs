@@ -303,7 +303,12 @@ mod tests {
             ("sessions.max_age", (-5).into(), "max_age"),
             ("sessions.secure", "sometimes".into(), "secure"),
             ("sessions.same_site", "sometimes".into(), "same_site"),
+            ("sessions.store", "cassandra".into(), "store"),
+            // Without its feature a SQL store is unknown; with it, it needs a URL.
+            #[cfg(not(feature = "postgres"))]
             ("sessions.store", "postgres".into(), "store"),
+            #[cfg(feature = "postgres")]
+            ("sessions.store", "postgres".into(), "sql.url"),
             ("sessions.memory.max_size", 5.into(), "memory.max_size"),
             (
                 "sessions.memory.max_sessions",
