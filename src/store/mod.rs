@@ -133,11 +133,17 @@ pub(crate) async fn open(config: &SessionConfig) -> Result<Arc<dyn SessionStore>
         #[cfg(all(feature = "file", unix))]
         StoreKind::File => Ok(Arc::new(FileStore::open(config)?)),
         #[cfg(feature = "postgres")]
-        StoreKind::Postgres => Ok(Arc::new(crate::PostgresStore::connect(config).await?)),
+        StoreKind::Postgres => Ok(Arc::new(
+            sql::SqlStore::<sql::Postgres>::connect(config).await?,
+        )),
         #[cfg(feature = "sqlite")]
-        StoreKind::Sqlite => Ok(Arc::new(crate::SqliteStore::connect(config).await?)),
+        StoreKind::Sqlite => Ok(Arc::new(
+            sql::SqlStore::<sql::Sqlite>::connect(config).await?,
+        )),
         #[cfg(feature = "mysql")]
-        StoreKind::Mysql => Ok(Arc::new(crate::MySqlStore::connect(config).await?)),
+        StoreKind::Mysql => Ok(Arc::new(
+            sql::SqlStore::<sql::MySql>::connect(config).await?,
+        )),
         #[allow(unreachable_patterns)]
         kind => {
             let (name, feature) = match kind {
@@ -258,6 +264,43 @@ pub trait SessionStore: Send + Sync + 'static {
     ///
     /// A [`StoreError`] when the store cannot answer.
     async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError>;
+}
+
+/// A shared store is a store: the application can keep a handle on the store its
+/// sessions live in, or hand one store to several fairings.
+///
+/// ```
+/// use std::sync::Arc;
+/// use rocket_server_sessions::{MemoryStore, Sessions, SessionStore};
+///
+/// let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::default());
+/// let sessions = Sessions::builder().store(store.clone()).build();
+/// ```
+#[rocket::async_trait]
+impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
+    async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        (**self).load(id).await
+    }
+
+    async fn create(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord,
+    ) -> Result<CreateOutcome, StoreError> {
+        (**self).create(id, record).await
+    }
+
+    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
+        (**self).commit(id, changes).await
+    }
+
+    async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        (**self).touch(id).await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
+        (**self).delete(id).await
+    }
 }
 
 #[cfg(test)]
