@@ -34,13 +34,16 @@ impl CookieWriter {
             SameSitePolicy::Strict => "; SameSite=Strict",
             SameSitePolicy::None => "; SameSite=None",
         });
+        if config.partitioned {
+            attributes.push_str("; Partitioned");
+        }
 
-        // Browsers drop a SameSite=None cookie, and a `__Host-` or `__Secure-` one, that is
-        // not Secure, whatever the scheme.
+        // Browsers drop a SameSite=None cookie, a partitioned one, and a `__Host-` or
+        // `__Secure-` one, that is not Secure, whatever the scheme.
         let prefixed = has_prefix(&config.cookie_name, "__Host-")
             || has_prefix(&config.cookie_name, "__Secure-");
         let secure = match config.same_site {
-            _ if prefixed => Secure::Always,
+            _ if prefixed || config.partitioned => Secure::Always,
             SameSitePolicy::None => Secure::Always,
             _ => config.secure,
         };

@@ -21,6 +21,16 @@ pub(crate) mod reserved {
     /// ([`SessionHandle::set_max_age`](crate::SessionHandle::set_max_age)): its cookie persists even
     /// with `browser_session`.
     pub(crate) const LIFETIME: &str = "$lifetime";
+    /// When the session began, in milliseconds since the Unix epoch: its creation, or the
+    /// log-in that moved it to a new id. Kept when `absolute_timeout` is set, which counts
+    /// from it.
+    pub(crate) const CREATED: &str = "$created";
+
+    /// Whether `key` describes the session rather than holds anything for it: a session
+    /// holding only these is not worth storing.
+    pub(crate) fn is_metadata(key: &str) -> bool {
+        key == LIFETIME || key == CREATED
+    }
 
     /// Whether `key` holds what the application stored for the visitor: its own entries
     /// and the logged-in user. The crate's other entries (a flash message) are
@@ -143,10 +153,22 @@ impl SessionRecord {
         self.get(reserved::USER).is_some()
     }
 
-    /// `true` when the record holds entries, all of them the crate's own bookkeeping (a
-    /// flash message) rather than the application's data.
+    /// `true` when the record holds the crate's own bookkeeping (a flash message) and none
+    /// of the application's data.
     pub(crate) fn is_bookkeeping_only(&self) -> bool {
-        !self.is_empty() && !self.holds_app_data()
+        self.holds_anything() && !self.holds_app_data()
+    }
+
+    /// `true` when the record holds an entry beyond those that describe the session (its
+    /// own lifetime, its creation time): something worth storing.
+    pub(crate) fn holds_anything(&self) -> bool {
+        self.entries.iter().any(|(k, _)| !reserved::is_metadata(k))
+    }
+
+    /// When the session began (see [`reserved::CREATED`]), in milliseconds since the Unix
+    /// epoch.
+    pub(crate) fn created(&self) -> Option<u64> {
+        self.get(reserved::CREATED)?.parse().ok()
     }
 
     /// `true` when the record holds any of the application's data (see

@@ -181,6 +181,36 @@ async fn same_site_none_is_sent_with_secure() {
 }
 
 #[rocket::async_test]
+async fn a_partitioned_cookie_is_always_secure() {
+    // "auto" too, over plain HTTP: browsers drop a Partitioned cookie without Secure.
+    for secure in [Secure::Always, Secure::Auto] {
+        let client = client(Sessions::builder().partitioned(true).secure(secure)).await;
+        let response = client.get("/counter").dispatch().await;
+        let header = set_cookies(&response).pop().expect("a cookie");
+        assert!(header.contains("; Partitioned"), "{header}");
+        assert_eq!(
+            Cookie::parse(header).unwrap().secure(),
+            Some(true),
+            "{secure:?}"
+        );
+
+        // Its expiry names the same partition, or the browser would keep it.
+        let response = client.post("/forget-me").dispatch().await;
+        let header = set_cookies(&response).pop().expect("an expired cookie");
+        assert!(
+            header.contains("Max-Age=0") && header.contains("; Partitioned"),
+            "{header}"
+        );
+    }
+
+    let plain = client(Sessions::builder()).await;
+    let header = set_cookies(&plain.get("/counter").dispatch().await)
+        .pop()
+        .unwrap();
+    assert!(!header.contains("Partitioned"), "{header}");
+}
+
+#[rocket::async_test]
 async fn secure_false_never_marks_the_cookie_secure() {
     let client = client(Sessions::builder().secure(Secure::Never).proxy(true)).await;
     let response = client

@@ -11,7 +11,7 @@ mod validate;
 mod values;
 
 pub use stores::{FileConfig, MemoryConfig, RedisConfig, SqlConfig, StoreKind};
-use values::seconds;
+use values::{optional_seconds, seconds};
 pub use values::{SameSitePolicy, Secure};
 
 /// The session configuration, read from the `sessions` table of the active Rocket profile.
@@ -24,6 +24,7 @@ pub use values::{SameSitePolicy, Secure};
 /// store = "memory"
 /// cookie_name = "rocket.sid"
 /// max_age = 86400            # seconds
+/// # absolute_timeout = 28800 # seconds; unset, no cap on a session's whole life
 /// max_session_size = "64 KiB"
 /// browser_session = false
 /// rolling = false
@@ -32,6 +33,7 @@ pub use values::{SameSitePolicy, Secure};
 /// http_only = true
 /// secure = true             # or false / "auto" ("auto" is the debug profile's default)
 /// same_site = "lax"          # or "strict" / "none"
+/// partitioned = false
 /// path = "/"
 /// # domain = "example.com"
 /// proxy = false
@@ -111,6 +113,23 @@ pub struct SessionConfig {
     /// _Default:_ `86400` (one day)
     #[serde(with = "seconds")]
     pub max_age: Duration,
+    /// The longest a session may live in all, in seconds (fractions allowed), counted from
+    /// its creation, or from log-in when [`Auth::login`](crate::Auth::login) or
+    /// [`SessionHandle::regenerate`](crate::SessionHandle::regenerate) moves it to a new id.
+    /// `max_age` is then the idle lifetime: activity (with `rolling`), a touch or
+    /// [`SessionHandle::set_max_age`](crate::SessionHandle::set_max_age) extends it, but
+    /// never past this deadline. The session keeps its creation time in the store, so the
+    /// deadline holds across restarts and on every instance; the cookie's `Max-Age` is never
+    /// longer than what remains. From 0.001 seconds to 400 days.
+    ///
+    /// # Security
+    ///
+    /// OWASP asks for both timeouts: the idle one limits how long a forgotten session stays
+    /// usable, the absolute one how long a stolen cookie does, however busy its thief.
+    ///
+    /// _Default:_ unset (no cap)
+    #[serde(with = "optional_seconds")]
+    pub absolute_timeout: Option<Duration>,
     /// The most a session may hold: the sum of its entries' keys and JSON values, in bytes
     /// or as a size such as `"64 KiB"`. A write that would grow the session, as the
     /// request sees it, past this fails with [`Error::TooLarge`](crate::Error::TooLarge)
@@ -176,6 +195,13 @@ pub struct SessionConfig {
     ///
     /// _Default:_ `"lax"`
     pub same_site: SameSitePolicy,
+    /// Whether the cookie carries the `Partitioned` attribute (CHIPS): a browser keeps it
+    /// apart for every top-level site that embeds this one, as an application served in
+    /// third-party iframes needs. Browsers accept a partitioned cookie only when it is
+    /// `Secure`, so it is always marked `Secure` (and launch refuses `secure = false`).
+    ///
+    /// _Default:_ `false`
+    pub partitioned: bool,
     /// The cookie's `Path`.
     ///
     /// _Default:_ `"/"`
@@ -235,6 +261,7 @@ impl Default for SessionConfig {
             store: StoreKind::Memory,
             cookie_name: "rocket.sid".into(),
             max_age: Duration::from_secs(24 * 60 * 60),
+            absolute_timeout: None,
             max_session_size: ByteUnit::Kibibyte(64),
             browser_session: false,
             rolling: false,
@@ -243,6 +270,7 @@ impl Default for SessionConfig {
             http_only: true,
             secure: Secure::Always,
             same_site: SameSitePolicy::Lax,
+            partitioned: false,
             path: "/".into(),
             domain: None,
             proxy: false,
@@ -263,6 +291,7 @@ impl fmt::Debug for SessionConfig {
             .field("store", &self.store)
             .field("cookie_name", &self.cookie_name)
             .field("max_age", &self.max_age)
+            .field("absolute_timeout", &self.absolute_timeout)
             .field("max_session_size", &self.max_session_size)
             .field("browser_session", &self.browser_session)
             .field("rolling", &self.rolling)
@@ -271,6 +300,7 @@ impl fmt::Debug for SessionConfig {
             .field("http_only", &self.http_only)
             .field("secure", &self.secure)
             .field("same_site", &self.same_site)
+            .field("partitioned", &self.partitioned)
             .field("path", &self.path)
             .field("domain", &self.domain)
             .field("proxy", &self.proxy)
@@ -383,6 +413,28 @@ mod tests {
                     ..base()
                 },
                 "same_site",
+            ),
+            (
+                SessionConfig {
+                    partitioned: true,
+                    secure: Secure::Never,
+                    ..base()
+                },
+                "partitioned",
+            ),
+            (
+                SessionConfig {
+                    absolute_timeout: Some(Duration::ZERO),
+                    ..base()
+                },
+                "absolute_timeout",
+            ),
+            (
+                SessionConfig {
+                    absolute_timeout: Some(MAX_LIFETIME + Duration::from_secs(1)),
+                    ..base()
+                },
+                "absolute_timeout",
             ),
             (
                 SessionConfig {
@@ -507,6 +559,7 @@ mod tests {
             "store",
             "cookie_name",
             "max_age",
+            "absolute_timeout",
             "max_session_size",
             "browser_session",
             "rolling",
@@ -515,6 +568,7 @@ mod tests {
             "http_only",
             "secure",
             "same_site",
+            "partitioned",
             "path",
             "domain",
             "proxy",

@@ -74,6 +74,14 @@ impl SessionConfig {
         if self.max_age < Duration::from_millis(1) {
             return Err(Error::config("max_age", "must be at least 0.001 seconds"));
         }
+        if let Some(timeout) = self.absolute_timeout {
+            if timeout < Duration::from_millis(1) || timeout > MAX_LIFETIME {
+                return Err(Error::config(
+                    "absolute_timeout",
+                    "must be from 0.001 seconds to 34560000 seconds (400 days); leave it unset for no cap",
+                ));
+            }
+        }
         if self.max_session_size == ByteUnit::Byte(0) {
             return Err(Error::config(
                 "max_session_size",
@@ -119,6 +127,13 @@ impl SessionConfig {
             return Err(Error::config(
                 "same_site",
                 "\"none\" needs `secure = true` or \"auto\": browsers drop a SameSite=None cookie that is not Secure",
+            ));
+        }
+
+        if self.partitioned && self.secure == Secure::Never {
+            return Err(Error::config(
+                "partitioned",
+                "a Partitioned cookie is always Secure: browsers refuse it otherwise; set `secure` to true or \"auto\"",
             ));
         }
 

@@ -110,6 +110,22 @@ pub(crate) mod seconds {
 }
 
 /// (De)serializes an optional path as the path, or `false` for none.
+/// An optional number of seconds: unset is `None`.
+pub(crate) mod optional_seconds {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(value: &Option<Duration>, ser: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(value) => super::seconds::serialize(value, ser),
+            None => ser.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
+        super::seconds::deserialize(de).map(Some)
+    }
+}
+
 pub(crate) mod path_or_false {
     use super::*;
 

@@ -152,6 +152,11 @@ impl SessionsBuilder {
         self.set("max_age", max_age.as_secs_f64())
     }
 
+    /// Sets [`SessionConfig::absolute_timeout`](crate::SessionConfig::absolute_timeout).
+    pub fn absolute_timeout(self, timeout: Duration) -> Self {
+        self.set("absolute_timeout", timeout.as_secs_f64())
+    }
+
     /// Sets [`SessionConfig::max_session_size`](crate::SessionConfig::max_session_size).
     pub fn max_session_size(self, size: rocket::data::ByteUnit) -> Self {
         self.set("max_session_size", size)
@@ -190,6 +195,11 @@ impl SessionsBuilder {
     /// Sets [`SessionConfig::same_site`](crate::SessionConfig::same_site).
     pub fn same_site(self, same_site: SameSitePolicy) -> Self {
         self.set("same_site", same_site)
+    }
+
+    /// Sets [`SessionConfig::partitioned`](crate::SessionConfig::partitioned).
+    pub fn partitioned(self, on: bool) -> Self {
+        self.set("partitioned", on)
     }
 
     /// Sets [`SessionConfig::path`](crate::SessionConfig::path).

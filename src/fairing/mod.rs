@@ -1,6 +1,7 @@
 //! The `Sessions` fairing: reads the configuration at ignite, commits sessions on response.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::figment::{self, Figment};
@@ -11,8 +12,9 @@ use rocket::response::Response;
 use rocket::{Build, Orbit, Rocket};
 
 use crate::error::chain;
-use crate::state::{cookie_lifetime, Context, Incoming, Plan, Slot};
+use crate::state::{cookie_lifetime, remaining, Context, Incoming, Plan, Slot};
 use crate::store::{CommitOutcome, CreateOutcome, DeleteOutcome, Observed};
+use crate::time::unix_millis;
 use crate::{Error, Secure, SessionConfig, SessionId, SessionRecord, StoreError};
 
 /// The sessions fairing: attach it once, and `Session<T>` guards work in every route.
@@ -152,7 +154,8 @@ async fn commit<'r>(
 }
 
 /// `rolling` for a request that never asked for its session: one store command, whose
-/// answer says what the cookie sent again should be.
+/// answer says what the cookie sent again should be. A session the touch finds past its
+/// absolute timeout is deleted, and its cookie expired.
 async fn touch<'r>(
     ctx: &Context,
     req: &'r Request<'_>,
@@ -163,9 +166,16 @@ async fn touch<'r>(
     };
 
     if let Some(record) = ctx.store.touch(&id).await? {
+        let now = unix_millis();
+        if remaining(&record, ctx.config.absolute_timeout, now) == Some(Duration::ZERO) {
+            if ctx.store.delete(&id).await? == DeleteOutcome::Deleted {
+                ctx.cookies.expire(req, res);
+            }
+            return Ok(());
+        }
         let value = ctx.keys.session.sign(&id);
         ctx.cookies
-            .set(req, res, &value, cookie_lifetime(&record, &ctx.config));
+            .set(req, res, &value, cookie_lifetime(&record, &ctx.config, now));
     }
 
     Ok(())
@@ -301,6 +311,13 @@ mod tests {
             ("sessions.colour", "blue".into(), "colour"),
             ("sessions.max_age", "soon".into(), "max_age"),
             ("sessions.max_age", (-5).into(), "max_age"),
+            (
+                "sessions.absolute_timeout",
+                "soon".into(),
+                "absolute_timeout",
+            ),
+            ("sessions.absolute_timeout", 0.into(), "absolute_timeout"),
+            ("sessions.partitioned", "yes".into(), "partitioned"),
             ("sessions.secure", "sometimes".into(), "secure"),
             ("sessions.same_site", "sometimes".into(), "same_site"),
             ("sessions.store", "cassandra".into(), "store"),

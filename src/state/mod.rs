@@ -19,7 +19,7 @@ mod context;
 mod plan;
 
 pub(crate) use context::{Context, Incoming};
-pub(crate) use plan::{cookie_lifetime, Plan};
+pub(crate) use plan::{cookie_lifetime, remaining, Plan};
 
 /// The request-local session, in the request's local cache (keyed by this private type).
 pub(crate) enum Slot {
@@ -46,6 +46,12 @@ impl Slot {
             // session the store holds: a dead one never shadows the live one.
             for id in cookies.sessions {
                 match ctx.store.load(&id).await {
+                    Ok(Some(record)) if state.outlived(&record) => {
+                        log::debug!(
+                            "session passed its absolute timeout; starting a fresh session"
+                        );
+                        state.retire(id);
+                    }
                     Ok(Some(record)) => {
                         state.incoming = Incoming::Session(id.clone());
                         state.found(id, record);
@@ -54,11 +60,7 @@ impl Slot {
                     Ok(None) => {}
                     Err(StoreError::Corrupt(e)) => {
                         log::warn!("session record is corrupt ({e}); starting a fresh session");
-                        // Its id is deleted at commit: a new session never takes it.
-                        if state.new_id.as_ref() == Some(&id) {
-                            state.new_id = None;
-                        }
-                        state.discard.get_or_insert(id);
+                        state.retire(id);
                     }
                     Err(e) => return Slot::Failed(e),
                 }
@@ -143,6 +145,10 @@ pub(crate) struct State {
     max_age: Duration,
     /// `max_session_size` in bytes: how large a write may grow the session.
     max_size: usize,
+    /// `absolute_timeout`: how long a session may live in all.
+    absolute_timeout: Option<Duration>,
+    /// When the request began, in milliseconds since the Unix epoch.
+    now: u64,
 }
 
 impl State {
@@ -163,6 +169,8 @@ impl State {
             was_bookkeeping_only: false,
             max_age: ctx.config.max_age,
             max_size: ctx.max_size,
+            absolute_timeout: ctx.config.absolute_timeout,
+            now: crate::time::unix_millis(),
         }
     }
 
@@ -171,6 +179,25 @@ impl State {
         self.was_bookkeeping_only = !record.holds_app_data();
         self.record = record;
         self.stored = Some(id);
+        // A session stored before `absolute_timeout` was set starts its count now.
+        if self.absolute_timeout.is_some() && self.record.created().is_none() {
+            self.record.insert(reserved::CREATED, self.now.to_string());
+            self.mark_changed(reserved::CREATED);
+        }
+    }
+
+    /// Whether the stored session `record` has passed its absolute timeout.
+    fn outlived(&self, record: &SessionRecord) -> bool {
+        remaining(record, self.absolute_timeout, self.now) == Some(Duration::ZERO)
+    }
+
+    /// Gives up the stored session `id` (unreadable, or past its absolute timeout): it is
+    /// deleted at commit, and a new session never takes its id.
+    fn retire(&mut self, id: SessionId) {
+        if self.new_id.as_ref() == Some(&id) {
+            self.new_id = None;
+        }
+        self.discard.get_or_insert(id);
     }
 
     /// Sets entry `key` to `json`, recording a change only when the value differs.
@@ -263,6 +290,8 @@ impl State {
             was_bookkeeping_only: self.was_bookkeeping_only,
             max_age: self.max_age,
             max_size: self.max_size,
+            absolute_timeout: self.absolute_timeout,
+            now: self.now,
         }
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::State;
 use crate::record::reserved;
+use crate::time::millis;
 use crate::{Changes, SessionConfig, SessionId, SessionRecord};
 
 /// How long a session that holds nothing but the crate's bookkeeping (a flash message)
@@ -71,11 +72,11 @@ impl State {
             new_id,
             mut record,
             bound,
+            now,
             ..
         } = self;
         let own = has_own_lifetime(&record);
-        let keep = record.entries().any(|(key, _)| key != reserved::LIFETIME)
-            || (config.save_uninitialized && discard.is_none());
+        let keep = record.holds_anything() || (config.save_uninitialized && discard.is_none());
         if keep {
             // A new session starts with the configured lifetime, unless it has its own
             // (one carried over by a regenerate keeps it); bookkeeping alone, minutes.
@@ -85,9 +86,14 @@ impl State {
                     record.set_ttl(config.max_age.min(BOOKKEEPING_LIFETIME));
                 }
             }
+            // Its absolute timeout counts from now, also for one a log-in moved here.
+            if let Some(timeout) = config.absolute_timeout {
+                record.insert(reserved::CREATED, now.to_string());
+                record.set_ttl(record.ttl().min(timeout));
+            }
             return Plan::Create {
                 id: new_id,
-                cookie: cookie_lifetime(&record, config),
+                cookie: cookie_lifetime(&record, config, now),
                 record,
                 replaces: discard,
             };
@@ -100,7 +106,7 @@ impl State {
             .map(|id| {
                 (
                     id,
-                    cookie_lifetime(&SessionRecord::new(config.max_age), config),
+                    cookie_lifetime(&SessionRecord::new(config.max_age), config, now),
                 )
             });
         match (discard, pending) {
@@ -114,13 +120,15 @@ impl State {
     /// apply: the changed entries, moved out of the record (`None` where removed), then
     /// with `resave` every other entry too; and the session's lifetime when it changed
     /// here, with `rolling`, or when a session that held only bookkeeping gains the
-    /// application's data (its full lifetime, then).
+    /// application's data (its full lifetime, then). No reset reaches past the session's
+    /// absolute timeout.
     fn into_changes(self, config: &SessionConfig) -> (Changes, Option<Lifetime>) {
         let State {
             mut record,
             changed,
             own_lifetime,
             was_bookkeeping_only,
+            now,
             ..
         } = self;
         let mut changes = Changes::default();
@@ -131,7 +139,11 @@ impl State {
         if own_lifetime || config.rolling {
             changes.reset_ttl(record.ttl());
         }
-        let cookie = changes.ttl().map(|_| cookie_lifetime(&record, config));
+        let left = remaining(&record, config.absolute_timeout, now);
+        if let (Some(ttl), Some(left)) = (changes.ttl(), left) {
+            changes.reset_ttl(ttl.min(left));
+        }
+        let cookie = changes.ttl().map(|_| cookie_lifetime(&record, config, now));
         for key in changed {
             match record.take(key) {
                 Some((key, json)) => changes.set(key, json),
@@ -153,16 +165,40 @@ fn has_own_lifetime(record: &SessionRecord) -> bool {
     record.get(reserved::LIFETIME).is_some()
 }
 
-/// The lifetime of the cookie sent with the session `record`, whenever it is sent: the
-/// session's, and under `browser_session` none (a browser-session cookie) unless the
-/// session has its own. A session of bookkeeping alone lives minutes in the store, but
-/// its cookie gets the configured lifetime: a form's CSRF token is bound to the id the
-/// cookie carries, not to the stored session.
-pub(crate) fn cookie_lifetime(record: &SessionRecord, config: &SessionConfig) -> Lifetime {
+/// How long the session `record` may still live under `absolute_timeout`, seen at `now`
+/// (milliseconds since the Unix epoch): `None` without a timeout, zero once it has passed.
+/// A session without a creation time (stored before the timeout was set) counts from now.
+pub(crate) fn remaining(
+    record: &SessionRecord,
+    absolute_timeout: Option<Duration>,
+    now: u64,
+) -> Option<Duration> {
+    let deadline = record
+        .created()
+        .unwrap_or(now)
+        .saturating_add(millis(absolute_timeout?));
+    Some(Duration::from_millis(deadline.saturating_sub(now)))
+}
+
+/// The lifetime of the cookie sent with the session `record` at `now`, whenever it is
+/// sent: the session's, and under `browser_session` none (a browser-session cookie) unless
+/// the session has its own; never longer than what remains before its absolute timeout. A
+/// session of bookkeeping alone lives minutes in the store, but its cookie gets the
+/// configured lifetime: a form's CSRF token is bound to the id the cookie carries, not to
+/// the stored session.
+pub(crate) fn cookie_lifetime(
+    record: &SessionRecord,
+    config: &SessionConfig,
+    now: u64,
+) -> Lifetime {
     let own = has_own_lifetime(record);
     let ttl = match record.is_bookkeeping_only() && !own {
         true => config.max_age,
         false => record.ttl(),
+    };
+    let ttl = match remaining(record, config.absolute_timeout, now) {
+        Some(left) => ttl.min(left),
+        None => ttl,
     };
     (own || !config.browser_session).then_some(ttl)
 }
@@ -189,9 +225,21 @@ mod tests {
         record
     }
 
+    /// When the requests of these tests run, in milliseconds since the Unix epoch.
+    const NOW: u64 = 1_800_000_000_000;
+
     /// A request's state: the cookie it carried and, for a session the store had, its
     /// entries.
     fn state(incoming: Incoming, stored: Option<&[(&str, &str)]>) -> State {
+        timed_state(incoming, stored, None)
+    }
+
+    /// A request's state under `absolute_timeout`.
+    fn timed_state(
+        incoming: Incoming,
+        stored: Option<&[(&str, &str)]>,
+        absolute_timeout: Option<Duration>,
+    ) -> State {
         let mut state = State {
             incoming: incoming.clone(),
             stored: None,
@@ -204,6 +252,8 @@ mod tests {
             was_bookkeeping_only: false,
             max_age: MAX_AGE,
             max_size: 1000,
+            absolute_timeout,
+            now: NOW,
         };
         if let (Incoming::Session(id), Some(entries)) = (incoming, stored) {
             state.found(id, record(entries));
@@ -625,13 +675,198 @@ mod tests {
         };
         let mut flash = SessionRecord::new(BOOKKEEPING_LIFETIME);
         flash.insert(reserved::FLASH, "{}");
-        assert_eq!(cookie_lifetime(&flash, &day()), Some(DAY));
+        assert_eq!(cookie_lifetime(&flash, &day(), NOW), Some(DAY));
         let mut remembered = SessionRecord::new(DAY);
         remembered.insert(reserved::LIFETIME, "true");
-        assert_eq!(cookie_lifetime(&remembered, &browser_session), Some(DAY));
         assert_eq!(
-            cookie_lifetime(&SessionRecord::new(DAY), &browser_session),
+            cookie_lifetime(&remembered, &browser_session, NOW),
+            Some(DAY)
+        );
+        assert_eq!(
+            cookie_lifetime(&SessionRecord::new(DAY), &browser_session, NOW),
             None
         );
+    }
+
+    /// A configuration of idle lifetime `MAX_AGE` (60 s) and the absolute `timeout`.
+    fn capped(timeout: Duration) -> SessionConfig {
+        SessionConfig {
+            absolute_timeout: Some(timeout),
+            ..config()
+        }
+    }
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn a_new_session_records_its_start_and_lives_no_longer_than_the_absolute_timeout() {
+        let short = capped(30 * SECOND);
+        let mut new = timed_state(Incoming::Nothing, None, short.absolute_timeout);
+        new.put("cart", "[1]".into()).unwrap();
+        let Plan::Create { record, cookie, .. } = new.plan(&short) else {
+            panic!("not a create");
+        };
+        assert_eq!(record.created(), Some(NOW));
+        assert_eq!(record.ttl(), 30 * SECOND);
+        assert_eq!(cookie, Some(30 * SECOND));
+
+        // A timeout longer than max_age leaves the idle lifetime as it is.
+        let long = capped(3600 * SECOND);
+        let mut new = timed_state(Incoming::Nothing, None, long.absolute_timeout);
+        new.put("cart", "[1]".into()).unwrap();
+        let Plan::Create { record, cookie, .. } = new.plan(&long) else {
+            panic!("not a create");
+        };
+        assert_eq!((record.ttl(), cookie), (MAX_AGE, Some(MAX_AGE)));
+
+        // Without a timeout, no creation time is kept.
+        let mut new = state(Incoming::Nothing, None);
+        new.put("cart", "[1]".into()).unwrap();
+        let Plan::Create { record, .. } = new.plan(&config()) else {
+            panic!("not a create");
+        };
+        assert_eq!(record.created(), None);
+    }
+
+    #[test]
+    fn no_reset_of_the_lifetime_reaches_past_the_absolute_timeout() {
+        let config = SessionConfig {
+            rolling: true,
+            ..capped(100 * SECOND)
+        };
+        let born = (NOW - 90_000).to_string();
+        let stored = [("a", "1"), (reserved::CREATED, born.as_str())];
+        let id = SessionId::generate();
+
+        // Rolling: 60 s of idle lifetime, but 10 s are left.
+        let s = timed_state(
+            Incoming::Session(id.clone()),
+            Some(&stored),
+            config.absolute_timeout,
+        );
+        let Plan::Update {
+            changes, cookie, ..
+        } = s.plan(&config)
+        else {
+            panic!("not an update");
+        };
+        assert_eq!(changes.ttl(), Some(10 * SECOND));
+        assert_eq!(cookie, Some(Some(10 * SECOND)));
+
+        // "Remember me" for a day: still 10 s.
+        let mut s = timed_state(
+            Incoming::Session(id),
+            Some(&stored),
+            config.absolute_timeout,
+        );
+        s.set_max_age(DAY);
+        let Plan::Update {
+            changes, cookie, ..
+        } = s.plan(&config)
+        else {
+            panic!("not an update");
+        };
+        assert_eq!(changes.ttl(), Some(10 * SECOND));
+        assert_eq!(cookie, Some(Some(10 * SECOND)));
+    }
+
+    #[test]
+    fn a_session_past_its_absolute_timeout_is_outlived_and_retired() {
+        let timeout = Some(100 * SECOND);
+        let id = SessionId::generate();
+        let s = timed_state(Incoming::Session(id.clone()), None, timeout);
+        let at = |created: u64| {
+            let mut record = record(&[("a", "1")]);
+            record.insert(reserved::CREATED, created.to_string());
+            record
+        };
+        assert!(!s.outlived(&at(NOW - 99_999)));
+        assert!(s.outlived(&at(NOW - 100_000)));
+        assert!(s.outlived(&at(0)));
+        assert_eq!(
+            remaining(&at(NOW - 40_000), timeout, NOW),
+            Some(60 * SECOND)
+        );
+        assert_eq!(remaining(&at(NOW - 40_000), None, NOW), None);
+
+        // Retired, it is deleted and its cookie expired; a new session takes another id.
+        let mut s = s;
+        s.retire(id.clone());
+        assert_eq!(
+            s.plan(&capped(100 * SECOND)),
+            Plan::Delete {
+                id: id.clone(),
+                pending: None
+            }
+        );
+        let mut s = timed_state(Incoming::Session(id.clone()), None, timeout);
+        s.retire(id.clone());
+        s.put("cart", "[1]".into()).unwrap();
+        let plan = s.plan(&capped(100 * SECOND));
+        assert!(
+            matches!(plan, Plan::Create { id: None, replaces: Some(ref old), .. } if *old == id),
+            "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn a_log_in_restarts_the_absolute_timeout() {
+        let config = capped(100 * SECOND);
+        let born = (NOW - 90_000).to_string();
+        let (id, _) = stored(&[]);
+        let mut s = timed_state(
+            Incoming::Session(id.clone()),
+            Some(&[("a", "1"), (reserved::CREATED, born.as_str())]),
+            config.absolute_timeout,
+        );
+        s.regenerate();
+        s.put(reserved::USER, "\"alice\"".into()).unwrap();
+        let Plan::Create {
+            record,
+            cookie,
+            replaces,
+            ..
+        } = s.plan(&config)
+        else {
+            panic!("not a create");
+        };
+        assert_eq!(replaces, Some(id));
+        assert_eq!(record.created(), Some(NOW));
+        assert_eq!(cookie, Some(MAX_AGE));
+    }
+
+    #[test]
+    fn a_session_stored_before_the_timeout_was_set_starts_its_count_now() {
+        let config = capped(100 * SECOND);
+        let id = SessionId::generate();
+        let s = timed_state(
+            Incoming::Session(id),
+            Some(&[("a", "1")]),
+            config.absolute_timeout,
+        );
+        let Plan::Update {
+            changes,
+            cookie: None,
+            ..
+        } = s.plan(&config)
+        else {
+            panic!("not an update");
+        };
+        let created = NOW.to_string();
+        assert_eq!(
+            entries(&changes),
+            [(reserved::CREATED, Some(created.as_str()))]
+        );
+        assert_eq!(changes.ttl(), None, "the expiry stays as it was");
+    }
+
+    #[test]
+    fn the_creation_time_alone_is_not_worth_storing() {
+        let mut record = SessionRecord::new(MAX_AGE);
+        record.insert(reserved::CREATED, NOW.to_string());
+        assert!(!record.holds_anything());
+        assert!(!record.is_bookkeeping_only());
+        record.insert(reserved::FLASH, "{}");
+        assert!(record.is_bookkeeping_only());
     }
 }

@@ -88,7 +88,7 @@ pub(super) fn is_temporary(name: &str) -> bool {
 
 /// Milliseconds since the Unix epoch, now.
 pub(super) fn now() -> u64 {
-    to_millis(SystemTime::now())
+    crate::time::unix_millis()
 }
 
 fn to_millis(time: SystemTime) -> u64 {

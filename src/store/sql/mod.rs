@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rocket::log::private as log;
 
@@ -222,10 +222,7 @@ impl Patch<'_> {
 }
 
 fn now() -> i64 {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(millis(since_epoch)).unwrap_or(i64::MAX)
+    i64::try_from(crate::time::unix_millis()).unwrap_or(i64::MAX)
 }
 
 fn to_i64(duration: Duration) -> i64 {
