@@ -44,10 +44,25 @@ source scripts/postgres.sh
 work=$(mktemp -d)
 chmod 755 "$work"
 pids=()
+# Servers started through runuser: their own pid files, since runuser may outlive a signal
+# without passing it on, and a server left running answers the next run on its port.
+pidfiles=()
 stop_services() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for file in "${pidfiles[@]}"; do
+    [ -f "$file" ] && kill "$(head -n 1 "$file")" 2>/dev/null || true
+  done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$work"
+}
+
+# free_port PORT WHAT: fails when something already listens on 127.0.0.1:PORT (a server
+# an earlier run left behind would answer in place of ours).
+free_port() {
+  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    echo "port $1 for $2 is taken: stop what listens there, or set the port's variable" >&2
+    exit 1
+  fi
 }
 trap stop_services EXIT
 
@@ -64,8 +79,10 @@ wait_tcp() {
 
 # A PostgreSQL with trust authentication on 127.0.0.1:$POSTGRES_PORT, owned by `postgres`.
 start_postgres() {
+  free_port "$POSTGRES_PORT" PostgreSQL
   spawn_postgres "$work/postgres" "$POSTGRES_PORT" "$work/postgres.log"
   pids+=($!)
+  pidfiles+=("$work/postgres/db/postmaster.pid")
   wait_tcp "$POSTGRES_PORT" PostgreSQL "$work/postgres.log"
 }
 
@@ -77,10 +94,12 @@ start_mariadb() {
   mkdir -p "$data" && chown "$user" "$data" 2>/dev/null || true
   as_user "$user" mariadb-install-db --no-defaults --datadir="$data/db" --user="$user" \
     --auth-root-authentication-method=normal --skip-test-db >"$work/mariadb.log" 2>&1
+  free_port "$MARIADB_PORT" MariaDB
   as_user "$user" mariadbd --no-defaults --datadir="$data/db" --port="$MARIADB_PORT" \
     --bind-address=127.0.0.1 --socket="$data/mariadb.sock" --skip-grant-tables \
-    --innodb-flush-log-at-trx-commit=0 >>"$work/mariadb.log" 2>&1 &
+    --pid-file="$data/mariadbd.pid" --innodb-flush-log-at-trx-commit=0 >>"$work/mariadb.log" 2>&1 &
   pids+=($!)
+  pidfiles+=("$data/mariadbd.pid")
   wait_tcp "$MARIADB_PORT" MariaDB "$work/mariadb.log"
   mariadb --no-defaults --socket="$data/mariadb.sock" -e "CREATE DATABASE IF NOT EXISTS sessions"
 }
@@ -88,6 +107,7 @@ start_mariadb() {
 # start_server BINARY PORT [options...]: starts a Redis-compatible server on 127.0.0.1:PORT.
 start_server() {
   local binary=$1 port=$2; shift 2
+  free_port "$port" "$binary"
   mkdir -p "$work/$port"
   "$binary" --bind 127.0.0.1 --port "$port" --dir "$work/$port" --save '' \
     --appendonly no --daemonize no --logfile "$work/$port/log" "$@" &
