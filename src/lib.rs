@@ -56,6 +56,13 @@
 //! (feature `redis`, `redis-tls` for `rediss://`) serves Redis and Redis Cluster to many
 //! instances. Choose one with `sessions.store`, or implement [`SessionStore`].
 //!
+//! # Metrics
+//!
+//! With the feature `metrics`, sessions created, loaded, committed, destroyed and expired,
+//! and every store call (by store, call and outcome, with its latency), are reported
+//! through the [`metrics`](https://docs.rs/metrics) facade to whatever recorder the
+//! application installs; the README lists the names.
+//!
 //! # Security
 //!
 //! Session ids are 192 random bits; the cookie carries the id signed with HMAC-SHA256
@@ -73,6 +80,7 @@ mod config;
 mod cookie;
 mod error;
 mod id;
+mod metrics;
 mod record;
 mod redirect;
 mod secret;

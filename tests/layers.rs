@@ -17,6 +17,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("redirect", 1),
     ("secret", 1),
     ("time", 1),
+    ("metrics", 1),
     ("proptest_cases", 1),
     ("store", 2),
     ("testing", 2),

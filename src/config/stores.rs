@@ -169,6 +169,21 @@ pub enum StoreKind {
     Mysql,
 }
 
+impl StoreKind {
+    /// The store's name, as `sessions.store` spells it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            StoreKind::Memory => "memory",
+            StoreKind::Redis => "redis",
+            StoreKind::RedisCluster => "redis-cluster",
+            StoreKind::File => "file",
+            StoreKind::Postgres => "postgres",
+            StoreKind::Sqlite => "sqlite",
+            StoreKind::Mysql => "mysql",
+        }
+    }
+}
+
 /// The SQL stores' settings: the `sessions.sql` table, for `store = "postgres"`,
 /// `"sqlite"` and `"mysql"`.
 ///

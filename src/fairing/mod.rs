@@ -12,6 +12,7 @@ use rocket::response::Response;
 use rocket::{Build, Orbit, Rocket};
 
 use crate::error::chain;
+use crate::metrics::{self, Expiry};
 use crate::state::{cookie_lifetime, remaining, Context, Incoming, Plan, Slot};
 use crate::store::{CommitOutcome, CreateOutcome, DeleteOutcome, Observed};
 use crate::time::unix_millis;
@@ -77,12 +78,13 @@ async fn context(rocket: &Rocket<Build>, sessions: &Sessions) -> Result<Context,
     }
 
     let keys = crate::secret::keys(&config, rocket.figment(), debug)?;
-    let store = match &sessions.store {
-        Some(source) => source.store(rocket).await?,
-        None => crate::store::open(&config).await?,
+    let (store, name) = match &sessions.store {
+        Some(source) => (source.store(rocket).await?, "custom"),
+        None => (crate::store::open(&config).await?, config.store.name()),
     };
+    crate::metrics::describe();
 
-    Ok(Context::new(config, Observed::new(store), keys))
+    Ok(Context::new(config, Observed::new(store, name), keys))
 }
 
 /// Fills `config.sql` from `databases.<name>`, the settings of the `rocket_db_pools`
@@ -120,6 +122,7 @@ async fn commit<'r>(
             replaces,
         } => {
             let id = create(ctx, id, &record).await?;
+            metrics::created();
             cookies.set(req, res, &keys.session.sign(&id), cookie);
             if let Some(old) = replaces {
                 let _: DeleteOutcome = ctx.store.delete(&old).await?;
@@ -134,8 +137,11 @@ async fn commit<'r>(
                 // Destroyed (say, logged out) by another request meanwhile: never resurrect
                 // it. Its cookie is that request's to expire, or to replace.
                 log::debug!("the session ended while the request ran; its changes are dropped");
-            } else if let Some(cookie) = cookie {
-                cookies.set(req, res, &keys.session.sign(&id), cookie);
+            } else {
+                metrics::committed();
+                if let Some(cookie) = cookie {
+                    cookies.set(req, res, &keys.session.sign(&id), cookie);
+                }
             }
         }
         Plan::Delete { id, pending } => {
@@ -168,6 +174,7 @@ async fn touch<'r>(
     if let Some(record) = ctx.store.touch(&id).await? {
         let now = unix_millis();
         if remaining(&record, ctx.config.absolute_timeout, now) == Some(Duration::ZERO) {
+            metrics::expired(Expiry::AbsoluteTimeout, 1);
             if ctx.store.delete(&id).await? == DeleteOutcome::Deleted {
                 ctx.cookies.expire(req, res);
             }

@@ -11,6 +11,7 @@ use rocket::log::private as log;
 use rocket::request::{Outcome, Request};
 use serde::{de::DeserializeOwned, Serialize};
 
+use crate::metrics::{self, Expiry};
 use crate::record::reserved;
 use crate::time::MAX_LIFETIME;
 use crate::{Error, SessionId, SessionRecord, StoreError};
@@ -50,9 +51,11 @@ impl Slot {
                         log::debug!(
                             "session passed its absolute timeout; starting a fresh session"
                         );
+                        metrics::expired(Expiry::AbsoluteTimeout, 1);
                         state.retire(id);
                     }
                     Ok(Some(record)) => {
+                        metrics::loaded();
                         state.incoming = Incoming::Session(id.clone());
                         state.found(id, record);
                         break;
@@ -264,6 +267,9 @@ impl State {
 
     /// Starts over with an empty session under a new id, deleting the old one at commit.
     fn destroy(&mut self) {
+        if self.stored.is_some() {
+            metrics::destroyed();
+        }
         self.regenerate();
         self.record = SessionRecord::new(self.max_age);
     }

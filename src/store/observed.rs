@@ -1,6 +1,7 @@
 //! A store whose outages are logged: one line when it starts failing, one when it answers
 //! again, whatever the number of requests in between.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use rocket::log::private as log;
 
 use super::{CommitOutcome, CreateOutcome, DeleteOutcome, SessionStore};
 use crate::error::chain;
+use crate::metrics::Timer;
 use crate::{Changes, SessionId, SessionRecord, StoreError};
 
 /// Wraps the store the fairing uses: every call goes through it, and only calls report
@@ -15,6 +17,8 @@ use crate::{Changes, SessionId, SessionRecord, StoreError};
 /// or one whose load already failed) says nothing about it.
 pub(crate) struct Observed {
     store: Arc<dyn SessionStore>,
+    /// The store's name in metrics: `sessions.store`'s, or `"custom"`.
+    name: &'static str,
     outage: Outage,
 }
 
@@ -33,15 +37,34 @@ enum Change {
 }
 
 impl Observed {
-    pub(crate) fn new(store: Arc<dyn SessionStore>) -> Self {
+    pub(crate) fn new(store: Arc<dyn SessionStore>, name: &'static str) -> Self {
         Observed {
             store,
+            name,
             outage: Outage::default(),
         }
     }
 
+    /// Runs the store call `call`, counting and timing it.
+    async fn call<T>(
+        &self,
+        call: &'static str,
+        run: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let timer = Timer::start();
+        let result = run.await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(StoreError::Unavailable(_)) => "unavailable",
+            Err(StoreError::Timeout(_)) => "timeout",
+            Err(StoreError::Corrupt(_)) => "corrupt",
+        };
+        timer.store_call(self.name, call, outcome);
+        self.outage.observe(result)
+    }
+
     pub(crate) async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        self.outage.observe(self.store.load(id).await)
+        self.call("load", self.store.load(id)).await
     }
 
     pub(crate) async fn create(
@@ -49,7 +72,7 @@ impl Observed {
         id: &SessionId,
         record: &SessionRecord,
     ) -> Result<CreateOutcome, StoreError> {
-        self.outage.observe(self.store.create(id, record).await)
+        self.call("create", self.store.create(id, record)).await
     }
 
     pub(crate) async fn commit(
@@ -57,15 +80,15 @@ impl Observed {
         id: &SessionId,
         changes: &Changes,
     ) -> Result<CommitOutcome, StoreError> {
-        self.outage.observe(self.store.commit(id, changes).await)
+        self.call("commit", self.store.commit(id, changes)).await
     }
 
     pub(crate) async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        self.outage.observe(self.store.touch(id).await)
+        self.call("touch", self.store.touch(id)).await
     }
 
     pub(crate) async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
-        self.outage.observe(self.store.delete(id).await)
+        self.call("delete", self.store.delete(id)).await
     }
 }
 

@@ -17,12 +17,13 @@ pub(crate) struct Sweeper {
 }
 
 impl Sweeper {
-    /// Runs `sweep` on `target` every `every` for as long as `target` lives.
+    /// Runs `sweep` on `target` every `every` for as long as `target` lives; `sweep`
+    /// answers how many expired sessions it removed.
     pub(crate) fn spawn<T, F, Fut>(target: &Arc<T>, every: Duration, sweep: F) -> Arc<Sweeper>
     where
         T: Send + Sync + 'static,
         F: Fn(Arc<T>) -> Fut + Send + Sync + 'static,
-        Fut: std::future::Future<Output = ()> + Send,
+        Fut: std::future::Future<Output = usize> + Send,
     {
         let running = Arc::new(AtomicBool::new(false));
         let target = Arc::downgrade(target);
@@ -47,7 +48,8 @@ impl Sweeper {
                     let Some(target) = target.upgrade() else {
                         break;
                     };
-                    sweep(target).await;
+                    let removed = sweep(target).await;
+                    crate::metrics::expired(crate::metrics::Expiry::Sweep, removed);
                 }
             });
         };

@@ -129,9 +129,10 @@ impl FileStore {
             index: SyncMutex::new(index),
         });
         let sweeper = Sweeper::spawn(&inner, config.file.sweep_interval, |inner| async move {
-            if let Err(e) = inner.sweep().await {
+            inner.sweep().await.unwrap_or_else(|e| {
                 log::warn!("could not sweep the session directory: {e}");
-            }
+                0
+            })
         });
         Ok(FileStore { inner, sweeper })
     }

@@ -134,12 +134,14 @@ impl MemoryStore {
             shards,
         });
         let sweeper = Sweeper::spawn(&shards, config.sweep_interval, |shards| async move {
+            let mut removed = 0;
             for shard in shards.shards.iter() {
                 let now = shards.now();
-                lock(shard).sweep(now);
+                removed += lock(shard).sweep(now);
                 // One shard at a time: live requests wait for one shard's sweep at most.
                 tokio::task::yield_now().await;
             }
+            removed
         });
         MemoryStore { shards, sweeper }
     }

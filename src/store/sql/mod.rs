@@ -331,9 +331,11 @@ impl<D: Dialect> SqlStore<D> {
             count: AtomicUsize::new(0),
         });
         let sweeper = Sweeper::spawn(&inner, sql.sweep_interval, |inner| async move {
-            if let Err(e) = inner.sweep().await {
+            let removed = inner.sweep().await.unwrap_or_else(|e| {
                 log::warn!("could not sweep the session table: {e}");
-            }
+                0
+            });
+            usize::try_from(removed).unwrap_or(usize::MAX)
         });
         Ok(SqlStore { inner, sweeper })
     }

@@ -1,0 +1,134 @@
+//! Counts and timings, through the [`metrics`](https://docs.rs/metrics) facade (feature
+//! `metrics`): the application installs a recorder (a Prometheus exporter, say) and reads
+//! them there. Without the feature, or without a recorder, they cost nothing.
+//!
+//! | name | kind | labels |
+//! |---|---|---|
+//! | `rocket_sessions_created_total` | counter | |
+//! | `rocket_sessions_loaded_total` | counter | |
+//! | `rocket_sessions_committed_total` | counter | |
+//! | `rocket_sessions_destroyed_total` | counter | |
+//! | `rocket_sessions_expired_total` | counter | `reason`: `sweep`, `absolute_timeout` |
+//! | `rocket_sessions_store_calls_total` | counter | `store`, `call`, `outcome`: `ok`, `unavailable`, `timeout`, `corrupt` |
+//! | `rocket_sessions_store_call_seconds` | histogram | `store`, `call` |
+//!
+//! No label holds an id, a cookie or session data: only the names above.
+
+/// A session was stored for the first time.
+pub(crate) fn created() {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("rocket_sessions_created_total").increment(1);
+}
+
+/// A request loaded its session from the store.
+pub(crate) fn loaded() {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("rocket_sessions_loaded_total").increment(1);
+}
+
+/// A request's changes were written to its session.
+pub(crate) fn committed() {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("rocket_sessions_committed_total").increment(1);
+}
+
+/// A session was destroyed (logged out, or ended by the application).
+pub(crate) fn destroyed() {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("rocket_sessions_destroyed_total").increment(1);
+}
+
+/// Why sessions expired.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Expiry {
+    /// A store's background sweep removed them.
+    Sweep,
+    /// They passed their absolute timeout.
+    AbsoluteTimeout,
+}
+
+/// `count` sessions expired, for `why`.
+pub(crate) fn expired(why: Expiry, count: usize) {
+    #[cfg(feature = "metrics")]
+    if count > 0 {
+        let reason = match why {
+            Expiry::Sweep => "sweep",
+            Expiry::AbsoluteTimeout => "absolute_timeout",
+        };
+        metrics::counter!("rocket_sessions_expired_total", "reason" => reason)
+            .increment(count as u64);
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = (why, count);
+}
+
+/// Times a store call, when the feature is on.
+pub(crate) struct Timer {
+    #[cfg(feature = "metrics")]
+    started: std::time::Instant,
+}
+
+impl Timer {
+    pub(crate) fn start() -> Self {
+        Timer {
+            #[cfg(feature = "metrics")]
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// The call `call` to the store `store` (`"memory"`, `"redis"`, ..., `"custom"`)
+    /// ended with `outcome`.
+    pub(crate) fn store_call(self, store: &'static str, call: &'static str, outcome: &'static str) {
+        #[cfg(feature = "metrics")]
+        {
+            let labels = [("store", store), ("call", call)];
+            metrics::counter!(
+                "rocket_sessions_store_calls_total",
+                "store" => store, "call" => call, "outcome" => outcome
+            )
+            .increment(1);
+            metrics::histogram!("rocket_sessions_store_call_seconds", &labels)
+                .record(self.started.elapsed());
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = (store, call, outcome);
+    }
+}
+
+/// Describes every metric to the installed recorder: units and help texts, for exporters
+/// that show them.
+pub(crate) fn describe() {
+    #[cfg(feature = "metrics")]
+    {
+        use metrics::{describe_counter, describe_histogram, Unit};
+        describe_counter!(
+            "rocket_sessions_created_total",
+            "sessions stored for the first time"
+        );
+        describe_counter!(
+            "rocket_sessions_loaded_total",
+            "sessions loaded by a request"
+        );
+        describe_counter!(
+            "rocket_sessions_committed_total",
+            "requests whose changes to their session were written"
+        );
+        describe_counter!(
+            "rocket_sessions_destroyed_total",
+            "sessions destroyed (logged out or ended by the application)"
+        );
+        describe_counter!(
+            "rocket_sessions_expired_total",
+            "sessions expired, by reason"
+        );
+        describe_counter!(
+            "rocket_sessions_store_calls_total",
+            "calls to the session store, by store, call and outcome"
+        );
+        describe_histogram!(
+            "rocket_sessions_store_call_seconds",
+            Unit::Seconds,
+            "how long a call to the session store took"
+        );
+    }
+}
