@@ -9,6 +9,10 @@
 # directories (the databases as an unprivileged user when run as root), runs every test
 # against them (the login example in a real headless browser too), and stops them
 # afterwards.
+#
+# `bash scripts/test.sh --services` starts the servers alone, prints the variables that
+# point the tests at them (`eval` them in another shell, then run any `cargo test`), and
+# keeps them running until interrupted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -164,6 +168,10 @@ start_cluster() {
   exit 1
 }
 
+services_only=false
+[ "${1:-}" = --services ] && services_only=true
+
+if ! $services_only; then
 cargo fmt --all -- --check
 cargo clippy --all-targets --all-features -- -D warnings
 cargo check --no-default-features
@@ -173,6 +181,7 @@ for bench in load load-sqlite; do
   CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}/load cargo check --manifest-path benches/$bench/Cargo.toml
 done
 RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps --all-features
+fi
 
 install_packages
 start_redis "$REDIS_PORT" --requirepass "$REDIS_PASSWORD"
@@ -202,5 +211,11 @@ export SESSIONS_MYSQL_URL="mysql://root@127.0.0.1:$MARIADB_PORT/sessions"
 # The outage tests stop and start a server of their own.
 SESSIONS_POSTGRES_BIN=$(dirname "$(postgres_bin postgres)")
 export SESSIONS_POSTGRES_BIN
+
+if $services_only; then
+  export -p | grep ' SESSIONS_'
+  echo "# the services run until this script is interrupted" >&2
+  sleep infinity & wait $!
+fi
 
 cargo test --all-features
