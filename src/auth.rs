@@ -13,7 +13,8 @@ use serde::{de::DeserializeOwned, Serialize};
 use rocket::log::private as log;
 
 use crate::state::{fairing_missing, live, Context, Live};
-use crate::Error;
+use crate::store::users::Users;
+use crate::{Error, UserSession};
 
 use crate::record::reserved::USER as USER_KEY;
 
@@ -85,6 +86,78 @@ impl<U: Serialize + DeserializeOwned> Auth<U> {
     /// set afterwards in this request (a flash message) goes into a new session.
     pub fn logout(&mut self) {
         self.live.destroy();
+    }
+
+    /// The logged-in user's sessions, on every device and instance, the oldest first: a
+    /// [handle](UserSession::handle) for each, its log-in and last-seen times, and which is
+    /// this request's. Empty when no one is logged in (or the log-in happens in this
+    /// request, which is stored after the handler).
+    ///
+    /// Each costs the store one load; sessions that are gone leave the list on the way.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the store fails.
+    pub async fn sessions(&self) -> Result<Vec<UserSession>, Error> {
+        let Some((id, user)) = self.live.logged_in() else {
+            return Ok(Vec::new());
+        };
+        Ok(self.users().sessions(&user, Some(&id)).await?)
+    }
+
+    /// Revokes the logged-in user's session `handle` (from [`Auth::sessions`]): it is
+    /// deleted from the store, so its next request, on any instance, has no session.
+    /// `false` when the user has no session of that handle (another user's handle
+    /// included: a user revokes only their own). Revoking this request's own session is
+    /// [`Auth::logout`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the store fails.
+    pub async fn revoke(&self, handle: &str) -> Result<bool, Error> {
+        let Some((id, user)) = self.live.logged_in() else {
+            return Ok(false);
+        };
+        if id.handle() == handle {
+            return Ok(false);
+        }
+        Ok(self.users().revoke(&user, handle).await?)
+    }
+
+    /// "Sign out other devices": revokes every session of the logged-in user but this
+    /// request's, and answers how many. Follow it with [`Auth::logout`] to sign out
+    /// everywhere.
+    ///
+    /// # Security
+    ///
+    /// After a password change, or when a user suspects a stolen cookie: every other
+    /// session is dead on its next request, on every instance.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the store fails.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use rocket::{post, response::Redirect};
+    /// use rocket_server_sessions::{Auth, Authenticated, Error};
+    ///
+    /// #[post("/logout/others")]
+    /// async fn sign_out_others(_user: Authenticated, auth: Auth) -> Result<Redirect, Error> {
+    ///     auth.revoke_others().await?;
+    ///     Ok(Redirect::to("/dashboard"))
+    /// }
+    /// ```
+    pub async fn revoke_others(&self) -> Result<usize, Error> {
+        let Some((id, user)) = self.live.logged_in() else {
+            return Ok(0);
+        };
+        Ok(self.users().revoke_all(&user, Some(&id)).await?)
+    }
+
+    fn users(&self) -> Users<'_> {
+        Users::new(&self.live.ctx.store, &self.live.ctx.keys.users)
     }
 }
 

@@ -30,7 +30,14 @@ pub(crate) mod label {
     pub(crate) const PENDING: &[u8] = b"rocket_server_sessions/v1/pending-session";
     /// Derives CSRF tokens from session ids.
     pub(crate) const CSRF: &[u8] = b"rocket_server_sessions/v1/csrf-token";
+    /// Derives the id of the record that lists a user's sessions from the user.
+    pub(crate) const USER_INDEX: &[u8] = b"rocket_server_sessions/v1/user-index";
+    /// Seals the session ids that record lists, so that the store holds none in the clear.
+    pub(crate) const SEAL: &[u8] = b"rocket_server_sessions/v1/sealed-id";
 }
+
+/// How many hex digits of the storage key make a session's [handle](SessionId::handle).
+const HANDLE_CHARS: usize = 32;
 
 /// A session's identifier: 192 random bits.
 ///
@@ -84,6 +91,15 @@ impl SessionId {
     /// them in one allocation.
     pub(crate) fn append_storage_key(&self, out: &mut String) {
         HEXLOWER.encode_append(&Sha256::digest(self.0), out);
+    }
+
+    /// An opaque name for the session that gives nobody the id: the first 128 bits of its
+    /// [storage key](SessionId::storage_key), in hex. It lists a user's sessions to that
+    /// user, who may revoke one by it.
+    pub(crate) fn handle(&self) -> String {
+        let mut key = self.storage_key();
+        key.truncate(HANDLE_CHARS);
+        key
     }
 
     fn encode(&self) -> String {
@@ -157,6 +173,51 @@ impl Signer {
         })
     }
 
+    /// What `data` derives under each secret, the signing one first: 192 bits of its HMAC
+    /// each.
+    fn derive_all<'a>(&'a self, data: &'a [u8]) -> impl Iterator<Item = [u8; ID_BYTES]> + 'a {
+        self.keys.iter().map(move |key| {
+            let mut mac = key.clone();
+            mac.update(data);
+            let mut out = [0; ID_BYTES];
+            out.copy_from_slice(&mac.finalize().into_bytes()[..ID_BYTES]);
+            out
+        })
+    }
+
+    /// The ids `data` derives under each secret, the signing one first: the names of
+    /// records of the crate's own (a user's list of sessions) that no one can guess
+    /// without the secret. Each secret's is kept, so rotating secrets loses none.
+    pub(crate) fn derive_ids(&self, data: &[u8]) -> Vec<SessionId> {
+        self.derive_all(data).map(SessionId).collect()
+    }
+
+    /// `id` sealed under the signing secret: the id XOR a pad derived from its handle (a
+    /// one-time pad, since each id has a handle of its own), in URL-safe base64. The store
+    /// that keeps it holds no usable id.
+    pub(crate) fn seal(&self, id: &SessionId) -> String {
+        let handle = id.handle();
+        let pad = self
+            .derive_all(handle.as_bytes())
+            .next()
+            .unwrap_or([0; ID_BYTES]);
+        let sealed: Vec<u8> = id.0.iter().zip(pad).map(|(b, p)| b ^ p).collect();
+        BASE64URL_NOPAD.encode(&sealed)
+    }
+
+    /// The id that `sealed` holds for `handle`, under any secret: `None` when it does not
+    /// open to an id of that handle (tampered with, or sealed under a secret now gone).
+    pub(crate) fn unseal(&self, sealed: &str, handle: &str) -> Option<SessionId> {
+        let mut bytes = [0; ID_BYTES];
+        decode_exact(sealed, &mut bytes)?;
+        self.derive_all(handle.as_bytes()).find_map(|pad| {
+            let mut id = bytes;
+            id.iter_mut().zip(pad).for_each(|(b, p)| *b ^= p);
+            let id = SessionId(id);
+            (id.handle() == handle).then_some(id)
+        })
+    }
+
     /// The cookie value for `id`: `<id>.<tag>`, signed with the first secret.
     pub(crate) fn sign(&self, id: &SessionId) -> String {
         let mut value = String::with_capacity(COOKIE_VALUE_CHARS);
@@ -209,6 +270,46 @@ mod tests {
 
     fn signer(secrets: &[&str]) -> Signer {
         Signer::new(secrets, label::SESSION).expect("secrets are not empty")
+    }
+
+    #[test]
+    fn a_sealed_id_opens_for_its_handle_alone_and_under_any_secret() {
+        let old = Signer::new(&["the old secret, thirty-two bytes long"], label::SEAL).unwrap();
+        let rotated = Signer::new(
+            &[
+                "the new secret, thirty-two bytes long",
+                "the old secret, thirty-two bytes long",
+            ],
+            label::SEAL,
+        )
+        .unwrap();
+        let id = SessionId::generate();
+        let sealed = old.seal(&id);
+        assert!(!sealed.contains(&id.to_string()));
+        assert_eq!(old.unseal(&sealed, &id.handle()), Some(id.clone()));
+        assert_eq!(rotated.unseal(&sealed, &id.handle()), Some(id.clone()));
+        assert_eq!(old.unseal(&sealed, &SessionId::generate().handle()), None);
+        let other = Signer::new(&["another secret, thirty-two bytes long"], label::SEAL).unwrap();
+        assert_eq!(other.unseal(&sealed, &id.handle()), None);
+        assert_eq!(old.unseal("garbage", &id.handle()), None);
+        assert_eq!(id.handle().len(), HANDLE_CHARS);
+    }
+
+    #[test]
+    fn derived_ids_differ_by_data_and_secret() {
+        let signer = Signer::new(
+            &[
+                "a secret of at least thirty-two bytes!",
+                "an older secret of thirty-two bytes",
+            ],
+            label::USER_INDEX,
+        )
+        .unwrap();
+        let alice = signer.derive_ids(b"\"alice\"");
+        assert_eq!(alice.len(), 2);
+        assert_ne!(alice[0], alice[1]);
+        assert_eq!(alice, signer.derive_ids(b"\"alice\""));
+        assert_ne!(alice[0], signer.derive_ids(b"\"bob\"")[0]);
     }
 
     #[test]

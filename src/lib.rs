@@ -129,4 +129,4 @@ pub type PostgresStore = store::sql::SqlStore<store::sql::Postgres>;
 /// Sessions in an SQLite database file (feature `sqlite`): see [`store::sql::SqlStore`].
 #[cfg(feature = "sqlite")]
 pub type SqliteStore = store::sql::SqlStore<store::sql::Sqlite>;
-pub use store::{MemoryStore, SessionStore};
+pub use store::{MemoryStore, SessionStore, UserSession};

@@ -8,6 +8,7 @@
 //! | `rocket_sessions_loaded_total` | counter | |
 //! | `rocket_sessions_committed_total` | counter | |
 //! | `rocket_sessions_destroyed_total` | counter | |
+//! | `rocket_sessions_revoked_total` | counter | |
 //! | `rocket_sessions_expired_total` | counter | `reason`: `sweep`, `absolute_timeout` |
 //! | `rocket_sessions_store_calls_total` | counter | `store`, `call`, `outcome`: `ok`, `unavailable`, `timeout`, `corrupt` |
 //! | `rocket_sessions_store_call_seconds` | histogram | `store`, `call` |
@@ -36,6 +37,16 @@ pub(crate) fn committed() {
 pub(crate) fn destroyed() {
     #[cfg(feature = "metrics")]
     metrics::counter!("rocket_sessions_destroyed_total").increment(1);
+}
+
+/// `count` sessions were revoked ("sign out everywhere").
+pub(crate) fn revoked(count: usize) {
+    #[cfg(feature = "metrics")]
+    if count > 0 {
+        metrics::counter!("rocket_sessions_revoked_total").increment(count as u64);
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = count;
 }
 
 /// Why sessions expired.
@@ -116,6 +127,10 @@ pub(crate) fn describe() {
         describe_counter!(
             "rocket_sessions_destroyed_total",
             "sessions destroyed (logged out or ended by the application)"
+        );
+        describe_counter!(
+            "rocket_sessions_revoked_total",
+            "sessions revoked by their user (sign out everywhere)"
         );
         describe_counter!(
             "rocket_sessions_expired_total",

@@ -25,11 +25,17 @@ pub(crate) mod reserved {
     /// log-in that moved it to a new id. Kept when `absolute_timeout` is set, which counts
     /// from it.
     pub(crate) const CREATED: &str = "$created";
+    /// When a logged-in session was last written (by a change, or a `rolling` refresh), in
+    /// milliseconds since the Unix epoch: its "last seen" in the list of a user's sessions.
+    pub(crate) const SEEN: &str = "$seen";
+    /// Marks the record that lists a user's sessions, and holds that user: such a record
+    /// counts as logged in, so no flood of strangers evicts it before a real session.
+    pub(crate) const INDEX: &str = "$index";
 
     /// Whether `key` describes the session rather than holds anything for it: a session
     /// holding only these is not worth storing.
     pub(crate) fn is_metadata(key: &str) -> bool {
-        key == LIFETIME || key == CREATED
+        key == LIFETIME || key == CREATED || key == SEEN
     }
 
     /// Whether `key` holds what the application stored for the visitor: its own entries
@@ -150,7 +156,7 @@ impl SessionRecord {
     /// flood of visitors without an account never pushes a logged-in user out while an
     /// anonymous session is left to go.
     pub fn is_authenticated(&self) -> bool {
-        self.get(reserved::USER).is_some()
+        self.get(reserved::USER).is_some() || self.get(reserved::INDEX).is_some()
     }
 
     /// `true` when the record holds the crate's own bookkeeping (a flash message) and none

@@ -14,6 +14,27 @@ pub(crate) struct Keys {
     pub(crate) pending: Signer,
     /// Derives CSRF tokens from session ids.
     pub(crate) csrf: Signer,
+    /// Names the records that list a user's sessions, and seals the ids they hold.
+    pub(crate) users: UserKeys,
+}
+
+/// The keys of the lists of a user's sessions.
+#[derive(Clone)]
+pub(crate) struct UserKeys {
+    /// Derives the id of a user's list from the user.
+    pub(crate) index: Signer,
+    /// Seals the session ids in it.
+    pub(crate) seal: Signer,
+}
+
+impl UserKeys {
+    /// The keys for `secrets`, the first of which derives and seals.
+    pub(crate) fn new<S: AsRef<[u8]>>(secrets: &[S]) -> Option<Self> {
+        Some(UserKeys {
+            index: Signer::new(secrets, label::USER_INDEX)?,
+            seal: Signer::new(secrets, label::SEAL)?,
+        })
+    }
 }
 
 /// The keys: derived from `sessions.secrets` when set, else from Rocket's `secret_key`,
@@ -66,6 +87,7 @@ pub(crate) fn keys(config: &SessionConfig, figment: &Figment, debug: bool) -> Re
         session: signer(label::SESSION),
         pending: signer(label::PENDING),
         csrf: signer(label::CSRF),
+        users: UserKeys::new(&secrets).expect("at least one secret"),
     })
 }
 

@@ -141,6 +141,20 @@ async fn a_recorder_counts_sessions_and_store_calls_by_outcome() {
     })
     .await;
 
+    // Revoked sessions: alice signs out her other device.
+    let devices = Client::untracked(rocket_with(figment(), Some(Sessions::fairing())))
+        .await
+        .unwrap();
+    let laptop = log_in_as(&devices, "alice").await;
+    let _phone = log_in_as(&devices, "alice").await;
+    let response = devices
+        .post("/logout/others")
+        .cookie(laptop)
+        .dispatch()
+        .await;
+    assert_eq!(response.into_string().await.as_deref(), Some("1"));
+    assert_eq!(counter(&s, "rocket_sessions_revoked_total", &[]), 1);
+
     // A store given in code is "custom"; a store that is down is counted as such.
     let down = Counting::down();
     let client = Client::tracked(rocket_with(

@@ -124,11 +124,36 @@ async fn login(
 }
 
 #[get("/dashboard")]
-fn dashboard(user: Authenticated, csrf: CsrfToken) -> Template {
-    Template::render(
+async fn dashboard(
+    user: Authenticated,
+    auth: Auth,
+    csrf: CsrfToken,
+    mut flash: SessionFlash,
+) -> Result<Template, Error> {
+    let sessions = auth.sessions().await?.len();
+    Ok(Template::render(
         "dashboard",
-        context! { user: &*user, csrf_token: csrf.token() },
-    )
+        context! { user: &*user, sessions, csrf_token: csrf.token(), flash: flash.take() },
+    ))
+}
+
+/// "Sign out other devices": every other session of the user is dead on its next request.
+#[post("/logout/others", data = "<form>")]
+async fn logout_others(
+    form: Form<Logout<'_>>,
+    csrf: CsrfToken,
+    _user: Authenticated,
+    auth: Auth,
+    mut flash: SessionFlash,
+) -> Result<Redirect, Error> {
+    csrf.verify(form.csrf_token)?;
+    let revoked = auth.revoke_others().await?;
+    let plural = if revoked == 1 { "" } else { "s" };
+    flash.set(
+        "info",
+        &format!("Signed out of {revoked} other session{plural}."),
+    )?;
+    Ok(Redirect::to("/dashboard"))
 }
 
 #[derive(FromForm)]
@@ -168,7 +193,15 @@ pub fn app_with(figment: rocket::figment::Figment, sessions: Sessions) -> Rocket
         .manage(Users::demo())
         .mount(
             "/",
-            routes![index, counter, login_page, login, dashboard, logout],
+            routes![
+                index,
+                counter,
+                login_page,
+                login,
+                dashboard,
+                logout,
+                logout_others
+            ],
         )
 }
 

@@ -13,7 +13,9 @@ use rocket::{Build, Orbit, Rocket};
 
 use crate::error::chain;
 use crate::metrics::{self, Expiry};
+use crate::record::reserved::USER;
 use crate::state::{cookie_lifetime, remaining, Context, Incoming, Plan, Slot};
+use crate::store::users::Users;
 use crate::store::{CommitOutcome, CreateOutcome, DeleteOutcome, Observed};
 use crate::time::unix_millis;
 use crate::{Error, Secure, SessionConfig, SessionId, SessionRecord, StoreError};
@@ -112,6 +114,7 @@ async fn commit<'r>(
     res: &mut Response<'r>,
 ) -> Result<(), StoreError> {
     let (keys, cookies) = (&ctx.keys, &ctx.cookies);
+    let users = Users::new(&ctx.store, &keys.users);
     match plan {
         Plan::Nothing => {}
         Plan::Pending { id, cookie } => cookies.set(req, res, &keys.pending.sign(&id), cookie),
@@ -120,12 +123,19 @@ async fn commit<'r>(
             record,
             cookie,
             replaces,
+            left,
         } => {
             let id = create(ctx, id, &record).await?;
             metrics::created();
+            if let Some(user) = record.get(USER) {
+                users.add(user, &id, unix_millis()).await?;
+            }
             cookies.set(req, res, &keys.session.sign(&id), cookie);
             if let Some(old) = replaces {
                 let _: DeleteOutcome = ctx.store.delete(&old).await?;
+                if let Some(user) = left {
+                    users.remove(&user, &old).await?;
+                }
             }
         }
         Plan::Update {
@@ -144,7 +154,7 @@ async fn commit<'r>(
                 }
             }
         }
-        Plan::Delete { id, pending } => {
+        Plan::Delete { id, pending, left } => {
             // Only a request whose session was still there sets or expires the cookie: one
             // whose session went meanwhile may be older than the browser's cookie.
             if ctx.store.delete(&id).await? == DeleteOutcome::Deleted {
@@ -152,6 +162,9 @@ async fn commit<'r>(
                     Some((id, cookie)) => cookies.set(req, res, &keys.pending.sign(&id), cookie),
                     None => cookies.expire(req, res),
                 }
+            }
+            if let Some(user) = left {
+                users.remove(&user, &id).await?;
             }
         }
     }

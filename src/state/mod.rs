@@ -129,6 +129,11 @@ pub(crate) struct State {
     /// A stored session to delete at commit: destroyed, regenerated away from, or
     /// unreadable.
     discard: Option<SessionId>,
+    /// The user logged in to the stored session as it was loaded (the JSON text of its
+    /// `$user` entry).
+    loaded_user: Option<String>,
+    /// The user logged in to `discard`, whose list of sessions it leaves at commit.
+    discard_user: Option<String>,
     /// The id a new session is stored under: the id the cookie carried (pending, or a
     /// gone session's), else one generated when first asked for (else at commit).
     new_id: Option<SessionId>,
@@ -164,6 +169,8 @@ impl State {
             incoming,
             stored: None,
             discard: None,
+            loaded_user: None,
+            discard_user: None,
             new_id,
             record: SessionRecord::new(ctx.config.max_age),
             changed: Vec::new(),
@@ -180,6 +187,7 @@ impl State {
     /// The store had session `id`: this request uses it.
     fn found(&mut self, id: SessionId, record: SessionRecord) {
         self.was_bookkeeping_only = !record.holds_app_data();
+        self.loaded_user = record.get(reserved::USER).map(String::from);
         self.record = record;
         self.stored = Some(id);
         // A session stored before `absolute_timeout` was set starts its count now.
@@ -258,6 +266,7 @@ impl State {
     fn regenerate(&mut self) {
         if let Some(old) = self.stored.take() {
             self.discard = Some(old);
+            self.discard_user = self.loaded_user.take();
         }
         self.new_id = None;
         self.bound = false;
@@ -288,6 +297,8 @@ impl State {
             incoming: std::mem::replace(&mut self.incoming, Incoming::Nothing),
             stored: self.stored.take(),
             discard: self.discard.take(),
+            loaded_user: self.loaded_user.take(),
+            discard_user: self.discard_user.take(),
             new_id: self.new_id.take(),
             record: std::mem::replace(&mut self.record, SessionRecord::new(self.max_age)),
             changed: std::mem::take(&mut self.changed),
@@ -365,6 +376,13 @@ impl Live {
 
     pub(crate) fn is_new(&self) -> bool {
         self.lock().stored.is_none()
+    }
+
+    /// The stored session's id and the user logged in to it (the JSON text of its `$user`
+    /// entry), as it was loaded: `None` for a new session, or one no one logged in to.
+    pub(crate) fn logged_in(&self) -> Option<(SessionId, String)> {
+        let state = self.lock();
+        Some((state.stored.clone()?, state.loaded_user.clone()?))
     }
 
     /// The session's CSRF token: its id's tag under the CSRF key. A new session's id is

@@ -26,14 +26,16 @@ pub(crate) enum Plan {
     /// Nothing to store, but a CSRF token is bound to the id a new session would have:
     /// send that id as a pending cookie, so the token verifies next time.
     Pending { id: SessionId, cookie: Lifetime },
-    /// Store a new session (under `id`, else a fresh one) and set its cookie; then delete
-    /// `replaces`, the stored session it took over from (a regenerate, or a destroy
-    /// followed by a write).
+    /// Store a new session (under `id`, else a fresh one) and set its cookie, and when a
+    /// user is logged in to it, add it to that user's list; then delete `replaces`, the
+    /// stored session it took over from (a regenerate, or a destroy followed by a write),
+    /// and take it off the list of `left`, the user logged in to it.
     Create {
         id: Option<SessionId>,
         record: SessionRecord,
         cookie: Lifetime,
         replaces: Option<SessionId>,
+        left: Option<String>,
     },
     /// Write `changes` to the stored session `id`; when they apply and `cookie` is set
     /// (the lifetime was reset), send the cookie again.
@@ -42,12 +44,14 @@ pub(crate) enum Plan {
         changes: Changes,
         cookie: Option<Lifetime>,
     },
-    /// Delete the stored session `id` (destroyed, or unreadable); then send `pending` as a
-    /// pending cookie, or else expire the cookie, but only if the store still held the
-    /// session: one already gone may be older than the cookie the browser holds now.
+    /// Delete the stored session `id` (destroyed, or unreadable), and take it off the list
+    /// of `left`, the user logged in to it; then send `pending` as a pending cookie, or
+    /// else expire the cookie, but only if the store still held the session: one already
+    /// gone may be older than the cookie the browser holds now.
     Delete {
         id: SessionId,
         pending: Option<(SessionId, Lifetime)>,
+        left: Option<String>,
     },
 }
 
@@ -69,6 +73,7 @@ impl State {
         let State {
             incoming,
             discard,
+            discard_user: left,
             new_id,
             mut record,
             bound,
@@ -96,6 +101,7 @@ impl State {
                 cookie: cookie_lifetime(&record, config, now),
                 record,
                 replaces: discard,
+                left,
             };
         }
 
@@ -110,7 +116,7 @@ impl State {
                 )
             });
         match (discard, pending) {
-            (Some(id), pending) => Plan::Delete { id, pending },
+            (Some(id), pending) => Plan::Delete { id, pending, left },
             (None, Some((id, cookie))) => Plan::Pending { id, cookie },
             (None, None) => Plan::Nothing,
         }
@@ -144,6 +150,7 @@ impl State {
             changes.reset_ttl(ttl.min(left));
         }
         let cookie = changes.ttl().map(|_| cookie_lifetime(&record, config, now));
+        let logged_in = record.get(reserved::USER).is_some();
         for key in changed {
             match record.take(key) {
                 Some((key, json)) => changes.set(key, json),
@@ -154,6 +161,10 @@ impl State {
             for (key, json) in record.into_entries() {
                 changes.set(key, json);
             }
+        }
+        // A logged-in session's "last seen", on a write that happens anyway.
+        if logged_in && !changes.is_empty() {
+            changes.set(reserved::SEEN, now.to_string());
         }
         (changes, cookie)
     }
@@ -244,6 +255,8 @@ mod tests {
             incoming: incoming.clone(),
             stored: None,
             discard: None,
+            loaded_user: None,
+            discard_user: None,
             new_id: incoming.id().cloned(),
             record: SessionRecord::new(MAX_AGE),
             changed: Vec::new(),
@@ -290,6 +303,7 @@ mod tests {
             record,
             cookie: Some(MAX_AGE),
             replaces: None,
+            left: None,
         } = new.plan(&config())
         else {
             panic!("not a create");
@@ -416,7 +430,8 @@ mod tests {
             s.plan(&config()),
             Plan::Delete {
                 id: id.clone(),
-                pending: None
+                pending: None,
+                left: None,
             }
         );
 
@@ -547,7 +562,14 @@ mod tests {
         let id = SessionId::generate();
         let mut s = state(Incoming::Session(id.clone()), None);
         s.discard = Some(id.clone());
-        assert_eq!(s.plan(&config()), Plan::Delete { id, pending: None });
+        assert_eq!(
+            s.plan(&config()),
+            Plan::Delete {
+                id,
+                pending: None,
+                left: None
+            }
+        );
     }
 
     #[test]
@@ -796,7 +818,8 @@ mod tests {
             s.plan(&capped(100 * SECOND)),
             Plan::Delete {
                 id: id.clone(),
-                pending: None
+                pending: None,
+                left: None,
             }
         );
         let mut s = timed_state(Incoming::Session(id.clone()), None, timeout);
@@ -868,5 +891,62 @@ mod tests {
         assert!(!record.is_bookkeeping_only());
         record.insert(reserved::FLASH, "{}");
         assert!(record.is_bookkeeping_only());
+    }
+
+    #[test]
+    fn a_log_out_or_a_new_log_in_takes_the_old_session_off_its_users_list() {
+        let alice = "\"alice\"";
+        let (id, mut s) = stored(&[(reserved::USER, alice)]);
+        s.destroy();
+        assert_eq!(
+            s.plan(&config()),
+            Plan::Delete {
+                id,
+                pending: None,
+                left: Some(alice.to_string()),
+            }
+        );
+
+        let (id, mut s) = stored(&[(reserved::USER, alice)]);
+        s.put(reserved::USER, alice.into()).unwrap();
+        s.regenerate();
+        let Plan::Create { replaces, left, .. } = s.plan(&config()) else {
+            panic!("not a create");
+        };
+        assert_eq!((replaces, left), (Some(id), Some(alice.to_string())));
+
+        // An anonymous session leaves no list.
+        let (_, mut s) = stored(&[("a", "1")]);
+        s.put(reserved::USER, alice.into()).unwrap();
+        s.regenerate();
+        assert!(matches!(s.plan(&config()), Plan::Create { left: None, .. }));
+    }
+
+    #[test]
+    fn a_logged_in_session_records_when_it_was_last_seen_on_writes_it_makes_anyway() {
+        let (_, mut s) = stored(&[(reserved::USER, "\"alice\"")]);
+        s.put("cart", "[1]".into()).unwrap();
+        let Plan::Update { changes, .. } = s.plan(&config()) else {
+            panic!("not an update");
+        };
+        let seen = NOW.to_string();
+        assert_eq!(
+            entries(&changes),
+            [(reserved::SEEN, Some(seen.as_str())), ("cart", Some("[1]"))]
+        );
+
+        let (_, unchanged) = stored(&[(reserved::USER, "\"alice\"")]);
+        assert_eq!(
+            unchanged.plan(&config()),
+            Plan::Nothing,
+            "no write for it alone"
+        );
+
+        let (_, mut anonymous) = stored(&[]);
+        anonymous.put("cart", "[1]".into()).unwrap();
+        let Plan::Update { changes, .. } = anonymous.plan(&config()) else {
+            panic!("not an update");
+        };
+        assert_eq!(entries(&changes), [("cart", Some("[1]"))]);
     }
 }

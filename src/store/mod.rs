@@ -96,6 +96,7 @@ mod redis;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 pub mod sql;
 mod sweep;
+pub(crate) mod users;
 
 pub(crate) use observed::Observed;
 
@@ -104,6 +105,7 @@ pub use file::FileStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
+pub use users::UserSession;
 
 /// Refuses a record written in a layout this version does not know.
 #[cfg(any(all(feature = "file", unix), feature = "redis"))]

@@ -92,6 +92,34 @@ impl Observed {
     }
 }
 
+/// The fairing's store is a store: the list of a user's sessions runs on it, observed too.
+#[rocket::async_trait]
+impl SessionStore for Observed {
+    async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        Observed::load(self, id).await
+    }
+
+    async fn create(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord,
+    ) -> Result<CreateOutcome, StoreError> {
+        Observed::create(self, id, record).await
+    }
+
+    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
+        Observed::commit(self, id, changes).await
+    }
+
+    async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        Observed::touch(self, id).await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
+        Observed::delete(self, id).await
+    }
+}
+
 impl Outage {
     /// Passes `result` on, logging when the store starts and stops failing.
     fn observe<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {

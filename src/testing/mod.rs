@@ -57,7 +57,12 @@ macro_rules! __for_each_store_rule {
             touches_racing_commits_undo_none_of_them,
             delete_is_idempotent_and_says_whether_it_held_the_session,
             values_round_trip_exactly,
-            an_empty_record_is_a_live_session
+            an_empty_record_is_a_live_session,
+            a_log_in_joins_its_users_list_and_a_log_out_leaves_it,
+            a_users_list_drops_sessions_that_expired,
+            revoking_all_leaves_no_session_of_the_user_usable,
+            a_handle_revokes_only_its_users_session,
+            concurrent_log_ins_of_one_user_all_appear
         }
     };
 }

@@ -6,8 +6,11 @@ use std::time::Duration;
 use rocket::futures::future::join_all;
 
 use super::Store;
+
+mod users;
 use crate::store::{CommitOutcome, CreateOutcome, DeleteOutcome};
 use crate::{Changes, SessionId, SessionRecord};
+pub use users::*;
 
 const LONG: Duration = Duration::from_secs(600);
 /// Short enough to expire within a test, long enough to outlast a slow round trip.

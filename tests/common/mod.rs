@@ -141,6 +141,29 @@ fn whoami(user: Option<Authenticated>) -> String {
     user.map(Authenticated::into_user).unwrap_or_default()
 }
 
+/// The logged-in user's sessions: a line of `<handle> <current>` each, the oldest first.
+#[get("/sessions")]
+async fn sessions(auth: Auth) -> Result<String, Error> {
+    let sessions = auth.sessions().await?;
+    let lines: Vec<String> = sessions
+        .iter()
+        .map(|s| format!("{} {}", s.handle(), s.is_current()))
+        .collect();
+    Ok(lines.join("\n"))
+}
+
+/// Signs out the user's other sessions: how many.
+#[post("/logout/others")]
+async fn logout_others(auth: Auth) -> Result<String, Error> {
+    Ok(auth.revoke_others().await?.to_string())
+}
+
+/// Revokes the user's session `handle`: whether it was one.
+#[post("/revoke/<handle>")]
+async fn revoke(auth: Auth, handle: &str) -> Result<String, Error> {
+    Ok(auth.revoke(handle).await?.to_string())
+}
+
 /// Ends the session through the untyped handle.
 #[post("/forget-me")]
 fn forget_me(mut session: SessionHandle) {
@@ -222,6 +245,9 @@ pub fn rocket_with(figment: Figment, fairing: Option<Sessions>) -> Rocket<Build>
             slow_destroy,
             login_as,
             whoami,
+            sessions,
+            logout_others,
+            revoke,
             forget_me,
             debug
         ],

@@ -1,6 +1,6 @@
 //! examples/login in a real headless Chromium, driven through chromedriver: a stranger is
 //! sent to the login form, signs in, lands back where they were going, signs out, and
-//! finds the dashboard closed again.
+//! finds the dashboard closed again; a user signed in on two browsers signs the other out.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (scripts/test.sh installs them). Under
 //! `CI=true` their absence fails the test; elsewhere it is skipped with a message.
@@ -57,7 +57,8 @@ async fn wait_for_port(port: u16) {
     }
 }
 
-async fn browser(driver_port: u16) -> Client {
+/// A browser of its own (profile `profile`: its own cookies) on chromedriver's port.
+async fn browser(driver_port: u16, profile: &str) -> Client {
     let args = [
         "--headless",
         "--no-sandbox",
@@ -69,7 +70,7 @@ async fn browser(driver_port: u16) -> Client {
         "--disable-quic",
         "--no-first-run",
     ];
-    let profile = std::env::temp_dir().join(format!("rss-chromium-{}", std::process::id()));
+    let profile = profile_dir(profile);
     let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     args.push(format!("--user-data-dir={}", profile.display()));
     let capabilities = json!({ "goog:chromeOptions": { "binary": CHROMIUM, "args": args } });
@@ -80,6 +81,73 @@ async fn browser(driver_port: u16) -> Client {
         .connect(&format!("http://127.0.0.1:{driver_port}"))
         .await
         .expect("chromedriver starts a headless Chromium")
+}
+
+fn profile_dir(profile: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("rss-chromium-{}-{profile}", std::process::id()))
+}
+
+/// The login example, served on a free loopback port: its address, and what stops it.
+async fn serve_app() -> (String, rocket::Shutdown, tokio::task::JoinHandle<()>) {
+    let app_port = common::free_port();
+    let figment = rocket::Config::figment()
+        .merge(("log_level", "off"))
+        .merge(("address", "127.0.0.1"))
+        .merge(("port", app_port))
+        .merge(("sessions.secrets", [common::SECRET]));
+    let app = login::app_on(figment)
+        .ignite()
+        .await
+        .expect("the login example ignites");
+    let shutdown = app.shutdown();
+    let server = tokio::spawn(async move {
+        let _ = app.launch().await;
+    });
+    wait_for_port(app_port).await;
+    (format!("http://127.0.0.1:{app_port}"), shutdown, server)
+}
+
+/// chromedriver on a free loopback port, once it listens.
+async fn start_driver() -> (Driver, u16) {
+    let driver_port = common::free_port();
+    let driver = Driver(
+        Command::new(CHROMEDRIVER)
+            .arg(format!("--port={driver_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver runs"),
+    );
+    wait_for_port(driver_port).await;
+    (driver, driver_port)
+}
+
+/// Clicks the element `#id`.
+async fn click(browser: &Client, id: &str) {
+    browser
+        .find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|_| panic!("#{id} on the page"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Signs in as alice from the login form, and waits for the dashboard.
+async fn sign_in(browser: &Client, base: &str) {
+    browser.goto(&format!("{base}/login")).await.unwrap();
+    for (id, text) in [("username", "alice"), ("password", "wonderland")] {
+        browser
+            .find(Locator::Id(id))
+            .await
+            .unwrap()
+            .send_keys(text)
+            .await
+            .unwrap();
+    }
+    click(browser, "sign-in").await;
+    arrive_at(browser, "/dashboard").await;
+    assert_eq!(text_of(browser, "user").await, "alice");
 }
 
 /// The text of the element `#id`, waiting for the page to show it.
@@ -115,32 +183,9 @@ async fn a_visitor_signs_in_returns_to_the_dashboard_and_signs_out() {
         return;
     }
 
-    let app_port = common::free_port();
-    let figment = rocket::Config::figment()
-        .merge(("log_level", "off"))
-        .merge(("address", "127.0.0.1"))
-        .merge(("port", app_port))
-        .merge(("sessions.secrets", [common::SECRET]));
-    let app = login::app_on(figment)
-        .ignite()
-        .await
-        .expect("the login example ignites");
-    let shutdown = app.shutdown();
-    let server = tokio::spawn(app.launch());
-    wait_for_port(app_port).await;
-
-    let driver_port = common::free_port();
-    let _driver = Driver(
-        Command::new(CHROMEDRIVER)
-            .arg(format!("--port={driver_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver runs"),
-    );
-    wait_for_port(driver_port).await;
-    let browser = browser(driver_port).await;
-    let base = format!("http://127.0.0.1:{app_port}");
+    let (base, shutdown, server) = serve_app().await;
+    let (_driver, driver_port) = start_driver().await;
+    let browser = browser(driver_port, "walk").await;
 
     let outcome = async {
         // A stranger asks for the dashboard and lands on the login form.
@@ -199,9 +244,57 @@ async fn a_visitor_signs_in_returns_to_the_dashboard_and_signs_out() {
     let result = tokio::time::timeout(Duration::from_secs(60), outcome).await;
 
     let _ = browser.close().await;
-    let _ = std::fs::remove_dir_all(
-        std::env::temp_dir().join(format!("rss-chromium-{}", std::process::id())),
-    );
+    let _ = std::fs::remove_dir_all(profile_dir("walk"));
+    shutdown.notify();
+    let _ = server.await;
+    result.expect("the browser walk finishes within a minute");
+}
+
+#[rocket::async_test]
+async fn a_user_signed_in_on_two_browsers_signs_the_other_out() {
+    if !browser_available() {
+        return;
+    }
+
+    let (base, shutdown, server) = serve_app().await;
+    let (_driver, driver_port) = start_driver().await;
+    let laptop = browser(driver_port, "laptop").await;
+    let phone = browser(driver_port, "phone").await;
+
+    let outcome = async {
+        sign_in(&laptop, &base).await;
+        sign_in(&phone, &base).await;
+        laptop.goto(&format!("{base}/dashboard")).await.unwrap();
+        assert_eq!(text_of(&laptop, "sessions").await, "2");
+
+        // The laptop signs the phone out, and stays signed in itself.
+        click(&laptop, "sign-out-others").await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while laptop.find(Locator::Id("flash")).await.is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "no word of the signed-out session"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        arrive_at(&laptop, "/dashboard").await;
+        assert_eq!(
+            text_of(&laptop, "flash").await,
+            "Signed out of 1 other session."
+        );
+        assert_eq!(text_of(&laptop, "user").await, "alice");
+        assert_eq!(text_of(&laptop, "sessions").await, "1");
+
+        // The phone's next request finds no session: back to the login form.
+        phone.goto(&format!("{base}/dashboard")).await.unwrap();
+        arrive_at(&phone, "/login").await;
+    };
+    let result = tokio::time::timeout(Duration::from_secs(60), outcome).await;
+
+    for (browser, profile) in [(laptop, "laptop"), (phone, "phone")] {
+        let _ = browser.close().await;
+        let _ = std::fs::remove_dir_all(profile_dir(profile));
+    }
     shutdown.notify();
     let _ = server.await;
     result.expect("the browser walk finishes within a minute");

@@ -113,8 +113,8 @@ async fn the_login_form_works_for_a_visitor_the_store_has_never_seen() {
     assert_eq!(right.status(), Status::SeeOther);
     assert_eq!(
         store.inner.len(),
-        1,
-        "the log-in is the first session stored"
+        2,
+        "the log-in is the first session stored, beside alice's list of sessions"
     );
     assert!(get_ok(&client, "/dashboard").await.contains("alice"));
 }

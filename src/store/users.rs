@@ -1,0 +1,296 @@
+//! The list of a user's sessions, which "sign out everywhere" reads and revokes.
+//!
+//! Each logged-in user has one record in the store that keeps the sessions, under an id
+//! derived from the user with a secret: it maps each session's handle to the session's
+//! id, sealed, and its log-in time. It is built on the store contract alone (per-entry
+//! commits keep concurrent log-ins of one user apart, `create` never overwrites), so it
+//! works the same on every store, an application's own included. It never grows without
+//! bound: each log-in and each listing drops the sessions that are gone, and a user keeps
+//! at most [`MAX_SESSIONS_PER_USER`] (a log-in past that revokes the oldest).
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::{CommitOutcome, CreateOutcome, DeleteOutcome, SessionStore};
+use crate::record::reserved;
+use crate::secret::UserKeys;
+use crate::time::MAX_LIFETIME;
+use crate::{Changes, SessionId, SessionRecord, StoreError};
+
+/// The most sessions one user keeps: a log-in past that revokes the oldest.
+pub(crate) const MAX_SESSIONS_PER_USER: usize = 100;
+
+/// One session in a user's list, as the store keeps it.
+#[derive(Serialize, Deserialize)]
+struct Member {
+    /// The session's id, sealed ([`Signer::seal`](crate::id::Signer::seal)).
+    id: String,
+    /// When the user logged in to it, in milliseconds since the Unix epoch.
+    created: u64,
+}
+
+/// One of a logged-in user's sessions, as [`Auth::sessions`](crate::Auth::sessions) lists
+/// them: never its id or cookie, only a handle that revokes it.
+///
+/// # Example
+///
+/// ```
+/// use rocket::{get, serde::json::Json};
+/// use rocket_server_sessions::{Auth, Error};
+///
+/// /// The handles of the user's other sessions, newest last.
+/// #[get("/devices")]
+/// async fn devices(auth: Auth) -> Result<Json<Vec<String>>, Error> {
+///     let sessions = auth.sessions().await?;
+///     let others = sessions.iter().filter(|s| !s.is_current());
+///     Ok(Json(others.map(|s| s.handle().to_string()).collect()))
+/// }
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserSession {
+    handle: String,
+    created: u64,
+    last_seen: u64,
+    current: bool,
+}
+
+impl UserSession {
+    /// An opaque name for the session, for [`Auth::revoke`](crate::Auth::revoke): safe to
+    /// show the user, it gives nobody the session.
+    pub fn handle(&self) -> &str {
+        &self.handle
+    }
+
+    /// When the user logged in to it.
+    pub fn created(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.created)
+    }
+
+    /// When it was last written: by a change to it, or a `rolling` refresh; its log-in
+    /// time if neither happened since.
+    pub fn last_seen(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.last_seen)
+    }
+
+    /// Whether it is the session of the request that listed it.
+    pub fn is_current(&self) -> bool {
+        self.current
+    }
+}
+
+/// Prints the handle's first characters only.
+impl fmt::Debug for UserSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserSession")
+            .field(
+                "handle",
+                &format_args!("{}…", &self.handle[..6.min(self.handle.len())]),
+            )
+            .field("created", &self.created())
+            .field("last_seen", &self.last_seen())
+            .field("current", &self.current)
+            .finish()
+    }
+}
+
+/// A live session found in a user's list.
+struct Listed {
+    session: UserSession,
+    id: SessionId,
+    /// The list (one per secret) that holds it.
+    index: SessionId,
+}
+
+/// The lists of users' sessions in `store`.
+pub(crate) struct Users<'a> {
+    store: &'a dyn SessionStore,
+    keys: &'a UserKeys,
+}
+
+impl<'a> Users<'a> {
+    pub(crate) fn new(store: &'a dyn SessionStore, keys: &'a UserKeys) -> Self {
+        Users { store, keys }
+    }
+
+    /// The ids of `user`'s lists, one per secret, the signing one's first.
+    fn indexes(&self, user: &str) -> Vec<SessionId> {
+        self.keys.index.derive_ids(user.as_bytes())
+    }
+
+    /// Adds session `id` of `user` (the JSON text of its `$user` entry), logged in at
+    /// `now` (milliseconds since the Unix epoch): dropping the sessions of the list that
+    /// are gone first, and revoking the oldest when the user has too many.
+    pub(crate) async fn add(&self, user: &str, id: &SessionId, now: u64) -> Result<(), StoreError> {
+        let listed = self.list(user, None).await?;
+        let excess = (listed.len() + 1).saturating_sub(MAX_SESSIONS_PER_USER);
+        self.revoke_listed(listed.into_iter().take(excess)).await?;
+
+        let member = Member {
+            id: self.keys.seal.seal(id),
+            created: now,
+        };
+        let member = serde_json::to_string(&member).map_err(StoreError::corrupt)?;
+        let index = self.indexes(user).swap_remove(0);
+        let mut changes = Changes::default();
+        changes.set(id.handle(), member.as_str());
+        changes.reset_ttl(MAX_LIFETIME);
+        for _ in 0..3 {
+            if self.store.commit(&index, &changes).await? == CommitOutcome::Applied {
+                return Ok(());
+            }
+            let mut record = SessionRecord::new(MAX_LIFETIME);
+            record.insert(reserved::INDEX, user);
+            record.insert(id.handle(), member.as_str());
+            if self.store.create(&index, &record).await? == CreateOutcome::Created {
+                return Ok(());
+            }
+            // Another log-in of the user created the list meanwhile: add to it.
+        }
+        Err(StoreError::unavailable(
+            "the list of the user's sessions was neither there nor creatable",
+        ))
+    }
+
+    /// Removes session `id` from `user`'s lists (it logged out).
+    pub(crate) async fn remove(&self, user: &str, id: &SessionId) -> Result<(), StoreError> {
+        let mut changes = Changes::default();
+        changes.remove(id.handle());
+        for index in self.indexes(user) {
+            let _: CommitOutcome = self.store.commit(&index, &changes).await?;
+        }
+        Ok(())
+    }
+
+    /// `user`'s live sessions, the oldest first, `current` marked; the ones that are gone
+    /// are dropped from the lists on the way.
+    pub(crate) async fn sessions(
+        &self,
+        user: &str,
+        current: Option<&SessionId>,
+    ) -> Result<Vec<UserSession>, StoreError> {
+        let listed = self.list(user, current).await?;
+        Ok(listed.into_iter().map(|listed| listed.session).collect())
+    }
+
+    /// Revokes `user`'s session `handle`: it is deleted from the store, dead on its next
+    /// request on every instance. `false` when the user has no such session.
+    pub(crate) async fn revoke(&self, user: &str, handle: &str) -> Result<bool, StoreError> {
+        let listed = self.list(user, None).await?;
+        let found: Vec<Listed> = listed
+            .into_iter()
+            .filter(|listed| listed.session.handle == handle)
+            .collect();
+        Ok(self.revoke_listed(found).await? > 0)
+    }
+
+    /// Revokes every session of `user` but `keep`: how many it revoked.
+    pub(crate) async fn revoke_all(
+        &self,
+        user: &str,
+        keep: Option<&SessionId>,
+    ) -> Result<usize, StoreError> {
+        let listed = self.list(user, keep).await?;
+        let others = listed.into_iter().filter(|listed| !listed.session.current);
+        self.revoke_listed(others).await
+    }
+
+    /// Deletes the `listed` sessions, then takes them off their lists: how many the store
+    /// still held.
+    async fn revoke_listed(
+        &self,
+        listed: impl IntoIterator<Item = Listed>,
+    ) -> Result<usize, StoreError> {
+        let mut revoked = 0;
+        let mut off: Vec<(SessionId, Changes)> = Vec::new();
+        for listed in listed {
+            if self.store.delete(&listed.id).await? == DeleteOutcome::Deleted {
+                revoked += 1;
+            }
+            match off.iter_mut().find(|(index, _)| *index == listed.index) {
+                Some((_, changes)) => changes.remove(listed.session.handle),
+                None => {
+                    let mut changes = Changes::default();
+                    changes.remove(listed.session.handle);
+                    off.push((listed.index, changes));
+                }
+            }
+        }
+        for (index, changes) in off {
+            let _: CommitOutcome = self.store.commit(&index, &changes).await?;
+        }
+        crate::metrics::revoked(revoked);
+        Ok(revoked)
+    }
+
+    /// Reads `user`'s lists: the live sessions, the oldest first. A member whose session is
+    /// gone (expired, deleted, or no longer this user's), or that does not open, is dropped
+    /// from its list.
+    async fn list(
+        &self,
+        user: &str,
+        current: Option<&SessionId>,
+    ) -> Result<Vec<Listed>, StoreError> {
+        let mut live = Vec::new();
+        for index in self.indexes(user) {
+            let Some(record) = self.store.load(&index).await? else {
+                continue;
+            };
+            let mut gone = Changes::default();
+            for (handle, json) in record.entries() {
+                if handle == reserved::INDEX {
+                    continue;
+                }
+                match self.member(user, handle, json, current).await? {
+                    Some((session, id)) => live.push(Listed {
+                        session,
+                        id,
+                        index: index.clone(),
+                    }),
+                    None => gone.remove(handle),
+                }
+            }
+            if !gone.has_no_entries() {
+                let _: CommitOutcome = self.store.commit(&index, &gone).await?;
+            }
+        }
+        live.sort_by_key(|listed| listed.session.created);
+        Ok(live)
+    }
+
+    /// The live session a list's entry `handle` = `json` names, if it is one of `user`'s.
+    async fn member(
+        &self,
+        user: &str,
+        handle: &str,
+        json: &str,
+        current: Option<&SessionId>,
+    ) -> Result<Option<(UserSession, SessionId)>, StoreError> {
+        let Ok(member) = serde_json::from_str::<Member>(json) else {
+            return Ok(None);
+        };
+        let Some(id) = self.keys.seal.unseal(&member.id, handle) else {
+            return Ok(None);
+        };
+        let record = match self.store.load(&id).await {
+            Ok(Some(record)) => record,
+            Ok(None) | Err(StoreError::Corrupt(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if record.get(reserved::USER) != Some(user) {
+            return Ok(None);
+        }
+        let last_seen = record
+            .get(reserved::SEEN)
+            .and_then(|seen| seen.parse().ok())
+            .unwrap_or(member.created);
+        let session = UserSession {
+            handle: handle.to_string(),
+            created: member.created,
+            last_seen: last_seen.max(member.created),
+            current: current == Some(&id),
+        };
+        Ok(Some((session, id)))
+    }
+}

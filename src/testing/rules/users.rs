@@ -1,0 +1,140 @@
+//! The rules of a user's list of sessions ("sign out everywhere"), which the crate keeps
+//! in the store through the store contract alone: a store that keeps the contract keeps
+//! these.
+
+use std::time::Duration;
+
+use rocket::futures::future::join_all;
+
+use super::{created, loaded, sleep, LONG, SHORT};
+use crate::record::reserved::USER;
+use crate::secret::UserKeys;
+use crate::store::users::Users;
+use crate::testing::Store;
+use crate::time::unix_millis;
+use crate::SessionId;
+
+const ALICE: &str = "\"alice\"";
+const BOB: &str = "\"bob\"";
+
+fn keys() -> UserKeys {
+    UserKeys::new(&["the store test kit's secret, 32 bytes or more"]).expect("a secret")
+}
+
+/// A session of `user` that lives `ttl`, on `user`'s list as a log-in puts it there.
+async fn logged_in(store: &Store, keys: &UserKeys, user: &str, ttl: Duration) -> SessionId {
+    let id = created(store, &[(USER, user)], ttl).await;
+    let users = Users::new(store.as_ref(), keys);
+    users
+        .add(user, &id, unix_millis())
+        .await
+        .expect("the store answers");
+    id
+}
+
+/// The handles of `user`'s listed sessions, sorted.
+async fn listed(store: &Store, keys: &UserKeys, user: &str) -> Vec<String> {
+    let users = Users::new(store.as_ref(), keys);
+    let sessions = users.sessions(user, None).await.expect("the store answers");
+    let mut handles: Vec<String> = sessions.iter().map(|s| s.handle().to_string()).collect();
+    handles.sort();
+    handles
+}
+
+/// The handles of `ids`, sorted.
+fn handles(ids: &[&SessionId]) -> Vec<String> {
+    let mut handles: Vec<String> = ids.iter().map(|id| id.handle()).collect();
+    handles.sort();
+    handles
+}
+
+/// A log-in puts the session on its user's list, and on no one else's; a log-out takes it
+/// off.
+pub async fn a_log_in_joins_its_users_list_and_a_log_out_leaves_it(store: Store) {
+    let keys = keys();
+    let a = logged_in(&store, &keys, ALICE, LONG).await;
+    assert_eq!(listed(&store, &keys, ALICE).await, [a.handle()]);
+    let b = logged_in(&store, &keys, ALICE, LONG).await;
+    assert_eq!(listed(&store, &keys, ALICE).await, handles(&[&a, &b]));
+    assert!(listed(&store, &keys, BOB).await.is_empty());
+
+    let users = Users::new(store.as_ref(), &keys);
+    let _ = store.delete(&a).await.unwrap();
+    users.remove(ALICE, &a).await.unwrap();
+    assert_eq!(listed(&store, &keys, ALICE).await, [b.handle()]);
+}
+
+/// A session that expired leaves its user's list, which keeps no entry for it.
+pub async fn a_users_list_drops_sessions_that_expired(store: Store) {
+    let keys = keys();
+    let short = logged_in(&store, &keys, ALICE, SHORT).await;
+    let long = logged_in(&store, &keys, ALICE, LONG).await;
+    assert_eq!(listed(&store, &keys, ALICE).await.len(), 2);
+    sleep(SHORT + Duration::from_millis(200)).await;
+
+    assert_eq!(listed(&store, &keys, ALICE).await, [long.handle()]);
+    let index = &keys.index.derive_ids(ALICE.as_bytes())[0];
+    let list = loaded(&store, index).await.expect("the list is there");
+    assert_eq!(
+        list.get(&short.handle()),
+        None,
+        "the expired session is off the list"
+    );
+    assert!(list.get(&long.handle()).is_some());
+}
+
+/// Revoking every session of a user but one leaves none of the others usable; revoking
+/// all leaves none.
+pub async fn revoking_all_leaves_no_session_of_the_user_usable(store: Store) {
+    let keys = keys();
+    let users = Users::new(store.as_ref(), &keys);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(logged_in(&store, &keys, ALICE, LONG).await);
+    }
+    let bob = logged_in(&store, &keys, BOB, LONG).await;
+
+    assert_eq!(users.revoke_all(ALICE, Some(&ids[0])).await.unwrap(), 2);
+    assert!(
+        loaded(&store, &ids[0]).await.is_some(),
+        "the kept session lives"
+    );
+    for id in &ids[1..] {
+        assert_eq!(loaded(&store, id).await, None, "a revoked session is gone");
+    }
+    assert_eq!(listed(&store, &keys, ALICE).await, [ids[0].handle()]);
+
+    assert_eq!(users.revoke_all(ALICE, None).await.unwrap(), 1);
+    assert_eq!(loaded(&store, &ids[0]).await, None);
+    assert!(listed(&store, &keys, ALICE).await.is_empty());
+    assert!(
+        loaded(&store, &bob).await.is_some(),
+        "another user's sessions stay"
+    );
+}
+
+/// A handle revokes its user's session, never another user's.
+pub async fn a_handle_revokes_only_its_users_session(store: Store) {
+    let keys = keys();
+    let users = Users::new(store.as_ref(), &keys);
+    let alice = logged_in(&store, &keys, ALICE, LONG).await;
+    let bob = logged_in(&store, &keys, BOB, LONG).await;
+
+    assert!(!users.revoke(ALICE, &bob.handle()).await.unwrap());
+    assert!(loaded(&store, &bob).await.is_some());
+    assert!(users.revoke(ALICE, &alice.handle()).await.unwrap());
+    assert_eq!(loaded(&store, &alice).await, None);
+    assert!(!users.revoke(ALICE, &alice.handle()).await.unwrap(), "once");
+}
+
+/// Log-ins of one user at once all appear on the list: none overwrites another.
+pub async fn concurrent_log_ins_of_one_user_all_appear(store: Store) {
+    let keys = keys();
+    let log_ins = (0..16).map(|_| {
+        let (store, keys) = (store.clone(), keys.clone());
+        async move { logged_in(&store, &keys, ALICE, LONG).await }
+    });
+    let ids = join_all(log_ins).await;
+    let ids: Vec<&SessionId> = ids.iter().collect();
+    assert_eq!(listed(&store, &keys, ALICE).await, handles(&ids));
+}
