@@ -723,3 +723,32 @@ async fn a_full_group_evicts_anonymous_sessions_in_batches() {
     assert_eq!(live(first).await, [false, false, true]);
     assert_eq!(live(vec![new, newer]).await, [true, true]);
 }
+
+/// The store keeps `redis.connections` connections, and the sessions spread over all of
+/// them: no one connection (and no one task reading its replies) carries every request.
+#[rocket::async_test]
+async fn sessions_spread_over_the_configured_connections() {
+    let Some(server) = OwnServer::start() else {
+        return;
+    };
+    let mut config = server.config();
+    config.connections = 4;
+    let store = RedisStore::connect(&config)
+        .await
+        .expect("the server answers");
+    // 64 sessions: the chance that one of 4 connections gets none is 4 × (3/4)^64, 1e-8.
+    for _ in 0..64 {
+        assert_eq!(store.load(&SessionId::generate()).await.unwrap(), None);
+    }
+    let clients = server.query(&["CLIENT", "LIST"]).unwrap();
+    // Every client but the one asking: the store's connections.
+    let ours: Vec<&str> = clients
+        .lines()
+        .filter(|line| !line.contains("cmd=client"))
+        .collect();
+    assert_eq!(ours.len(), 4, "{clients}");
+    assert!(
+        ours.iter().all(|line| line.contains("cmd=hgetall")),
+        "each connection carried loads: {clients}"
+    );
+}

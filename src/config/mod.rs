@@ -50,6 +50,7 @@ pub use values::{SameSitePolicy, Secure};
 /// prefix = "session:"
 /// timeout = 0.5              # seconds
 /// max_sessions = 1000000
+/// # connections = 16         # default: the number of CPUs
 ///
 /// [default.sessions.sql]     # for store = "postgres" / "sqlite" / "mysql"
 /// url = "postgres://app@127.0.0.1:5432/app"
@@ -416,6 +417,26 @@ mod tests {
             ),
             (
                 SessionConfig {
+                    redis: RedisConfig {
+                        connections: 0,
+                        ..RedisConfig::default()
+                    },
+                    ..base()
+                },
+                "redis.connections",
+            ),
+            (
+                SessionConfig {
+                    redis: RedisConfig {
+                        connections: 257,
+                        ..RedisConfig::default()
+                    },
+                    ..base()
+                },
+                "redis.connections",
+            ),
+            (
+                SessionConfig {
                     partitioned: true,
                     secure: Secure::Never,
                     ..base()
@@ -581,6 +602,7 @@ mod tests {
             "redis.prefix",
             "redis.timeout",
             "redis.max_sessions",
+            "redis.connections",
             "file.dir",
             "file.sweep_interval",
             "file.max_sessions",

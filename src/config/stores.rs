@@ -104,6 +104,14 @@ pub struct RedisConfig {
     ///
     /// _Default:_ `1000000`
     pub max_sessions: usize,
+    /// How many connections the store keeps to the server (to each node of a cluster).
+    /// Each session's commands always take the same one, so they stay in order; each
+    /// connection batches the commands of concurrent requests on its own, and its replies
+    /// are read on its own task, so the store's throughput grows with the cores that
+    /// serve requests. From 1 to 256.
+    ///
+    /// _Default:_ the number of CPUs, as Rocket's `workers`
+    pub connections: usize,
 }
 
 /// The file store's settings: the `sessions.file` table, for `store = "file"`.
@@ -295,6 +303,7 @@ impl Default for RedisConfig {
             prefix: "session:".into(),
             timeout: Duration::from_millis(500),
             max_sessions: 1_000_000,
+            connections: std::thread::available_parallelism().map_or(1, usize::from),
         }
     }
 }
@@ -331,6 +340,7 @@ impl fmt::Debug for RedisConfig {
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
             .field("max_sessions", &self.max_sessions)
+            .field("connections", &self.connections)
             .finish()
     }
 }

@@ -168,6 +168,9 @@ impl SessionConfig {
             ));
         }
 
+        if !(1..=256).contains(&self.redis.connections) {
+            return Err(Error::config("redis.connections", "must be from 1 to 256"));
+        }
         if self.redis.max_sessions == 0 {
             return Err(Error::config("redis.max_sessions", "must be at least 1"));
         }

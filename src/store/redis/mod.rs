@@ -51,9 +51,13 @@ const GROUPS: usize = 256;
 /// an index (it has a TTL) and lose count of its group until its sessions expire: prefer
 /// `noeviction` or an `allkeys-*` policy.
 ///
-/// On a standalone server the commands of concurrent requests share round trips: those
-/// issued while a pipeline is in flight go out together as the next one, in one write.
-/// The connection reconnects by itself after an outage. Each operation is bounded by the
+/// The store keeps `redis.connections` connections (to each node of a cluster), and each
+/// session's commands always take the same one, chosen by its id, so they stay in order.
+/// On a standalone server the commands of concurrent requests on one connection share
+/// round trips: those issued while a pipeline is in flight go out together as the next
+/// one, in one write. Each connection sends and reads on tasks of its own: no single task
+/// reads every reply, so the store scales with the cores that serve requests. The
+/// connections reconnect by themselves after an outage. Each operation is bounded by the
 /// configured `timeout`; one that fails or times out answers `503`.
 ///
 /// # Example
@@ -85,22 +89,46 @@ struct Keys {
     signed_in: String,
 }
 
-/// A standalone or cluster connection, both reconnecting by themselves.
+/// Standalone or cluster connections, all reconnecting by themselves.
 #[derive(Clone)]
 enum Connection {
-    Single(Arc<Batcher>),
-    Cluster(ClusterConnection),
+    Single(Arc<[Arc<Batcher>]>),
+    Cluster(Arc<[ClusterConnection]>),
 }
 
 impl Connection {
-    /// Sends `cmd` and returns its reply; an error reply is an `Err`.
-    async fn query(&self, cmd: Cmd) -> RedisResult<Value> {
+    /// Sends `cmd`, a command on session `id`, on the connection of that session, and
+    /// returns its reply; an error reply is an `Err`.
+    async fn query(&self, id: &SessionId, cmd: Cmd) -> RedisResult<Value> {
         let reply = match self {
-            Connection::Single(batcher) => batcher.query(cmd).await?,
-            Connection::Cluster(cluster) => cluster.clone().req_packed_command(&cmd).await?,
+            Connection::Single(batchers) => batchers[id.shard(batchers.len())].query(cmd).await?,
+            Connection::Cluster(clusters) => {
+                let mut cluster = clusters[id.shard(clusters.len())].clone();
+                cluster.req_packed_command(&cmd).await?
+            }
         };
         reply.extract_error()
     }
+
+    /// How many connections there are (to each node, on a cluster).
+    fn len(&self) -> usize {
+        match self {
+            Connection::Single(batchers) => batchers.len(),
+            Connection::Cluster(clusters) => clusters.len(),
+        }
+    }
+}
+
+/// Makes `n` connections with `connect`, at once, each within `timeout`.
+async fn connections<T, F, Fut>(n: usize, timeout: Duration, connect: F) -> Result<Vec<T>, String>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = RedisResult<T>>,
+{
+    let made = rocket::futures::future::join_all(
+        (0..n.max(1)).map(|_| connect_within(timeout, connect())),
+    );
+    made.await.into_iter().collect()
 }
 
 impl RedisStore {
@@ -118,15 +146,15 @@ impl RedisStore {
             .set_connection_timeout(Some(config.timeout))
             .set_response_timeout(Some(config.timeout))
             .set_number_of_retries(1);
-        let connect = client.get_connection_manager_with_config(manager);
-        let connection = connect_within(config.timeout, connect)
+        let connect = || client.get_connection_manager_with_config(manager.clone());
+        let made = connections(config.connections, config.timeout, connect)
             .await
             .map_err(|e| unreachable_error("redis.url", &e))?;
-        let batcher = Batcher::new(connection);
-        Ok(RedisStore::with(
-            Connection::Single(Arc::new(batcher)),
-            config,
-        ))
+        let batchers = made
+            .into_iter()
+            .map(|c| Arc::new(Batcher::new(c)))
+            .collect();
+        Ok(RedisStore::with(Connection::Single(batchers), config))
     }
 
     /// Connects to the Redis Cluster seeded by `config.urls`.
@@ -142,10 +170,12 @@ impl RedisStore {
             .response_timeout(config.timeout)
             .build()
             .map_err(|e| url_error("redis.urls", &e))?;
-        let connection = connect_within(config.timeout, client.get_async_connection())
-            .await
-            .map_err(|e| unreachable_error("redis.urls", &e))?;
-        Ok(RedisStore::with(Connection::Cluster(connection), config))
+        let made = connections(config.connections, config.timeout, || {
+            client.get_async_connection()
+        })
+        .await
+        .map_err(|e| unreachable_error("redis.urls", &e))?;
+        Ok(RedisStore::with(Connection::Cluster(made.into()), config))
     }
 
     fn with(connection: Connection, config: &RedisConfig) -> Self {
@@ -186,9 +216,9 @@ impl RedisStore {
             .map_err(|_| StoreError::Timeout(self.timeout))
     }
 
-    /// Runs one command within the timeout and reads its reply as a `T`.
-    async fn run<T: FromRedisValue>(&self, cmd: Cmd) -> Result<T, StoreError> {
-        read(self.bounded(self.connection.query(cmd)).await?)
+    /// Runs one command on session `id` within the timeout and reads its reply as a `T`.
+    async fn run<T: FromRedisValue>(&self, id: &SessionId, cmd: Cmd) -> Result<T, StoreError> {
+        read(self.bounded(self.connection.query(id, cmd)).await?)
     }
 
     /// Runs `script` on the session `key` with `args` (`EVALSHA`), all within one timeout;
@@ -198,9 +228,10 @@ impl RedisStore {
     async fn eval<T: FromRedisValue>(
         &self,
         script: &Lua,
-        keys: Keys,
+        id: &SessionId,
         args: impl Fn(&mut Cmd),
     ) -> Result<T, StoreError> {
+        let keys = self.keys(id);
         let cmd = |name: &str, script: &str| {
             let mut cmd = redis::cmd(name);
             cmd.arg(script)
@@ -212,9 +243,13 @@ impl RedisStore {
             cmd
         };
         let reply = async {
-            match self.connection.query(cmd("EVALSHA", &script.hash)).await {
+            match self
+                .connection
+                .query(id, cmd("EVALSHA", &script.hash))
+                .await
+            {
                 Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                    self.connection.query(cmd("EVAL", &script.code)).await
+                    self.connection.query(id, cmd("EVAL", &script.code)).await
                 }
                 reply => reply,
             }
@@ -239,7 +274,7 @@ impl SessionStore for RedisStore {
     async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
         let mut cmd = redis::cmd("HGETALL");
         cmd.arg(self.keys(id).session);
-        decode_record(self.run(cmd).await?)
+        decode_record(self.run(id, cmd).await?)
     }
 
     async fn create(
@@ -249,7 +284,7 @@ impl SessionStore for RedisStore {
     ) -> Result<CreateOutcome, StoreError> {
         let ttl = ttl_millis(record.ttl());
         let signed_in = if record.is_authenticated() { "1" } else { "0" };
-        self.eval(&self.scripts.create, self.keys(id), |cmd| {
+        self.eval(&self.scripts.create, id, |cmd| {
             cmd.arg(ttl).arg(self.group_cap).arg(signed_in);
             cmd.arg(VERSION_FIELD).arg(FORMAT_VERSION);
             cmd.arg(TTL_FIELD).arg(ttl);
@@ -270,7 +305,7 @@ impl SessionStore for RedisStore {
             Some(false) => "0",
             None => "",
         };
-        self.eval(&self.scripts.commit, self.keys(id), |cmd| {
+        self.eval(&self.scripts.commit, id, |cmd| {
             cmd.arg(
                 changes
                     .ttl()
@@ -295,16 +330,11 @@ impl SessionStore for RedisStore {
     }
 
     async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        decode_record(
-            self.eval(&self.scripts.touch, self.keys(id), |_| {})
-                .await?,
-        )
+        decode_record(self.eval(&self.scripts.touch, id, |_| {}).await?)
     }
 
     async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
-        let deleted: u64 = self
-            .eval(&self.scripts.delete, self.keys(id), |_| {})
-            .await?;
+        let deleted: u64 = self.eval(&self.scripts.delete, id, |_| {}).await?;
         Ok(match deleted {
             0 => DeleteOutcome::Absent,
             _ => DeleteOutcome::Deleted,
@@ -362,6 +392,7 @@ impl std::fmt::Debug for RedisStore {
         };
         f.debug_struct("RedisStore")
             .field("kind", &kind)
+            .field("connections", &self.connection.len())
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
