@@ -174,6 +174,8 @@ serve bare "$BARE"
 # as it is meant to, and that run would measure new visitors instead.
 serve ours-memory "$OURS" ROCKET_SESSIONS="{memory={max_sessions=3000000}}"
 serve ours-redis "$OURS" ROCKET_SESSIONS="{store=\"redis\",redis={url=\"$REDIS_URL\",prefix=\"ours:\"}}"
+# One connection, as the store had before `redis.connections`: what several cost or gain.
+serve ours-redis-one "$OURS" ROCKET_SESSIONS="{store=\"redis\",redis={url=\"$REDIS_URL\",prefix=\"one:\",connections=1}}"
 serve flex-memory "$FLEX"
 serve flex-redis "$FLEX" FLEX_REDIS_URL="$REDIS_URL"
 serve store-memory "$STORE"
@@ -181,7 +183,7 @@ serve ours-postgres "$OURS" ROCKET_SESSIONS="{store=\"postgres\",sql={url=\"$POS
 serve ours-sqlite "$OURS_SQLITE" ROCKET_SESSIONS="{store=\"sqlite\",sql={url=\"sqlite://$work/sessions.db\"}}"
 serve flex-postgres "$FLEX" FLEX_POSTGRES_URL="$POSTGRES_URL"
 declare -A cookie
-for server in bare ours-memory ours-redis flex-memory flex-redis store-memory ours-postgres ours-sqlite flex-postgres; do
+for server in bare ours-memory ours-redis ours-redis-one flex-memory flex-redis store-memory ours-postgres ours-sqlite flex-postgres; do
   cookie[$server]=$(session_cookie "$server")
 done
 
@@ -198,6 +200,8 @@ ours-memory new_visitors /counter no
 ours-redis plain_with_cookie / yes
 ours-redis counter /counter yes
 ours-redis new_visitors /counter no
+ours-redis-one counter /counter yes
+ours-redis-one new_visitors /counter no
 flex-memory plain / no
 flex-memory counter /counter yes
 flex-memory new_visitors /counter no
