@@ -157,7 +157,8 @@ impl<U: Serialize + DeserializeOwned> Auth<U> {
     }
 
     fn users(&self) -> Users<'_> {
-        Users::new(&self.live.ctx.store, &self.live.ctx.keys.users)
+        let ctx = &self.live.ctx;
+        Users::new(&ctx.store, &ctx.keys.users, ctx.config.absolute_timeout)
     }
 }
 

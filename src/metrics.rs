@@ -130,7 +130,7 @@ pub(crate) fn describe() {
         );
         describe_counter!(
             "rocket_sessions_revoked_total",
-            "sessions revoked by their user (sign out everywhere)"
+            "sessions revoked: signed out by their user, or past a user's 100"
         );
         describe_counter!(
             "rocket_sessions_expired_total",

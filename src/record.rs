@@ -199,6 +199,23 @@ impl SessionRecord {
     }
 }
 
+/// How long the session `record` may still live under `absolute_timeout`, seen at `now`
+/// (milliseconds since the Unix epoch): `None` without a timeout, zero once it has passed.
+/// A session without a creation time (stored before the timeout was set) counts from now.
+pub(crate) fn remaining(
+    record: &SessionRecord,
+    absolute_timeout: Option<Duration>,
+    now: u64,
+) -> Option<Duration> {
+    let timeout = absolute_timeout?;
+    let deadline = record
+        .created()
+        .unwrap_or(now)
+        .saturating_add(crate::time::millis(timeout));
+    // A start in the future (another instance's clock ahead of ours) grants no more.
+    Some(Duration::from_millis(deadline.saturating_sub(now)).min(timeout))
+}
+
 /// What one request changed in a session: the entries it set or removed and, when the
 /// expiry is to be reset, the lifetime to reset it to.
 ///

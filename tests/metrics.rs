@@ -75,7 +75,7 @@ async fn a_recorder_counts_sessions_and_store_calls_by_outcome() {
     let swept = figment().merge(("sessions.memory.sweep_interval", 0.05));
     let builder = Sessions::builder()
         .rolling(true)
-        .absolute_timeout(Duration::from_millis(400));
+        .absolute_timeout(Duration::from_millis(1500));
     let client = Client::tracked(rocket_with(swept, Some(builder.build())))
         .await
         .unwrap();

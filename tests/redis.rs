@@ -200,6 +200,8 @@ async fn a_command_whose_request_gave_up_before_it_went_out_is_never_sent() {
     };
     let mut config = server.config();
     config.timeout = Duration::from_secs(2);
+    // One connection: both sessions' commands share its queue.
+    config.connections = 1;
     let store = RedisStore::connect(&config).await.expect("connects");
     let record = SessionRecord::new(Duration::from_secs(60));
     // The scripts are loaded: what is sent late runs as it would have.
@@ -397,7 +399,9 @@ async fn a_bad_record_fails_alone_in_a_shared_round_trip() {
     let Some(server) = OwnServer::start() else {
         return;
     };
-    let config = server.config();
+    let mut config = server.config();
+    // One connection: every load shares its round trips.
+    config.connections = 1;
     let store = Arc::new(RedisStore::connect(&config).await.unwrap());
     let mut sessions = Vec::new();
     for i in 0..20 {

@@ -13,12 +13,12 @@ use rocket::{Build, Orbit, Rocket};
 
 use crate::error::chain;
 use crate::metrics::{self, Expiry};
-use crate::record::reserved::USER;
-use crate::state::{cookie_lifetime, remaining, Context, Incoming, Plan, Slot};
+use crate::record::reserved::{CREATED, USER};
+use crate::state::{cookie_lifetime, list_lifetime, remaining, Context, Incoming, Plan, Slot};
 use crate::store::users::Users;
 use crate::store::{CommitOutcome, CreateOutcome, DeleteOutcome, Observed};
 use crate::time::unix_millis;
-use crate::{Error, Secure, SessionConfig, SessionId, SessionRecord, StoreError};
+use crate::{Changes, Error, Secure, SessionConfig, SessionId, SessionRecord, StoreError};
 
 /// The sessions fairing: attach it once, and `Session<T>` guards work in every route.
 ///
@@ -114,7 +114,7 @@ async fn commit<'r>(
     res: &mut Response<'r>,
 ) -> Result<(), StoreError> {
     let (keys, cookies) = (&ctx.keys, &ctx.cookies);
-    let users = Users::new(&ctx.store, &keys.users);
+    let users = Users::new(&ctx.store, &keys.users, ctx.config.absolute_timeout);
     match plan {
         Plan::Nothing => {}
         Plan::Pending { id, cookie } => cookies.set(req, res, &keys.pending.sign(&id), cookie),
@@ -124,15 +124,27 @@ async fn commit<'r>(
             cookie,
             replaces,
             left,
+            needs_old,
         } => {
+            // A log-in carried over without a log-in here lives on only if its session
+            // does: one revoked while this request ran stays revoked.
+            if let (true, Some(old)) = (needs_old, &replaces) {
+                if ctx.store.delete(old).await? == DeleteOutcome::Absent {
+                    log::debug!("the session ended while the request ran; it is not moved");
+                    return Ok(());
+                }
+            }
             let id = create(ctx, id, &record).await?;
             metrics::created();
             if let Some(user) = record.get(USER) {
-                users.add(user, &id, unix_millis()).await?;
+                let lifetime = list_lifetime(&record, &ctx.config);
+                users.add(user, &id, unix_millis(), lifetime).await?;
             }
             cookies.set(req, res, &keys.session.sign(&id), cookie);
             if let Some(old) = replaces {
-                let _: DeleteOutcome = ctx.store.delete(&old).await?;
+                if !needs_old {
+                    let _: DeleteOutcome = ctx.store.delete(&old).await?;
+                }
                 if let Some(user) = left {
                     users.remove(&user, &old).await?;
                 }
@@ -192,6 +204,13 @@ async fn touch<'r>(
                 ctx.cookies.expire(req, res);
             }
             return Ok(());
+        }
+        // A session stored before `absolute_timeout` was set starts its count now, on a
+        // route without a guard too.
+        if ctx.config.absolute_timeout.is_some() && record.created().is_none() {
+            let mut changes = Changes::default();
+            changes.set(CREATED, now.to_string());
+            let _: CommitOutcome = ctx.store.commit(&id, &changes).await?;
         }
         let value = ctx.keys.session.sign(&id);
         ctx.cookies

@@ -19,8 +19,9 @@ use crate::{Error, SessionId, SessionRecord, StoreError};
 mod context;
 mod plan;
 
+pub(crate) use crate::record::remaining;
 pub(crate) use context::{Context, Incoming};
-pub(crate) use plan::{cookie_lifetime, remaining, Plan};
+pub(crate) use plan::{cookie_lifetime, list_lifetime, Plan};
 
 /// The request-local session, in the request's local cache (keyed by this private type).
 pub(crate) enum Slot {
@@ -149,6 +150,8 @@ pub(crate) struct State {
     bound: bool,
     /// Whether the session, as loaded, held only bookkeeping (a flash message).
     was_bookkeeping_only: bool,
+    /// Whether a user logged in here ([`Auth::login`](crate::Auth::login)).
+    logs_in: bool,
     /// The configured lifetime, which a new session starts with.
     max_age: Duration,
     /// `max_session_size` in bytes: how large a write may grow the session.
@@ -177,6 +180,7 @@ impl State {
             own_lifetime: false,
             bound: false,
             was_bookkeeping_only: false,
+            logs_in: false,
             max_age: ctx.config.max_age,
             max_size: ctx.max_size,
             absolute_timeout: ctx.config.absolute_timeout,
@@ -219,6 +223,8 @@ impl State {
     /// session is left as it was. A write that does not grow it always passes, so a
     /// session stored under a larger limit can still shrink.
     fn put(&mut self, key: &'static str, json: String) -> Result<(), Error> {
+        // A log-in, even as the user already logged in: the absolute timeout restarts.
+        self.logs_in |= key == reserved::USER;
         let old = self.record.get(key);
         if old == Some(json.as_str()) {
             return Ok(());
@@ -251,12 +257,16 @@ impl State {
         }
     }
 
-    /// Gives the session its own lifetime, recorded in the `$lifetime` entry.
+    /// Gives the session its own lifetime, recorded in the `$lifetime` entry (in
+    /// milliseconds: a cap that shortens the stored lifetime for a while never shortens
+    /// what the session asked for).
     fn set_max_age(&mut self, max_age: Duration) {
-        self.record.set_ttl(max_age.min(MAX_LIFETIME));
+        let max_age = max_age.min(MAX_LIFETIME);
+        self.record.set_ttl(max_age);
         self.own_lifetime = true;
-        if self.record.get(reserved::LIFETIME).is_none() {
-            self.record.insert(reserved::LIFETIME, "true");
+        let millis = crate::time::millis(max_age).to_string();
+        if self.record.get(reserved::LIFETIME) != Some(millis.as_str()) {
+            self.record.insert(reserved::LIFETIME, millis);
             self.mark_changed(reserved::LIFETIME);
         }
     }
@@ -305,6 +315,7 @@ impl State {
             own_lifetime: std::mem::take(&mut self.own_lifetime),
             bound: std::mem::take(&mut self.bound),
             was_bookkeeping_only: self.was_bookkeeping_only,
+            logs_in: std::mem::take(&mut self.logs_in),
             max_age: self.max_age,
             max_size: self.max_size,
             absolute_timeout: self.absolute_timeout,

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::State;
-use crate::record::reserved;
-use crate::time::millis;
+use crate::record::{remaining, reserved};
+use crate::time::MAX_LIFETIME;
 use crate::{Changes, SessionConfig, SessionId, SessionRecord};
 
 /// How long a session that holds nothing but the crate's bookkeeping (a flash message)
@@ -36,6 +36,10 @@ pub(crate) enum Plan {
         cookie: Lifetime,
         replaces: Option<SessionId>,
         left: Option<String>,
+        /// The session carries `left`'s log-in over from `replaces` without a log-in
+        /// here: it is stored only if `replaces` is still there (not revoked meanwhile),
+        /// which is deleted first.
+        needs_old: bool,
     },
     /// Write `changes` to the stored session `id`; when they apply and `cookie` is set
     /// (the lifetime was reset), send the cookie again.
@@ -78,6 +82,7 @@ impl State {
             mut record,
             bound,
             now,
+            logs_in,
             ..
         } = self;
         let own = has_own_lifetime(&record);
@@ -85,23 +90,33 @@ impl State {
         if keep {
             // A new session starts with the configured lifetime, unless it has its own
             // (one carried over by a regenerate keeps it); bookkeeping alone, minutes.
-            if !own {
-                record.set_ttl(config.max_age);
-                if record.is_bookkeeping_only() {
-                    record.set_ttl(config.max_age.min(BOOKKEEPING_LIFETIME));
+            match own_lifetime(&record) {
+                Some(asked) => record.set_ttl(asked),
+                None if own => {}
+                None => {
+                    record.set_ttl(config.max_age);
+                    if record.is_bookkeeping_only() {
+                        record.set_ttl(config.max_age.min(BOOKKEEPING_LIFETIME));
+                    }
                 }
             }
-            // Its absolute timeout counts from now, also for one a log-in moved here.
+            // The absolute timeout counts from the session's creation or its last log-in:
+            // a regenerate without a log-in carries the count over.
             if let Some(timeout) = config.absolute_timeout {
-                record.insert(reserved::CREATED, now.to_string());
-                record.set_ttl(record.ttl().min(timeout));
+                if logs_in || record.created().is_none() {
+                    record.insert(reserved::CREATED, now.to_string());
+                }
+                let left = remaining(&record, Some(timeout), now).unwrap_or(timeout);
+                record.set_ttl(record.ttl().min(left).max(Duration::from_millis(1)));
             }
+            let needs_old = left.is_some() && !logs_in;
             return Plan::Create {
                 id: new_id,
                 cookie: cookie_lifetime(&record, config, now),
                 record,
                 replaces: discard,
                 left,
+                needs_old,
             };
         }
 
@@ -143,7 +158,7 @@ impl State {
             changes.reset_ttl(config.max_age);
         }
         if own_lifetime || config.rolling {
-            changes.reset_ttl(record.ttl());
+            changes.reset_ttl(own_lifetime_of_or_ttl(&record));
         }
         let left = remaining(&record, config.absolute_timeout, now);
         if let (Some(ttl), Some(left)) = (changes.ttl(), left) {
@@ -176,19 +191,28 @@ fn has_own_lifetime(record: &SessionRecord) -> bool {
     record.get(reserved::LIFETIME).is_some()
 }
 
-/// How long the session `record` may still live under `absolute_timeout`, seen at `now`
-/// (milliseconds since the Unix epoch): `None` without a timeout, zero once it has passed.
-/// A session without a creation time (stored before the timeout was set) counts from now.
-pub(crate) fn remaining(
-    record: &SessionRecord,
-    absolute_timeout: Option<Duration>,
-    now: u64,
-) -> Option<Duration> {
-    let deadline = record
-        .created()
-        .unwrap_or(now)
-        .saturating_add(millis(absolute_timeout?));
-    Some(Duration::from_millis(deadline.saturating_sub(now)))
+/// The lifetime `record` asked for with `set_max_age`, when it keeps it (older records
+/// mark only that they have one).
+fn own_lifetime(record: &SessionRecord) -> Option<Duration> {
+    let millis = record.get(reserved::LIFETIME)?.parse().ok()?;
+    Some(Duration::from_millis(millis))
+}
+
+/// The lifetime a refresh of `record` resets to: the one it asked for, else its own.
+fn own_lifetime_of_or_ttl(record: &SessionRecord) -> Duration {
+    own_lifetime(record).unwrap_or(record.ttl())
+}
+
+/// How long the list of a user's sessions must live after a log-in to `record`: past
+/// every session on it. Under `absolute_timeout` none outlives that after its log-in;
+/// without `rolling`, none outlives its own lifetime; with `rolling` and no absolute
+/// timeout, activity may keep any session alive: the longest lifetime there is.
+pub(crate) fn list_lifetime(record: &SessionRecord, config: &SessionConfig) -> Duration {
+    match (config.absolute_timeout, config.rolling) {
+        (Some(timeout), _) => timeout,
+        (None, false) => own_lifetime_of_or_ttl(record),
+        (None, true) => MAX_LIFETIME,
+    }
 }
 
 /// The lifetime of the cookie sent with the session `record` at `now`, whenever it is
@@ -263,6 +287,7 @@ mod tests {
             own_lifetime: false,
             bound: false,
             was_bookkeeping_only: false,
+            logs_in: false,
             max_age: MAX_AGE,
             max_size: 1000,
             absolute_timeout,
@@ -304,6 +329,7 @@ mod tests {
             cookie: Some(MAX_AGE),
             replaces: None,
             left: None,
+            needs_old: false,
         } = new.plan(&config())
         else {
             panic!("not a create");
@@ -948,5 +974,68 @@ mod tests {
             panic!("not an update");
         };
         assert_eq!(entries(&changes), [("cart", Some("[1]"))]);
+    }
+
+    #[test]
+    fn only_a_log_in_restarts_the_absolute_timeout_of_a_moved_session() {
+        let config = capped(100 * SECOND);
+        let born = (NOW - 90_000).to_string();
+        let alice = "\"alice\"";
+        let stored = [(reserved::USER, alice), (reserved::CREATED, born.as_str())];
+        let id = SessionId::generate();
+
+        // A regenerate alone keeps the count, and the 10 s left.
+        let mut s = timed_state(
+            Incoming::Session(id.clone()),
+            Some(&stored),
+            config.absolute_timeout,
+        );
+        s.regenerate();
+        let Plan::Create {
+            record,
+            cookie,
+            needs_old,
+            ..
+        } = s.plan(&config)
+        else {
+            panic!("not a create");
+        };
+        assert_eq!(record.created(), Some(NOW - 90_000));
+        assert_eq!((record.ttl(), cookie), (10 * SECOND, Some(10 * SECOND)));
+        assert!(needs_old, "a log-in carried over needs its old session");
+
+        // A log-in, even as the same user, starts it again.
+        let mut s = timed_state(
+            Incoming::Session(id),
+            Some(&stored),
+            config.absolute_timeout,
+        );
+        s.put(reserved::USER, alice.into()).unwrap();
+        s.regenerate();
+        let Plan::Create {
+            record, needs_old, ..
+        } = s.plan(&config)
+        else {
+            panic!("not a create");
+        };
+        assert_eq!(record.created(), Some(NOW));
+        assert!(!needs_old, "a log-in proves itself");
+    }
+
+    #[test]
+    fn a_moved_session_keeps_the_lifetime_it_asked_for() {
+        // "Remember me" for a day, its stored lifetime shortened to a minute by a cap.
+        let day = DAY.as_millis().to_string();
+        let (_, mut s) = stored(&[("a", "1"), (reserved::LIFETIME, day.as_str())]);
+        s.record.set_ttl(MAX_AGE);
+        s.regenerate();
+        let Plan::Create { record, cookie, .. } = s.plan(&config()) else {
+            panic!("not a create");
+        };
+        assert_eq!((record.ttl(), cookie), (DAY, Some(DAY)));
+
+        let (_, mut s) = stored(&[("a", "1")]);
+        s.set_max_age(DAY);
+        assert_eq!(s.record.get(reserved::LIFETIME), Some(day.as_str()));
     }
 }

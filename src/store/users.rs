@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 use super::{CommitOutcome, CreateOutcome, DeleteOutcome, SessionStore};
 use crate::record::reserved;
 use crate::secret::UserKeys;
-use crate::time::MAX_LIFETIME;
+use crate::time::{unix_millis, MAX_LIFETIME};
 use crate::{Changes, SessionId, SessionRecord, StoreError};
+use rocket::futures::future::join_all;
 
 /// The most sessions one user keeps: a log-in past that revokes the oldest.
 pub(crate) const MAX_SESSIONS_PER_USER: usize = 100;
@@ -107,11 +108,21 @@ struct Listed {
 pub(crate) struct Users<'a> {
     store: &'a dyn SessionStore,
     keys: &'a UserKeys,
+    /// `absolute_timeout`: a session past it is gone, whatever the store holds.
+    absolute_timeout: Option<Duration>,
 }
 
 impl<'a> Users<'a> {
-    pub(crate) fn new(store: &'a dyn SessionStore, keys: &'a UserKeys) -> Self {
-        Users { store, keys }
+    pub(crate) fn new(
+        store: &'a dyn SessionStore,
+        keys: &'a UserKeys,
+        absolute_timeout: Option<Duration>,
+    ) -> Self {
+        Users {
+            store,
+            keys,
+            absolute_timeout,
+        }
     }
 
     /// The ids of `user`'s lists, one per secret, the signing one's first.
@@ -121,9 +132,17 @@ impl<'a> Users<'a> {
 
     /// Adds session `id` of `user` (the JSON text of its `$user` entry), logged in at
     /// `now` (milliseconds since the Unix epoch): dropping the sessions of the list that
-    /// are gone first, and revoking the oldest when the user has too many.
-    pub(crate) async fn add(&self, user: &str, id: &SessionId, now: u64) -> Result<(), StoreError> {
-        let listed = self.list(user, None).await?;
+    /// are gone first, and revoking the oldest when the user has too many. The list then
+    /// lives `lifetime` (the longest the session can live), or longer if it already did.
+    pub(crate) async fn add(
+        &self,
+        user: &str,
+        id: &SessionId,
+        now: u64,
+        lifetime: Duration,
+    ) -> Result<(), StoreError> {
+        let (listed, kept) = self.list(user, None).await?;
+        let lifetime = lifetime.max(kept).min(MAX_LIFETIME);
         let excess = (listed.len() + 1).saturating_sub(MAX_SESSIONS_PER_USER);
         self.revoke_listed(listed.into_iter().take(excess)).await?;
 
@@ -135,12 +154,12 @@ impl<'a> Users<'a> {
         let index = self.indexes(user).swap_remove(0);
         let mut changes = Changes::default();
         changes.set(id.handle(), member.as_str());
-        changes.reset_ttl(MAX_LIFETIME);
+        changes.reset_ttl(lifetime);
         for _ in 0..3 {
             if self.store.commit(&index, &changes).await? == CommitOutcome::Applied {
                 return Ok(());
             }
-            let mut record = SessionRecord::new(MAX_LIFETIME);
+            let mut record = SessionRecord::new(lifetime);
             record.insert(reserved::INDEX, user);
             record.insert(id.handle(), member.as_str());
             if self.store.create(&index, &record).await? == CreateOutcome::Created {
@@ -170,14 +189,14 @@ impl<'a> Users<'a> {
         user: &str,
         current: Option<&SessionId>,
     ) -> Result<Vec<UserSession>, StoreError> {
-        let listed = self.list(user, current).await?;
+        let (listed, _) = self.list(user, current).await?;
         Ok(listed.into_iter().map(|listed| listed.session).collect())
     }
 
     /// Revokes `user`'s session `handle`: it is deleted from the store, dead on its next
     /// request on every instance. `false` when the user has no such session.
     pub(crate) async fn revoke(&self, user: &str, handle: &str) -> Result<bool, StoreError> {
-        let listed = self.list(user, None).await?;
+        let (listed, _) = self.list(user, None).await?;
         let found: Vec<Listed> = listed
             .into_iter()
             .filter(|listed| listed.session.handle == handle)
@@ -191,7 +210,7 @@ impl<'a> Users<'a> {
         user: &str,
         keep: Option<&SessionId>,
     ) -> Result<usize, StoreError> {
-        let listed = self.list(user, keep).await?;
+        let (listed, _) = self.list(user, keep).await?;
         let others = listed.into_iter().filter(|listed| !listed.session.current);
         self.revoke_listed(others).await
     }
@@ -224,25 +243,31 @@ impl<'a> Users<'a> {
         Ok(revoked)
     }
 
-    /// Reads `user`'s lists: the live sessions, the oldest first. A member whose session is
-    /// gone (expired, deleted, or no longer this user's), or that does not open, is dropped
-    /// from its list.
+    /// Reads `user`'s lists: the live sessions, the oldest first, and the longest
+    /// lifetime a list has. A member whose session is gone (expired, deleted, past its
+    /// absolute timeout, or no longer this user's), or that does not open, is dropped from
+    /// its list. The members' sessions load at once.
     async fn list(
         &self,
         user: &str,
         current: Option<&SessionId>,
-    ) -> Result<Vec<Listed>, StoreError> {
+    ) -> Result<(Vec<Listed>, Duration), StoreError> {
         let mut live = Vec::new();
+        let mut kept = Duration::ZERO;
         for index in self.indexes(user) {
             let Some(record) = self.store.load(&index).await? else {
                 continue;
             };
+            kept = kept.max(record.ttl());
+            let members = record
+                .entries()
+                .filter(|(handle, _)| *handle != reserved::INDEX)
+                .map(|(handle, json)| async move {
+                    (handle, self.member(user, handle, json, current).await)
+                });
             let mut gone = Changes::default();
-            for (handle, json) in record.entries() {
-                if handle == reserved::INDEX {
-                    continue;
-                }
-                match self.member(user, handle, json, current).await? {
+            for (handle, member) in join_all(members).await {
+                match member? {
                     Some((session, id)) => live.push(Listed {
                         session,
                         id,
@@ -256,7 +281,7 @@ impl<'a> Users<'a> {
             }
         }
         live.sort_by_key(|listed| listed.session.created);
-        Ok(live)
+        Ok((live, kept))
     }
 
     /// The live session a list's entry `handle` = `json` names, if it is one of `user`'s.
@@ -278,7 +303,9 @@ impl<'a> Users<'a> {
             Ok(None) | Err(StoreError::Corrupt(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
-        if record.get(reserved::USER) != Some(user) {
+        let outlived = crate::record::remaining(&record, self.absolute_timeout, unix_millis())
+            == Some(Duration::ZERO);
+        if record.get(reserved::USER) != Some(user) || outlived {
             return Ok(None);
         }
         let last_seen = record

@@ -14,8 +14,11 @@ use crate::testing::Store;
 use crate::time::unix_millis;
 use crate::SessionId;
 
-const ALICE: &str = "\"alice\"";
-const BOB: &str = "\"bob\"";
+/// A user of this run alone (as the JSON of its `$user` entry): a store that keeps data
+/// between runs holds no list of theirs from an earlier one.
+fn user() -> String {
+    format!("\"user-{}\"", &SessionId::generate().to_string()[..12])
+}
 
 fn keys() -> UserKeys {
     UserKeys::new(&["the store test kit's secret, 32 bytes or more"]).expect("a secret")
@@ -24,9 +27,9 @@ fn keys() -> UserKeys {
 /// A session of `user` that lives `ttl`, on `user`'s list as a log-in puts it there.
 async fn logged_in(store: &Store, keys: &UserKeys, user: &str, ttl: Duration) -> SessionId {
     let id = created(store, &[(USER, user)], ttl).await;
-    let users = Users::new(store.as_ref(), keys);
+    let users = Users::new(store.as_ref(), keys, None);
     users
-        .add(user, &id, unix_millis())
+        .add(user, &id, unix_millis(), ttl)
         .await
         .expect("the store answers");
     id
@@ -34,7 +37,7 @@ async fn logged_in(store: &Store, keys: &UserKeys, user: &str, ttl: Duration) ->
 
 /// The handles of `user`'s listed sessions, sorted.
 async fn listed(store: &Store, keys: &UserKeys, user: &str) -> Vec<String> {
-    let users = Users::new(store.as_ref(), keys);
+    let users = Users::new(store.as_ref(), keys, None);
     let sessions = users.sessions(user, None).await.expect("the store answers");
     let mut handles: Vec<String> = sessions.iter().map(|s| s.handle().to_string()).collect();
     handles.sort();
@@ -52,28 +55,33 @@ fn handles(ids: &[&SessionId]) -> Vec<String> {
 /// off.
 pub async fn a_log_in_joins_its_users_list_and_a_log_out_leaves_it(store: Store) {
     let keys = keys();
-    let a = logged_in(&store, &keys, ALICE, LONG).await;
-    assert_eq!(listed(&store, &keys, ALICE).await, [a.handle()]);
-    let b = logged_in(&store, &keys, ALICE, LONG).await;
-    assert_eq!(listed(&store, &keys, ALICE).await, handles(&[&a, &b]));
-    assert!(listed(&store, &keys, BOB).await.is_empty());
+    let (alice, bob) = (user(), user());
+    let (alice, bob) = (alice.as_str(), bob.as_str());
+    let a = logged_in(&store, &keys, alice, LONG).await;
+    assert_eq!(listed(&store, &keys, alice).await, [a.handle()]);
+    let b = logged_in(&store, &keys, alice, LONG).await;
+    assert_eq!(listed(&store, &keys, alice).await, handles(&[&a, &b]));
+    assert!(listed(&store, &keys, bob).await.is_empty());
 
-    let users = Users::new(store.as_ref(), &keys);
-    let _ = store.delete(&a).await.unwrap();
-    users.remove(ALICE, &a).await.unwrap();
-    assert_eq!(listed(&store, &keys, ALICE).await, [b.handle()]);
+    // Taken off by the log-out itself, not by a later prune: its session still lives.
+    let users = Users::new(store.as_ref(), &keys, None);
+    users.remove(alice, &a).await.unwrap();
+    assert_eq!(listed(&store, &keys, alice).await, [b.handle()]);
+    assert!(loaded(&store, &a).await.is_some());
 }
 
 /// A session that expired leaves its user's list, which keeps no entry for it.
 pub async fn a_users_list_drops_sessions_that_expired(store: Store) {
     let keys = keys();
-    let short = logged_in(&store, &keys, ALICE, SHORT).await;
-    let long = logged_in(&store, &keys, ALICE, LONG).await;
-    assert_eq!(listed(&store, &keys, ALICE).await.len(), 2);
+    let alice = user();
+    let alice = alice.as_str();
+    let short = logged_in(&store, &keys, alice, SHORT).await;
+    let long = logged_in(&store, &keys, alice, LONG).await;
+    assert_eq!(listed(&store, &keys, alice).await.len(), 2);
     sleep(SHORT + Duration::from_millis(200)).await;
 
-    assert_eq!(listed(&store, &keys, ALICE).await, [long.handle()]);
-    let index = &keys.index.derive_ids(ALICE.as_bytes())[0];
+    assert_eq!(listed(&store, &keys, alice).await, [long.handle()]);
+    let index = &keys.index.derive_ids(alice.as_bytes())[0];
     let list = loaded(&store, index).await.expect("the list is there");
     assert_eq!(
         list.get(&short.handle()),
@@ -87,14 +95,16 @@ pub async fn a_users_list_drops_sessions_that_expired(store: Store) {
 /// all leaves none.
 pub async fn revoking_all_leaves_no_session_of_the_user_usable(store: Store) {
     let keys = keys();
-    let users = Users::new(store.as_ref(), &keys);
+    let (alice, bob) = (user(), user());
+    let (alice, bob) = (alice.as_str(), bob.as_str());
+    let users = Users::new(store.as_ref(), &keys, None);
     let mut ids = Vec::new();
     for _ in 0..3 {
-        ids.push(logged_in(&store, &keys, ALICE, LONG).await);
+        ids.push(logged_in(&store, &keys, alice, LONG).await);
     }
-    let bob = logged_in(&store, &keys, BOB, LONG).await;
+    let his = logged_in(&store, &keys, bob, LONG).await;
 
-    assert_eq!(users.revoke_all(ALICE, Some(&ids[0])).await.unwrap(), 2);
+    assert_eq!(users.revoke_all(alice, Some(&ids[0])).await.unwrap(), 2);
     assert!(
         loaded(&store, &ids[0]).await.is_some(),
         "the kept session lives"
@@ -102,13 +112,13 @@ pub async fn revoking_all_leaves_no_session_of_the_user_usable(store: Store) {
     for id in &ids[1..] {
         assert_eq!(loaded(&store, id).await, None, "a revoked session is gone");
     }
-    assert_eq!(listed(&store, &keys, ALICE).await, [ids[0].handle()]);
+    assert_eq!(listed(&store, &keys, alice).await, [ids[0].handle()]);
 
-    assert_eq!(users.revoke_all(ALICE, None).await.unwrap(), 1);
+    assert_eq!(users.revoke_all(alice, None).await.unwrap(), 1);
     assert_eq!(loaded(&store, &ids[0]).await, None);
-    assert!(listed(&store, &keys, ALICE).await.is_empty());
+    assert!(listed(&store, &keys, alice).await.is_empty());
     assert!(
-        loaded(&store, &bob).await.is_some(),
+        loaded(&store, &his).await.is_some(),
         "another user's sessions stay"
     );
 }
@@ -116,25 +126,29 @@ pub async fn revoking_all_leaves_no_session_of_the_user_usable(store: Store) {
 /// A handle revokes its user's session, never another user's.
 pub async fn a_handle_revokes_only_its_users_session(store: Store) {
     let keys = keys();
-    let users = Users::new(store.as_ref(), &keys);
-    let alice = logged_in(&store, &keys, ALICE, LONG).await;
-    let bob = logged_in(&store, &keys, BOB, LONG).await;
+    let (alice, bob) = (user(), user());
+    let (alice, bob) = (alice.as_str(), bob.as_str());
+    let users = Users::new(store.as_ref(), &keys, None);
+    let hers = logged_in(&store, &keys, alice, LONG).await;
+    let his = logged_in(&store, &keys, bob, LONG).await;
 
-    assert!(!users.revoke(ALICE, &bob.handle()).await.unwrap());
-    assert!(loaded(&store, &bob).await.is_some());
-    assert!(users.revoke(ALICE, &alice.handle()).await.unwrap());
-    assert_eq!(loaded(&store, &alice).await, None);
-    assert!(!users.revoke(ALICE, &alice.handle()).await.unwrap(), "once");
+    assert!(!users.revoke(alice, &his.handle()).await.unwrap());
+    assert!(loaded(&store, &his).await.is_some());
+    assert!(users.revoke(alice, &hers.handle()).await.unwrap());
+    assert_eq!(loaded(&store, &hers).await, None);
+    assert!(!users.revoke(alice, &hers.handle()).await.unwrap(), "once");
 }
 
 /// Log-ins of one user at once all appear on the list: none overwrites another.
 pub async fn concurrent_log_ins_of_one_user_all_appear(store: Store) {
     let keys = keys();
+    let alice = user();
+    let alice = alice.as_str();
     let log_ins = (0..16).map(|_| {
         let (store, keys) = (store.clone(), keys.clone());
-        async move { logged_in(&store, &keys, ALICE, LONG).await }
+        async move { logged_in(&store, &keys, alice, LONG).await }
     });
     let ids = join_all(log_ins).await;
     let ids: Vec<&SessionId> = ids.iter().collect();
-    assert_eq!(listed(&store, &keys, ALICE).await, handles(&ids));
+    assert_eq!(listed(&store, &keys, alice).await, handles(&ids));
 }
