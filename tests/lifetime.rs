@@ -3,16 +3,15 @@
 
 mod common;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
 use rocket::http::Cookie;
 use rocket::local::asynchronous::Client;
-use rocket_server_sessions::{MemoryStore, SessionStore, Sessions};
+use rocket_server_sessions::{MemoryStore, Sessions};
 
-type Store = Arc<dyn SessionStore>;
+use common::stores::{Opener, Store};
 
 const TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -57,12 +56,9 @@ fn max_age_secs(cookie: &Cookie<'_>) -> i64 {
 /// restart, for the stores that outlive one): the session's cookie never promises more
 /// than what remains, activity keeps it alive only until the deadline, and then the store
 /// no longer gives it out.
-async fn the_absolute_timeout_holds_across_a_restart<F, Fut>(open: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Option<Store>>,
-{
-    let Some(store) = open().await else { return };
+async fn the_absolute_timeout_holds_across_a_restart(open: Option<Opener>) {
+    let Some(open) = open else { return };
+    let store = open().await;
     let client = app(store, Some(TIMEOUT)).await;
     let started = Instant::now();
     let cookie = log_in_as(&client, "alice").await;
@@ -71,7 +67,7 @@ where
 
     // Restarted on the same data: the session is still there, and rolling refreshes the
     // cookie with no more than what remains.
-    let client = app(open().await.expect("opened before"), Some(TIMEOUT)).await;
+    let client = app(open().await, Some(TIMEOUT)).await;
     let before = started.elapsed();
     assert!(
         before < TIMEOUT / 2,
@@ -107,99 +103,11 @@ where
 
     // The same holds for a fresh instance: the old cookie gets nothing.
     drop(client);
-    let client = app(open().await.expect("opened before"), Some(TIMEOUT)).await;
+    let client = app(open().await, Some(TIMEOUT)).await;
     assert_eq!(get(&client, "/whoami", &cookie).await.0, "");
 }
 
-#[rocket::async_test]
-async fn memory() {
-    let store: Store = Arc::new(MemoryStore::default());
-    the_absolute_timeout_holds_across_a_restart(|| {
-        let store = store.clone();
-        async move { Some(store) }
-    })
-    .await;
-}
-
-#[cfg(all(feature = "file", unix))]
-#[rocket::async_test]
-async fn file() {
-    let mut config = rocket_server_sessions::SessionConfig::default();
-    config.file.dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "lifetime-{}",
-        rocket_server_sessions::SessionId::generate()
-    ));
-    the_absolute_timeout_holds_across_a_restart(|| {
-        let store = rocket_server_sessions::FileStore::open(&config).expect("a writable directory");
-        async move { Some(Arc::new(store) as Store) }
-    })
-    .await;
-}
-
-#[cfg(feature = "redis")]
-#[rocket::async_test]
-async fn redis() {
-    let Some(config) = common::redis::standalone_config() else {
-        return;
-    };
-    the_absolute_timeout_holds_across_a_restart(|| async {
-        let store = rocket_server_sessions::RedisStore::connect(&config).await;
-        Some(Arc::new(store.expect("the test Redis answers")) as Store)
-    })
-    .await;
-}
-
-#[cfg(feature = "redis")]
-#[rocket::async_test]
-async fn redis_cluster() {
-    let Some(config) = common::redis::cluster_config() else {
-        return;
-    };
-    the_absolute_timeout_holds_across_a_restart(|| async {
-        let store = rocket_server_sessions::RedisStore::connect_cluster(&config).await;
-        Some(Arc::new(store.expect("the test Redis Cluster answers")) as Store)
-    })
-    .await;
-}
-
-#[cfg(feature = "sqlite")]
-#[rocket::async_test]
-async fn sqlite() {
-    let config = common::sql::config(common::sql::sqlite_url());
-    the_absolute_timeout_holds_across_a_restart(|| async {
-        let store = rocket_server_sessions::SqliteStore::connect(&config).await;
-        Some(Arc::new(store.expect("an SQLite file opens")) as Store)
-    })
-    .await;
-}
-
-#[cfg(feature = "postgres")]
-#[rocket::async_test]
-async fn postgres() {
-    let Some(url) = common::sql::postgres_url() else {
-        return;
-    };
-    let config = common::sql::config(url);
-    the_absolute_timeout_holds_across_a_restart(|| async {
-        let store = rocket_server_sessions::PostgresStore::connect(&config).await;
-        Some(Arc::new(store.expect("the test PostgreSQL answers")) as Store)
-    })
-    .await;
-}
-
-#[cfg(feature = "mysql")]
-#[rocket::async_test]
-async fn mysql() {
-    let Some(url) = common::sql::mysql_url() else {
-        return;
-    };
-    let config = common::sql::config(url);
-    the_absolute_timeout_holds_across_a_restart(|| async {
-        let store = rocket_server_sessions::MySqlStore::connect(&config).await;
-        Some(Arc::new(store.expect("the test MariaDB answers")) as Store)
-    })
-    .await;
-}
+for_every_store!(the_absolute_timeout_holds_across_a_restart);
 
 /// A session stored before the timeout was set starts its count at its first request
 /// under it, and the store's own, longer expiry (a minute, without rolling to shorten it)

@@ -3,14 +3,12 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::*;
 use rocket::http::Cookie;
 use rocket::local::asynchronous::Client;
-use rocket_server_sessions::{MemoryStore, SessionStore, Sessions};
+use rocket_server_sessions::{MemoryStore, Sessions};
 
-type Store = Arc<dyn SessionStore>;
+use common::stores::Opener;
 
 /// `method path` with `cookie` (one device's): the body.
 async fn on(client: &Client, post: bool, path: &str, cookie: &Cookie<'static>) -> String {
@@ -39,8 +37,9 @@ async fn whoami(client: &Client, cookie: &Cookie<'static>) -> String {
 }
 
 /// Devices log in and out, list their user's sessions and revoke others, on `store`.
-async fn sign_out_everywhere(store: Option<Store>) {
-    let Some(store) = store else { return };
+async fn sign_out_everywhere(open: Option<Opener>) {
+    let Some(open) = open else { return };
+    let store = open().await;
     let builder = Sessions::builder().store(store);
     let client = Client::untracked(rocket_with(figment(), Some(builder.build())))
         .await
@@ -124,52 +123,7 @@ async fn sign_out_everywhere(store: Option<Store>) {
     assert_eq!(sessions(&client, &other).await.len(), 1);
 }
 
-#[rocket::async_test]
-async fn memory() {
-    sign_out_everywhere(Some(Arc::new(MemoryStore::default()))).await;
-}
-
-#[cfg(all(feature = "file", unix))]
-#[rocket::async_test]
-async fn file() {
-    let mut config = rocket_server_sessions::SessionConfig::default();
-    config.file.dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "users-{}",
-        rocket_server_sessions::SessionId::generate()
-    ));
-    let store = rocket_server_sessions::FileStore::open(&config).expect("a writable directory");
-    sign_out_everywhere(Some(Arc::new(store))).await;
-}
-
-#[cfg(feature = "redis")]
-#[rocket::async_test]
-async fn redis() {
-    sign_out_everywhere(common::redis::standalone_store().await).await;
-}
-
-#[cfg(feature = "redis")]
-#[rocket::async_test]
-async fn redis_cluster() {
-    sign_out_everywhere(common::redis::cluster_store().await).await;
-}
-
-#[cfg(feature = "sqlite")]
-#[rocket::async_test]
-async fn sqlite() {
-    sign_out_everywhere(common::sql::sqlite_store().await).await;
-}
-
-#[cfg(feature = "postgres")]
-#[rocket::async_test]
-async fn postgres() {
-    sign_out_everywhere(common::sql::postgres_store().await).await;
-}
-
-#[cfg(feature = "mysql")]
-#[rocket::async_test]
-async fn mysql() {
-    sign_out_everywhere(common::sql::mysql_store().await).await;
-}
+for_every_store!(sign_out_everywhere);
 
 /// A user keeps at most 100 sessions: a log-in past that revokes the oldest.
 #[rocket::async_test]

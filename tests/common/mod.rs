@@ -413,6 +413,7 @@ impl<S: SessionStore> SessionStore for Counting<S> {
 pub mod redis;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 pub mod sql;
+pub mod stores;
 
 /// A loopback port nothing listens on (the OS's pick, released at once).
 pub fn free_port() -> u16 {
