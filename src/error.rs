@@ -113,6 +113,17 @@ pub enum Error {
     /// A form's CSRF token is missing or wrong: answers `403 Forbidden`.
     #[error("the form's CSRF token is missing or wrong")]
     Csrf,
+    /// A [`Session<T>`](crate::Session) whose `T::KEY` cannot be an entry key (empty, too
+    /// long, or in the `$` namespace the crate keeps for itself) was asked for from a
+    /// guard of the application's own, where no Sentinel stops launch: `500`, and nothing
+    /// of the session is read or written.
+    #[error("`{key}` cannot be a session entry key: it {problem}")]
+    EntryKey {
+        /// The key.
+        key: &'static str,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
     /// A session guard ran in an application without the [`Sessions`](crate::Sessions)
     /// fairing.
     #[error("the `Sessions` fairing is not attached")]

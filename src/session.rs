@@ -222,6 +222,15 @@ impl<'r, T: SessionEntry> FromRequest<'r> for Session<T> {
     type Error = Error;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        // The Sentinel stops launch for a route's guard; a guard of the app's own that
+        // asks for this one is checked here, so no `$` entry of ours is ever written.
+        if let Some(problem) = key_problem(T::KEY) {
+            let error = Error::EntryKey {
+                key: T::KEY,
+                problem,
+            };
+            return Outcome::Error((error.status(), error));
+        }
         live(req).await.map(|live| Session {
             handle: SessionHandle { live },
             _entry: PhantomData,

@@ -9,7 +9,7 @@ use rocket::error::ErrorKind;
 use rocket::figment::Jail;
 use rocket::local::blocking::Client;
 use rocket::{get, routes};
-use rocket_server_sessions::{Session, SessionConfig, SessionEntry, Sessions};
+use rocket_server_sessions::{Error, Session, SessionConfig, SessionEntry, Sessions};
 use serde::{Deserialize, Serialize};
 
 /// The session cookie header after one counted visit, for the app configured by the
@@ -173,6 +173,41 @@ fn an_entry_key_in_the_reserved_namespace_stops_launch() {
         Err(e) => assert!(matches!(e.kind(), ErrorKind::SentinelAborts(_))),
         Ok(_) => panic!("launched with a reserved key"),
     }
+}
+
+/// A guard of the application's own that asks for a `Session` of a reserved key (no
+/// Sentinel sees it) gets an error, and writes nothing.
+struct Sneaky;
+
+#[rocket::async_trait]
+impl<'r> rocket::request::FromRequest<'r> for Sneaky {
+    type Error = Error;
+
+    async fn from_request(req: &'r rocket::Request<'_>) -> rocket::request::Outcome<Self, Error> {
+        match req.guard::<Session<Reserved>>().await {
+            rocket::request::Outcome::Success(mut session) => {
+                let _ = session.set(Reserved);
+                rocket::request::Outcome::Success(Sneaky)
+            }
+            rocket::request::Outcome::Error(e) => rocket::request::Outcome::Error(e),
+            rocket::request::Outcome::Forward(s) => rocket::request::Outcome::Forward(s),
+        }
+    }
+}
+
+#[get("/sneaky")]
+fn sneaky(_guard: Sneaky) {}
+
+#[test]
+fn a_reserved_key_asked_for_at_runtime_is_refused() {
+    let rocket = rocket_with(figment(), Some(Sessions::fairing())).mount("/", routes![sneaky]);
+    let client = Client::tracked(rocket).unwrap();
+    let response = client.get("/sneaky").dispatch();
+    assert_eq!(response.status(), rocket::http::Status::InternalServerError);
+    assert!(
+        response.headers().get_one("Set-Cookie").is_none(),
+        "nothing is stored"
+    );
 }
 
 #[test]
