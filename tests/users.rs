@@ -133,8 +133,17 @@ async fn a_log_in_past_a_hundred_sessions_revokes_the_oldest() {
         .await
         .expect("the test app launches");
     let oldest = log_in_as(&client, "alice").await;
-    // Log-in times are milliseconds: the oldest is older than all the others.
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    // Log-in times are milliseconds: once the clock has moved on, the oldest is older than
+    // all the others.
+    let logged_in = std::time::SystemTime::now();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while logged_in.elapsed().unwrap_or_default() < std::time::Duration::from_millis(2) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the clock stands still"
+        );
+        tokio::task::yield_now().await;
+    }
     let mut newest = oldest.clone();
     for _ in 1..100 {
         newest = log_in_as(&client, "alice").await;
