@@ -15,38 +15,22 @@
 //!
 //! No label holds an id, a cookie or session data: only the names above.
 
-/// A session was stored for the first time.
-pub(crate) fn created() {
-    #[cfg(feature = "metrics")]
-    metrics::counter!("rocket_sessions_created_total").increment(1);
-}
-
-/// A request loaded its session from the store.
-pub(crate) fn loaded() {
-    #[cfg(feature = "metrics")]
-    metrics::counter!("rocket_sessions_loaded_total").increment(1);
-}
-
-/// A request's changes were written to its session.
-pub(crate) fn committed() {
-    #[cfg(feature = "metrics")]
-    metrics::counter!("rocket_sessions_committed_total").increment(1);
-}
-
-/// A session was destroyed (logged out, or ended by the application).
-pub(crate) fn destroyed() {
-    #[cfg(feature = "metrics")]
-    metrics::counter!("rocket_sessions_destroyed_total").increment(1);
-}
-
-/// `count` sessions were revoked ("sign out everywhere").
-pub(crate) fn revoked(count: usize) {
-    #[cfg(feature = "metrics")]
-    if count > 0 {
-        metrics::counter!("rocket_sessions_revoked_total").increment(count as u64);
-    }
-    #[cfg(not(feature = "metrics"))]
-    let _ = count;
+/// What happened to sessions.
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+pub(crate) enum Event {
+    /// Stored for the first time.
+    Created,
+    /// Loaded by a request.
+    Loaded,
+    /// A request's changes were written.
+    Committed,
+    /// Destroyed (logged out, or ended by the application).
+    Destroyed,
+    /// Revoked ("sign out everywhere", or past a user's 100).
+    Revoked,
+    /// Expired, for that reason.
+    Expired(Expiry),
 }
 
 /// Why sessions expired.
@@ -58,19 +42,28 @@ pub(crate) enum Expiry {
     AbsoluteTimeout,
 }
 
-/// `count` sessions expired, for `why`.
-pub(crate) fn expired(why: Expiry, count: usize) {
+/// `n` sessions went through `event`.
+pub(crate) fn count(event: Event, n: usize) {
     #[cfg(feature = "metrics")]
-    if count > 0 {
-        let reason = match why {
-            Expiry::Sweep => "sweep",
-            Expiry::AbsoluteTimeout => "absolute_timeout",
+    if n > 0 {
+        let n = n as u64;
+        let counter = match event {
+            Event::Created => metrics::counter!("rocket_sessions_created_total"),
+            Event::Loaded => metrics::counter!("rocket_sessions_loaded_total"),
+            Event::Committed => metrics::counter!("rocket_sessions_committed_total"),
+            Event::Destroyed => metrics::counter!("rocket_sessions_destroyed_total"),
+            Event::Revoked => metrics::counter!("rocket_sessions_revoked_total"),
+            Event::Expired(Expiry::Sweep) => {
+                metrics::counter!("rocket_sessions_expired_total", "reason" => "sweep")
+            }
+            Event::Expired(Expiry::AbsoluteTimeout) => {
+                metrics::counter!("rocket_sessions_expired_total", "reason" => "absolute_timeout")
+            }
         };
-        metrics::counter!("rocket_sessions_expired_total", "reason" => reason)
-            .increment(count as u64);
+        counter.increment(n);
     }
     #[cfg(not(feature = "metrics"))]
-    let _ = (why, count);
+    let _ = (event, n);
 }
 
 /// Times a store call, when the feature is on.

@@ -216,6 +216,15 @@ pub(crate) fn remaining(
     Some(Duration::from_millis(deadline.saturating_sub(now)).min(timeout))
 }
 
+/// Whether the session `record` has passed its absolute timeout at `now`.
+pub(crate) fn outlived(
+    record: &SessionRecord,
+    absolute_timeout: Option<Duration>,
+    now: u64,
+) -> bool {
+    remaining(record, absolute_timeout, now) == Some(Duration::ZERO)
+}
+
 /// What one request changed in a session: the entries it set or removed and, when the
 /// expiry is to be reset, the lifetime to reset it to.
 ///

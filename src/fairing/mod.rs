@@ -1,7 +1,6 @@
 //! The `Sessions` fairing: reads the configuration at ignite, commits sessions on response.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::figment::{self, Figment};
@@ -12,13 +11,15 @@ use rocket::response::Response;
 use rocket::{Build, Orbit, Rocket};
 
 use crate::error::chain;
-use crate::metrics::{self, Expiry};
+use crate::metrics::{self, Event, Expiry};
 use crate::record::reserved::{CREATED, USER};
-use crate::state::{cookie_lifetime, list_lifetime, remaining, Context, Incoming, Plan, Slot};
+use crate::state::{cookie_lifetime, list_lifetime, outlived, Context, Incoming, Plan, Slot};
 use crate::store::users::Users;
 use crate::store::{CommitOutcome, CreateOutcome, DeleteOutcome, Observed};
 use crate::time::unix_millis;
-use crate::{Changes, Error, Secure, SessionConfig, SessionId, SessionRecord, StoreError};
+use crate::{
+    Changes, Error, Secure, SessionConfig, SessionId, SessionRecord, SessionStore, StoreError,
+};
 
 /// The sessions fairing: attach it once, and `Session<T>` guards work in every route.
 ///
@@ -135,7 +136,7 @@ async fn commit<'r>(
                 }
             }
             let id = create(ctx, id, &record).await?;
-            metrics::created();
+            metrics::count(Event::Created, 1);
             if let Some(user) = record.get(USER) {
                 let lifetime = list_lifetime(&record, &ctx.config);
                 users.add(user, &id, unix_millis(), lifetime).await?;
@@ -160,7 +161,7 @@ async fn commit<'r>(
                 // it. Its cookie is that request's to expire, or to replace.
                 log::debug!("the session ended while the request ran; its changes are dropped");
             } else {
-                metrics::committed();
+                metrics::count(Event::Committed, 1);
                 if let Some(cookie) = cookie {
                     cookies.set(req, res, &keys.session.sign(&id), cookie);
                 }
@@ -198,8 +199,8 @@ async fn touch<'r>(
 
     if let Some(record) = ctx.store.touch(&id).await? {
         let now = unix_millis();
-        if remaining(&record, ctx.config.absolute_timeout, now) == Some(Duration::ZERO) {
-            metrics::expired(Expiry::AbsoluteTimeout, 1);
+        if outlived(&record, ctx.config.absolute_timeout, now) {
+            metrics::count(Event::Expired(Expiry::AbsoluteTimeout), 1);
             if ctx.store.delete(&id).await? == DeleteOutcome::Deleted {
                 ctx.cookies.expire(req, res);
             }

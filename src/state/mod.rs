@@ -11,15 +11,15 @@ use rocket::log::private as log;
 use rocket::request::{Outcome, Request};
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::metrics::{self, Expiry};
+use crate::metrics::{self, Event, Expiry};
 use crate::record::reserved;
 use crate::time::MAX_LIFETIME;
-use crate::{Error, SessionId, SessionRecord, StoreError};
+use crate::{Error, SessionId, SessionRecord, SessionStore, StoreError};
 
 mod context;
 mod plan;
 
-pub(crate) use crate::record::remaining;
+pub(crate) use crate::record::outlived;
 pub(crate) use context::{Context, Incoming};
 pub(crate) use plan::{cookie_lifetime, list_lifetime, Plan};
 
@@ -52,11 +52,11 @@ impl Slot {
                         log::debug!(
                             "session passed its absolute timeout; starting a fresh session"
                         );
-                        metrics::expired(Expiry::AbsoluteTimeout, 1);
+                        metrics::count(Event::Expired(Expiry::AbsoluteTimeout), 1);
                         state.retire(id);
                     }
                     Ok(Some(record)) => {
-                        metrics::loaded();
+                        metrics::count(Event::Loaded, 1);
                         state.incoming = Incoming::Session(id.clone());
                         state.found(id, record);
                         break;
@@ -203,7 +203,7 @@ impl State {
 
     /// Whether the stored session `record` has passed its absolute timeout.
     fn outlived(&self, record: &SessionRecord) -> bool {
-        remaining(record, self.absolute_timeout, self.now) == Some(Duration::ZERO)
+        outlived(record, self.absolute_timeout, self.now)
     }
 
     /// Gives up the stored session `id` (unreadable, or past its absolute timeout): it is
@@ -287,7 +287,7 @@ impl State {
     /// Starts over with an empty session under a new id, deleting the old one at commit.
     fn destroy(&mut self) {
         if self.stored.is_some() {
-            metrics::destroyed();
+            metrics::count(Event::Destroyed, 1);
         }
         self.regenerate();
         self.record = SessionRecord::new(self.max_age);

@@ -62,41 +62,14 @@ impl Observed {
         timer.store_call(self.name, call, outcome);
         self.outage.observe(result)
     }
-
-    pub(crate) async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        self.call("load", self.store.load(id)).await
-    }
-
-    pub(crate) async fn create(
-        &self,
-        id: &SessionId,
-        record: &SessionRecord,
-    ) -> Result<CreateOutcome, StoreError> {
-        self.call("create", self.store.create(id, record)).await
-    }
-
-    pub(crate) async fn commit(
-        &self,
-        id: &SessionId,
-        changes: &Changes,
-    ) -> Result<CommitOutcome, StoreError> {
-        self.call("commit", self.store.commit(id, changes)).await
-    }
-
-    pub(crate) async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        self.call("touch", self.store.touch(id)).await
-    }
-
-    pub(crate) async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
-        self.call("delete", self.store.delete(id)).await
-    }
 }
 
-/// The fairing's store is a store: the list of a user's sessions runs on it, observed too.
+/// Every call of the fairing, its guards and the lists of users' sessions goes through
+/// here: counted, timed, and watched for outages.
 #[rocket::async_trait]
 impl SessionStore for Observed {
     async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        Observed::load(self, id).await
+        self.call("load", self.store.load(id)).await
     }
 
     async fn create(
@@ -104,19 +77,19 @@ impl SessionStore for Observed {
         id: &SessionId,
         record: &SessionRecord,
     ) -> Result<CreateOutcome, StoreError> {
-        Observed::create(self, id, record).await
+        self.call("create", self.store.create(id, record)).await
     }
 
     async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
-        Observed::commit(self, id, changes).await
+        self.call("commit", self.store.commit(id, changes)).await
     }
 
     async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        Observed::touch(self, id).await
+        self.call("touch", self.store.touch(id)).await
     }
 
     async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
-        Observed::delete(self, id).await
+        self.call("delete", self.store.delete(id)).await
     }
 }
 

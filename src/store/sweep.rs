@@ -49,7 +49,8 @@ impl Sweeper {
                         break;
                     };
                     let removed = sweep(target).await;
-                    crate::metrics::expired(crate::metrics::Expiry::Sweep, removed);
+                    use crate::metrics::{count, Event, Expiry};
+                    count(Event::Expired(Expiry::Sweep), removed);
                 }
             });
         };

@@ -239,7 +239,7 @@ impl<'a> Users<'a> {
         for (index, changes) in off {
             let _: CommitOutcome = self.store.commit(&index, &changes).await?;
         }
-        crate::metrics::revoked(revoked);
+        crate::metrics::count(crate::metrics::Event::Revoked, revoked);
         Ok(revoked)
     }
 
@@ -303,8 +303,7 @@ impl<'a> Users<'a> {
             Ok(None) | Err(StoreError::Corrupt(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let outlived = crate::record::remaining(&record, self.absolute_timeout, unix_millis())
-            == Some(Duration::ZERO);
+        let outlived = crate::record::outlived(&record, self.absolute_timeout, unix_millis());
         if record.get(reserved::USER) != Some(user) || outlived {
             return Ok(None);
         }
