@@ -45,6 +45,12 @@ impl Observed {
         }
     }
 
+    /// The store itself. (`self.store.load(..)` would take `Arc<dyn SessionStore>`'s own
+    /// impl, which boxes every call's future a second time.)
+    fn inner(&self) -> &dyn SessionStore {
+        &*self.store
+    }
+
     /// Runs the store call `call`, counting and timing it.
     async fn call<T>(
         &self,
@@ -69,7 +75,7 @@ impl Observed {
 #[rocket::async_trait]
 impl SessionStore for Observed {
     async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        self.call("load", self.store.load(id)).await
+        self.call("load", self.inner().load(id)).await
     }
 
     async fn create(
@@ -77,19 +83,19 @@ impl SessionStore for Observed {
         id: &SessionId,
         record: &SessionRecord,
     ) -> Result<CreateOutcome, StoreError> {
-        self.call("create", self.store.create(id, record)).await
+        self.call("create", self.inner().create(id, record)).await
     }
 
     async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
-        self.call("commit", self.store.commit(id, changes)).await
+        self.call("commit", self.inner().commit(id, changes)).await
     }
 
     async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        self.call("touch", self.store.touch(id)).await
+        self.call("touch", self.inner().touch(id)).await
     }
 
     async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
-        self.call("delete", self.store.delete(id)).await
+        self.call("delete", self.inner().delete(id)).await
     }
 }
 
