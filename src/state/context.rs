@@ -91,17 +91,9 @@ impl Context {
     /// store.
     pub(crate) fn cookies_of(&self, req: &Request<'_>) -> Cookies {
         let name = self.config.cookie_name.as_str();
-        let mut in_headers = cookie_values(req, name).peekable();
-        let jar = req.cookies();
-        // Rocket's local client puts cookies in the jar alone, without a header.
-        let values: Box<dyn Iterator<Item = &str>> = match in_headers.peek() {
-            Some(_) => Box::new(in_headers),
-            None => Box::new(jar.get(name).map(|cookie| cookie.value()).into_iter()),
-        };
-
         let mut cookies = Cookies::default();
         let mut seen = false;
-        for value in values.take(MAX_COOKIES) {
+        let mut verify = |value: &str| {
             seen = true;
             match self.keys.session.verify(value) {
                 Some(id) => cookies.sessions.push(id),
@@ -110,6 +102,13 @@ impl Context {
                 }
                 None => {}
             }
+        };
+        let mut in_headers = cookie_values(req, name).take(MAX_COOKIES).peekable();
+        if in_headers.peek().is_some() {
+            in_headers.for_each(&mut verify);
+        } else if let Some(cookie) = req.cookies().get(name) {
+            // Rocket's local client puts cookies in the jar alone, without a header.
+            verify(cookie.value());
         }
 
         if seen && cookies.sessions.is_empty() && cookies.pending.is_none() {
