@@ -3,10 +3,18 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use common::*;
+use rocket::futures::future::join_all;
 use rocket::http::Cookie;
 use rocket::local::asynchronous::Client;
-use rocket_server_sessions::{MemoryStore, Sessions};
+use rocket_server_sessions::store::{CommitOutcome, CreateOutcome, DeleteOutcome};
+use rocket_server_sessions::{
+    Changes, MemoryStore, SessionId, SessionRecord, SessionStore, Sessions, StoreError,
+};
+use tokio::sync::Notify;
 
 use common::stores::Opener;
 
@@ -155,4 +163,202 @@ async fn a_log_in_past_a_hundred_sessions_revokes_the_oldest() {
     assert_eq!(sessions(&client, &another).await.len(), 100);
     assert_eq!(whoami(&client, &oldest).await, "", "the oldest is revoked");
     assert_eq!(whoami(&client, &newest).await, "alice");
+}
+
+/// A memory store that yields before every call, as a store across a network does: what
+/// lets requests at once interleave their calls.
+struct Yielding(MemoryStore);
+
+#[rocket::async_trait]
+impl SessionStore for Yielding {
+    async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        tokio::task::yield_now().await;
+        self.0.load(id).await
+    }
+
+    async fn create(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord,
+    ) -> Result<CreateOutcome, StoreError> {
+        tokio::task::yield_now().await;
+        self.0.create(id, record).await
+    }
+
+    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
+        tokio::task::yield_now().await;
+        self.0.commit(id, changes).await
+    }
+
+    async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        tokio::task::yield_now().await;
+        self.0.touch(id).await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
+        tokio::task::yield_now().await;
+        self.0.delete(id).await
+    }
+}
+
+/// Log-ins of one user at once cannot each find room and together pass the limit of 100.
+#[rocket::async_test]
+async fn log_ins_at_once_keep_the_limit_of_a_hundred() {
+    let builder = Sessions::builder().store(Yielding(MemoryStore::default()));
+    let client = Client::untracked(rocket_with(figment(), Some(builder.build())))
+        .await
+        .expect("the test app launches");
+    let cookies = join_all((0..130).map(|_| log_in_as(&client, "mallory"))).await;
+    let mut alive = Vec::new();
+    for cookie in &cookies {
+        if whoami(&client, cookie).await == "mallory" {
+            alive.push(cookie);
+        }
+    }
+    assert!(
+        !alive.is_empty() && alive.len() <= 100,
+        "{} sessions",
+        alive.len()
+    );
+    assert_eq!(sessions(&client, alive[0]).await.len(), alive.len());
+}
+
+/// A memory store that, once armed, holds the creation of the next logged-in session
+/// until told to go on; and likewise, once `delete` is armed, the next deletion.
+#[derive(Clone, Default)]
+struct Held {
+    store: MemoryStore,
+    armed: Arc<AtomicBool>,
+    reached: Arc<Notify>,
+    go_on: Arc<Notify>,
+    delete_armed: Arc<AtomicBool>,
+    deleting: Arc<Notify>,
+    delete_go_on: Arc<Notify>,
+}
+
+#[rocket::async_trait]
+impl SessionStore for Held {
+    async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        self.store.load(id).await
+    }
+
+    async fn create(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord,
+    ) -> Result<CreateOutcome, StoreError> {
+        let session = record.get("$user").is_some() && record.get("$index").is_none();
+        if session && self.armed.swap(false, Ordering::SeqCst) {
+            self.reached.notify_one();
+            self.go_on.notified().await;
+        }
+        self.store.create(id, record).await
+    }
+
+    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
+        self.store.commit(id, changes).await
+    }
+
+    async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        self.store.touch(id).await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
+        if self.delete_armed.swap(false, Ordering::SeqCst) {
+            self.deleting.notify_one();
+            self.delete_go_on.notified().await;
+        }
+        self.store.delete(id).await
+    }
+}
+
+/// A stolen session that moves to a new id (a regenerate) while its user signs out the
+/// other devices is signed out too: its new id is not left behind.
+#[rocket::async_test]
+async fn a_session_moving_while_others_are_signed_out_is_signed_out_too() {
+    let held = Held::default();
+    let builder = Sessions::builder().store(held.clone());
+    let client = Client::untracked(rocket_with(figment(), Some(builder.build())))
+        .await
+        .expect("the test app launches");
+    let laptop = log_in_as(&client, "alice").await;
+    let stolen = log_in_as(&client, "alice").await;
+
+    // The thief's regenerate is held as it stores the new session, while the laptop signs
+    // out the other devices; then it goes on.
+    held.armed.store(true, Ordering::SeqCst);
+    let thief = async {
+        let response = client
+            .post("/regenerate")
+            .cookie(stolen.clone())
+            .dispatch()
+            .await;
+        session_cookie(&response)
+    };
+    let owner = async {
+        held.reached.notified().await;
+        let revoked = on(&client, true, "/logout/others", &laptop).await;
+        held.go_on.notify_one();
+        revoked
+    };
+    let (moved, revoked) = tokio::join!(thief, owner);
+    assert_eq!(revoked, "1", "the stolen session, under its old id");
+    if let Some(moved) = moved {
+        assert_eq!(
+            whoami(&client, &moved).await,
+            "",
+            "the new id is signed out"
+        );
+    }
+    assert_eq!(whoami(&client, &stolen).await, "");
+    assert_eq!(whoami(&client, &laptop).await, "alice");
+    assert_eq!(sessions(&client, &laptop).await.len(), 1);
+}
+
+/// The other order: the signing out lists the user's sessions before the thief's moved
+/// session is on the list, and the thief deletes its old id before the signing out does.
+/// The signing out reads the list again and finds the new id.
+#[rocket::async_test]
+async fn a_session_that_moved_before_its_old_id_was_revoked_is_signed_out_too() {
+    let held = Held::default();
+    let builder = Sessions::builder().store(held.clone());
+    let client = Client::untracked(rocket_with(figment(), Some(builder.build())))
+        .await
+        .expect("the test app launches");
+    let laptop = log_in_as(&client, "alice").await;
+    let stolen = log_in_as(&client, "alice").await;
+
+    held.armed.store(true, Ordering::SeqCst);
+    let thief_done = Notify::new();
+    let thief = async {
+        let response = client
+            .post("/regenerate")
+            .cookie(stolen.clone())
+            .dispatch()
+            .await;
+        thief_done.notify_one();
+        session_cookie(&response).expect("the moved session's cookie")
+    };
+    // The thief is held storing its new session; the owner lists, then is held deleting
+    // the old id while the thief stores, lists and deletes.
+    let owner = async {
+        held.reached.notified().await;
+        held.delete_armed.store(true, Ordering::SeqCst);
+        on(&client, true, "/logout/others", &laptop).await
+    };
+    let order = async {
+        held.deleting.notified().await;
+        held.go_on.notify_one();
+        thief_done.notified().await;
+        held.delete_go_on.notify_one();
+    };
+    let (moved, revoked, ()) = tokio::join!(thief, owner, order);
+    assert_eq!(
+        whoami(&client, &moved).await,
+        "",
+        "the new id is signed out"
+    );
+    assert_eq!(revoked, "1", "the moved session, under its new id");
+    assert_eq!(whoami(&client, &laptop).await, "alice");
+    assert_eq!(sessions(&client, &laptop).await.len(), 1);
 }

@@ -127,34 +127,38 @@ async fn commit<'r>(
             left,
             needs_old,
         } => {
-            // A log-in carried over without a log-in here lives on only if its session
-            // does: one revoked while this request ran stays revoked.
-            if let (true, Some(old)) = (needs_old, &replaces) {
-                if ctx.store.delete(old).await? == DeleteOutcome::Absent {
-                    log::debug!("the session ended while the request ran; it is not moved");
-                    return Ok(());
-                }
-            }
             let id = create(ctx, id, &record).await?;
-            metrics::count(Event::Created, 1);
-            if let Some(user) = record.get(USER) {
+            let user = record.get(USER);
+            if let Some(user) = user {
                 let lifetime = list_lifetime(&record, &ctx.config);
                 users.add(user, &id, unix_millis(), lifetime).await?;
             }
-            cookies.set(req, res, &keys.session.sign(&id), cookie);
-            if let Some(old) = replaces {
-                if !needs_old {
-                    let _: DeleteOutcome = ctx.store.delete(&old).await?;
+            if let Some(old) = &replaces {
+                // The new session is on the user's list before the old one goes: "sign out
+                // everywhere", listing meanwhile, finds one or the other.
+                let deleted = ctx.store.delete(old).await? == DeleteOutcome::Deleted;
+                if needs_old && !deleted {
+                    // A log-in carried over without a log-in here lives on only if its
+                    // session does: one revoked while this request ran stays revoked.
+                    log::debug!("the session ended while the request ran; it is not moved");
+                    let _: DeleteOutcome = ctx.store.delete(&id).await?;
+                    if let Some(user) = user {
+                        users.remove(user, &id).await?;
+                    }
+                    return Ok(());
                 }
-                if let Some(user) = left {
-                    users.remove(&user, &old).await?;
+                if let Some(user) = &left {
+                    users.remove(user, old).await?;
                 }
             }
+            metrics::count(Event::Created, 1);
+            cookies.set(req, res, &keys.session.sign(&id), cookie);
         }
         Plan::Update {
             id,
             changes,
             cookie,
+            lists_until,
         } => {
             if ctx.store.commit(&id, &changes).await? == CommitOutcome::Gone {
                 // Destroyed (say, logged out) by another request meanwhile: never resurrect
@@ -162,6 +166,9 @@ async fn commit<'r>(
                 log::debug!("the session ended while the request ran; its changes are dropped");
             } else {
                 metrics::count(Event::Committed, 1);
+                if let Some((user, lifetime)) = lists_until {
+                    users.keep_for(&user, lifetime).await?;
+                }
                 if let Some(cookie) = cookie {
                     cookies.set(req, res, &keys.session.sign(&id), cookie);
                 }

@@ -26,10 +26,10 @@ pub(crate) enum Plan {
     /// Nothing to store, but a CSRF token is bound to the id a new session would have:
     /// send that id as a pending cookie, so the token verifies next time.
     Pending { id: SessionId, cookie: Lifetime },
-    /// Store a new session (under `id`, else a fresh one) and set its cookie, and when a
-    /// user is logged in to it, add it to that user's list; then delete `replaces`, the
-    /// stored session it took over from (a regenerate, or a destroy followed by a write),
-    /// and take it off the list of `left`, the user logged in to it.
+    /// Store a new session (under `id`, else a fresh one), and when a user is logged in
+    /// to it, add it to that user's list; then delete `replaces`, the stored session it
+    /// took over from (a regenerate, or a destroy followed by a write), take it off the
+    /// list of `left`, the user logged in to it, and set the new session's cookie.
     Create {
         id: Option<SessionId>,
         record: SessionRecord,
@@ -37,16 +37,19 @@ pub(crate) enum Plan {
         replaces: Option<SessionId>,
         left: Option<String>,
         /// The session carries `left`'s log-in over from `replaces` without a log-in
-        /// here: it is stored only if `replaces` is still there (not revoked meanwhile),
-        /// which is deleted first.
+        /// here: it lives on only if `replaces` was still there to delete (not revoked
+        /// meanwhile); else it is deleted again, and no cookie is sent.
         needs_old: bool,
     },
     /// Write `changes` to the stored session `id`; when they apply and `cookie` is set
-    /// (the lifetime was reset), send the cookie again.
+    /// (the lifetime was reset), send the cookie again, and when `lists_until` is set (a
+    /// logged-in session's lifetime was reset), have its user's list live at least that
+    /// long.
     Update {
         id: SessionId,
         changes: Changes,
         cookie: Option<Lifetime>,
+        lists_until: Option<(String, Duration)>,
     },
     /// Delete the stored session `id` (destroyed, or unreadable), and take it off the list
     /// of `left`, the user logged in to it; then send `pending` as a pending cookie, or
@@ -63,13 +66,24 @@ impl State {
     /// The plan for this request's session, under `config`'s rules.
     pub(crate) fn plan(self, config: &SessionConfig) -> Plan {
         if let Some(id) = self.stored.clone() {
+            let user = self.record.get(reserved::USER).map(String::from);
             let (changes, cookie) = self.into_changes(config);
+            // A lifetime reset of a logged-in session: its user's list must live as long.
+            // (`rolling` keeps lists the longest lifetime there is; `absolute_timeout`,
+            // the whole timeout.)
+            let lists_until = match (changes.ttl(), user) {
+                (Some(ttl), Some(user)) if !config.rolling && config.absolute_timeout.is_none() => {
+                    Some((user, ttl))
+                }
+                _ => None,
+            };
             return match changes.is_empty() {
                 true => Plan::Nothing,
                 false => Plan::Update {
                     id,
                     changes,
                     cookie,
+                    lists_until,
                 },
             };
         }
@@ -362,6 +376,7 @@ mod tests {
             id: updated,
             changes,
             cookie: None,
+            lists_until: None,
         } = unchanged.plan(&resave)
         else {
             panic!("not an update");
@@ -1037,5 +1052,41 @@ mod tests {
         let (_, mut s) = stored(&[("a", "1")]);
         s.set_max_age(DAY);
         assert_eq!(s.record.get(reserved::LIFETIME), Some(day.as_str()));
+    }
+
+    #[test]
+    fn a_logged_in_session_given_longer_keeps_its_users_list_as_long() {
+        let alice = "\"alice\"";
+        let (_, mut s) = stored(&[(reserved::USER, alice), ("a", "1")]);
+        s.set_max_age(DAY);
+        let Plan::Update { lists_until, .. } = s.plan(&config()) else {
+            panic!("not an update");
+        };
+        assert_eq!(lists_until, Some((alice.to_string(), DAY)));
+
+        // An anonymous one has no list; under `rolling` or `absolute_timeout` the list
+        // already lives as long as any of its sessions can.
+        let (_, mut s) = stored(&[("a", "1")]);
+        s.set_max_age(DAY);
+        let Plan::Update { lists_until, .. } = s.plan(&config()) else {
+            panic!("not an update");
+        };
+        assert_eq!(lists_until, None);
+        let rolling = SessionConfig {
+            rolling: true,
+            ..config()
+        };
+        let capped = SessionConfig {
+            absolute_timeout: Some(DAY),
+            ..config()
+        };
+        for config in [rolling, capped] {
+            let (_, mut s) = stored(&[(reserved::USER, alice), ("a", "1")]);
+            s.set_max_age(DAY);
+            let Plan::Update { lists_until, .. } = s.plan(&config) else {
+                panic!("not an update");
+            };
+            assert_eq!(lists_until, None);
+        }
     }
 }

@@ -23,6 +23,10 @@ use rocket::futures::future::join_all;
 /// The most sessions one user keeps: a log-in past that revokes the oldest.
 pub(crate) const MAX_SESSIONS_PER_USER: usize = 100;
 
+/// How many times [`Users::revoke_all`] reads the list at most: each pass after the first
+/// catches the sessions that moved to a new id while the one before ran.
+const REVOKE_PASSES: usize = 4;
+
 /// One session in a user's list, as the store keeps it.
 #[derive(Serialize, Deserialize)]
 struct Member {
@@ -131,9 +135,12 @@ impl<'a> Users<'a> {
     }
 
     /// Adds session `id` of `user` (the JSON text of its `$user` entry), logged in at
-    /// `now` (milliseconds since the Unix epoch): dropping the sessions of the list that
-    /// are gone first, and revoking the oldest when the user has too many. The list then
-    /// lives `lifetime` (the longest the session can live), or longer if it already did.
+    /// `now` (milliseconds since the Unix epoch); then drops the sessions of the list that
+    /// are gone, and revokes the oldest when the user has too many. The list then lives
+    /// `lifetime` (the longest the session can live), or longer if it already did.
+    ///
+    /// The count comes after the addition, so that log-ins at once cannot each find room
+    /// and together pass the limit.
     pub(crate) async fn add(
         &self,
         user: &str,
@@ -141,28 +148,43 @@ impl<'a> Users<'a> {
         now: u64,
         lifetime: Duration,
     ) -> Result<(), StoreError> {
-        let (listed, kept) = self.list(user, None).await?;
-        let lifetime = lifetime.max(kept).min(MAX_LIFETIME);
-        let excess = (listed.len() + 1).saturating_sub(MAX_SESSIONS_PER_USER);
-        self.revoke_listed(listed.into_iter().take(excess)).await?;
+        let index = self.indexes(user).swap_remove(0);
+        let kept = self.store.load(&index).await?.map(|list| list.ttl());
+        let lifetime = lifetime.max(kept.unwrap_or_default()).min(MAX_LIFETIME);
+        self.insert(user, &index, id, now, lifetime).await?;
 
+        let listed = self.list(user, None).await?;
+        let excess = listed.len().saturating_sub(MAX_SESSIONS_PER_USER);
+        let oldest = listed.into_iter().filter(|listed| listed.id != *id);
+        self.revoke_listed(oldest.take(excess)).await?;
+        Ok(())
+    }
+
+    /// Puts session `id` on `user`'s list `index`, which then lives `lifetime`.
+    async fn insert(
+        &self,
+        user: &str,
+        index: &SessionId,
+        id: &SessionId,
+        now: u64,
+        lifetime: Duration,
+    ) -> Result<(), StoreError> {
         let member = Member {
             id: self.keys.seal.seal(id),
             created: now,
         };
         let member = serde_json::to_string(&member).map_err(StoreError::corrupt)?;
-        let index = self.indexes(user).swap_remove(0);
         let mut changes = Changes::default();
         changes.set(id.handle(), member.as_str());
         changes.reset_ttl(lifetime);
         for _ in 0..3 {
-            if self.store.commit(&index, &changes).await? == CommitOutcome::Applied {
+            if self.store.commit(index, &changes).await? == CommitOutcome::Applied {
                 return Ok(());
             }
             let mut record = SessionRecord::new(lifetime);
             record.insert(reserved::INDEX, user);
             record.insert(id.handle(), member.as_str());
-            if self.store.create(&index, &record).await? == CreateOutcome::Created {
+            if self.store.create(index, &record).await? == CreateOutcome::Created {
                 return Ok(());
             }
             // Another log-in of the user created the list meanwhile: add to it.
@@ -170,6 +192,20 @@ impl<'a> Users<'a> {
         Err(StoreError::unavailable(
             "the list of the user's sessions was neither there nor creatable",
         ))
+    }
+
+    /// Has `user`'s list live at least `lifetime` from now: one of its sessions was given
+    /// that long.
+    pub(crate) async fn keep_for(&self, user: &str, lifetime: Duration) -> Result<(), StoreError> {
+        let index = self.indexes(user).swap_remove(0);
+        // A list's lifetime restarts with each reset: it keeps the longer of its own and
+        // `lifetime`, from now.
+        if let Some(list) = self.store.load(&index).await? {
+            let mut changes = Changes::default();
+            changes.reset_ttl(lifetime.max(list.ttl()).min(MAX_LIFETIME));
+            let _: CommitOutcome = self.store.commit(&index, &changes).await?;
+        }
+        Ok(())
     }
 
     /// Removes session `id` from `user`'s lists (it logged out).
@@ -189,14 +225,14 @@ impl<'a> Users<'a> {
         user: &str,
         current: Option<&SessionId>,
     ) -> Result<Vec<UserSession>, StoreError> {
-        let (listed, _) = self.list(user, current).await?;
+        let listed = self.list(user, current).await?;
         Ok(listed.into_iter().map(|listed| listed.session).collect())
     }
 
     /// Revokes `user`'s session `handle`: it is deleted from the store, dead on its next
     /// request on every instance. `false` when the user has no such session.
     pub(crate) async fn revoke(&self, user: &str, handle: &str) -> Result<bool, StoreError> {
-        let (listed, _) = self.list(user, None).await?;
+        let listed = self.list(user, None).await?;
         let found: Vec<Listed> = listed
             .into_iter()
             .filter(|listed| listed.session.handle == handle)
@@ -205,14 +241,29 @@ impl<'a> Users<'a> {
     }
 
     /// Revokes every session of `user` but `keep`: how many it revoked.
+    ///
+    /// A session that moves to a new id meanwhile (a regenerate) puts the new id on the
+    /// list before it deletes the old one, and drops the new one if the old was gone
+    /// already: so the list is read again until it names no other session, and a session
+    /// that moved while this ran is revoked under its new id.
     pub(crate) async fn revoke_all(
         &self,
         user: &str,
         keep: Option<&SessionId>,
     ) -> Result<usize, StoreError> {
-        let (listed, _) = self.list(user, keep).await?;
-        let others = listed.into_iter().filter(|listed| !listed.session.current);
-        self.revoke_listed(others).await
+        let mut revoked = 0;
+        for _ in 0..REVOKE_PASSES {
+            let listed = self.list(user, keep).await?;
+            let others: Vec<Listed> = listed
+                .into_iter()
+                .filter(|listed| !listed.session.current)
+                .collect();
+            if others.is_empty() {
+                break;
+            }
+            revoked += self.revoke_listed(others).await?;
+        }
+        Ok(revoked)
     }
 
     /// Deletes the `listed` sessions, then takes them off their lists: how many the store
@@ -243,22 +294,19 @@ impl<'a> Users<'a> {
         Ok(revoked)
     }
 
-    /// Reads `user`'s lists: the live sessions, the oldest first, and the longest
-    /// lifetime a list has. A member whose session is gone (expired, deleted, past its
-    /// absolute timeout, or no longer this user's), or that does not open, is dropped from
-    /// its list. The members' sessions load at once.
+    /// Reads `user`'s lists: the live sessions, the oldest first. A member whose session
+    /// is gone (expired, deleted, past its absolute timeout, or no longer this user's), or
+    /// that does not open, is dropped from its list. The members' sessions load at once.
     async fn list(
         &self,
         user: &str,
         current: Option<&SessionId>,
-    ) -> Result<(Vec<Listed>, Duration), StoreError> {
+    ) -> Result<Vec<Listed>, StoreError> {
         let mut live = Vec::new();
-        let mut kept = Duration::ZERO;
         for index in self.indexes(user) {
             let Some(record) = self.store.load(&index).await? else {
                 continue;
             };
-            kept = kept.max(record.ttl());
             let members = record
                 .entries()
                 .filter(|(handle, _)| *handle != reserved::INDEX)
@@ -281,7 +329,7 @@ impl<'a> Users<'a> {
             }
         }
         live.sort_by_key(|listed| listed.session.created);
-        Ok((live, kept))
+        Ok(live)
     }
 
     /// The live session a list's entry `handle` = `json` names, if it is one of `user`'s.

@@ -159,3 +159,20 @@ pub async fn concurrent_log_ins_of_one_user_all_appear(store: Store) {
     let ids: Vec<&SessionId> = ids.iter().collect();
     assert_eq!(listed(&store, &keys, alice).await, handles(&ids));
 }
+
+/// A logged-in session given a longer lifetime after its log-in (`set_max_age`) keeps its
+/// user's list at least as long: "sign out everywhere" still finds it after the list's
+/// first lifetime.
+pub async fn a_list_lives_as_long_as_a_session_given_longer(store: Store) {
+    let keys = keys();
+    let alice = user();
+    let alice = alice.as_str();
+    let users = Users::new(store.as_ref(), &keys, None);
+    let id = logged_in(&store, &keys, alice, SHORT).await;
+    users.keep_for(alice, LONG).await.unwrap();
+
+    let index = &keys.index.derive_ids(alice.as_bytes())[0];
+    let list = loaded(&store, index).await.expect("the list is there");
+    assert!(list.ttl() >= LONG, "the list lives {:?}", list.ttl());
+    assert_eq!(listed(&store, &keys, alice).await, [id.handle()]);
+}
