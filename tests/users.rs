@@ -4,7 +4,8 @@
 mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
 use rocket::futures::future::join_all;
@@ -301,15 +302,15 @@ async fn a_session_moving_while_others_are_signed_out_is_signed_out_too() {
         held.go_on.notify_one();
         revoked
     };
-    let (moved, revoked) = tokio::join!(thief, owner);
+    let both = async { tokio::join!(thief, owner) };
+    let (moved, revoked) = tokio::time::timeout(Duration::from_secs(30), both)
+        .await
+        .expect("neither request hangs");
     assert_eq!(revoked, "1", "the stolen session, under its old id");
-    if let Some(moved) = moved {
-        assert_eq!(
-            whoami(&client, &moved).await,
-            "",
-            "the new id is signed out"
-        );
-    }
+    assert_eq!(
+        moved, None,
+        "no cookie for a session that was revoked as it moved"
+    );
     assert_eq!(whoami(&client, &stolen).await, "");
     assert_eq!(whoami(&client, &laptop).await, "alice");
     assert_eq!(sessions(&client, &laptop).await.len(), 1);
@@ -352,7 +353,10 @@ async fn a_session_that_moved_before_its_old_id_was_revoked_is_signed_out_too() 
         thief_done.notified().await;
         held.delete_go_on.notify_one();
     };
-    let (moved, revoked, ()) = tokio::join!(thief, owner, order);
+    let all = async { tokio::join!(thief, owner, order) };
+    let (moved, revoked, ()) = tokio::time::timeout(Duration::from_secs(30), all)
+        .await
+        .expect("no request hangs");
     assert_eq!(
         whoami(&client, &moved).await,
         "",
@@ -361,4 +365,113 @@ async fn a_session_that_moved_before_its_old_id_was_revoked_is_signed_out_too() 
     assert_eq!(revoked, "1", "the moved session, under its new id");
     assert_eq!(whoami(&client, &laptop).await, "alice");
     assert_eq!(sessions(&client, &laptop).await.len(), 1);
+}
+
+/// A log-in's time is milliseconds: waits until the clock has moved past `logged_in`, so
+/// that a session logged in before is older than every one after.
+async fn a_millisecond_after(logged_in: SystemTime) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while logged_in.elapsed().unwrap_or_default() < Duration::from_millis(2) {
+        assert!(Instant::now() < deadline, "the clock stands still");
+        tokio::task::yield_now().await;
+    }
+}
+
+/// A session that moves to a new id (a regenerate) takes its own place on its user's full
+/// list: no other device is signed out, and it is not signed out itself.
+#[rocket::async_test]
+async fn a_session_moving_on_a_full_list_takes_its_own_place() {
+    let builder = Sessions::builder().store(MemoryStore::default());
+    let client = Client::untracked(rocket_with(figment(), Some(builder.build())))
+        .await
+        .expect("the test app launches");
+    let oldest = log_in_as(&client, "alice").await;
+    a_millisecond_after(SystemTime::now()).await;
+    let second = log_in_as(&client, "alice").await;
+    a_millisecond_after(SystemTime::now()).await;
+    let mut newest = second.clone();
+    for _ in 2..100 {
+        newest = log_in_as(&client, "alice").await;
+    }
+    assert_eq!(sessions(&client, &newest).await.len(), 100);
+
+    for moving in [&oldest, &newest] {
+        let response = client
+            .post("/regenerate")
+            .cookie(moving.clone())
+            .dispatch()
+            .await;
+        let moved = session_cookie(&response).expect("the moved session's cookie");
+        assert_eq!(whoami(&client, &moved).await, "alice");
+    }
+    assert_eq!(
+        whoami(&client, &second).await,
+        "alice",
+        "no other device is out"
+    );
+    assert_eq!(sessions(&client, &second).await.len(), 100);
+}
+
+/// A memory store that notes the ids of the lists of users' sessions it creates.
+#[derive(Clone, Default)]
+struct Lists {
+    store: MemoryStore,
+    lists: Arc<Mutex<Vec<SessionId>>>,
+}
+
+#[rocket::async_trait]
+impl SessionStore for Lists {
+    async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        self.store.load(id).await
+    }
+
+    async fn create(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord,
+    ) -> Result<CreateOutcome, StoreError> {
+        if record.get("$index").is_some() {
+            self.lists.lock().unwrap().push(id.clone());
+        }
+        self.store.create(id, record).await
+    }
+
+    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
+        self.store.commit(id, changes).await
+    }
+
+    async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        self.store.touch(id).await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
+        self.store.delete(id).await
+    }
+}
+
+/// `set_max_age` after a log-in (a "remember this device" toggled later) has the user's
+/// list live as long, so that signing out everywhere still finds the session.
+#[rocket::async_test]
+async fn a_session_given_longer_after_its_log_in_keeps_its_list_as_long() {
+    let lists = Lists::default();
+    let builder = Sessions::builder().store(lists.clone());
+    let client = Client::untracked(rocket_with(
+        figment().merge(("sessions.max_age", 60)),
+        Some(builder.build()),
+    ))
+    .await
+    .expect("the test app launches");
+    let phone = log_in_as(&client, "alice").await;
+    let list = lists.lists.lock().unwrap().clone();
+    let [list] = list.as_slice() else {
+        panic!("one list: {list:?}");
+    };
+    let lifetime = |record: Option<SessionRecord>| record.expect("the list is there").ttl();
+    let before = lifetime(lists.store.load(list).await.unwrap());
+    assert_eq!(before, Duration::from_secs(60));
+
+    on(&client, true, "/remember/600000", &phone).await;
+    let after = lifetime(lists.store.load(list).await.unwrap());
+    assert_eq!(after, Duration::from_secs(600));
+    assert_eq!(whoami(&client, &phone).await, "alice");
 }

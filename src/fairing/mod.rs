@@ -131,7 +131,11 @@ async fn commit<'r>(
             let user = record.get(USER);
             if let Some(user) = user {
                 let lifetime = list_lifetime(&record, &ctx.config);
-                users.add(user, &id, unix_millis(), lifetime).await?;
+                // The session it moves from is deleted next: it leaves no room to make.
+                let replacing = replaces.as_ref().filter(|_| left.as_deref() == Some(user));
+                users
+                    .add(user, &id, replacing, unix_millis(), lifetime)
+                    .await?;
             }
             if let Some(old) = &replaces {
                 // The new session is on the user's list before the old one goes: "sign out
@@ -160,15 +164,16 @@ async fn commit<'r>(
             cookie,
             lists_until,
         } => {
+            // The list first: a failure then leaves the session as it was, answered 503.
+            if let Some((user, lifetime)) = lists_until {
+                users.keep_for(&user, lifetime).await?;
+            }
             if ctx.store.commit(&id, &changes).await? == CommitOutcome::Gone {
                 // Destroyed (say, logged out) by another request meanwhile: never resurrect
                 // it. Its cookie is that request's to expire, or to replace.
                 log::debug!("the session ended while the request ran; its changes are dropped");
             } else {
                 metrics::count(Event::Committed, 1);
-                if let Some((user, lifetime)) = lists_until {
-                    users.keep_for(&user, lifetime).await?;
-                }
                 if let Some(cookie) = cookie {
                     cookies.set(req, res, &keys.session.sign(&id), cookie);
                 }

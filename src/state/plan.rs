@@ -41,10 +41,9 @@ pub(crate) enum Plan {
         /// meanwhile); else it is deleted again, and no cookie is sent.
         needs_old: bool,
     },
-    /// Write `changes` to the stored session `id`; when they apply and `cookie` is set
-    /// (the lifetime was reset), send the cookie again, and when `lists_until` is set (a
-    /// logged-in session's lifetime was reset), have its user's list live at least that
-    /// long.
+    /// Write `changes` to the stored session `id` (when `lists_until` is set, a logged-in
+    /// session's lifetime was reset: first have its user's list live at least that long);
+    /// when they apply and `cookie` is set (the lifetime was reset), send the cookie again.
     Update {
         id: SessionId,
         changes: Changes,

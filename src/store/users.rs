@@ -19,6 +19,7 @@ use crate::secret::UserKeys;
 use crate::time::{unix_millis, MAX_LIFETIME};
 use crate::{Changes, SessionId, SessionRecord, StoreError};
 use rocket::futures::future::join_all;
+use rocket::log::private as log;
 
 /// The most sessions one user keeps: a log-in past that revokes the oldest.
 pub(crate) const MAX_SESSIONS_PER_USER: usize = 100;
@@ -135,16 +136,19 @@ impl<'a> Users<'a> {
     }
 
     /// Adds session `id` of `user` (the JSON text of its `$user` entry), logged in at
-    /// `now` (milliseconds since the Unix epoch); then drops the sessions of the list that
-    /// are gone, and revokes the oldest when the user has too many. The list then lives
-    /// `lifetime` (the longest the session can live), or longer if it already did.
+    /// `now` (milliseconds since the Unix epoch), in place of `replacing` (the session it
+    /// moves from, deleted next, when there is one); then drops the sessions of the list
+    /// that are gone, and revokes the oldest when the user has too many. The list then
+    /// lives `lifetime` (the longest the session can live), or longer if it already did.
     ///
     /// The count comes after the addition, so that log-ins at once cannot each find room
-    /// and together pass the limit.
+    /// and together pass the limit. (Two of them can still race on the list's lifetime:
+    /// each keeps the longer of the one it read and its own, and the last write wins.)
     pub(crate) async fn add(
         &self,
         user: &str,
         id: &SessionId,
+        replacing: Option<&SessionId>,
         now: u64,
         lifetime: Duration,
     ) -> Result<(), StoreError> {
@@ -153,10 +157,14 @@ impl<'a> Users<'a> {
         let lifetime = lifetime.max(kept.unwrap_or_default()).min(MAX_LIFETIME);
         self.insert(user, &index, id, now, lifetime).await?;
 
-        let listed = self.list(user, None).await?;
-        let excess = listed.len().saturating_sub(MAX_SESSIONS_PER_USER);
-        let oldest = listed.into_iter().filter(|listed| listed.id != *id);
-        self.revoke_listed(oldest.take(excess)).await?;
+        let others: Vec<Listed> = self
+            .list(user, None)
+            .await?
+            .into_iter()
+            .filter(|listed| listed.id != *id && Some(&listed.id) != replacing)
+            .collect();
+        let excess = (others.len() + 1).saturating_sub(MAX_SESSIONS_PER_USER);
+        self.revoke_listed(others.into_iter().take(excess)).await?;
         Ok(())
     }
 
@@ -194,16 +202,18 @@ impl<'a> Users<'a> {
         ))
     }
 
-    /// Has `user`'s list live at least `lifetime` from now: one of its sessions was given
-    /// that long.
+    /// Has `user`'s lists live at least `lifetime` from now: one of their sessions was
+    /// given that long. (Each list, one per secret: the session may be on one kept under
+    /// an older secret.)
     pub(crate) async fn keep_for(&self, user: &str, lifetime: Duration) -> Result<(), StoreError> {
-        let index = self.indexes(user).swap_remove(0);
-        // A list's lifetime restarts with each reset: it keeps the longer of its own and
-        // `lifetime`, from now.
-        if let Some(list) = self.store.load(&index).await? {
-            let mut changes = Changes::default();
-            changes.reset_ttl(lifetime.max(list.ttl()).min(MAX_LIFETIME));
-            let _: CommitOutcome = self.store.commit(&index, &changes).await?;
+        for index in self.indexes(user) {
+            // A list's lifetime restarts with each reset: it keeps the longer of its own
+            // and `lifetime`, from now.
+            if let Some(list) = self.store.load(&index).await? {
+                let mut changes = Changes::default();
+                changes.reset_ttl(lifetime.max(list.ttl()).min(MAX_LIFETIME));
+                let _: CommitOutcome = self.store.commit(&index, &changes).await?;
+            }
         }
         Ok(())
     }
@@ -259,10 +269,14 @@ impl<'a> Users<'a> {
                 .filter(|listed| !listed.session.current)
                 .collect();
             if others.is_empty() {
-                break;
+                return Ok(revoked);
             }
             revoked += self.revoke_listed(others).await?;
         }
+        // Sessions that keep moving (or log-ins that keep coming) as fast as this revokes.
+        log::warn!(
+            "signing a user out everywhere still found sessions after {REVOKE_PASSES} passes"
+        );
         Ok(revoked)
     }
 

@@ -30,7 +30,7 @@ async fn logged_in(store: &Store, keys: &UserKeys, user: &str, ttl: Duration) ->
     let id = created(store, &[(USER, user)], ttl).await;
     let users = Users::new(store.as_ref(), keys, None);
     users
-        .add(user, &id, unix_millis(), ttl)
+        .add(user, &id, None, unix_millis(), ttl)
         .await
         .expect("the store answers");
     id
@@ -168,11 +168,16 @@ pub async fn a_list_lives_as_long_as_a_session_given_longer(store: Store) {
     let alice = user();
     let alice = alice.as_str();
     let users = Users::new(store.as_ref(), &keys, None);
-    let id = logged_in(&store, &keys, alice, SHORT).await;
-    users.keep_for(alice, LONG).await.unwrap();
+    let id = logged_in(&store, &keys, alice, LONG).await;
+    let longer = LONG * 2;
+    users.keep_for(alice, longer).await.unwrap();
 
     let index = &keys.index.derive_ids(alice.as_bytes())[0];
     let list = loaded(&store, index).await.expect("the list is there");
-    assert!(list.ttl() >= LONG, "the list lives {:?}", list.ttl());
+    assert!(list.ttl() >= longer, "the list lives {:?}", list.ttl());
+    // A shorter one never shortens it.
+    users.keep_for(alice, SHORT).await.unwrap();
+    let list = loaded(&store, index).await.expect("the list is there");
+    assert!(list.ttl() >= longer, "the list lives {:?}", list.ttl());
     assert_eq!(listed(&store, &keys, alice).await, [id.handle()]);
 }
