@@ -134,47 +134,91 @@ async fn sign_out_everywhere(open: Option<Opener>) {
 
 for_every_store!(sign_out_everywhere);
 
-/// A user keeps at most 100 sessions: a log-in past that revokes the oldest.
-#[rocket::async_test]
-async fn a_log_in_past_a_hundred_sessions_revokes_the_oldest() {
+/// The test app, and Alice logged in on 100 devices, the limit, oldest first: the first
+/// two a millisecond apart from each other and from the rest (log-in times are
+/// milliseconds), so that the oldest is older than every other and the second than the
+/// rest.
+async fn a_full_list() -> (Client, Vec<Cookie<'static>>) {
     let builder = Sessions::builder().store(MemoryStore::default());
     let client = Client::untracked(rocket_with(figment(), Some(builder.build())))
         .await
         .expect("the test app launches");
-    let oldest = log_in_as(&client, "alice").await;
-    // Log-in times are milliseconds: once the clock has moved on, the oldest is older than
-    // all the others.
-    let logged_in = std::time::SystemTime::now();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while logged_in.elapsed().unwrap_or_default() < std::time::Duration::from_millis(2) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the clock stands still"
-        );
-        tokio::task::yield_now().await;
+    let mut devices = Vec::new();
+    for n in 0..100 {
+        devices.push(log_in_as(&client, "alice").await);
+        if n < 2 {
+            let logged_in = SystemTime::now();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while logged_in.elapsed().unwrap_or_default() < Duration::from_millis(2) {
+                assert!(Instant::now() < deadline, "the clock stands still");
+                tokio::task::yield_now().await;
+            }
+        }
     }
-    let mut newest = oldest.clone();
-    for _ in 1..100 {
-        newest = log_in_as(&client, "alice").await;
-    }
-    assert_eq!(sessions(&client, &newest).await.len(), 100);
-    assert_eq!(whoami(&client, &oldest).await, "alice");
+    assert_eq!(sessions(&client, &devices[99]).await.len(), 100);
+    (client, devices)
+}
+
+/// A user keeps at most 100 sessions: a log-in past that revokes the oldest.
+#[rocket::async_test]
+async fn a_log_in_past_a_hundred_sessions_revokes_the_oldest() {
+    let (client, devices) = a_full_list().await;
+    let (oldest, newest) = (&devices[0], &devices[99]);
+    assert_eq!(whoami(&client, oldest).await, "alice");
 
     let another = log_in_as(&client, "alice").await;
     assert_eq!(sessions(&client, &another).await.len(), 100);
-    assert_eq!(whoami(&client, &oldest).await, "", "the oldest is revoked");
-    assert_eq!(whoami(&client, &newest).await, "alice");
+    assert_eq!(whoami(&client, oldest).await, "", "the oldest is revoked");
+    assert_eq!(whoami(&client, newest).await, "alice");
 }
 
-/// A memory store that yields before every call, as a store across a network does: what
-/// lets requests at once interleave their calls.
-struct Yielding(MemoryStore);
+/// One call of a [`Staged`] store that, once armed, is held until told to go on.
+#[derive(Clone, Default)]
+struct Gate {
+    armed: Arc<AtomicBool>,
+    reached: Arc<Notify>,
+    go_on: Arc<Notify>,
+}
+
+impl Gate {
+    fn arm(&self) {
+        self.armed.store(true, Ordering::SeqCst);
+    }
+
+    async fn pass(&self) {
+        if self.armed.swap(false, Ordering::SeqCst) {
+            self.reached.notify_one();
+            self.go_on.notified().await;
+        }
+    }
+}
+
+/// A memory store that stages the interleavings: it may yield before every call, as a
+/// store across a network does; holds the next creation of a logged-in session, or the
+/// next deletion, once its gate is armed; and notes the lists of users' sessions it
+/// creates.
+#[derive(Clone, Default)]
+struct Staged {
+    store: MemoryStore,
+    yields: bool,
+    create: Gate,
+    delete: Gate,
+    lists: Arc<Mutex<Vec<SessionId>>>,
+}
+
+impl Staged {
+    async fn call(&self) {
+        if self.yields {
+            tokio::task::yield_now().await;
+        }
+    }
+}
 
 #[rocket::async_trait]
-impl SessionStore for Yielding {
+impl SessionStore for Staged {
     async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        tokio::task::yield_now().await;
-        self.0.load(id).await
+        self.call().await;
+        self.store.load(id).await
     }
 
     async fn create(
@@ -182,30 +226,52 @@ impl SessionStore for Yielding {
         id: &SessionId,
         record: &SessionRecord,
     ) -> Result<CreateOutcome, StoreError> {
-        tokio::task::yield_now().await;
-        self.0.create(id, record).await
+        self.call().await;
+        if record.get("$index").is_some() {
+            self.lists.lock().unwrap().push(id.clone());
+        } else if record.get("$user").is_some() {
+            self.create.pass().await;
+        }
+        self.store.create(id, record).await
     }
 
     async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
-        tokio::task::yield_now().await;
-        self.0.commit(id, changes).await
+        self.call().await;
+        self.store.commit(id, changes).await
     }
 
     async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        tokio::task::yield_now().await;
-        self.0.touch(id).await
+        self.call().await;
+        self.store.touch(id).await
     }
 
     async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
-        tokio::task::yield_now().await;
-        self.0.delete(id).await
+        self.call().await;
+        self.delete.pass().await;
+        self.store.delete(id).await
     }
+}
+
+/// The test app on `store`, and two devices of Alice's: the laptop, and the one a thief
+/// stole.
+async fn two_devices(store: &Staged) -> (Client, Cookie<'static>, Cookie<'static>) {
+    let builder = Sessions::builder().store(store.clone());
+    let client = Client::untracked(rocket_with(figment(), Some(builder.build())))
+        .await
+        .expect("the test app launches");
+    let laptop = log_in_as(&client, "alice").await;
+    let stolen = log_in_as(&client, "alice").await;
+    (client, laptop, stolen)
 }
 
 /// Log-ins of one user at once cannot each find room and together pass the limit of 100.
 #[rocket::async_test]
 async fn log_ins_at_once_keep_the_limit_of_a_hundred() {
-    let builder = Sessions::builder().store(Yielding(MemoryStore::default()));
+    let store = Staged {
+        yields: true,
+        ..Staged::default()
+    };
+    let builder = Sessions::builder().store(store);
     let client = Client::untracked(rocket_with(figment(), Some(builder.build())))
         .await
         .expect("the test app launches");
@@ -224,70 +290,16 @@ async fn log_ins_at_once_keep_the_limit_of_a_hundred() {
     assert_eq!(sessions(&client, alive[0]).await.len(), alive.len());
 }
 
-/// A memory store that, once armed, holds the creation of the next logged-in session
-/// until told to go on; and likewise, once `delete` is armed, the next deletion.
-#[derive(Clone, Default)]
-struct Held {
-    store: MemoryStore,
-    armed: Arc<AtomicBool>,
-    reached: Arc<Notify>,
-    go_on: Arc<Notify>,
-    delete_armed: Arc<AtomicBool>,
-    deleting: Arc<Notify>,
-    delete_go_on: Arc<Notify>,
-}
-
-#[rocket::async_trait]
-impl SessionStore for Held {
-    async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        self.store.load(id).await
-    }
-
-    async fn create(
-        &self,
-        id: &SessionId,
-        record: &SessionRecord,
-    ) -> Result<CreateOutcome, StoreError> {
-        let session = record.get("$user").is_some() && record.get("$index").is_none();
-        if session && self.armed.swap(false, Ordering::SeqCst) {
-            self.reached.notify_one();
-            self.go_on.notified().await;
-        }
-        self.store.create(id, record).await
-    }
-
-    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
-        self.store.commit(id, changes).await
-    }
-
-    async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        self.store.touch(id).await
-    }
-
-    async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
-        if self.delete_armed.swap(false, Ordering::SeqCst) {
-            self.deleting.notify_one();
-            self.delete_go_on.notified().await;
-        }
-        self.store.delete(id).await
-    }
-}
-
 /// A stolen session that moves to a new id (a regenerate) while its user signs out the
 /// other devices is signed out too: its new id is not left behind.
 #[rocket::async_test]
 async fn a_session_moving_while_others_are_signed_out_is_signed_out_too() {
-    let held = Held::default();
-    let builder = Sessions::builder().store(held.clone());
-    let client = Client::untracked(rocket_with(figment(), Some(builder.build())))
-        .await
-        .expect("the test app launches");
-    let laptop = log_in_as(&client, "alice").await;
-    let stolen = log_in_as(&client, "alice").await;
+    let store = Staged::default();
+    let (client, laptop, stolen) = two_devices(&store).await;
 
     // The thief's regenerate is held as it stores the new session, while the laptop signs
     // out the other devices; then it goes on.
-    held.armed.store(true, Ordering::SeqCst);
+    store.create.arm();
     let thief = async {
         let response = client
             .post("/regenerate")
@@ -297,9 +309,9 @@ async fn a_session_moving_while_others_are_signed_out_is_signed_out_too() {
         session_cookie(&response)
     };
     let owner = async {
-        held.reached.notified().await;
+        store.create.reached.notified().await;
         let revoked = on(&client, true, "/logout/others", &laptop).await;
-        held.go_on.notify_one();
+        store.create.go_on.notify_one();
         revoked
     };
     let both = async { tokio::join!(thief, owner) };
@@ -321,15 +333,10 @@ async fn a_session_moving_while_others_are_signed_out_is_signed_out_too() {
 /// The signing out reads the list again and finds the new id.
 #[rocket::async_test]
 async fn a_session_that_moved_before_its_old_id_was_revoked_is_signed_out_too() {
-    let held = Held::default();
-    let builder = Sessions::builder().store(held.clone());
-    let client = Client::untracked(rocket_with(figment(), Some(builder.build())))
-        .await
-        .expect("the test app launches");
-    let laptop = log_in_as(&client, "alice").await;
-    let stolen = log_in_as(&client, "alice").await;
+    let store = Staged::default();
+    let (client, laptop, stolen) = two_devices(&store).await;
 
-    held.armed.store(true, Ordering::SeqCst);
+    store.create.arm();
     let thief_done = Notify::new();
     let thief = async {
         let response = client
@@ -343,15 +350,15 @@ async fn a_session_that_moved_before_its_old_id_was_revoked_is_signed_out_too() 
     // The thief is held storing its new session; the owner lists, then is held deleting
     // the old id while the thief stores, lists and deletes.
     let owner = async {
-        held.reached.notified().await;
-        held.delete_armed.store(true, Ordering::SeqCst);
+        store.create.reached.notified().await;
+        store.delete.arm();
         on(&client, true, "/logout/others", &laptop).await
     };
     let order = async {
-        held.deleting.notified().await;
-        held.go_on.notify_one();
+        store.delete.reached.notified().await;
+        store.create.go_on.notify_one();
         thief_done.notified().await;
-        held.delete_go_on.notify_one();
+        store.delete.go_on.notify_one();
     };
     let all = async { tokio::join!(thief, owner, order) };
     let (moved, revoked, ()) = tokio::time::timeout(Duration::from_secs(30), all)
@@ -367,35 +374,13 @@ async fn a_session_that_moved_before_its_old_id_was_revoked_is_signed_out_too() 
     assert_eq!(sessions(&client, &laptop).await.len(), 1);
 }
 
-/// A log-in's time is milliseconds: waits until the clock has moved past `logged_in`, so
-/// that a session logged in before is older than every one after.
-async fn a_millisecond_after(logged_in: SystemTime) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while logged_in.elapsed().unwrap_or_default() < Duration::from_millis(2) {
-        assert!(Instant::now() < deadline, "the clock stands still");
-        tokio::task::yield_now().await;
-    }
-}
-
 /// A session that moves to a new id (a regenerate) takes its own place on its user's full
 /// list: no other device is signed out, and it is not signed out itself.
 #[rocket::async_test]
 async fn a_session_moving_on_a_full_list_takes_its_own_place() {
-    let builder = Sessions::builder().store(MemoryStore::default());
-    let client = Client::untracked(rocket_with(figment(), Some(builder.build())))
-        .await
-        .expect("the test app launches");
-    let oldest = log_in_as(&client, "alice").await;
-    a_millisecond_after(SystemTime::now()).await;
-    let second = log_in_as(&client, "alice").await;
-    a_millisecond_after(SystemTime::now()).await;
-    let mut newest = second.clone();
-    for _ in 2..100 {
-        newest = log_in_as(&client, "alice").await;
-    }
-    assert_eq!(sessions(&client, &newest).await.len(), 100);
-
-    for moving in [&oldest, &newest] {
+    let (client, devices) = a_full_list().await;
+    let (oldest, second, newest) = (&devices[0], &devices[1], &devices[99]);
+    for moving in [oldest, newest] {
         let response = client
             .post("/regenerate")
             .cookie(moving.clone())
@@ -405,56 +390,19 @@ async fn a_session_moving_on_a_full_list_takes_its_own_place() {
         assert_eq!(whoami(&client, &moved).await, "alice");
     }
     assert_eq!(
-        whoami(&client, &second).await,
+        whoami(&client, second).await,
         "alice",
         "no other device is out"
     );
-    assert_eq!(sessions(&client, &second).await.len(), 100);
-}
-
-/// A memory store that notes the ids of the lists of users' sessions it creates.
-#[derive(Clone, Default)]
-struct Lists {
-    store: MemoryStore,
-    lists: Arc<Mutex<Vec<SessionId>>>,
-}
-
-#[rocket::async_trait]
-impl SessionStore for Lists {
-    async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        self.store.load(id).await
-    }
-
-    async fn create(
-        &self,
-        id: &SessionId,
-        record: &SessionRecord,
-    ) -> Result<CreateOutcome, StoreError> {
-        if record.get("$index").is_some() {
-            self.lists.lock().unwrap().push(id.clone());
-        }
-        self.store.create(id, record).await
-    }
-
-    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
-        self.store.commit(id, changes).await
-    }
-
-    async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        self.store.touch(id).await
-    }
-
-    async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
-        self.store.delete(id).await
-    }
+    assert_eq!(sessions(&client, second).await.len(), 100);
 }
 
 /// `set_max_age` after a log-in (a "remember this device" toggled later) has the user's
 /// list live as long, so that signing out everywhere still finds the session.
 #[rocket::async_test]
 async fn a_session_given_longer_after_its_log_in_keeps_its_list_as_long() {
-    let lists = Lists::default();
-    let builder = Sessions::builder().store(lists.clone());
+    let store = Staged::default();
+    let builder = Sessions::builder().store(store.clone());
     let client = Client::untracked(rocket_with(
         figment().merge(("sessions.max_age", 60)),
         Some(builder.build()),
@@ -462,16 +410,16 @@ async fn a_session_given_longer_after_its_log_in_keeps_its_list_as_long() {
     .await
     .expect("the test app launches");
     let phone = log_in_as(&client, "alice").await;
-    let list = lists.lists.lock().unwrap().clone();
+    let list = store.lists.lock().unwrap().clone();
     let [list] = list.as_slice() else {
         panic!("one list: {list:?}");
     };
     let lifetime = |record: Option<SessionRecord>| record.expect("the list is there").ttl();
-    let before = lifetime(lists.store.load(list).await.unwrap());
+    let before = lifetime(store.store.load(list).await.unwrap());
     assert_eq!(before, Duration::from_secs(60));
 
     on(&client, true, "/remember/600000", &phone).await;
-    let after = lifetime(lists.store.load(list).await.unwrap());
+    let after = lifetime(store.store.load(list).await.unwrap());
     assert_eq!(after, Duration::from_secs(600));
     assert_eq!(whoami(&client, &phone).await, "alice");
 }
