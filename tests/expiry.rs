@@ -2,13 +2,21 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use rocket_server_sessions::{MemoryStore, Sessions};
 
-async fn sleep(millis: u64) {
-    tokio::time::sleep(Duration::from_millis(millis)).await;
+/// How long a test waits, at most, for a session's state to change: it polls for the
+/// change, never sleeps a fixed time before reading it.
+fn deadline() -> Instant {
+    Instant::now() + Duration::from_secs(5)
+}
+
+/// The pause between two polls, with the test failing as `what` past `deadline`.
+async fn pause(deadline: Instant, what: &str) {
+    assert!(Instant::now() < deadline, "never: {what}");
+    tokio::time::sleep(Duration::from_millis(50)).await;
 }
 
 #[rocket::async_test]
@@ -16,7 +24,10 @@ async fn a_session_ends_after_max_age() {
     let client = client(Sessions::builder().max_age(Duration::from_millis(300))).await;
     assert_eq!(get_ok(&client, "/counter").await, "1");
     assert_eq!(get_ok(&client, "/counter").await, "2");
-    sleep(450).await;
+    let until = deadline();
+    while get_ok(&client, "/count").await != "0" {
+        pause(until, "the session ended").await;
+    }
     assert_eq!(
         get_ok(&client, "/counter").await,
         "1",
@@ -35,14 +46,18 @@ async fn cookie_max_age_is_max_age_rounded_up_to_seconds() {
 async fn without_rolling_activity_does_not_extend_a_session() {
     let client = client(Sessions::builder().max_age(Duration::from_millis(500))).await;
     get_ok(&client, "/counter").await;
-    sleep(300).await;
-    let response = client.get("/counter").dispatch().await;
-    assert!(
-        session_cookie(&response).is_none(),
-        "no cookie refresh without rolling"
-    );
-    sleep(350).await;
-    assert_eq!(get_ok(&client, "/counter").await, "1");
+    // Writes every 50 ms: none refreshes the cookie, and the session ends all the same
+    // (a new one starts, counting from 1).
+    let until = deadline();
+    loop {
+        let response = client.get("/counter").dispatch().await;
+        let refreshed = session_cookie(&response).is_some();
+        if response.into_string().await.as_deref() == Some("1") {
+            break;
+        }
+        assert!(!refreshed, "no cookie refresh without rolling");
+        pause(until, "the session ended").await;
+    }
 }
 
 #[rocket::async_test]
@@ -54,16 +69,20 @@ async fn rolling_keeps_an_active_session_alive_even_on_routes_without_a_guard() 
         .max_age(Duration::from_millis(500));
     let client = client(builder).await;
     get_ok(&client, "/counter").await;
-    for _ in 0..3 {
-        sleep(300).await;
+    // Touches until well past the first expiry.
+    let started = Instant::now();
+    let mut touches = 0;
+    while started.elapsed() < Duration::from_millis(900) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
         let response = client.get("/plain").dispatch().await;
+        touches += 1;
         let cookie = session_cookie(&response).expect("rolling sends the cookie again");
         assert_eq!(cookie.max_age(), Some(rocket::time::Duration::seconds(1)));
     }
 
     assert_eq!(
         store.calls.get().3,
-        3,
+        touches,
         "one touch per request without a guard"
     );
     assert_eq!(
@@ -83,15 +102,20 @@ async fn rolling_refreshes_a_loaded_session_with_its_commit() {
         .max_age(Duration::from_millis(500));
     let client = client(builder).await;
     get_ok(&client, "/counter").await;
-    sleep(300).await;
-    let response = client.get("/count").dispatch().await;
-    assert!(session_cookie(&response).is_some());
-    sleep(300).await;
+    // Reads until well past the first expiry: each refresh rides on one commit.
+    let started = Instant::now();
+    let mut reads = 0;
+    while started.elapsed() < Duration::from_millis(600) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let response = client.get("/count").dispatch().await;
+        reads += 1;
+        assert!(session_cookie(&response).is_some());
+    }
     assert_eq!(get_ok(&client, "/count").await, "1");
     let (_, create, commit, touch, _) = store.calls.get();
     assert_eq!(
         (create, commit, touch),
-        (1, 2, 0),
+        (1, 1 + reads, 0),
         "the refresh rides on one commit"
     );
 }
@@ -115,7 +139,10 @@ async fn remember_me_gives_one_session_its_own_lifetime() {
     .await;
     get_ok(&other, "/counter").await;
 
-    sleep(450).await;
+    let until = deadline();
+    while get_ok(&other, "/count").await != "0" {
+        pause(until, "the ordinary session ended").await;
+    }
     assert_eq!(
         get_ok(&client, "/count").await,
         "1",
