@@ -65,26 +65,7 @@ impl State {
     /// The plan for this request's session, under `config`'s rules.
     pub(crate) fn plan(self, config: &SessionConfig) -> Plan {
         if let Some(id) = self.stored.clone() {
-            let user = self.record.get(reserved::USER).map(String::from);
-            let (changes, cookie) = self.into_changes(config);
-            // A lifetime reset of a logged-in session: its user's list must live as long.
-            // (`rolling` keeps lists the longest lifetime there is; `absolute_timeout`,
-            // the whole timeout.)
-            let lists_until = match (changes.ttl(), user) {
-                (Some(ttl), Some(user)) if !config.rolling && config.absolute_timeout.is_none() => {
-                    Some((user, ttl))
-                }
-                _ => None,
-            };
-            return match changes.is_empty() {
-                true => Plan::Nothing,
-                false => Plan::Update {
-                    id,
-                    changes,
-                    cookie,
-                    lists_until,
-                },
-            };
+            return self.update(id, config);
         }
 
         let State {
@@ -150,13 +131,13 @@ impl State {
         }
     }
 
-    /// The changes to commit to the stored session, and the cookie to send when they
-    /// apply: the changed entries, moved out of the record (`None` where removed), then
-    /// with `resave` every other entry too; and the session's lifetime when it changed
-    /// here, with `rolling`, or when a session that held only bookkeeping gains the
-    /// application's data (its full lifetime, then). No reset reaches past the session's
-    /// absolute timeout.
-    fn into_changes(self, config: &SessionConfig) -> (Changes, Option<Lifetime>) {
+    /// The update of the stored session `id`, or nothing when nothing changed: the
+    /// changed entries, moved out of the record (`None` where removed), then with
+    /// `resave` every other entry too; and the session's lifetime when it changed here,
+    /// with `rolling`, or when a session that held only bookkeeping gains the
+    /// application's data (its full lifetime, then), with the cookie to send again. No
+    /// reset reaches past the session's absolute timeout.
+    fn update(self, id: SessionId, config: &SessionConfig) -> Plan {
         let State {
             mut record,
             changed,
@@ -179,6 +160,15 @@ impl State {
         }
         let cookie = changes.ttl().map(|_| cookie_lifetime(&record, config, now));
         let logged_in = record.get(reserved::USER).is_some();
+        // A lifetime reset of a logged-in session: its user's list must live as long.
+        // (`rolling` keeps lists the longest lifetime there is; `absolute_timeout`, the
+        // whole timeout.)
+        let lists_until = match changes.ttl() {
+            Some(ttl) if !config.rolling && config.absolute_timeout.is_none() => record
+                .get(reserved::USER)
+                .map(|user| (user.to_string(), ttl)),
+            _ => None,
+        };
         for key in changed {
             match record.take(key) {
                 Some((key, json)) => changes.set(key, json),
@@ -194,7 +184,15 @@ impl State {
         if logged_in && !changes.is_empty() {
             changes.set(reserved::SEEN, now.to_string());
         }
-        (changes, cookie)
+        match changes.is_empty() {
+            true => Plan::Nothing,
+            false => Plan::Update {
+                id,
+                changes,
+                cookie,
+                lists_until,
+            },
+        }
     }
 }
 
@@ -800,36 +798,31 @@ mod tests {
         let stored = [("a", "1"), (reserved::CREATED, born.as_str())];
         let id = SessionId::generate();
 
-        // Rolling: 60 s of idle lifetime, but 10 s are left.
-        let s = timed_state(
-            Incoming::Session(id.clone()),
-            Some(&stored),
-            config.absolute_timeout,
-        );
-        let Plan::Update {
-            changes, cookie, ..
-        } = s.plan(&config)
-        else {
-            panic!("not an update");
+        let stored = || {
+            timed_state(
+                Incoming::Session(id.clone()),
+                Some(&stored),
+                config.absolute_timeout,
+            )
         };
-        assert_eq!(changes.ttl(), Some(10 * SECOND));
-        assert_eq!(cookie, Some(Some(10 * SECOND)));
+        let reset = |s: State| {
+            let Plan::Update {
+                changes, cookie, ..
+            } = s.plan(&config)
+            else {
+                panic!("not an update");
+            };
+            (changes.ttl(), cookie)
+        };
+
+        // Rolling: 60 s of idle lifetime, but 10 s are left.
+        let ten_seconds = (Some(10 * SECOND), Some(Some(10 * SECOND)));
+        assert_eq!(reset(stored()), ten_seconds);
 
         // "Remember me" for a day: still 10 s.
-        let mut s = timed_state(
-            Incoming::Session(id),
-            Some(&stored),
-            config.absolute_timeout,
-        );
+        let mut s = stored();
         s.set_max_age(DAY);
-        let Plan::Update {
-            changes, cookie, ..
-        } = s.plan(&config)
-        else {
-            panic!("not an update");
-        };
-        assert_eq!(changes.ttl(), Some(10 * SECOND));
-        assert_eq!(cookie, Some(Some(10 * SECOND)));
+        assert_eq!(reset(s), ten_seconds);
     }
 
     #[test]
