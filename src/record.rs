@@ -31,11 +31,18 @@ pub(crate) mod reserved {
     /// Marks the record that lists a user's sessions, and holds that user: such a record
     /// counts as logged in, so no flood of strangers evicts it before a real session.
     pub(crate) const INDEX: &str = "$index";
+    /// On a logged-in session: until when its user's lists are kept (at least), in
+    /// milliseconds since the Unix epoch. A refresh that lets the session live past it
+    /// keeps the lists longer first.
+    pub(crate) const LISTED: &str = "$listed";
+    /// On a list of a user's sessions: until when it must live, past every session on it,
+    /// in milliseconds since the Unix epoch.
+    pub(crate) const UNTIL: &str = "$until";
 
     /// Whether `key` describes the session rather than holds anything for it: a session
     /// holding only these is not worth storing.
     pub(crate) fn is_metadata(key: &str) -> bool {
-        key == LIFETIME || key == CREATED || key == SEEN
+        key == LIFETIME || key == CREATED || key == SEEN || key == LISTED
     }
 
     /// Whether `key` holds what the application stored for the visitor: its own entries

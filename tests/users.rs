@@ -13,7 +13,8 @@ use rocket::http::Cookie;
 use rocket::local::asynchronous::Client;
 use rocket_server_sessions::store::{CommitOutcome, CreateOutcome, DeleteOutcome};
 use rocket_server_sessions::{
-    Changes, MemoryStore, SessionId, SessionRecord, SessionStore, Sessions, StoreError,
+    Changes, MemoryConfig, MemoryStore, SessionId, SessionRecord, SessionStore, Sessions,
+    StoreError,
 };
 use tokio::sync::Notify;
 
@@ -422,4 +423,91 @@ async fn a_session_given_longer_after_its_log_in_keeps_its_list_as_long() {
     let after = lifetime(store.store.load(list).await.unwrap());
     assert_eq!(after, Duration::from_secs(600));
     assert_eq!(whoami(&client, &phone).await, "alice");
+}
+
+/// With `rolling` a session can live on for good, but its user's list is kept only a
+/// quarter longer than the session, not for the longest lifetime there is: the lists of
+/// users who left do not hold the store's room for months.
+#[rocket::async_test]
+async fn with_rolling_a_list_is_kept_a_quarter_longer_than_its_session() {
+    let store = Staged::default();
+    let builder = Sessions::builder().store(store.clone()).rolling(true);
+    let client = Client::untracked(rocket_with(
+        figment().merge(("sessions.max_age", 60)),
+        Some(builder.build()),
+    ))
+    .await
+    .expect("the test app launches");
+    log_in_as(&client, "alice").await;
+    let list = store.lists.lock().unwrap().clone();
+    let [list] = list.as_slice() else {
+        panic!("one list: {list:?}");
+    };
+    let list = store.store.load(list).await.unwrap().expect("the list");
+    assert_eq!(list.ttl(), Duration::from_secs(75));
+}
+
+/// An active session keeps its user's list as long as it lives, on a route that loads it
+/// (an update) and on one that does not (a touch); a session given no activity does not.
+#[rocket::async_test]
+async fn an_active_session_keeps_its_list_on_any_route() {
+    let max_age = Duration::from_millis(1500);
+    let builder = Sessions::builder()
+        .store(MemoryStore::default())
+        .max_age(max_age)
+        .rolling(true);
+    let client = Client::untracked(rocket_with(figment(), Some(builder.build())))
+        .await
+        .expect("the test app launches");
+    let active = |user: &'static str, route: &'static str| {
+        let client = &client;
+        async move {
+            let cookie = log_in_as(client, user).await;
+            // Well past the list's first lifetime (a quarter longer than the session's).
+            let until = Instant::now() + 3 * max_age;
+            while Instant::now() < until {
+                on(client, false, route, &cookie).await;
+                tokio::time::sleep(max_age / 15).await;
+            }
+            assert_eq!(whoami(client, &cookie).await, user, "alive on {route}");
+            sessions(client, &cookie).await
+        }
+    };
+    let (touched, loaded) = tokio::join!(active("alice", "/plain"), active("bob", "/count"));
+    assert_eq!(touched.len(), 1, "listed after touches: {touched:?}");
+    assert_eq!(loaded.len(), 1, "listed after updates: {loaded:?}");
+}
+
+/// The lists of users who logged out leave a full store within a lifetime and a quarter
+/// of their log-in: a fresh log-in then finds room, instead of being pushed out by the
+/// creation of its own list.
+#[rocket::async_test]
+async fn lists_of_users_who_left_leave_room_for_a_fresh_log_in() {
+    let max_age = Duration::from_millis(400);
+    let mut config = MemoryConfig::default();
+    config.max_sessions = 8;
+    let store = MemoryStore::new(config);
+    let builder = Sessions::builder()
+        .store(store.clone())
+        .max_age(max_age)
+        .rolling(true);
+    let client = Client::untracked(rocket_with(figment(), Some(builder.build())))
+        .await
+        .expect("the test app launches");
+    for n in 0..8 {
+        let cookie = log_in_as(&client, &format!("user{n}")).await;
+        on(&client, true, "/destroy", &cookie).await;
+    }
+    assert_eq!(store.len(), 8, "eight lists fill the store");
+    let deadline = Instant::now() + 20 * max_age;
+    loop {
+        store.sweep();
+        if store.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the lists are still there");
+        tokio::time::sleep(max_age / 8).await;
+    }
+    let cookie = log_in_as(&client, "carol").await;
+    assert_eq!(whoami(&client, &cookie).await, "carol");
 }

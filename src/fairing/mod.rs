@@ -12,8 +12,10 @@ use rocket::{Build, Orbit, Rocket};
 
 use crate::error::chain;
 use crate::metrics::{self, Event, Expiry};
-use crate::record::reserved::{CREATED, USER};
-use crate::state::{cookie_lifetime, list_lifetime, outlived, Context, Incoming, Plan, Slot};
+use crate::record::reserved::{CREATED, LISTED};
+use crate::state::{
+    cookie_lifetime, list_extension, listed_until, outlived, Context, Incoming, Plan, Slot,
+};
 use crate::store::users::Users;
 use crate::store::{CommitOutcome, CreateOutcome, DeleteOutcome, Observed};
 use crate::time::unix_millis;
@@ -123,18 +125,18 @@ async fn commit<'r>(
             id,
             record,
             cookie,
+            list,
             replaces,
             left,
             needs_old,
         } => {
             let id = create(ctx, id, &record).await?;
-            let user = record.get(USER);
-            if let Some(user) = user {
-                let lifetime = list_lifetime(&record, &ctx.config);
+            let user = list.as_ref().map(|(user, _)| user.as_str());
+            if let Some((user, lifetime)) = &list {
                 // The session it moves from is deleted next: it leaves no room to make.
-                let replacing = replaces.as_ref().filter(|_| left.as_deref() == Some(user));
+                let replacing = replaces.as_ref().filter(|_| left.as_ref() == Some(user));
                 users
-                    .add(user, &id, replacing, unix_millis(), lifetime)
+                    .add(user, &id, replacing, unix_millis(), *lifetime)
                     .await?;
             }
             if let Some(old) = &replaces {
@@ -218,11 +220,20 @@ async fn touch<'r>(
             }
             return Ok(());
         }
+        let mut changes = Changes::default();
         // A session stored before `absolute_timeout` was set starts its count now, on a
         // route without a guard too.
         if ctx.config.absolute_timeout.is_some() && record.created().is_none() {
-            let mut changes = Changes::default();
             changes.set(CREATED, now.to_string());
+        }
+        // A logged-in session now living past the time its user's lists are kept until:
+        // they are kept longer first.
+        if let Some((user, lifetime)) = list_extension(&record, record.ttl(), &ctx.config, now) {
+            let users = Users::new(&ctx.store, &ctx.keys.users, ctx.config.absolute_timeout);
+            users.keep_for(&user, lifetime).await?;
+            changes.set(LISTED, listed_until(now, lifetime));
+        }
+        if !changes.is_empty() {
             let _: CommitOutcome = ctx.store.commit(&id, &changes).await?;
         }
         let value = ctx.keys.session.sign(&id);

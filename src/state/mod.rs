@@ -21,7 +21,7 @@ mod plan;
 
 pub(crate) use crate::record::outlived;
 pub(crate) use context::{Context, Incoming};
-pub(crate) use plan::{cookie_lifetime, list_lifetime, Plan};
+pub(crate) use plan::{cookie_lifetime, list_extension, listed_until, Plan};
 
 /// The request-local session, in the request's local cache (keyed by this private type).
 pub(crate) enum Slot {

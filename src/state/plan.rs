@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::State;
 use crate::record::{remaining, reserved};
-use crate::time::MAX_LIFETIME;
+use crate::time::{millis, MAX_LIFETIME};
 use crate::{Changes, SessionConfig, SessionId, SessionRecord};
 
 /// How long a session that holds nothing but the crate's bookkeeping (a flash message)
@@ -27,13 +27,15 @@ pub(crate) enum Plan {
     /// send that id as a pending cookie, so the token verifies next time.
     Pending { id: SessionId, cookie: Lifetime },
     /// Store a new session (under `id`, else a fresh one), and when a user is logged in
-    /// to it, add it to that user's list; then delete `replaces`, the stored session it
-    /// took over from (a regenerate, or a destroy followed by a write), take it off the
-    /// list of `left`, the user logged in to it, and set the new session's cookie.
+    /// to it (`list`: the user, and how long their list is then kept from now), add it to
+    /// that user's list; then delete `replaces`, the stored session it took over from (a
+    /// regenerate, or a destroy followed by a write), take it off the list of `left`, the
+    /// user logged in to it, and set the new session's cookie.
     Create {
         id: Option<SessionId>,
         record: SessionRecord,
         cookie: Lifetime,
+        list: Option<(String, Duration)>,
         replaces: Option<SessionId>,
         left: Option<String>,
         /// The session carries `left`'s log-in over from `replaces` without a log-in
@@ -42,8 +44,9 @@ pub(crate) enum Plan {
         needs_old: bool,
     },
     /// Write `changes` to the stored session `id` (when `lists_until` is set, a logged-in
-    /// session's lifetime was reset: first have its user's list live at least that long);
-    /// when they apply and `cookie` is set (the lifetime was reset), send the cookie again.
+    /// session's lifetime was reset past the time its user's lists are kept until: first
+    /// keep them that long from now); when they apply and `cookie` is set (the lifetime
+    /// was reset), send the cookie again.
     Update {
         id: SessionId,
         changes: Changes,
@@ -104,9 +107,17 @@ impl State {
                 record.set_ttl(record.ttl().min(left).max(Duration::from_millis(1)));
             }
             let needs_old = left.is_some() && !logs_in;
+            let list = record.get(reserved::USER).map(|user| {
+                let lifetime = list_lifetime(&record, record.ttl(), config, now);
+                (user.to_string(), lifetime)
+            });
+            if let Some((_, lifetime)) = &list {
+                record.insert(reserved::LISTED, listed_until(now, *lifetime));
+            }
             return Plan::Create {
                 id: new_id,
                 cookie: cookie_lifetime(&record, config, now),
+                list,
                 record,
                 replaces: discard,
                 left,
@@ -140,7 +151,7 @@ impl State {
     fn update(self, id: SessionId, config: &SessionConfig) -> Plan {
         let State {
             mut record,
-            changed,
+            mut changed,
             own_lifetime,
             was_bookkeeping_only,
             now,
@@ -160,15 +171,15 @@ impl State {
         }
         let cookie = changes.ttl().map(|_| cookie_lifetime(&record, config, now));
         let logged_in = record.get(reserved::USER).is_some();
-        // A lifetime reset of a logged-in session: its user's list must live as long.
-        // (`rolling` keeps lists the longest lifetime there is; `absolute_timeout`, the
-        // whole timeout.)
-        let lists_until = match changes.ttl() {
-            Some(ttl) if !config.rolling && config.absolute_timeout.is_none() => record
-                .get(reserved::USER)
-                .map(|user| (user.to_string(), ttl)),
-            _ => None,
-        };
+        let lists_until = changes
+            .ttl()
+            .and_then(|ttl| list_extension(&record, ttl, config, now));
+        if let Some((_, lifetime)) = &lists_until {
+            record.insert(reserved::LISTED, listed_until(now, *lifetime));
+            if !changed.contains(&reserved::LISTED) {
+                changed.push(reserved::LISTED);
+            }
+        }
         for key in changed {
             match record.take(key) {
                 Some((key, json)) => changes.set(key, json),
@@ -214,16 +225,52 @@ fn own_lifetime_of_or_ttl(record: &SessionRecord) -> Duration {
     own_lifetime(record).unwrap_or(record.ttl())
 }
 
-/// How long the list of a user's sessions must live after a log-in to `record`: past
-/// every session on it. Under `absolute_timeout` none outlives that after its log-in;
-/// without `rolling`, none outlives its own lifetime; with `rolling` and no absolute
-/// timeout, activity may keep any session alive: the longest lifetime there is.
-pub(crate) fn list_lifetime(record: &SessionRecord, config: &SessionConfig) -> Duration {
-    match (config.absolute_timeout, config.rolling) {
-        (Some(timeout), _) => timeout,
-        (None, false) => own_lifetime_of_or_ttl(record),
-        (None, true) => MAX_LIFETIME,
+/// How long a user's lists are kept, from `now`, when their session `record` is listed,
+/// or its lifetime reset to `ttl` past the time they are kept until: past the session's
+/// end. Under `absolute_timeout`, what is left of it (the session can never outlive
+/// that, so this is one write per log-in); without `rolling`, `ttl` (a session lives
+/// longer only when `set_max_age` resets it, which keeps them longer again); with
+/// `rolling`, a quarter longer than `ttl`, so that an active session keeps them longer
+/// once every quarter of its lifetime rather than on each request, and they outlive
+/// its end by a quarter of its lifetime at most.
+fn list_lifetime(
+    record: &SessionRecord,
+    ttl: Duration,
+    config: &SessionConfig,
+    now: u64,
+) -> Duration {
+    let lifetime = match remaining(record, config.absolute_timeout, now) {
+        Some(left) => left.max(ttl),
+        None if config.rolling => ttl.saturating_add(ttl / 4),
+        None => ttl,
+    };
+    lifetime.min(MAX_LIFETIME)
+}
+
+/// When the logged-in session `record` now lives `ttl` from `now`, past the time its
+/// user's lists are kept until (its `$listed` entry; a session listed before it was
+/// kept has none): the user, and how long the lists must be kept from now. The caller
+/// records that in `$listed` ([`listed_until`]), once the lists are kept that long.
+pub(crate) fn list_extension(
+    record: &SessionRecord,
+    ttl: Duration,
+    config: &SessionConfig,
+    now: u64,
+) -> Option<(String, Duration)> {
+    let user = record.get(reserved::USER)?;
+    let listed: u64 = record
+        .get(reserved::LISTED)
+        .and_then(|until| until.parse().ok())
+        .unwrap_or(0);
+    if now.saturating_add(millis(ttl)) <= listed {
+        return None;
     }
+    Some((user.to_string(), list_lifetime(record, ttl, config, now)))
+}
+
+/// The `$listed` entry of a session whose user's lists are kept `lifetime` from `now`.
+pub(crate) fn listed_until(now: u64, lifetime: Duration) -> String {
+    now.saturating_add(millis(lifetime)).to_string()
 }
 
 /// The lifetime of the cookie sent with the session `record` at `now`, whenever it is
@@ -338,6 +385,7 @@ mod tests {
             id: None,
             record,
             cookie: Some(MAX_AGE),
+            list: None,
             replaces: None,
             left: None,
             needs_old: false,
@@ -1047,38 +1095,115 @@ mod tests {
     }
 
     #[test]
-    fn a_logged_in_session_given_longer_keeps_its_users_list_as_long() {
+    fn a_log_in_keeps_its_users_list_past_the_session() {
         let alice = "\"alice\"";
-        let (_, mut s) = stored(&[(reserved::USER, alice), ("a", "1")]);
-        s.set_max_age(DAY);
-        let Plan::Update { lists_until, .. } = s.plan(&config()) else {
-            panic!("not an update");
-        };
-        assert_eq!(lists_until, Some((alice.to_string(), DAY)));
-
-        // An anonymous one has no list; under `rolling` or `absolute_timeout` the list
-        // already lives as long as any of its sessions can.
-        let (_, mut s) = stored(&[("a", "1")]);
-        s.set_max_age(DAY);
-        let Plan::Update { lists_until, .. } = s.plan(&config()) else {
-            panic!("not an update");
-        };
-        assert_eq!(lists_until, None);
         let rolling = SessionConfig {
             rolling: true,
             ..config()
         };
         let capped = SessionConfig {
             absolute_timeout: Some(DAY),
+            rolling: true,
             ..config()
         };
-        for config in [rolling, capped] {
-            let (_, mut s) = stored(&[(reserved::USER, alice), ("a", "1")]);
-            s.set_max_age(DAY);
-            let Plan::Update { lists_until, .. } = s.plan(&config) else {
+        // Its lifetime; with `rolling`, a quarter longer; under `absolute_timeout`, all of it.
+        for (config, kept) in [
+            (config(), MAX_AGE),
+            (rolling, MAX_AGE + MAX_AGE / 4),
+            (capped, DAY),
+        ] {
+            let mut s = state(Incoming::Nothing, None);
+            s.put(reserved::USER, alice.into()).unwrap();
+            let Plan::Create { record, list, .. } = s.plan(&config) else {
+                panic!("not a create");
+            };
+            assert_eq!(list, Some((alice.to_string(), kept)));
+            let listed = (NOW + millis(kept)).to_string();
+            assert_eq!(record.get(reserved::LISTED), Some(listed.as_str()));
+        }
+
+        // An anonymous session has no list.
+        let mut s = state(Incoming::Nothing, None);
+        s.put("a", "1".into()).unwrap();
+        let Plan::Create { record, list, .. } = s.plan(&config()) else {
+            panic!("not a create");
+        };
+        assert_eq!((list, record.get(reserved::LISTED)), (None, None));
+    }
+
+    #[test]
+    fn a_session_reset_past_its_lists_time_keeps_them_longer_first() {
+        let alice = "\"alice\"";
+        let listed = |millis: u64| (NOW + millis).to_string();
+        let logged_in = |listed: &str| {
+            let mut entries = vec![(reserved::USER, alice), ("a", "1")];
+            if !listed.is_empty() {
+                entries.push((reserved::LISTED, listed));
+            }
+            stored(&entries).1
+        };
+        let extension = |plan: Plan| {
+            let Plan::Update {
+                changes,
+                lists_until,
+                ..
+            } = plan
+            else {
                 panic!("not an update");
             };
-            assert_eq!(lists_until, None);
+            let marked = changes
+                .entries()
+                .find(|(key, _)| *key == reserved::LISTED)
+                .and_then(|(_, until)| until.map(String::from));
+            (lists_until, marked)
+        };
+
+        // `set_max_age` past the time the lists are kept: they are kept as long, first.
+        let mut s = logged_in(&listed(60_000));
+        s.set_max_age(DAY);
+        assert_eq!(
+            extension(s.plan(&config())),
+            (Some((alice.to_string(), DAY)), Some(listed(millis(DAY))))
+        );
+        // Within it, or on an anonymous session: nothing.
+        let mut s = logged_in(&listed(60_000));
+        s.set_max_age(30 * SECOND);
+        assert_eq!(extension(s.plan(&config())), (None, None));
+        let (_, mut s) = stored(&[("a", "1")]);
+        s.set_max_age(DAY);
+        assert_eq!(extension(s.plan(&config())), (None, None));
+
+        // `rolling`: once the session would outlive them, a quarter longer than it.
+        let rolling = SessionConfig {
+            rolling: true,
+            ..config()
+        };
+        let s = logged_in(&listed(70_000));
+        assert_eq!(extension(s.plan(&rolling)), (None, None));
+        let kept = MAX_AGE + MAX_AGE / 4;
+        for before in [listed(50_000), String::new()] {
+            let s = logged_in(&before);
+            assert_eq!(
+                extension(s.plan(&rolling)),
+                (Some((alice.to_string(), kept)), Some(listed(millis(kept))))
+            );
         }
+
+        // `absolute_timeout`: the log-in kept them for all of it.
+        let capped = SessionConfig {
+            absolute_timeout: Some(DAY),
+            ..rolling
+        };
+        let mut s = timed_state(
+            Incoming::Session(SessionId::generate()),
+            Some(&[
+                (reserved::USER, alice),
+                (reserved::CREATED, &NOW.to_string()),
+                (reserved::LISTED, &listed(millis(DAY))),
+            ]),
+            capped.absolute_timeout,
+        );
+        s.set_max_age(2 * DAY);
+        assert_eq!(extension(s.plan(&capped)), (None, None));
     }
 }

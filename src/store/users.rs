@@ -6,7 +6,10 @@
 //! commits keep concurrent log-ins of one user apart, `create` never overwrites), so it
 //! works the same on every store, an application's own included. It never grows without
 //! bound: each log-in and each listing drops the sessions that are gone, and a user keeps
-//! at most [`MAX_SESSIONS_PER_USER`] (a log-in past that revokes the oldest).
+//! at most [`MAX_SESSIONS_PER_USER`] (a log-in past that revokes the oldest). Nor does it
+//! live much longer than its sessions: it records until when it must live (`$until`),
+//! each session until when its lists are kept (`$listed`), and a session about to
+//! outlive that keeps them longer first ([`Users::keep_for`]).
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -16,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::{CommitOutcome, CreateOutcome, DeleteOutcome, SessionStore};
 use crate::record::reserved;
 use crate::secret::UserKeys;
-use crate::time::{unix_millis, MAX_LIFETIME};
+use crate::time::{millis, unix_millis, MAX_LIFETIME};
 use crate::{Changes, SessionId, SessionRecord, StoreError};
 use rocket::futures::future::join_all;
 use rocket::log::private as log;
@@ -109,6 +112,32 @@ struct Listed {
     index: SessionId,
 }
 
+/// `lifetime` from `now`, in milliseconds since the Unix epoch, within the longest
+/// lifetime there is.
+fn until(now: u64, lifetime: Duration) -> u64 {
+    now.saturating_add(millis(lifetime.min(MAX_LIFETIME)))
+}
+
+/// Until when `list` is kept, seen at `now`: its `$until`; for a list written before
+/// lists kept it, its whole lifetime from now (it may have been kept that long for a
+/// session given longer).
+fn kept_until(list: &SessionRecord, now: u64) -> u64 {
+    match list
+        .get(reserved::UNTIL)
+        .and_then(|until| until.parse().ok())
+    {
+        Some(until) => until,
+        None => until(now, list.ttl()),
+    }
+}
+
+/// The lifetime from `now` to `until`, which a list is then kept (at least a
+/// millisecond), and `until` as its `$until` entry.
+fn lifetime_until(now: u64, until: u64) -> (Duration, String) {
+    let lifetime = Duration::from_millis(until.saturating_sub(now)).max(Duration::from_millis(1));
+    (lifetime, until.to_string())
+}
+
 /// The lists of users' sessions in `store`.
 pub(crate) struct Users<'a> {
     store: &'a dyn SessionStore,
@@ -138,8 +167,8 @@ impl<'a> Users<'a> {
     /// Adds session `id` of `user` (the JSON text of its `$user` entry), logged in at
     /// `now` (milliseconds since the Unix epoch), in place of `replacing` (the session it
     /// moves from, deleted next, when there is one); then drops the sessions of the list
-    /// that are gone, and revokes the oldest when the user has too many. The list then
-    /// lives `lifetime` (the longest the session can live), or longer if it already did.
+    /// that are gone, and revokes the oldest when the user has too many. The list is then
+    /// kept `lifetime` from `now` (past the session's end), or longer if it already was.
     ///
     /// The count comes after the addition, so that log-ins at once cannot each find room
     /// and together pass the limit. (Two of them can still race on the list's lifetime:
@@ -153,9 +182,13 @@ impl<'a> Users<'a> {
         lifetime: Duration,
     ) -> Result<(), StoreError> {
         let index = self.indexes(user).swap_remove(0);
-        let kept = self.store.load(&index).await?.map(|list| list.ttl());
-        let lifetime = lifetime.max(kept.unwrap_or_default()).min(MAX_LIFETIME);
-        self.insert(user, &index, id, now, lifetime).await?;
+        let kept = self
+            .store
+            .load(&index)
+            .await?
+            .map(|list| kept_until(&list, now));
+        let until = until(now, lifetime).max(kept.unwrap_or(0));
+        self.insert(user, &index, id, now, until).await?;
 
         let others: Vec<Listed> = self
             .list(user, None)
@@ -168,22 +201,25 @@ impl<'a> Users<'a> {
         Ok(())
     }
 
-    /// Puts session `id` on `user`'s list `index`, which then lives `lifetime`.
+    /// Puts session `id` on `user`'s list `index`, which is then kept until `until`
+    /// (milliseconds since the Unix epoch, after `now`).
     async fn insert(
         &self,
         user: &str,
         index: &SessionId,
         id: &SessionId,
         now: u64,
-        lifetime: Duration,
+        until: u64,
     ) -> Result<(), StoreError> {
         let member = Member {
             id: self.keys.seal.seal(id),
             created: now,
         };
         let member = serde_json::to_string(&member).map_err(StoreError::corrupt)?;
+        let (lifetime, until) = lifetime_until(now, until);
         let mut changes = Changes::default();
         changes.set(id.handle(), member.as_str());
+        changes.set(reserved::UNTIL, until.as_str());
         changes.reset_ttl(lifetime);
         for _ in 0..3 {
             if self.store.commit(index, &changes).await? == CommitOutcome::Applied {
@@ -191,6 +227,7 @@ impl<'a> Users<'a> {
             }
             let mut record = SessionRecord::new(lifetime);
             record.insert(reserved::INDEX, user);
+            record.insert(reserved::UNTIL, until.as_str());
             record.insert(id.handle(), member.as_str());
             if self.store.create(index, &record).await? == CreateOutcome::Created {
                 return Ok(());
@@ -202,18 +239,24 @@ impl<'a> Users<'a> {
         ))
     }
 
-    /// Has `user`'s lists live at least `lifetime` from now: one of their sessions was
-    /// given that long. (Each list, one per secret: the session may be on one kept under
-    /// an older secret.)
+    /// Keeps `user`'s lists at least `lifetime` from now: one of their sessions now lives
+    /// that long. (Each list, one per secret: the session may be on one kept under an
+    /// older secret.) A list kept that long already is left as it is.
     pub(crate) async fn keep_for(&self, user: &str, lifetime: Duration) -> Result<(), StoreError> {
+        let now = unix_millis();
+        let until = until(now, lifetime);
         for index in self.indexes(user) {
-            // A list's lifetime restarts with each reset: it keeps the longer of its own
-            // and `lifetime`, from now.
-            if let Some(list) = self.store.load(&index).await? {
-                let mut changes = Changes::default();
-                changes.reset_ttl(lifetime.max(list.ttl()).min(MAX_LIFETIME));
-                let _: CommitOutcome = self.store.commit(&index, &changes).await?;
+            let Some(list) = self.store.load(&index).await? else {
+                continue;
+            };
+            if kept_until(&list, now) >= until {
+                continue;
             }
+            let (lifetime, until) = lifetime_until(now, until);
+            let mut changes = Changes::default();
+            changes.set(reserved::UNTIL, until);
+            changes.reset_ttl(lifetime);
+            let _: CommitOutcome = self.store.commit(&index, &changes).await?;
         }
         Ok(())
     }
@@ -323,7 +366,7 @@ impl<'a> Users<'a> {
             };
             let members = record
                 .entries()
-                .filter(|(handle, _)| *handle != reserved::INDEX)
+                .filter(|(handle, _)| !handle.starts_with('$'))
                 .map(|(handle, json)| async move {
                     (handle, self.member(user, handle, json, current).await)
                 });
