@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rocket::futures::future::join_all;
 
-use super::{created, loaded, sleep, LONG, SHORT};
+use super::{created, loaded, sleep, timed, within, LONG, SHORT};
 use crate::record::reserved::USER;
 use crate::secret::UserKeys;
 use crate::store::users::Users;
@@ -73,29 +73,36 @@ pub async fn a_log_in_joins_its_users_list_and_a_log_out_leaves_it(store: Store)
 
 /// A session that expired leaves its user's list, which keeps no entry for it.
 pub async fn a_users_list_drops_sessions_that_expired(store: Store) {
-    let keys = keys();
-    let alice = user();
-    let alice = alice.as_str();
-    let short = logged_in(&store, &keys, alice, SHORT).await;
-    let long = logged_in(&store, &keys, alice, LONG).await;
-    assert_eq!(listed(&store, &keys, alice).await.len(), 2);
-    // Until the store no longer holds the short session: its expiry, however slow the
-    // machine.
-    let deadline = Instant::now() + SHORT + Duration::from_secs(10);
-    while loaded(&store, &short).await.is_some() {
-        assert!(Instant::now() < deadline, "the short session never expired");
-        sleep(Duration::from_millis(20)).await;
-    }
+    timed(|| async {
+        let keys = keys();
+        let alice = user();
+        let alice = alice.as_str();
+        let start = Instant::now();
+        let short = logged_in(&store, &keys, alice, SHORT).await;
+        let long = logged_in(&store, &keys, alice, LONG).await;
+        let both = listed(&store, &keys, alice).await.len();
+        within(start, SHORT)?;
+        assert_eq!(both, 2);
+        // Until the store no longer holds the short session: its expiry, however slow
+        // the machine.
+        let deadline = Instant::now() + SHORT + Duration::from_secs(10);
+        while loaded(&store, &short).await.is_some() {
+            assert!(Instant::now() < deadline, "the short session never expired");
+            sleep(Duration::from_millis(20)).await;
+        }
 
-    assert_eq!(listed(&store, &keys, alice).await, [long.handle()]);
-    let index = &keys.index.derive_ids(alice.as_bytes())[0];
-    let list = loaded(&store, index).await.expect("the list is there");
-    assert_eq!(
-        list.get(&short.handle()),
-        None,
-        "the expired session is off the list"
-    );
-    assert!(list.get(&long.handle()).is_some());
+        assert_eq!(listed(&store, &keys, alice).await, [long.handle()]);
+        let index = &keys.index.derive_ids(alice.as_bytes())[0];
+        let list = loaded(&store, index).await.expect("the list is there");
+        assert_eq!(
+            list.get(&short.handle()),
+            None,
+            "the expired session is off the list"
+        );
+        assert!(list.get(&long.handle()).is_some());
+        Ok(())
+    })
+    .await;
 }
 
 /// Revoking every session of a user but one leaves none of the others usable; revoking
