@@ -195,10 +195,11 @@ impl SessionConfig {
                 "use letters, digits and `_`, not starting with a digit, as in \"sessions\"",
             ));
         }
-        let sql_store = matches!(
-            self.store,
-            StoreKind::Postgres | StoreKind::Sqlite | StoreKind::Mysql
-        );
+        // A SQL store this build has: without its feature, opening it names the missing
+        // feature, which is the fix to give first.
+        let sql_store = (cfg!(feature = "postgres") && matches!(self.store, StoreKind::Postgres))
+            || (cfg!(feature = "sqlite") && matches!(self.store, StoreKind::Sqlite))
+            || (cfg!(feature = "mysql") && matches!(self.store, StoreKind::Mysql));
         if sql_store && self.sql.url.is_none() && self.sql.database.is_none() {
             return Err(Error::config(
                 "sql.url",
