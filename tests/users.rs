@@ -195,15 +195,17 @@ impl Gate {
 }
 
 /// A memory store that stages the interleavings: it may yield before every call, as a
-/// store across a network does; holds the next creation of a logged-in session, or the
-/// next deletion, once its gate is armed; and notes the lists of users' sessions it
-/// creates.
+/// store across a network does; holds the next creation of a logged-in session, the
+/// next deletion, or the next load of a list, once its gate is armed; and notes the lists
+/// of users' sessions it creates.
 #[derive(Clone, Default)]
 struct Staged {
     store: MemoryStore,
     yields: bool,
     create: Gate,
     delete: Gate,
+    /// Holds the next load of a list, once it has read it.
+    list_load: Gate,
     lists: Arc<Mutex<Vec<SessionId>>>,
 }
 
@@ -219,7 +221,11 @@ impl Staged {
 impl SessionStore for Staged {
     async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
         self.call().await;
-        self.store.load(id).await
+        let record = self.store.load(id).await?;
+        if record.as_ref().is_some_and(|r| r.get("$index").is_some()) {
+            self.list_load.pass().await;
+        }
+        Ok(record)
     }
 
     async fn create(
@@ -416,12 +422,13 @@ async fn a_session_given_longer_after_its_log_in_keeps_its_list_as_long() {
         panic!("one list: {list:?}");
     };
     let lifetime = |record: Option<SessionRecord>| record.expect("the list is there").ttl();
+    // The session's lifetime, and a margin: an eighth of it, a minute at most.
     let before = lifetime(store.store.load(list).await.unwrap());
-    assert_eq!(before, Duration::from_secs(60));
+    assert_eq!(before, Duration::from_millis(67_500));
 
     on(&client, true, "/remember/600000", &phone).await;
     let after = lifetime(store.store.load(list).await.unwrap());
-    assert_eq!(after, Duration::from_secs(600));
+    assert_eq!(after, Duration::from_secs(660));
     assert_eq!(whoami(&client, &phone).await, "alice");
 }
 
@@ -448,7 +455,7 @@ async fn with_rolling_a_list_is_kept_a_quarter_longer_than_its_session() {
 }
 
 /// An active session keeps its user's list as long as it lives, on a route that loads it
-/// (an update) and on one that does not (a touch); a session given no activity does not.
+/// (an update) and on one that does not (a touch).
 #[rocket::async_test]
 async fn an_active_session_keeps_its_list_on_any_route() {
     let max_age = Duration::from_millis(1500);
@@ -484,8 +491,9 @@ async fn an_active_session_keeps_its_list_on_any_route() {
 #[rocket::async_test]
 async fn lists_of_users_who_left_leave_room_for_a_fresh_log_in() {
     let max_age = Duration::from_millis(400);
+    // Room for the eight lists, and for each log-in's session beside them.
     let mut config = MemoryConfig::default();
-    config.max_sessions = 8;
+    config.max_sessions = 9;
     let store = MemoryStore::new(config);
     let builder = Sessions::builder()
         .store(store.clone())
@@ -498,7 +506,7 @@ async fn lists_of_users_who_left_leave_room_for_a_fresh_log_in() {
         let cookie = log_in_as(&client, &format!("user{n}")).await;
         on(&client, true, "/destroy", &cookie).await;
     }
-    assert_eq!(store.len(), 8, "eight lists fill the store");
+    assert_eq!(store.len(), 8, "eight lists are left");
     let deadline = Instant::now() + 20 * max_age;
     loop {
         store.sweep();
@@ -510,4 +518,84 @@ async fn lists_of_users_who_left_leave_room_for_a_fresh_log_in() {
     }
     let cookie = log_in_as(&client, "carol").await;
     assert_eq!(whoami(&client, &cookie).await, "carol");
+}
+
+/// A log-in that read the list before another session of the user had it kept longer
+/// writes its shorter time over that: it then keeps it as long again.
+#[rocket::async_test]
+async fn a_log_in_racing_a_longer_sessions_extension_keeps_the_list_as_long() {
+    let store = Staged::default();
+    let builder = Sessions::builder().store(store.clone()).rolling(true);
+    let client = Client::untracked(rocket_with(
+        figment().merge(("sessions.max_age", 60)),
+        Some(builder.build()),
+    ))
+    .await
+    .expect("the test app launches");
+    let laptop = log_in_as(&client, "alice").await;
+    let list = store.lists.lock().unwrap()[0].clone();
+    let lifetime = || async {
+        store
+            .store
+            .load(&list)
+            .await
+            .unwrap()
+            .expect("the list")
+            .ttl()
+    };
+
+    store.list_load.arm();
+    let log_in = client.get("/login/alice").dispatch();
+    let remember = async {
+        store.list_load.reached.notified().await;
+        // The laptop asks to be remembered 600 s, while the log-in holds what it read.
+        on(&client, true, "/remember/600000", &laptop).await;
+        let kept = lifetime().await;
+        store.list_load.go_on.notify_one();
+        kept
+    };
+    let both = async { tokio::join!(log_in, remember) };
+    let (_, kept) = tokio::time::timeout(Duration::from_secs(30), both)
+        .await
+        .expect("the interleaving ends");
+    assert_eq!(
+        kept,
+        Duration::from_secs(750),
+        "a quarter longer, with `rolling`"
+    );
+    assert!(
+        lifetime().await >= Duration::from_secs(600),
+        "the list is kept {:?}, the laptop's session lives 600 s",
+        lifetime().await
+    );
+}
+
+/// With `rolling` and an `absolute_timeout`, a route that does not load the session costs
+/// the one touch, never a list's extension: the log-in kept the list for the whole timeout.
+#[rocket::async_test]
+async fn a_touch_under_an_absolute_timeout_never_extends_the_list() {
+    let store = Counting::memory();
+    let builder = Sessions::builder()
+        .store(store.clone())
+        .rolling(true)
+        .max_age(Duration::from_secs(3600))
+        .absolute_timeout(Duration::from_secs(1800));
+    let client = Client::untracked(rocket_with(figment(), Some(builder.build())))
+        .await
+        .expect("the test app launches");
+    let cookie = log_in_as(&client, "alice").await;
+    // Later than the log-in, to the millisecond: the session's lifetime from now would
+    // end past the log-in's lifetime for the list, but not past the timeout.
+    let logged_in = SystemTime::now();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while logged_in.elapsed().unwrap_or_default() < Duration::from_millis(5) {
+        assert!(Instant::now() < deadline, "the clock stands still");
+        tokio::task::yield_now().await;
+    }
+    let before = store.calls.get();
+    on(&client, false, "/plain", &cookie).await;
+    let after = store.calls.get();
+    assert_eq!(after.0 - before.0, 0, "loads");
+    assert_eq!(after.2 - before.2, 0, "commits");
+    assert_eq!(after.3 - before.3, 1, "touches");
 }

@@ -225,14 +225,22 @@ fn own_lifetime_of_or_ttl(record: &SessionRecord) -> Duration {
     own_lifetime(record).unwrap_or(record.ttl())
 }
 
+/// How long past a session's end its user's lists are kept, at least, when the session
+/// lives `span`: an eighth of it, a minute at most. It covers what happens between the
+/// decision and the session's write (a long request), and clocks of instances that
+/// disagree by less than that.
+fn list_margin(span: Duration) -> Duration {
+    (span / 8).min(Duration::from_secs(60))
+}
+
 /// How long a user's lists are kept, from `now`, when their session `record` is listed,
 /// or its lifetime reset to `ttl` past the time they are kept until: past the session's
-/// end. Under `absolute_timeout`, what is left of it (the session can never outlive
-/// that, so this is one write per log-in); without `rolling`, `ttl` (a session lives
-/// longer only when `set_max_age` resets it, which keeps them longer again); with
-/// `rolling`, a quarter longer than `ttl`, so that an active session keeps them longer
-/// once every quarter of its lifetime rather than on each request, and they outlive
-/// its end by a quarter of its lifetime at most.
+/// end, by a [margin](list_margin). Under `absolute_timeout`, what is left of it (the
+/// session can never outlive that, so this is one write per log-in); without `rolling`,
+/// `ttl` (a session lives longer only when `set_max_age` resets it, which keeps them
+/// longer again); with `rolling`, a quarter longer than `ttl`, so that an active session
+/// keeps them longer about once every eighth to quarter of its lifetime rather than on
+/// each request, and they outlive its end by a quarter of its lifetime at most.
 fn list_lifetime(
     record: &SessionRecord,
     ttl: Duration,
@@ -240,17 +248,21 @@ fn list_lifetime(
     now: u64,
 ) -> Duration {
     let lifetime = match remaining(record, config.absolute_timeout, now) {
-        Some(left) => left.max(ttl),
+        Some(left) => {
+            let span = left.max(ttl);
+            span.saturating_add(list_margin(span))
+        }
         None if config.rolling => ttl.saturating_add(ttl / 4),
-        None => ttl,
+        None => ttl.saturating_add(list_margin(ttl)),
     };
     lifetime.min(MAX_LIFETIME)
 }
 
-/// When the logged-in session `record` now lives `ttl` from `now`, past the time its
-/// user's lists are kept until (its `$listed` entry; a session listed before it was
-/// kept has none): the user, and how long the lists must be kept from now. The caller
-/// records that in `$listed` ([`listed_until`]), once the lists are kept that long.
+/// When the logged-in session `record` now lives `ttl` from `now` (no longer than its
+/// absolute timeout allows), past the time its user's lists are kept until less the
+/// [margin](list_margin) (its `$listed` entry; a session listed before it was kept has
+/// none): the user, and how long the lists must be kept from now. The caller records
+/// that in `$listed` ([`listed_until`]), once the lists are kept that long.
 pub(crate) fn list_extension(
     record: &SessionRecord,
     ttl: Duration,
@@ -258,11 +270,16 @@ pub(crate) fn list_extension(
     now: u64,
 ) -> Option<(String, Duration)> {
     let user = record.get(reserved::USER)?;
+    let ttl = match remaining(record, config.absolute_timeout, now) {
+        Some(left) => ttl.min(left),
+        None => ttl,
+    };
     let listed: u64 = record
         .get(reserved::LISTED)
         .and_then(|until| until.parse().ok())
         .unwrap_or(0);
-    if now.saturating_add(millis(ttl)) <= listed {
+    let ends = now.saturating_add(millis(ttl.saturating_add(list_margin(ttl))));
+    if ends <= listed {
         return None;
     }
     Some((user.to_string(), list_lifetime(record, ttl, config, now)))
@@ -1106,11 +1123,12 @@ mod tests {
             rolling: true,
             ..config()
         };
-        // Its lifetime; with `rolling`, a quarter longer; under `absolute_timeout`, all of it.
+        // Its lifetime and a margin (an eighth, a minute at most); with `rolling`, a
+        // quarter longer; under `absolute_timeout`, all of it and the margin.
         for (config, kept) in [
-            (config(), MAX_AGE),
+            (config(), MAX_AGE + MAX_AGE / 8),
             (rolling, MAX_AGE + MAX_AGE / 4),
-            (capped, DAY),
+            (capped, DAY + 60 * SECOND),
         ] {
             let mut s = state(Incoming::Nothing, None);
             s.put(reserved::USER, alice.into()).unwrap();
@@ -1158,17 +1176,25 @@ mod tests {
             (lists_until, marked)
         };
 
-        // `set_max_age` past the time the lists are kept: they are kept as long, first.
+        // `set_max_age` past the time the lists are kept: they are kept as long, and a
+        // margin, first.
         let mut s = logged_in(&listed(60_000));
         s.set_max_age(DAY);
+        let kept = DAY + 60 * SECOND;
         assert_eq!(
             extension(s.plan(&config())),
-            (Some((alice.to_string(), DAY)), Some(listed(millis(DAY))))
+            (Some((alice.to_string(), kept)), Some(listed(millis(kept))))
         );
-        // Within it, or on an anonymous session: nothing.
+        // Within it, margin included, or on an anonymous session: nothing.
         let mut s = logged_in(&listed(60_000));
-        s.set_max_age(30 * SECOND);
+        s.set_max_age(50 * SECOND);
         assert_eq!(extension(s.plan(&config())), (None, None));
+        let mut s = logged_in(&listed(60_000));
+        s.set_max_age(55 * SECOND);
+        assert!(
+            extension(s.plan(&config())).0.is_some(),
+            "within the margin"
+        );
         let (_, mut s) = stored(&[("a", "1")]);
         s.set_max_age(DAY);
         assert_eq!(extension(s.plan(&config())), (None, None));
@@ -1178,7 +1204,7 @@ mod tests {
             rolling: true,
             ..config()
         };
-        let s = logged_in(&listed(70_000));
+        let s = logged_in(&listed(68_000));
         assert_eq!(extension(s.plan(&rolling)), (None, None));
         let kept = MAX_AGE + MAX_AGE / 4;
         for before in [listed(50_000), String::new()] {
@@ -1189,21 +1215,31 @@ mod tests {
             );
         }
 
-        // `absolute_timeout`: the log-in kept them for all of it.
+        // `absolute_timeout`: the log-in kept them for all of it, whatever the lifetime
+        // reset to, on a route that loads the session or (`list_extension` alone) not.
         let capped = SessionConfig {
             absolute_timeout: Some(DAY),
             ..rolling
         };
+        let logged_in_at = NOW - 3_600_000;
+        let entries = [
+            (reserved::USER, alice),
+            (reserved::CREATED, &logged_in_at.to_string()),
+            (
+                reserved::LISTED,
+                &(logged_in_at + millis(DAY) + 60_000).to_string(),
+            ),
+        ];
         let mut s = timed_state(
             Incoming::Session(SessionId::generate()),
-            Some(&[
-                (reserved::USER, alice),
-                (reserved::CREATED, &NOW.to_string()),
-                (reserved::LISTED, &listed(millis(DAY))),
-            ]),
+            Some(&entries),
             capped.absolute_timeout,
         );
         s.set_max_age(2 * DAY);
         assert_eq!(extension(s.plan(&capped)), (None, None));
+        assert_eq!(
+            list_extension(&record(&entries), 2 * DAY, &capped, NOW),
+            None
+        );
     }
 }

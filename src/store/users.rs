@@ -110,6 +110,8 @@ struct Listed {
     id: SessionId,
     /// The list (one per secret) that holds it.
     index: SessionId,
+    /// Until when the session has its user's lists kept (its `$listed`; 0 if none).
+    listed: u64,
 }
 
 /// `lifetime` from `now`, in milliseconds since the Unix epoch, within the longest
@@ -196,6 +198,12 @@ impl<'a> Users<'a> {
             .into_iter()
             .filter(|listed| listed.id != *id && Some(&listed.id) != replacing)
             .collect();
+        // A session of the user's that had the list kept longer while this read it (its
+        // `$listed` says so): keep it that long again, as this wrote over it.
+        let needed = others.iter().map(|listed| listed.listed).max();
+        if let Some(needed) = needed.filter(|needed| *needed > until) {
+            self.keep_until(&index, unix_millis(), needed).await?;
+        }
         let excess = (others.len() + 1).saturating_sub(MAX_SESSIONS_PER_USER);
         self.revoke_listed(others.into_iter().take(excess)).await?;
         Ok(())
@@ -246,18 +254,31 @@ impl<'a> Users<'a> {
         let now = unix_millis();
         let until = until(now, lifetime);
         for index in self.indexes(user) {
-            let Some(list) = self.store.load(&index).await? else {
-                continue;
-            };
-            if kept_until(&list, now) >= until {
-                continue;
+            // Read back once written: another session's write of a shorter time, racing
+            // this one, may land over it (last write wins); this then writes again.
+            for _ in 0..3 {
+                let Some(list) = self.store.load(&index).await? else {
+                    break;
+                };
+                if list.get(reserved::UNTIL).is_some() && kept_until(&list, now) >= until {
+                    break;
+                }
+                // A list without a time of its own keeps at least the lifetime it has.
+                let until = until.max(kept_until(&list, now));
+                self.keep_until(&index, now, until).await?;
             }
-            let (lifetime, until) = lifetime_until(now, until);
-            let mut changes = Changes::default();
-            changes.set(reserved::UNTIL, until);
-            changes.reset_ttl(lifetime);
-            let _: CommitOutcome = self.store.commit(&index, &changes).await?;
         }
+        Ok(())
+    }
+
+    /// Has the list `index` kept until `until` (milliseconds since the Unix epoch, after
+    /// `now`).
+    async fn keep_until(&self, index: &SessionId, now: u64, until: u64) -> Result<(), StoreError> {
+        let (lifetime, until) = lifetime_until(now, until);
+        let mut changes = Changes::default();
+        changes.set(reserved::UNTIL, until);
+        changes.reset_ttl(lifetime);
+        let _: CommitOutcome = self.store.commit(index, &changes).await?;
         Ok(())
     }
 
@@ -373,10 +394,11 @@ impl<'a> Users<'a> {
             let mut gone = Changes::default();
             for (handle, member) in join_all(members).await {
                 match member? {
-                    Some((session, id)) => live.push(Listed {
+                    Some((session, id, listed)) => live.push(Listed {
                         session,
                         id,
                         index: index.clone(),
+                        listed,
                     }),
                     None => gone.remove(handle),
                 }
@@ -396,7 +418,7 @@ impl<'a> Users<'a> {
         handle: &str,
         json: &str,
         current: Option<&SessionId>,
-    ) -> Result<Option<(UserSession, SessionId)>, StoreError> {
+    ) -> Result<Option<(UserSession, SessionId, u64)>, StoreError> {
         let Ok(member) = serde_json::from_str::<Member>(json) else {
             return Ok(None);
         };
@@ -422,6 +444,10 @@ impl<'a> Users<'a> {
             last_seen: last_seen.max(member.created),
             current: current == Some(&id),
         };
-        Ok(Some((session, id)))
+        let listed = record
+            .get(reserved::LISTED)
+            .and_then(|until| until.parse().ok())
+            .unwrap_or(0);
+        Ok(Some((session, id, listed)))
     }
 }
