@@ -259,6 +259,31 @@ impl SessionStore for Staged {
     }
 }
 
+impl Staged {
+    /// The lifetime of the one list of users' sessions this store created.
+    async fn list_lifetime(&self) -> Duration {
+        let list = self.lists.lock().unwrap().clone();
+        let [list] = list.as_slice() else {
+            panic!("one list: {list:?}");
+        };
+        let list = self.store.load(list).await.unwrap();
+        list.expect("the list is there").ttl()
+    }
+}
+
+/// The test app on a [`Staged`] store, with sessions of a minute, `rolling` or not.
+async fn lists_app(rolling: bool) -> (Staged, Client) {
+    let store = Staged::default();
+    let builder = Sessions::builder().store(store.clone()).rolling(rolling);
+    let client = Client::untracked(rocket_with(
+        figment().merge(("sessions.max_age", 60)),
+        Some(builder.build()),
+    ))
+    .await
+    .expect("the test app launches");
+    (store, client)
+}
+
 /// The test app on `store`, and two devices of Alice's: the laptop, and the one a thief
 /// stole.
 async fn two_devices(store: &Staged) -> (Client, Cookie<'static>, Cookie<'static>) {
@@ -408,27 +433,13 @@ async fn a_session_moving_on_a_full_list_takes_its_own_place() {
 /// list live as long, so that signing out everywhere still finds the session.
 #[rocket::async_test]
 async fn a_session_given_longer_after_its_log_in_keeps_its_list_as_long() {
-    let store = Staged::default();
-    let builder = Sessions::builder().store(store.clone());
-    let client = Client::untracked(rocket_with(
-        figment().merge(("sessions.max_age", 60)),
-        Some(builder.build()),
-    ))
-    .await
-    .expect("the test app launches");
+    let (store, client) = lists_app(false).await;
     let phone = log_in_as(&client, "alice").await;
-    let list = store.lists.lock().unwrap().clone();
-    let [list] = list.as_slice() else {
-        panic!("one list: {list:?}");
-    };
-    let lifetime = |record: Option<SessionRecord>| record.expect("the list is there").ttl();
     // The session's lifetime, and a margin: an eighth of it, a minute at most.
-    let before = lifetime(store.store.load(list).await.unwrap());
-    assert_eq!(before, Duration::from_millis(67_500));
+    assert_eq!(store.list_lifetime().await, Duration::from_millis(67_500));
 
     on(&client, true, "/remember/600000", &phone).await;
-    let after = lifetime(store.store.load(list).await.unwrap());
-    assert_eq!(after, Duration::from_secs(660));
+    assert_eq!(store.list_lifetime().await, Duration::from_secs(660));
     assert_eq!(whoami(&client, &phone).await, "alice");
 }
 
@@ -437,21 +448,9 @@ async fn a_session_given_longer_after_its_log_in_keeps_its_list_as_long() {
 /// users who left do not hold the store's room for months.
 #[rocket::async_test]
 async fn with_rolling_a_list_is_kept_a_quarter_longer_than_its_session() {
-    let store = Staged::default();
-    let builder = Sessions::builder().store(store.clone()).rolling(true);
-    let client = Client::untracked(rocket_with(
-        figment().merge(("sessions.max_age", 60)),
-        Some(builder.build()),
-    ))
-    .await
-    .expect("the test app launches");
+    let (store, client) = lists_app(true).await;
     log_in_as(&client, "alice").await;
-    let list = store.lists.lock().unwrap().clone();
-    let [list] = list.as_slice() else {
-        panic!("one list: {list:?}");
-    };
-    let list = store.store.load(list).await.unwrap().expect("the list");
-    assert_eq!(list.ttl(), Duration::from_secs(75));
+    assert_eq!(store.list_lifetime().await, Duration::from_secs(75));
 }
 
 /// An active session keeps its user's list as long as it lives, on a route that loads it
@@ -524,25 +523,8 @@ async fn lists_of_users_who_left_leave_room_for_a_fresh_log_in() {
 /// writes its shorter time over that: it then keeps it as long again.
 #[rocket::async_test]
 async fn a_log_in_racing_a_longer_sessions_extension_keeps_the_list_as_long() {
-    let store = Staged::default();
-    let builder = Sessions::builder().store(store.clone()).rolling(true);
-    let client = Client::untracked(rocket_with(
-        figment().merge(("sessions.max_age", 60)),
-        Some(builder.build()),
-    ))
-    .await
-    .expect("the test app launches");
+    let (store, client) = lists_app(true).await;
     let laptop = log_in_as(&client, "alice").await;
-    let list = store.lists.lock().unwrap()[0].clone();
-    let lifetime = || async {
-        store
-            .store
-            .load(&list)
-            .await
-            .unwrap()
-            .expect("the list")
-            .ttl()
-    };
 
     store.list_load.arm();
     let log_in = client.get("/login/alice").dispatch();
@@ -550,7 +532,7 @@ async fn a_log_in_racing_a_longer_sessions_extension_keeps_the_list_as_long() {
         store.list_load.reached.notified().await;
         // The laptop asks to be remembered 600 s, while the log-in holds what it read.
         on(&client, true, "/remember/600000", &laptop).await;
-        let kept = lifetime().await;
+        let kept = store.list_lifetime().await;
         store.list_load.go_on.notify_one();
         kept
     };
@@ -563,10 +545,10 @@ async fn a_log_in_racing_a_longer_sessions_extension_keeps_the_list_as_long() {
         Duration::from_secs(750),
         "a quarter longer, with `rolling`"
     );
+    let after = store.list_lifetime().await;
     assert!(
-        lifetime().await >= Duration::from_secs(600),
-        "the list is kept {:?}, the laptop's session lives 600 s",
-        lifetime().await
+        after >= Duration::from_secs(600),
+        "the list is kept {after:?}, the laptop's session lives 600 s"
     );
 }
 
