@@ -581,3 +581,20 @@ async fn a_touch_under_an_absolute_timeout_never_extends_the_list() {
     assert_eq!(after.2 - before.2, 0, "commits");
     assert_eq!(after.3 - before.3, 1, "touches");
 }
+
+/// A session whose list ended early (a failed extension, say) is put back on one the next
+/// time it lives longer, so signing out everywhere finds it again.
+#[rocket::async_test]
+async fn a_session_whose_list_ended_is_listed_again_when_it_lives_longer() {
+    let (store, client) = lists_app(false).await;
+    let phone = log_in_as(&client, "alice").await;
+    let list = store.lists.lock().unwrap()[0].clone();
+    let _ = store.store.delete(&list).await.unwrap();
+    assert!(sessions(&client, &phone).await.is_empty());
+
+    on(&client, true, "/remember/600000", &phone).await;
+    assert_eq!(sessions(&client, &phone).await.len(), 1);
+    let laptop = log_in_as(&client, "alice").await;
+    assert_eq!(on(&client, true, "/logout/others", &laptop).await, "1");
+    assert_eq!(whoami(&client, &phone).await, "");
+}

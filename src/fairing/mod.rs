@@ -168,7 +168,7 @@ async fn commit<'r>(
         } => {
             // The list first: a failure then leaves the session as it was, answered 503.
             if let Some((user, lifetime)) = lists_until {
-                users.keep_for(&user, lifetime).await?;
+                users.keep_for(&user, &id, lifetime).await?;
             }
             if ctx.store.commit(&id, &changes).await? == CommitOutcome::Gone {
                 // Destroyed (say, logged out) by another request meanwhile: never resurrect
@@ -230,7 +230,7 @@ async fn touch<'r>(
         // they are kept longer first.
         if let Some((user, lifetime)) = list_extension(&record, record.ttl(), &ctx.config, now) {
             let users = Users::new(&ctx.store, &ctx.keys.users, ctx.config.absolute_timeout);
-            users.keep_for(&user, lifetime).await?;
+            users.keep_for(&user, &id, lifetime).await?;
             changes.set(LISTED, listed_until(now, lifetime));
         }
         if !changes.is_empty() {

@@ -9,7 +9,8 @@
 //! at most [`MAX_SESSIONS_PER_USER`] (a log-in past that revokes the oldest). Nor does it
 //! live much longer than its sessions: it records until when it must live (`$until`),
 //! each session until when its lists are kept (`$listed`), and a session about to
-//! outlive that keeps them longer first ([`Users::keep_for`]).
+//! outlive that keeps them longer first, and puts itself back on one if it finds itself
+//! on none ([`Users::keep_for`]).
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -247,12 +248,22 @@ impl<'a> Users<'a> {
         ))
     }
 
-    /// Keeps `user`'s lists at least `lifetime` from now: one of their sessions now lives
+    /// Keeps `user`'s lists at least `lifetime` from now: their session `id` now lives
     /// that long. (Each list, one per secret: the session may be on one kept under an
-    /// older secret.) A list kept that long already is left as it is.
-    pub(crate) async fn keep_for(&self, user: &str, lifetime: Duration) -> Result<(), StoreError> {
+    /// older secret.) A list kept that long already is left as it is. A session on none
+    /// of them (its list ended early: a failed extension, or a race that wrote a shorter
+    /// time over one) is put back on the signing secret's, logged in as of now, so that
+    /// signing out everywhere finds it again.
+    pub(crate) async fn keep_for(
+        &self,
+        user: &str,
+        id: &SessionId,
+        lifetime: Duration,
+    ) -> Result<(), StoreError> {
         let now = unix_millis();
         let until = until(now, lifetime);
+        let handle = id.handle();
+        let mut listed = false;
         for index in self.indexes(user) {
             // Read back once written: another session's write of a shorter time, racing
             // this one, may land over it (last write wins); this then writes again.
@@ -260,6 +271,7 @@ impl<'a> Users<'a> {
                 let Some(list) = self.store.load(&index).await? else {
                     break;
                 };
+                listed |= list.get(&handle).is_some();
                 if list.get(reserved::UNTIL).is_some() && kept_until(&list, now) >= until {
                     break;
                 }
@@ -267,6 +279,11 @@ impl<'a> Users<'a> {
                 let until = until.max(kept_until(&list, now));
                 self.keep_until(&index, now, until).await?;
             }
+        }
+        if !listed {
+            log::debug!("a logged-in session was on no list of its user's; it is put back");
+            let index = self.indexes(user).swap_remove(0);
+            self.insert(user, &index, id, now, until).await?;
         }
         Ok(())
     }

@@ -177,14 +177,35 @@ pub async fn a_list_lives_as_long_as_a_session_given_longer(store: Store) {
     let users = Users::new(store.as_ref(), &keys, None);
     let id = logged_in(&store, &keys, alice, LONG).await;
     let longer = LONG * 2;
-    users.keep_for(alice, longer).await.unwrap();
+    users.keep_for(alice, &id, longer).await.unwrap();
 
     let index = &keys.index.derive_ids(alice.as_bytes())[0];
     let list = loaded(&store, index).await.expect("the list is there");
     assert!(list.ttl() >= longer, "the list lives {:?}", list.ttl());
     // A shorter one never shortens it.
-    users.keep_for(alice, SHORT).await.unwrap();
+    users.keep_for(alice, &id, SHORT).await.unwrap();
     let list = loaded(&store, index).await.expect("the list is there");
     assert!(list.ttl() >= longer, "the list lives {:?}", list.ttl());
     assert_eq!(listed(&store, &keys, alice).await, [id.handle()]);
+}
+
+/// A logged-in session whose list ended early (a failed extension, or a race that wrote a
+/// shorter time over it) is put back on a list when it next lives longer: signing out
+/// everywhere finds it again.
+pub async fn a_session_on_no_list_is_put_back_when_it_lives_longer(store: Store) {
+    let keys = keys();
+    let alice = user();
+    let alice = alice.as_str();
+    let users = Users::new(store.as_ref(), &keys, None);
+    let id = logged_in(&store, &keys, alice, LONG).await;
+    let index = &keys.index.derive_ids(alice.as_bytes())[0];
+    let _ = store.delete(index).await.unwrap();
+    assert!(listed(&store, &keys, alice).await.is_empty());
+
+    users.keep_for(alice, &id, LONG).await.unwrap();
+    assert_eq!(listed(&store, &keys, alice).await, [id.handle()]);
+    let list = loaded(&store, index).await.expect("the list is back");
+    assert!(list.ttl() >= LONG, "the list lives {:?}", list.ttl());
+    assert_eq!(users.revoke_all(alice, None).await.unwrap(), 1);
+    assert_eq!(loaded(&store, &id).await, None, "signed out");
 }
