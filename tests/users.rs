@@ -441,6 +441,10 @@ async fn a_session_given_longer_after_its_log_in_keeps_its_list_as_long() {
     on(&client, true, "/remember/600000", &phone).await;
     assert_eq!(store.list_lifetime().await, Duration::from_secs(660));
     assert_eq!(whoami(&client, &phone).await, "alice");
+
+    // A log-in of the user's after that, of a minute, keeps it as long.
+    log_in_as(&client, "alice").await;
+    assert!(store.list_lifetime().await >= Duration::from_secs(600));
 }
 
 /// With `rolling` a session can live on for good, but its user's list is kept only a

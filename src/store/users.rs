@@ -171,11 +171,11 @@ impl<'a> Users<'a> {
     /// `now` (milliseconds since the Unix epoch), in place of `replacing` (the session it
     /// moves from, deleted next, when there is one); then drops the sessions of the list
     /// that are gone, and revokes the oldest when the user has too many. The list is then
-    /// kept `lifetime` from `now` (past the session's end), or longer if it already was.
+    /// kept `lifetime` from `now` (past the session's end), or as long as another of its
+    /// sessions needs, if longer.
     ///
     /// The count comes after the addition, so that log-ins at once cannot each find room
-    /// and together pass the limit. (Two of them can still race on the list's lifetime:
-    /// each keeps the longer of the one it read and its own, and the last write wins.)
+    /// and together pass the limit.
     pub(crate) async fn add(
         &self,
         user: &str,
@@ -185,12 +185,7 @@ impl<'a> Users<'a> {
         lifetime: Duration,
     ) -> Result<(), StoreError> {
         let index = self.indexes(user).swap_remove(0);
-        let kept = self
-            .store
-            .load(&index)
-            .await?
-            .map(|list| kept_until(&list, now));
-        let until = until(now, lifetime).max(kept.unwrap_or(0));
+        let until = until(now, lifetime);
         self.insert(user, &index, id, now, until).await?;
 
         let others: Vec<Listed> = self
@@ -199,8 +194,9 @@ impl<'a> Users<'a> {
             .into_iter()
             .filter(|listed| listed.id != *id && Some(&listed.id) != replacing)
             .collect();
-        // A session of the user's that had the list kept longer while this read it (its
-        // `$listed` says so): keep it that long again, as this wrote over it.
+        // Another session of the user's has the list kept longer (its `$listed` says so,
+        // whether it was before this wrote its own time over it or as this ran): keep it
+        // that long again.
         let needed = others.iter().map(|listed| listed.listed).max();
         if let Some(needed) = needed.filter(|needed| *needed > until) {
             self.keep_until(&index, unix_millis(), needed).await?;
