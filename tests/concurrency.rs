@@ -149,3 +149,33 @@ async fn a_flood_of_new_visitors_stays_under_max_sessions() {
     // A full store frees an eighth of its room at once, then fills up again.
     assert!(store.len() > 40, "{} sessions held", store.len());
 }
+
+/// Two requests of one browser that both find no session under its cookie's id (a pending
+/// id, or here a gone session's) and both store one: the second joins the first, so the
+/// browser keeps one session with both writes, whichever cookie it keeps.
+#[rocket::async_test]
+async fn new_sessions_stored_at_once_under_one_cookie_are_one_session() {
+    let store = MemoryStore::default();
+    let client = untracked(Sessions::builder().store(store.clone())).await;
+    let cookie = new_session(&client).await;
+    // The session is gone (destroyed here; expired, say); the browser still sends its
+    // cookie.
+    client
+        .post("/destroy")
+        .cookie(cookie.clone())
+        .dispatch()
+        .await;
+    assert_eq!(store.len(), 0);
+
+    let slow = client.get("/slow/cart/add/apple").cookie(cookie.clone());
+    let fast = client.get("/counter").cookie(cookie.clone());
+    let (slow, fast) = interleaved(&client, slow, fast).await;
+    let (slow, fast) = (session_cookie(&slow), session_cookie(&fast));
+    assert_eq!(slow, fast, "one session cookie for both");
+    assert_eq!(store.len(), 1, "one session stored");
+    let cookie = fast.expect("a session cookie");
+    let count = client.get("/count").cookie(cookie.clone()).dispatch().await;
+    assert_eq!(count.into_string().await.as_deref(), Some("1"));
+    let cart = client.get("/cart").cookie(cookie).dispatch().await;
+    assert_eq!(cart.into_string().await.as_deref(), Some("apple"));
+}

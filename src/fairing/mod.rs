@@ -244,14 +244,29 @@ async fn touch<'r>(
     Ok(())
 }
 
-/// Stores a new session, under `id` when given; a fresh id replaces one the store
-/// already has (with 192 random bits, only a broken store makes that happen twice).
+/// Stores a new session, under `id` when given (the id the browser's cookie carried: a
+/// pending id, or a gone session's). When the store already holds a session of that id,
+/// another request of the same browser stored it meanwhile (a page and its requests sent
+/// at once): this one joins it, entry by entry, as it would had it loaded it, rather than
+/// split the browser between two sessions. A fresh id replaces one the store already has
+/// (with 192 random bits, only a broken store makes that happen twice).
 async fn create(
     ctx: &Context,
     id: Option<SessionId>,
     record: &SessionRecord,
 ) -> Result<SessionId, StoreError> {
-    let mut id = id.unwrap_or_else(SessionId::generate);
+    if let Some(id) = id {
+        for _ in 0..3 {
+            if ctx.store.create(&id, record).await? == CreateOutcome::Created {
+                return Ok(id);
+            }
+            if ctx.store.commit(&id, &joining(record)).await? == CommitOutcome::Applied {
+                return Ok(id);
+            }
+            // Gone again (deleted or expired meanwhile): create it once more.
+        }
+    }
+    let mut id = SessionId::generate();
     for _ in 0..3 {
         if ctx.store.create(&id, record).await? == CreateOutcome::Created {
             return Ok(id);
@@ -263,6 +278,20 @@ async fn create(
     Err(StoreError::unavailable(
         "the store reported three fresh session ids as taken",
     ))
+}
+
+/// The changes that join the new session `record` to one a concurrent request stored
+/// under its id: every entry it sets, and its lifetime unless it holds only bookkeeping
+/// (which would cut short the other's application data).
+fn joining(record: &SessionRecord) -> Changes {
+    let mut changes = Changes::default();
+    for (key, json) in record.entries() {
+        changes.set(key, json);
+    }
+    if !record.is_bookkeeping_only() {
+        changes.reset_ttl(record.ttl());
+    }
+    changes
 }
 
 /// Names the key a figment error is about, relative to `sessions`.
