@@ -141,6 +141,23 @@ async fn the_cap_evicts_anonymous_sessions_before_logged_in_ones() {
     }
 }
 
+/// A restarted app counts the sessions its table already holds: it does not take the
+/// cap again on top of them.
+#[rocket::async_test]
+async fn a_restart_counts_the_sessions_already_stored() {
+    for (store, url) in databases() {
+        let table = sql::unique_table();
+        for _ in 0..2 {
+            let figment = sql_figment(store, &url, &table).merge(("sessions.sql.max_sessions", 20));
+            let client = app(figment).await;
+            for _ in 0..20 {
+                get_ok(&client, "/counter").await;
+            }
+        }
+        assert!(rows(store, &url, &table).await <= 20, "{store}");
+    }
+}
+
 /// `n` results of `make`, one after another.
 async fn futures<T, F: std::future::Future<Output = T>>(n: usize, make: impl Fn() -> F) -> Vec<T> {
     let mut results = Vec::with_capacity(n);

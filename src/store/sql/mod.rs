@@ -56,10 +56,10 @@ const SWEEP_BATCHES: usize = 100;
 ///   your migrations), with an index on expiry. Expired rows are deleted in the
 ///   background every `sweep_interval`, 1,000 at a time, never in one huge `DELETE`.
 /// - **Bounded** by `max_sessions`: the sweep, and a creation that finds the store's count
-///   of its own creations at the cap, delete the anonymous sessions closest to expiry
-///   first, logged-in ones only when no anonymous one is left. Several instances share
-///   the count only through the sweep: the cap holds within what they create between
-///   sweeps.
+///   of its own creations at the cap (its first creation, after a start), delete the
+///   anonymous sessions closest to expiry first, logged-in ones only when no anonymous
+///   one is left. Several instances share the count only through the sweep: the cap
+///   holds within what they create between sweeps.
 /// - **Bounded in time**: a statement that takes longer than `timeout` (waiting for a
 ///   connection included) answers `503`; the pool reconnects by itself.
 ///
@@ -95,8 +95,9 @@ struct Inner<D: Dialect> {
     sql: D::Sql,
     timeout: Duration,
     cap: usize,
-    /// The sessions in the table, as the last count found them, plus those this store
-    /// created since: when it reaches the cap, a creation makes room first.
+    /// The sessions in the table, as the last count found them (the cap, before the
+    /// first), plus those this store created since: when it reaches the cap, a creation
+    /// counts the table and makes room first.
     count: AtomicUsize,
 }
 
@@ -328,7 +329,9 @@ impl<D: Dialect> SqlStore<D> {
             sql: D::statements(&sql.table),
             timeout: sql.timeout,
             cap: sql.max_sessions.max(1),
-            count: AtomicUsize::new(0),
+            // Unknown until counted: the first creation counts the table (after a restart,
+            // or beside other instances, it may hold sessions already).
+            count: AtomicUsize::new(sql.max_sessions.max(1)),
         });
         let sweeper = Sweeper::spawn(&inner, sql.sweep_interval, |inner| async move {
             let removed = inner.sweep().await.unwrap_or_else(|e| {
