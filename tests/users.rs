@@ -196,8 +196,8 @@ impl Gate {
 
 /// A memory store that stages the interleavings: it may yield before every call, as a
 /// store across a network does; holds the next creation of a logged-in session, the
-/// next deletion, or the next load of a list, once its gate is armed; and notes the lists
-/// of users' sessions it creates.
+/// next deletion, the next load of a list or the next commit to a session, once its gate
+/// is armed; and notes the lists of users' sessions it creates.
 #[derive(Clone, Default)]
 struct Staged {
     store: MemoryStore,
@@ -206,6 +206,8 @@ struct Staged {
     delete: Gate,
     /// Holds the next load of a list, once it has read it.
     list_load: Gate,
+    /// Holds the next commit to a session (not a list).
+    session_commit: Gate,
     lists: Arc<Mutex<Vec<SessionId>>>,
 }
 
@@ -244,6 +246,9 @@ impl SessionStore for Staged {
 
     async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
         self.call().await;
+        if !self.lists.lock().unwrap().contains(id) {
+            self.session_commit.pass().await;
+        }
         self.store.commit(id, changes).await
     }
 
@@ -601,4 +606,29 @@ async fn a_session_whose_list_ended_is_listed_again_when_it_lives_longer() {
     let laptop = log_in_as(&client, "alice").await;
     assert_eq!(on(&client, true, "/logout/others", &laptop).await, "1");
     assert_eq!(whoami(&client, &phone).await, "");
+}
+
+/// A log-in between another session's extension of the list and that session's record of
+/// it (`$listed`) neither sees the record nor may write a shorter time over the list.
+#[rocket::async_test]
+async fn a_log_in_between_a_list_extension_and_its_record_keeps_the_list_as_long() {
+    let (store, client) = lists_app(false).await;
+    let laptop = log_in_as(&client, "alice").await;
+    store.session_commit.arm();
+    let remember = on(&client, true, "/remember/600000", &laptop);
+    let log_in = async {
+        // The list is kept 660 s; the laptop's session has yet to say so.
+        store.session_commit.reached.notified().await;
+        log_in_as(&client, "alice").await;
+        store.session_commit.go_on.notify_one();
+    };
+    let both = async { tokio::join!(remember, log_in) };
+    tokio::time::timeout(Duration::from_secs(30), both)
+        .await
+        .expect("the interleaving ends");
+    let kept = store.list_lifetime().await;
+    assert!(
+        kept >= Duration::from_secs(600),
+        "the list is kept {kept:?}"
+    );
 }

@@ -171,8 +171,8 @@ impl<'a> Users<'a> {
     /// `now` (milliseconds since the Unix epoch), in place of `replacing` (the session it
     /// moves from, deleted next, when there is one); then drops the sessions of the list
     /// that are gone, and revokes the oldest when the user has too many. The list is then
-    /// kept `lifetime` from `now` (past the session's end), or as long as another of its
-    /// sessions needs, if longer.
+    /// kept `lifetime` from `now` (past the session's end), or longer if it already was,
+    /// or as long as another of its sessions needs.
     ///
     /// The count comes after the addition, so that log-ins at once cannot each find room
     /// and together pass the limit.
@@ -185,7 +185,10 @@ impl<'a> Users<'a> {
         lifetime: Duration,
     ) -> Result<(), StoreError> {
         let index = self.indexes(user).swap_remove(0);
-        let until = until(now, lifetime);
+        // The list's own time first: a session that had it kept longer may not have
+        // recorded that yet (its `$listed` comes after the list).
+        let kept = self.store.load(&index).await?;
+        let until = until(now, lifetime).max(kept.map_or(0, |list| kept_until(&list, now)));
         self.insert(user, &index, id, now, until).await?;
 
         let others: Vec<Listed> = self
@@ -194,9 +197,9 @@ impl<'a> Users<'a> {
             .into_iter()
             .filter(|listed| listed.id != *id && Some(&listed.id) != replacing)
             .collect();
-        // Another session of the user's has the list kept longer (its `$listed` says so,
-        // whether it was before this wrote its own time over it or as this ran): keep it
-        // that long again.
+        // Another session of the user's had the list kept longer as this ran (its
+        // `$listed` says so), and this wrote its own time over that: keep it that long
+        // again.
         let needed = others.iter().map(|listed| listed.listed).max();
         if let Some(needed) = needed.filter(|needed| *needed > until) {
             self.keep_until(&index, unix_millis(), needed).await?;
