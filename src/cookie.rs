@@ -96,6 +96,11 @@ impl CookieWriter {
 
         // Rocket writes its own cookie jar before response fairings run: adjoin ours.
         res.adjoin_header(Header::new("Set-Cookie", header));
+        // A response that sets a visitor's cookie is theirs alone: no shared cache may
+        // hand it, and the cookie, to others. An application's own choice stays.
+        if !res.headers().contains("Cache-Control") {
+            res.set_raw_header("Cache-Control", "private");
+        }
     }
 
     fn is_secure(&self, req: &Request<'_>) -> bool {

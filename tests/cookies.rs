@@ -393,3 +393,53 @@ async fn a_cookie_for_a_session_the_store_no_longer_has_is_left_alone() {
     assert_eq!(renewed.value(), cookie.value());
     assert_eq!(response.into_string().await.as_deref(), Some("1"));
 }
+
+/// A response that sets the cookie is the visitor's alone: `Cache-Control: private` keeps
+/// shared caches from handing it, and the cookie, to others; an application's own
+/// `Cache-Control` stays.
+#[rocket::async_test]
+async fn a_response_that_sets_the_cookie_is_private_to_shared_caches() {
+    use rocket::{get, routes};
+    use rocket_server_sessions::{Error, Session};
+
+    #[derive(rocket::Responder)]
+    struct Cached {
+        body: &'static str,
+        cache: Header<'static>,
+    }
+
+    #[get("/cached")]
+    fn cached(mut visits: Session<Visits>) -> Result<Cached, Error> {
+        visits.update(|v| v.count += 1)?;
+        let cache = Header::new("Cache-Control", "no-store");
+        Ok(Cached {
+            body: "counted",
+            cache,
+        })
+    }
+
+    // A pending id, then the session stored under it, then that session again: no
+    // cookie, no header of ours.
+    let client = client(Sessions::builder()).await;
+    for (path, sets) in [("/token", true), ("/counter", true), ("/counter", false)] {
+        let response = client.get(path).dispatch().await;
+        assert_eq!(session_cookie(&response).is_some(), sets, "{path}");
+        let private = sets.then_some("private");
+        assert_eq!(
+            response.headers().get_one("Cache-Control"),
+            private,
+            "{path}"
+        );
+    }
+
+    let rocket = rocket_with(figment(), Some(Sessions::fairing())).mount("/app", routes![cached]);
+    let client = rocket::local::asynchronous::Client::tracked(rocket)
+        .await
+        .expect("the app launches");
+    let response = client.get("/app/cached").dispatch().await;
+    assert!(session_cookie(&response).is_some());
+    assert_eq!(
+        response.headers().get_one("Cache-Control"),
+        Some("no-store")
+    );
+}

@@ -170,6 +170,13 @@ fn forget_me(mut session: SessionHandle) {
     session.destroy();
 }
 
+/// A form's CSRF token: for a visitor without a session, stores nothing and sends a
+/// pending id.
+#[get("/token")]
+fn token(csrf: CsrfToken) -> String {
+    csrf.token()
+}
+
 /// Every guard of a logged-in request, as `Debug` prints it.
 #[get("/debug")]
 fn debug(
@@ -249,6 +256,7 @@ pub fn rocket_with(figment: Figment, fairing: Option<Sessions>) -> Rocket<Build>
             logout_others,
             revoke,
             forget_me,
+            token,
             debug
         ],
     );
