@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use rocket::futures::future::join_all;
-use rocket::http::Status;
+use rocket::http::{Cookie, Status};
 use rocket::local::asynchronous::{Client, LocalRequest, LocalResponse};
 use rocket_server_sessions::{MemoryConfig, MemoryStore, Sessions};
 
@@ -150,32 +150,103 @@ async fn a_flood_of_new_visitors_stays_under_max_sessions() {
     assert!(store.len() > 40, "{} sessions held", store.len());
 }
 
-/// Two requests of one browser that both find no session under its cookie's id (a pending
-/// id, or here a gone session's) and both store one: the second joins the first, so the
-/// browser keeps one session with both writes, whichever cookie it keeps.
+/// The cookie a first visit to a form sets: a pending id, with nothing stored.
+async fn pending_cookie(client: &Client) -> Cookie<'static> {
+    session_cookie(&client.get("/token").dispatch().await).expect("a pending cookie")
+}
+
+/// Two requests of one browser that both find no session under its cookie's id (a form
+/// page's pending id, or a gone session's) and both store one: the second joins the
+/// first, so the browser keeps one session with both writes, whichever cookie it keeps.
 #[rocket::async_test]
 async fn new_sessions_stored_at_once_under_one_cookie_are_one_session() {
     let store = MemoryStore::default();
     let client = untracked(Sessions::builder().store(store.clone())).await;
-    let cookie = new_session(&client).await;
+    let gone = new_session(&client).await;
     // The session is gone (destroyed here; expired, say); the browser still sends its
     // cookie.
     client
         .post("/destroy")
-        .cookie(cookie.clone())
+        .cookie(gone.clone())
         .dispatch()
         .await;
+    let pending = pending_cookie(&client).await;
     assert_eq!(store.len(), 0);
 
-    let slow = client.get("/slow/cart/add/apple").cookie(cookie.clone());
-    let fast = client.get("/counter").cookie(cookie.clone());
+    for (n, cookie) in [pending, gone].into_iter().enumerate() {
+        let slow = client.get("/slow/cart/add/apple").cookie(cookie.clone());
+        let fast = client.get("/counter").cookie(cookie.clone());
+        let (slow, fast) = interleaved(&client, slow, fast).await;
+        let (slow, fast) = (session_cookie(&slow), session_cookie(&fast));
+        assert_eq!(slow, fast, "one session cookie for both");
+        assert_eq!(store.len(), n + 1, "one session stored");
+        let cookie = fast.expect("a session cookie");
+        let count = client.get("/count").cookie(cookie.clone()).dispatch().await;
+        assert_eq!(count.into_string().await.as_deref(), Some("1"));
+        let cart = client.get("/cart").cookie(cookie).dispatch().await;
+        assert_eq!(cart.into_string().await.as_deref(), Some("apple"));
+    }
+}
+
+/// A request that would join a session stored meanwhile under its cookie's id, but would
+/// grow it past `max_session_size`, stores its own under a fresh id instead.
+#[rocket::async_test]
+async fn a_join_that_would_pass_the_size_limit_stores_its_own_session() {
+    let store = MemoryStore::default();
+    let builder = Sessions::builder()
+        .store(store.clone())
+        .max_session_size(rocket::data::ByteUnit::Byte(70));
+    let client = untracked(builder).await;
+    let pending = pending_cookie(&client).await;
+    let item = "a".repeat(45);
+
+    let slow = client.get("/slow/counter").cookie(pending.clone());
+    let fast = client
+        .get(format!("/cart/add/{item}"))
+        .cookie(pending.clone());
     let (slow, fast) = interleaved(&client, slow, fast).await;
+    assert_eq!(fast.status(), Status::Ok);
     let (slow, fast) = (session_cookie(&slow), session_cookie(&fast));
-    assert_eq!(slow, fast, "one session cookie for both");
-    assert_eq!(store.len(), 1, "one session stored");
-    let cookie = fast.expect("a session cookie");
-    let count = client.get("/count").cookie(cookie.clone()).dispatch().await;
-    assert_eq!(count.into_string().await.as_deref(), Some("1"));
-    let cart = client.get("/cart").cookie(cookie).dispatch().await;
-    assert_eq!(cart.into_string().await.as_deref(), Some("apple"));
+    assert!(slow.is_some() && fast.is_some(), "each its session");
+    assert_ne!(
+        slow, fast,
+        "the session that would pass the limit is not joined"
+    );
+    assert_eq!(store.len(), 2);
+}
+
+/// Sending the same pending cookie again and again never keeps what a session stored
+/// past its absolute timeout: a request that joins it leaves its start as it was.
+#[rocket::async_test]
+async fn replaying_a_pending_cookie_does_not_extend_an_absolute_timeout() {
+    let timeout = std::time::Duration::from_millis(600);
+    let client = untracked(Sessions::builder().absolute_timeout(timeout)).await;
+    let pending = pending_cookie(&client).await;
+    let first = client
+        .get("/cart/add/first")
+        .cookie(pending.clone())
+        .dispatch()
+        .await;
+    assert_eq!(first.status(), Status::Ok);
+    // Well past the timeout, each step well within it.
+    let started = std::time::Instant::now();
+    let mut last = None;
+    while started.elapsed() < timeout * 3 {
+        // Another entry: the cart is the session's, not this request's.
+        let response = client
+            .get("/counter")
+            .cookie(pending.clone())
+            .dispatch()
+            .await;
+        assert_eq!(response.status(), Status::Ok);
+        last = session_cookie(&response).or(last);
+        rocket::tokio::time::sleep(timeout / 6).await;
+    }
+    let cart = client
+        .get("/cart")
+        .cookie(last.expect("a session cookie"))
+        .dispatch()
+        .await;
+    let cart = cart.into_string().await.unwrap_or_default();
+    assert!(!cart.contains("first"), "kept past the timeout: {cart}");
 }

@@ -12,7 +12,8 @@ use rocket::{Build, Orbit, Rocket};
 
 use crate::error::chain;
 use crate::metrics::{self, Event, Expiry};
-use crate::record::reserved::{CREATED, LISTED};
+use crate::record::remaining;
+use crate::record::reserved::{self, CREATED, LISTED};
 use crate::state::{
     cookie_lifetime, list_extension, listed_until, outlived, Context, Incoming, Plan, Slot,
 };
@@ -247,9 +248,10 @@ async fn touch<'r>(
 /// Stores a new session, under `id` when given (the id the browser's cookie carried: a
 /// pending id, or a gone session's). When the store already holds a session of that id,
 /// another request of the same browser stored it meanwhile (a page and its requests sent
-/// at once): this one joins it, entry by entry, as it would had it loaded it, rather than
-/// split the browser between two sessions. A fresh id replaces one the store already has
-/// (with 192 random bits, only a broken store makes that happen twice).
+/// at once): this one joins it, as it would had it loaded it ([`joining`]), rather than
+/// split the browser between two sessions; or, when it may not, moves to a fresh id. A
+/// fresh id replaces one the store already has (with 192 random bits, only a broken
+/// store makes that happen twice).
 async fn create(
     ctx: &Context,
     id: Option<SessionId>,
@@ -260,10 +262,15 @@ async fn create(
             if ctx.store.create(&id, record).await? == CreateOutcome::Created {
                 return Ok(id);
             }
-            if ctx.store.commit(&id, &joining(record)).await? == CommitOutcome::Applied {
+            let Some(existing) = ctx.store.load(&id).await? else {
+                continue; // Gone again (deleted, or expired): create it once more.
+            };
+            let Some(changes) = joining(ctx, &existing, record) else {
+                break;
+            };
+            if ctx.store.commit(&id, &changes).await? == CommitOutcome::Applied {
                 return Ok(id);
             }
-            // Gone again (deleted or expired meanwhile): create it once more.
         }
     }
     let mut id = SessionId::generate();
@@ -280,18 +287,36 @@ async fn create(
     ))
 }
 
-/// The changes that join the new session `record` to one a concurrent request stored
-/// under its id: every entry it sets, and its lifetime unless it holds only bookkeeping
-/// (which would cut short the other's application data).
-fn joining(record: &SessionRecord) -> Changes {
+/// How the new session `record` joins `existing`, the session a concurrent request stored
+/// under its id, as an update of it would: its entries (not the crate's record of when
+/// the session began or how long it asked to live, which stay the existing one's), and,
+/// when `existing` held only bookkeeping and `record` holds the application's data, its
+/// full lifetime. `None` when it may not join: `existing` is logged in or a user's list
+/// (a new session never joins one), past its absolute timeout, or would grow past
+/// `max_session_size`.
+fn joining(ctx: &Context, existing: &SessionRecord, record: &SessionRecord) -> Option<Changes> {
+    let now = unix_millis();
+    let timeout = ctx.config.absolute_timeout;
+    if existing.is_authenticated() || outlived(existing, timeout, now) {
+        return None;
+    }
     let mut changes = Changes::default();
     for (key, json) in record.entries() {
-        changes.set(key, json);
+        if !reserved::is_metadata(key) {
+            changes.set(key, json);
+        }
     }
-    if !record.is_bookkeeping_only() {
-        changes.reset_ttl(record.ttl());
+    if !existing.holds_app_data() && record.holds_app_data() {
+        let ttl = match remaining(existing, timeout, now) {
+            Some(left) => record.ttl().min(left),
+            None => record.ttl(),
+        };
+        changes.reset_ttl(ttl);
     }
-    changes
+    let mut joined = existing.clone();
+    joined.apply(&changes);
+    let grows_past = joined.size() > ctx.max_size && joined.size() > existing.size();
+    (!grows_past).then_some(changes)
 }
 
 /// Names the key a figment error is about, relative to `sessions`.

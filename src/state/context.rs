@@ -19,7 +19,7 @@ pub(crate) struct Context {
     pub(crate) keys: Keys,
     pub(crate) cookies: CookieWriter,
     /// `max_session_size` in bytes.
-    pub(super) max_size: usize,
+    pub(crate) max_size: usize,
     /// The type of the logged-in user, as the first `Auth` or `Authenticated` guard
     /// checked at launch names it.
     user_type: Mutex<Option<(TypeId, &'static str)>>,
