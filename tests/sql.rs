@@ -485,16 +485,23 @@ async fn mysql_finds_a_session_by_its_index_not_a_table_scan() {
             value.parse::<i64>().unwrap()
         }
     };
+    // The store counts its table at its first creation (as each sweep does): done before
+    // the count of rows read, which is the server's, begins.
+    let first = rocket_server_sessions::SessionId::generate();
+    let record = rocket_server_sessions::SessionRecord::new(Duration::from_secs(60));
+    let created = rocket_server_sessions::SessionStore::create(&store, &first, &record).await;
+    assert_eq!(
+        created.unwrap(),
+        rocket_server_sessions::store::CreateOutcome::Created
+    );
     let scanned_before = status("Handler_read_rnd_next").await;
     let lookups_before = status("Handler_read_key").await;
 
     exercise(&store).await;
 
     let scanned = status("Handler_read_rnd_next").await - scanned_before;
-    // One count of the table, at the store's first creation (as each sweep makes), and
-    // no statement that scans it.
     assert!(
-        scanned <= FILLER + SESSIONS,
+        scanned < FILLER,
         "statements scanned the table: {scanned} rows read"
     );
     let lookups = status("Handler_read_key").await - lookups_before;

@@ -99,6 +99,9 @@ struct Inner<D: Dialect> {
     /// first), plus those this store created since: when it reaches the cap, a creation
     /// counts the table and makes room first.
     count: AtomicUsize,
+    /// Held while the table is counted and room made: one count at a time, so that a
+    /// burst of creations at the cap (or right after a start) sends one, not one each.
+    counting: tokio::sync::Mutex<()>,
 }
 
 /// A database the SQL store runs on: its pool, and its statements for each store call.
@@ -332,6 +335,7 @@ impl<D: Dialect> SqlStore<D> {
             // Unknown until counted: the first creation counts the table (after a restart,
             // or beside other instances, it may hold sessions already).
             count: AtomicUsize::new(sql.max_sessions.max(1)),
+            counting: tokio::sync::Mutex::new(()),
         });
         let sweeper = Sweeper::spawn(&inner, sql.sweep_interval, |inner| async move {
             let removed = inner.sweep().await.unwrap_or_else(|e| {
@@ -386,13 +390,21 @@ impl<D: Dialect> Inner<D> {
                 break;
             }
         }
-        self.keep_cap().await?;
+        self.keep_cap(true).await?;
         Ok(removed)
     }
 
     /// Brings the table under its cap: the anonymous sessions closest to expiry go, and
-    /// logged-in ones only when that leaves it over. Records the count it found.
-    async fn keep_cap(&self) -> Result<(), StoreError> {
+    /// logged-in ones only when that leaves it over. Records the count it found. One
+    /// count runs at a time; unless `always`, one that finds the count under the cap once
+    /// the one before it is done (it made room) does nothing.
+    async fn keep_cap(&self, always: bool) -> Result<(), StoreError> {
+        let Ok(_counting) = tokio::time::timeout(self.timeout, self.counting.lock()).await else {
+            return Err(StoreError::Timeout(self.timeout));
+        };
+        if !always && self.count.load(Ordering::Relaxed) < self.cap {
+            return Ok(());
+        }
         let count = self.bounded(D::count(&self.pool, &self.sql)).await?;
         let mut count = usize::try_from(count).unwrap_or(0);
         let batch = (self.cap / 64).max(1);
@@ -436,7 +448,7 @@ impl<D: Dialect> SessionStore for SqlStore<D> {
     ) -> Result<CreateOutcome, StoreError> {
         let inner = self.inner();
         if inner.count.load(Ordering::Relaxed) >= inner.cap {
-            inner.keep_cap().await?;
+            inner.keep_cap(false).await?;
         }
         let key = id.storage_key();
         let now = now();
