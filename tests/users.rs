@@ -46,14 +46,23 @@ async fn whoami(client: &Client, cookie: &Cookie<'static>) -> String {
     on(client, false, "/whoami", cookie).await
 }
 
+/// Returns once the wall clock, which stamps log-ins and expiry times in milliseconds, is
+/// `by` past where it was.
+async fn clock_moves_on(by: Duration) {
+    let from = SystemTime::now();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while from.elapsed().unwrap_or_default() < by {
+        assert!(Instant::now() < deadline, "the clock stands still");
+        tokio::task::yield_now().await;
+    }
+}
+
 /// Devices log in and out, list their user's sessions and revoke others, on `store`.
 async fn sign_out_everywhere(open: Option<Opener>) {
     let Some(open) = open else { return };
     let store = open().await;
     let builder = Sessions::builder().store(store);
-    let client = Client::untracked(rocket_with(figment(), Some(builder.build())))
-        .await
-        .expect("the test app launches");
+    let client = untracked(builder).await;
 
     // Alice on two devices, Bob on one.
     let laptop = log_in_as(&client, "alice").await;
@@ -141,19 +150,12 @@ for_every_store!(sign_out_everywhere);
 /// rest.
 async fn a_full_list() -> (Client, Vec<Cookie<'static>>) {
     let builder = Sessions::builder().store(MemoryStore::default());
-    let client = Client::untracked(rocket_with(figment(), Some(builder.build())))
-        .await
-        .expect("the test app launches");
+    let client = untracked(builder).await;
     let mut devices = Vec::new();
     for n in 0..100 {
         devices.push(log_in_as(&client, "alice").await);
         if n < 2 {
-            let logged_in = SystemTime::now();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while logged_in.elapsed().unwrap_or_default() < Duration::from_millis(2) {
-                assert!(Instant::now() < deadline, "the clock stands still");
-                tokio::task::yield_now().await;
-            }
+            clock_moves_on(Duration::from_millis(2)).await;
         }
     }
     assert_eq!(sessions(&client, &devices[99]).await.len(), 100);
@@ -279,13 +281,11 @@ impl Staged {
 /// The test app on a [`Staged`] store, with sessions of a minute, `rolling` or not.
 async fn lists_app(rolling: bool) -> (Staged, Client) {
     let store = Staged::default();
-    let builder = Sessions::builder().store(store.clone()).rolling(rolling);
-    let client = Client::untracked(rocket_with(
-        figment().merge(("sessions.max_age", 60)),
-        Some(builder.build()),
-    ))
-    .await
-    .expect("the test app launches");
+    let builder = Sessions::builder()
+        .store(store.clone())
+        .rolling(rolling)
+        .max_age(Duration::from_secs(60));
+    let client = untracked(builder).await;
     (store, client)
 }
 
@@ -293,9 +293,7 @@ async fn lists_app(rolling: bool) -> (Staged, Client) {
 /// stole.
 async fn two_devices(store: &Staged) -> (Client, Cookie<'static>, Cookie<'static>) {
     let builder = Sessions::builder().store(store.clone());
-    let client = Client::untracked(rocket_with(figment(), Some(builder.build())))
-        .await
-        .expect("the test app launches");
+    let client = untracked(builder).await;
     let laptop = log_in_as(&client, "alice").await;
     let stolen = log_in_as(&client, "alice").await;
     (client, laptop, stolen)
@@ -309,9 +307,7 @@ async fn log_ins_at_once_keep_the_limit_of_a_hundred() {
         ..Staged::default()
     };
     let builder = Sessions::builder().store(store);
-    let client = Client::untracked(rocket_with(figment(), Some(builder.build())))
-        .await
-        .expect("the test app launches");
+    let client = untracked(builder).await;
     let cookies = join_all((0..130).map(|_| log_in_as(&client, "mallory"))).await;
     let mut alive = Vec::new();
     for cookie in &cookies {
@@ -471,9 +467,7 @@ async fn an_active_session_keeps_its_list_on_any_route() {
         .store(MemoryStore::default())
         .max_age(max_age)
         .rolling(true);
-    let client = Client::untracked(rocket_with(figment(), Some(builder.build())))
-        .await
-        .expect("the test app launches");
+    let client = untracked(builder).await;
     let active = |user: &'static str, route: &'static str| {
         let client = &client;
         async move {
@@ -537,9 +531,7 @@ async fn lists_of_users_who_left_leave_room_for_a_fresh_log_in() {
         .store(store.clone())
         .max_age(max_age)
         .rolling(true);
-    let client = Client::untracked(rocket_with(figment(), Some(builder.build())))
-        .await
-        .expect("the test app launches");
+    let client = untracked(builder).await;
     for n in 0..8 {
         let cookie = log_in_as(&client, &format!("user{n}")).await;
         on(&client, true, "/destroy", &cookie).await;
@@ -601,18 +593,11 @@ async fn a_touch_under_an_absolute_timeout_never_extends_the_list() {
         .rolling(true)
         .max_age(Duration::from_secs(3600))
         .absolute_timeout(Duration::from_secs(1800));
-    let client = Client::untracked(rocket_with(figment(), Some(builder.build())))
-        .await
-        .expect("the test app launches");
+    let client = untracked(builder).await;
     let cookie = log_in_as(&client, "alice").await;
     // Later than the log-in, to the millisecond: the session's lifetime from now would
     // end past the log-in's lifetime for the list, but not past the timeout.
-    let logged_in = SystemTime::now();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while logged_in.elapsed().unwrap_or_default() < Duration::from_millis(5) {
-        assert!(Instant::now() < deadline, "the clock stands still");
-        tokio::task::yield_now().await;
-    }
+    clock_moves_on(Duration::from_millis(5)).await;
     let before = store.calls.get();
     on(&client, false, "/plain", &cookie).await;
     let after = store.calls.get();
