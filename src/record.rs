@@ -184,6 +184,12 @@ impl SessionRecord {
         self.get(reserved::CREATED)?.parse().ok()
     }
 
+    /// Until when the logged-in session's user's lists are kept (see
+    /// [`reserved::LISTED`]), in milliseconds since the Unix epoch.
+    pub(crate) fn listed(&self) -> Option<u64> {
+        self.get(reserved::LISTED)?.parse().ok()
+    }
+
     /// `true` when the record holds any of the application's data (see
     /// [`reserved::is_app_data`]).
     pub(crate) fn holds_app_data(&self) -> bool {
@@ -221,6 +227,17 @@ pub(crate) fn remaining(
         .saturating_add(crate::time::millis(timeout));
     // A start in the future (another instance's clock ahead of ours) grants no more.
     Some(Duration::from_millis(deadline.saturating_sub(now)).min(timeout))
+}
+
+/// `ttl`, cut to what remains of the session `record`'s absolute timeout at `now`: no
+/// lifetime reaches past it.
+pub(crate) fn within_timeout(
+    ttl: Duration,
+    record: &SessionRecord,
+    absolute_timeout: Option<Duration>,
+    now: u64,
+) -> Duration {
+    remaining(record, absolute_timeout, now).map_or(ttl, |left| ttl.min(left))
 }
 
 /// Whether the session `record` has passed its absolute timeout at `now`.

@@ -21,3 +21,9 @@ pub(crate) fn unix_millis() -> u64 {
             .unwrap_or_default(),
     )
 }
+
+/// `lifetime` (at most [`MAX_LIFETIME`]) after `now`, both in milliseconds since the Unix
+/// epoch.
+pub(crate) fn after(now: u64, lifetime: Duration) -> u64 {
+    now.saturating_add(millis(lifetime.min(MAX_LIFETIME)))
+}

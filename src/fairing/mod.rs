@@ -12,8 +12,8 @@ use rocket::{Build, Orbit, Rocket};
 
 use crate::error::chain;
 use crate::metrics::{self, Event, Expiry};
-use crate::record::remaining;
 use crate::record::reserved::{self, CREATED, LISTED};
+use crate::record::within_timeout;
 use crate::state::{
     cookie_lifetime, list_extension, listed_until, outlived, Context, Incoming, Plan, Slot,
 };
@@ -307,11 +307,7 @@ fn joining(ctx: &Context, existing: &SessionRecord, record: &SessionRecord) -> O
         }
     }
     if !existing.holds_app_data() && record.holds_app_data() {
-        let ttl = match remaining(existing, timeout, now) {
-            Some(left) => record.ttl().min(left),
-            None => record.ttl(),
-        };
-        changes.reset_ttl(ttl);
+        changes.reset_ttl(within_timeout(record.ttl(), existing, timeout, now));
     }
     let mut joined = existing.clone();
     joined.apply(&changes);

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::State;
-use crate::record::{remaining, reserved};
-use crate::time::{millis, MAX_LIFETIME};
+use crate::record::{remaining, reserved, within_timeout};
+use crate::time::{after, MAX_LIFETIME};
 use crate::{Changes, SessionConfig, SessionId, SessionRecord};
 
 /// How long a session that holds nothing but the crate's bookkeeping (a flash message)
@@ -165,9 +165,8 @@ impl State {
         if own_lifetime || config.rolling {
             changes.reset_ttl(own_lifetime_of_or_ttl(&record));
         }
-        let left = remaining(&record, config.absolute_timeout, now);
-        if let (Some(ttl), Some(left)) = (changes.ttl(), left) {
-            changes.reset_ttl(ttl.min(left));
+        if let Some(ttl) = changes.ttl() {
+            changes.reset_ttl(within_timeout(ttl, &record, config.absolute_timeout, now));
         }
         let cookie = changes.ttl().map(|_| cookie_lifetime(&record, config, now));
         let logged_in = record.get(reserved::USER).is_some();
@@ -270,16 +269,8 @@ pub(crate) fn list_extension(
     now: u64,
 ) -> Option<(String, Duration)> {
     let user = record.get(reserved::USER)?;
-    let ttl = match remaining(record, config.absolute_timeout, now) {
-        Some(left) => ttl.min(left),
-        None => ttl,
-    };
-    let listed: u64 = record
-        .get(reserved::LISTED)
-        .and_then(|until| until.parse().ok())
-        .unwrap_or(0);
-    let ends = now.saturating_add(millis(ttl.saturating_add(list_margin(ttl))));
-    if ends <= listed {
+    let ttl = within_timeout(ttl, record, config.absolute_timeout, now);
+    if after(now, ttl.saturating_add(list_margin(ttl))) <= record.listed().unwrap_or(0) {
         return None;
     }
     Some((user.to_string(), list_lifetime(record, ttl, config, now)))
@@ -287,7 +278,7 @@ pub(crate) fn list_extension(
 
 /// The `$listed` entry of a session whose user's lists are kept `lifetime` from `now`.
 pub(crate) fn listed_until(now: u64, lifetime: Duration) -> String {
-    now.saturating_add(millis(lifetime)).to_string()
+    after(now, lifetime).to_string()
 }
 
 /// The lifetime of the cookie sent with the session `record` at `now`, whenever it is
@@ -306,10 +297,7 @@ pub(crate) fn cookie_lifetime(
         true => config.max_age,
         false => record.ttl(),
     };
-    let ttl = match remaining(record, config.absolute_timeout, now) {
-        Some(left) => ttl.min(left),
-        None => ttl,
-    };
+    let ttl = within_timeout(ttl, record, config.absolute_timeout, now);
     (own || !config.browser_session).then_some(ttl)
 }
 
@@ -317,6 +305,7 @@ pub(crate) fn cookie_lifetime(
 mod tests {
     use super::super::Incoming;
     use super::*;
+    use crate::time::millis;
 
     const MAX_AGE: Duration = Duration::from_secs(60);
 

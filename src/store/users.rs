@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::{CommitOutcome, CreateOutcome, DeleteOutcome, SessionStore};
 use crate::record::reserved;
 use crate::secret::UserKeys;
-use crate::time::{millis, unix_millis, MAX_LIFETIME};
+use crate::time::{after, unix_millis};
 use crate::{Changes, SessionId, SessionRecord, StoreError};
 use rocket::futures::future::join_all;
 use rocket::log::private as log;
@@ -115,12 +115,6 @@ struct Listed {
     listed: u64,
 }
 
-/// `lifetime` from `now`, in milliseconds since the Unix epoch, within the longest
-/// lifetime there is.
-fn until(now: u64, lifetime: Duration) -> u64 {
-    now.saturating_add(millis(lifetime.min(MAX_LIFETIME)))
-}
-
 /// Until when `list` is kept, seen at `now`: its `$until`; for a list written before
 /// lists kept it, its whole lifetime from now (it may have been kept that long for a
 /// session given longer).
@@ -130,15 +124,18 @@ fn kept_until(list: &SessionRecord, now: u64) -> u64 {
         .and_then(|until| until.parse().ok())
     {
         Some(until) => until,
-        None => until(now, list.ttl()),
+        None => after(now, list.ttl()),
     }
 }
 
-/// The lifetime from `now` to `until`, which a list is then kept (at least a
-/// millisecond), and `until` as its `$until` entry.
-fn lifetime_until(now: u64, until: u64) -> (Duration, String) {
-    let lifetime = Duration::from_millis(until.saturating_sub(now)).max(Duration::from_millis(1));
-    (lifetime, until.to_string())
+/// The changes that keep a list until `until` (milliseconds since the Unix epoch), seen
+/// at `now`: its `$until`, and its lifetime to then (a millisecond at least).
+fn keeping(now: u64, until: u64) -> Changes {
+    let mut changes = Changes::default();
+    changes.set(reserved::UNTIL, until.to_string());
+    let lifetime = Duration::from_millis(until.saturating_sub(now));
+    changes.reset_ttl(lifetime.max(Duration::from_millis(1)));
+    changes
 }
 
 /// The lists of users' sessions in `store`.
@@ -188,7 +185,7 @@ impl<'a> Users<'a> {
         // The list's own time first: a session that had it kept longer may not have
         // recorded that yet (its `$listed` comes after the list).
         let kept = self.store.load(&index).await?;
-        let until = until(now, lifetime).max(kept.map_or(0, |list| kept_until(&list, now)));
+        let until = after(now, lifetime).max(kept.map_or(0, |list| kept_until(&list, now)));
         self.insert(user, &index, id, now, until).await?;
 
         let others: Vec<Listed> = self
@@ -224,19 +221,15 @@ impl<'a> Users<'a> {
             created: now,
         };
         let member = serde_json::to_string(&member).map_err(StoreError::corrupt)?;
-        let (lifetime, until) = lifetime_until(now, until);
-        let mut changes = Changes::default();
-        changes.set(id.handle(), member.as_str());
-        changes.set(reserved::UNTIL, until.as_str());
-        changes.reset_ttl(lifetime);
+        let mut changes = keeping(now, until);
+        changes.set(id.handle(), member);
         for _ in 0..3 {
             if self.store.commit(index, &changes).await? == CommitOutcome::Applied {
                 return Ok(());
             }
-            let mut record = SessionRecord::new(lifetime);
+            let mut record = SessionRecord::new(Duration::ZERO);
             record.insert(reserved::INDEX, user);
-            record.insert(reserved::UNTIL, until.as_str());
-            record.insert(id.handle(), member.as_str());
+            record.apply(&changes);
             if self.store.create(index, &record).await? == CreateOutcome::Created {
                 return Ok(());
             }
@@ -260,7 +253,7 @@ impl<'a> Users<'a> {
         lifetime: Duration,
     ) -> Result<(), StoreError> {
         let now = unix_millis();
-        let until = until(now, lifetime);
+        let until = after(now, lifetime);
         let handle = id.handle();
         let mut listed = false;
         for index in self.indexes(user) {
@@ -290,11 +283,7 @@ impl<'a> Users<'a> {
     /// Has the list `index` kept until `until` (milliseconds since the Unix epoch, after
     /// `now`).
     async fn keep_until(&self, index: &SessionId, now: u64, until: u64) -> Result<(), StoreError> {
-        let (lifetime, until) = lifetime_until(now, until);
-        let mut changes = Changes::default();
-        changes.set(reserved::UNTIL, until);
-        changes.reset_ttl(lifetime);
-        let _: CommitOutcome = self.store.commit(index, &changes).await?;
+        let _: CommitOutcome = self.store.commit(index, &keeping(now, until)).await?;
         Ok(())
     }
 
@@ -460,10 +449,6 @@ impl<'a> Users<'a> {
             last_seen: last_seen.max(member.created),
             current: current == Some(&id),
         };
-        let listed = record
-            .get(reserved::LISTED)
-            .and_then(|until| until.parse().ok())
-            .unwrap_or(0);
-        Ok(Some((session, id, listed)))
+        Ok(Some((session, id, record.listed().unwrap_or(0))))
     }
 }
