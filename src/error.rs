@@ -38,6 +38,10 @@ pub enum StoreError {
     /// The stored record could not be read back (garbage bytes, an unknown format version).
     #[error("session record is corrupt")]
     Corrupt(#[source] Arc<dyn StdError + Send + Sync>),
+    /// A new anonymous session was refused: signed-in sessions fill the store (or its part
+    /// the session falls in), and a stranger never displaces a signed-in user.
+    #[error("session store is full of signed-in sessions")]
+    Full,
 }
 
 impl StoreError {

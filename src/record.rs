@@ -159,11 +159,18 @@ impl SessionRecord {
 
     /// `true` when a user is logged in to the session ([`Auth::login`](crate::Auth::login)).
     ///
-    /// Stores that must evict to stay under their cap evict anonymous sessions first: a
-    /// flood of visitors without an account never pushes a logged-in user out while an
-    /// anonymous session is left to go.
+    /// Stores that keep a cap let a stranger displace only strangers: a new anonymous
+    /// session never evicts one a user is logged in to (a list of a user's sessions,
+    /// [`is_user_list`](Self::is_user_list), counts as logged in here).
     pub fn is_authenticated(&self) -> bool {
         self.get(reserved::USER).is_some() || self.get(reserved::INDEX).is_some()
+    }
+
+    /// `true` when the record is the list of a user's sessions (sign out everywhere), not
+    /// a session. Stores that keep a cap leave lists out of the count and never evict
+    /// them: a list lives only as long as its sessions need.
+    pub fn is_user_list(&self) -> bool {
+        self.get(reserved::INDEX).is_some()
     }
 
     /// `true` when the record holds the crate's own bookkeeping (a flash message) and none

@@ -756,3 +756,56 @@ async fn sessions_spread_over_the_configured_connections() {
         "each connection carried loads: {clients}"
     );
 }
+
+/// A user who sees her own ids keeps only sessions of one group, filling it: a flood of
+/// strangers landing in every group, that one included, ends none of them. (With
+/// `max_sessions = 512`, each group holds two: before, a stranger's session in her
+/// group evicted one of hers.)
+#[rocket::async_test]
+async fn a_flood_of_strangers_ends_no_session_of_a_user_who_fills_one_group() {
+    let Some(mut config) = standalone_config() else {
+        return;
+    };
+    config.max_sessions = 512;
+    let prefix = config.prefix.clone();
+    let store = RedisStore::connect(&config)
+        .await
+        .expect("the test Redis answers");
+    let group = |id: &SessionId| {
+        let key = common::redis::session_key(&prefix, id);
+        key[prefix.len()..prefix.len() + 4].to_string()
+    };
+    let mut alice = Vec::new();
+    let mut target = None;
+    while alice.len() < 2 {
+        let id = SessionId::generate();
+        if target.get_or_insert_with(|| group(&id)) == &group(&id) {
+            let mut record = SessionRecord::new(Duration::from_secs(600));
+            record.insert("$user", "\"alice\"");
+            assert_eq!(
+                store.create(&id, &record).await.unwrap(),
+                CreateOutcome::Created
+            );
+            alice.push(id);
+        }
+    }
+    let stranger = SessionRecord::new(Duration::from_secs(600));
+    let mut refused = 0;
+    for _ in 0..3_000 {
+        match store.create(&SessionId::generate(), &stranger).await {
+            Ok(_) => {}
+            Err(rocket_server_sessions::StoreError::Full) => refused += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    for id in &alice {
+        assert!(
+            store.load(id).await.unwrap().is_some(),
+            "a stranger ended alice's session"
+        );
+    }
+    assert!(
+        refused > 0,
+        "her group refused the strangers that fell in it"
+    );
+}

@@ -550,6 +550,37 @@ async fn lists_of_users_who_left_leave_room_for_a_fresh_log_in() {
     assert_eq!(whoami(&client, &cookie).await, "carol");
 }
 
+/// Lists are outside the cap: thirty accounts signing in and out of a store of ten leave
+/// lists behind (each lives its lifetime), and every sign-in still finds room and stays.
+#[rocket::async_test]
+async fn no_number_of_accounts_evicts_a_fresh_sign_in_through_lists() {
+    let mut config = MemoryConfig::default();
+    config.max_sessions = 10;
+    let store = MemoryStore::new(config);
+    let builder = Sessions::builder()
+        .store(store.clone())
+        .max_age(Duration::from_secs(600));
+    let client = untracked(builder).await;
+    for n in 0..30 {
+        let cookie = log_in_as(&client, &format!("user{n}")).await;
+        assert_eq!(whoami(&client, &cookie).await, format!("user{n}"));
+        on(&client, true, "/destroy", &cookie).await;
+    }
+    assert!(store.len() >= 30, "the thirty lists are kept");
+    let users = ["fresh0", "fresh1", "fresh2"];
+    let mut signed_in = Vec::new();
+    for user in users {
+        signed_in.push((user, log_in_as(&client, user).await));
+    }
+    for (user, cookie) in &signed_in {
+        assert_eq!(
+            whoami(&client, cookie).await,
+            *user,
+            "a list evicted a sign-in"
+        );
+    }
+}
+
 /// A log-in that read the list before another session of the user had it kept longer
 /// writes its shorter time over that: it then keeps it as long again.
 #[rocket::async_test]

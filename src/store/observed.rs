@@ -2,7 +2,7 @@
 //! again, whatever the number of requests in between.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rocket::log::private as log;
@@ -23,9 +23,22 @@ pub(crate) struct Observed {
 }
 
 /// Whether the last store call failed.
-#[derive(Default)]
 struct Outage {
     failing: AtomicBool,
+    /// When a refusal of a full store was last logged, in seconds since `Outage::since`:
+    /// one line a second at most under a flood.
+    full_logged: AtomicU64,
+    since: std::time::Instant,
+}
+
+impl Default for Outage {
+    fn default() -> Self {
+        Outage {
+            failing: AtomicBool::new(false),
+            full_logged: AtomicU64::new(u64::MAX),
+            since: std::time::Instant::now(),
+        }
+    }
 }
 
 /// What a store call's outcome changed about an outage.
@@ -63,6 +76,7 @@ impl Observed {
             Ok(_) => "ok",
             Err(StoreError::Unavailable(_)) => "unavailable",
             Err(StoreError::Timeout(_)) => "timeout",
+            Err(StoreError::Full) => "full",
             Err(StoreError::Corrupt(_)) => "corrupt",
         };
         timer.store_call(self.name, call, outcome);
@@ -109,6 +123,15 @@ impl Outage {
             ),
             (_, Change::Ended) => log::warn!("the session store answers again"),
             (Err(StoreError::Corrupt(_)), _) => {}
+            (Err(StoreError::Full), _) => {
+                let second = self.since.elapsed().as_secs();
+                if self.full_logged.swap(second, Ordering::Relaxed) != second {
+                    log::warn!(
+                        "the session store is full of signed-in sessions: new anonymous \
+                         sessions answer 503 (raise max_sessions, or shorten max_age)"
+                    );
+                }
+            }
             (Err(e), _) => log::debug!("the session store failed again: {e}"),
             (Ok(_), _) => {}
         }
@@ -119,14 +142,14 @@ impl Outage {
     fn change<T>(&self, result: &Result<T, StoreError>) -> Change {
         match result {
             // A record the store returned but we cannot read: the store answered.
-            Err(StoreError::Corrupt(_)) | Ok(_)
+            Err(StoreError::Corrupt(_) | StoreError::Full) | Ok(_)
                 // A plain load first: no shared write on every call while all is well.
                 if self.failing.load(Ordering::Relaxed)
                     && self.failing.swap(false, Ordering::Relaxed) =>
             {
                 Change::Ended
             }
-            Err(StoreError::Corrupt(_)) | Ok(_) => Change::Same,
+            Err(StoreError::Corrupt(_) | StoreError::Full) | Ok(_) => Change::Same,
             Err(_) if !self.failing.swap(true, Ordering::Relaxed) => Change::Started,
             Err(_) => Change::Same,
         }

@@ -30,7 +30,10 @@ use crate::store::SessionStore;
 /// A store under test, as the rules take it.
 pub type Store = Arc<dyn SessionStore>;
 
+mod caps;
 pub mod rules;
+
+pub use caps::check_caps;
 
 /// Calls `$then!($($args)*; rule, rule, ...)` with the name of every rule: the one list
 /// of them, for [`store_suite!`](crate::store_suite) and [`RULES`].

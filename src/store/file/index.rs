@@ -7,23 +7,23 @@ use std::collections::HashMap;
 use rocket::log::private as log;
 
 use super::disk::{self, Bad, Dir};
-use crate::store::evict;
+use crate::store::evict::{self, Class};
 use crate::SessionRecord;
 
 /// What the index knows of a session.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub(super) struct Standing {
     /// Milliseconds since the Unix epoch.
     pub(super) expires: u64,
-    /// Whether a user is logged in to it: anonymous sessions are evicted first.
-    pub(super) signed_in: bool,
+    /// Anonymous, signed in, or a list: what it is to the cap.
+    pub(super) class: Class,
 }
 
 impl Standing {
     pub(super) fn of(record: &SessionRecord, expires: u64) -> Self {
         Standing {
             expires,
-            signed_in: record.is_authenticated(),
+            class: Class::of(record),
         }
     }
 }
@@ -55,72 +55,90 @@ pub(super) fn scan(dir: &Dir, limit: u64) -> std::io::Result<HashMap<String, Sta
     Ok(index)
 }
 
-/// The sessions a full store removes to make room, a batch at once: the expired ones,
-/// then anonymous ones closest to expiry, and logged-in ones only as many as it takes to
-/// bring the store under its cap when no anonymous one is left. Creations in flight can
-/// take the store past its cap: the batch is at least what brings it back under.
-pub(super) fn victims(index: &HashMap<String, Standing>, cap: usize, now: u64) -> Vec<String> {
-    let over = (index.len() + 1).saturating_sub(cap);
-    let batch = (cap / 64).max(over);
-    let mut chosen: Vec<String> = index
-        .iter()
-        .filter(|(_, s)| s.expires <= now)
-        .map(|(key, _)| key.clone())
-        .collect();
-    for signed_in in evict::ORDER {
-        let wanted = match signed_in {
-            false => batch.saturating_sub(chosen.len()),
-            true => over.saturating_sub(chosen.len()),
-        };
+/// The sessions a full store removes to make room for a new one of `class`, as
+/// [`evict::room`] says: the expired ones, then anonymous ones closest to expiry, a batch at
+/// once, and signed-in ones only for a sign-in when signed-in sessions fill the store.
+/// `creating` counts the creations in flight, anonymous and signed in: they hold their
+/// place already. `None` refuses a stranger's session when signed-in ones fill the store.
+pub(super) fn victims(
+    index: &HashMap<String, Standing>,
+    class: Class,
+    creating: [usize; 2],
+    cap: usize,
+    now: u64,
+) -> Option<Vec<String>> {
+    let mut chosen = Vec::new();
+    let mut live = [Vec::new(), Vec::new()];
+    for (key, standing) in index {
+        match standing.class {
+            _ if standing.expires <= now => chosen.push(key.clone()),
+            Class::Anonymous => live[0].push((standing.expires, key)),
+            Class::SignedIn => live[1].push((standing.expires, key)),
+            Class::List => {}
+        }
+    }
+    let [anonymous, signed_in] = &mut live;
+    let batch = (cap / 64).max(1);
+    let plan = evict::room(
+        class,
+        anonymous.len() + creating[0],
+        signed_in.len() + creating[1],
+        cap,
+        batch,
+    )?;
+    for (class, wanted) in [(anonymous, plan.anonymous), (signed_in, plan.signed_in)] {
+        let wanted = wanted.min(class.len());
         if wanted == 0 {
             continue;
         }
-        let mut class: Vec<(u64, &String)> = index
-            .iter()
-            .filter(|(_, s)| s.signed_in == signed_in && s.expires > now)
-            .map(|(key, s)| (s.expires, key))
-            .collect();
-        if class.len() > wanted {
-            class.select_nth_unstable(wanted - 1);
-            class.truncate(wanted);
-        }
-        chosen.extend(class.into_iter().map(|(_, key)| key.clone()));
+        class.select_nth_unstable(wanted - 1);
+        chosen.extend(class.drain(..wanted).map(|(_, key)| key.clone()));
     }
-    chosen
+    Some(chosen)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn standing(expires: u64, signed_in: bool) -> Standing {
-        Standing { expires, signed_in }
+    fn standing(expires: u64, class: Class) -> Standing {
+        Standing { expires, class }
     }
 
     #[test]
-    fn a_full_store_removes_the_expired_then_anonymous_then_logged_in_sessions() {
+    fn a_full_store_removes_the_expired_then_anonymous_sessions_and_never_for_a_stranger_a_signed_in_one(
+    ) {
         let mut index = HashMap::new();
-        index.insert("expired".to_string(), standing(5, true));
+        index.insert("expired".to_string(), standing(5, Class::SignedIn));
+        index.insert("list".to_string(), standing(5_000, Class::List));
         for i in 0..200u64 {
-            index.insert(format!("anonymous-{i}"), standing(1_000 + i, false));
-            index.insert(format!("alice-{i}"), standing(100 + i, true));
+            index.insert(
+                format!("anonymous-{i}"),
+                standing(1_000 + i, Class::Anonymous),
+            );
+            index.insert(format!("alice-{i}"), standing(100 + i, Class::SignedIn));
         }
-        // Full at 401 sessions: a batch of 6, anonymous ones first.
-        let chosen = victims(&index, 401, 10);
+        // Full at 400 live sessions (the list and the expired one aside): a batch of 6,
+        // anonymous ones closest to expiry.
+        let chosen = victims(&index, Class::Anonymous, [0, 0], 400, 10).unwrap();
         assert!(chosen.contains(&"expired".to_string()));
-        assert!(chosen.len() >= 6, "{chosen:?}");
+        assert_eq!(chosen.len(), 7, "{chosen:?}");
+        assert!(chosen.contains(&"anonymous-0".to_string()));
         assert!(chosen.iter().all(|k| !k.starts_with("alice")), "{chosen:?}");
 
-        // Creations in flight took the store 30 past its cap: the anonymous sessions
-        // that bring it back under go, and no logged-in one.
-        let chosen = victims(&index, 371, 10);
-        assert!(chosen.len() >= 31, "{}", chosen.len());
+        // Creations in flight hold 30 places past the cap: the anonymous sessions that
+        // bring it back under go, and no signed-in one.
+        let chosen = victims(&index, Class::Anonymous, [20, 10], 400, 10).unwrap();
+        assert_eq!(chosen.len(), 32, "{}", chosen.len());
         assert!(chosen.iter().all(|k| !k.starts_with("alice")));
 
-        // Only logged-in sessions left: just enough of them go for the cap to hold,
-        // those closest to expiry.
-        index.retain(|key, _| key.starts_with("alice"));
-        let chosen = victims(&index, 200, 10);
+        // Only signed-in sessions left: a stranger is refused, a sign-in evicts the one
+        // closest to expiry.
+        index.retain(|key, _| key.starts_with("alice") || key == "list");
+        assert_eq!(victims(&index, Class::Anonymous, [0, 0], 200, 10), None);
+        let chosen = victims(&index, Class::SignedIn, [0, 0], 200, 10).unwrap();
         assert_eq!(chosen, ["alice-0"]);
+        // A list is outside the cap.
+        assert_eq!(victims(&index, Class::List, [0, 0], 200, 10), Some(vec![]));
     }
 }

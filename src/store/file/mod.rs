@@ -1,12 +1,14 @@
 //! The file store: one file per session in a directory, surviving restarts.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as SyncMutex, MutexGuard as SyncGuard, PoisonError};
 use std::time::Duration;
 
 use rocket::log::private as log;
 use tokio::sync::{Mutex, MutexGuard};
 
+use super::evict::Class;
 use super::sweep::Sweeper;
 use super::{CommitOutcome, CreateOutcome, DeleteOutcome};
 use crate::time::millis;
@@ -43,13 +45,16 @@ const FILE_FACTOR: u64 = 4;
 /// a fresh one starts. Changes to one session are serialized within the process, so
 /// concurrent requests keep each other's changes to different entries.
 ///
-/// - **Bounded, and fair to logged-in users.** The store holds at most
-///   `file.max_sessions` sessions (plus the creations in flight at that moment). When
-///   full, a new session first clears the expired ones, then removes the anonymous
-///   sessions closest to expiry, a sixty-fourth of the room at once; logged-in sessions
-///   go only when no anonymous one is left. An index in memory (about 100 bytes a
-///   session) knows each session's expiry and whether a user is logged in, so neither
-///   this nor the sweep reads files.
+/// - **Bounded, and a stranger only displaces strangers.** The store holds at most
+///   `file.max_sessions` sessions, creations in flight included (each takes its place
+///   before it writes), however many arrive at once. When full, a new session first
+///   clears the expired ones, then removes the anonymous sessions closest to expiry, a
+///   sixty-fourth of the room at once. A new anonymous session never removes a signed-in
+///   one: when signed-in sessions fill the store it is refused ([`StoreError::Full`], a
+///   `503`); a sign-in removes the signed-in sessions closest to expiry only then.
+///   Users' lists of sessions are outside the cap: they live only as long as their
+///   sessions need. An index in memory (about 100 bytes a session) knows each session's
+///   expiry and what it is, so neither this nor the sweep reads files.
 /// - **Trusting nothing in its directory.** It refuses to open a directory that is a
 ///   symbolic link, owned by another user, or writable by group or others: any of those
 ///   would let another local user plant a session file and log in as anyone. It checks
@@ -93,8 +98,13 @@ struct Inner {
     /// The most sessions the store holds.
     cap: usize,
     locks: Vec<Mutex<()>>,
-    /// Held while a full store makes room.
+    /// Held while a creation takes its place: one full store makes room at a time.
     evicting: Mutex<()>,
+    /// How many users' lists of sessions the index holds: outside the cap.
+    lists: AtomicUsize,
+    /// The creations in flight, anonymous and signed in: each holds its place under the
+    /// cap from the moment it is counted, so that creations at once cannot all find room.
+    creating: [AtomicUsize; 2],
     /// Every session the store holds, by storage key.
     index: SyncMutex<HashMap<String, Standing>>,
 }
@@ -126,6 +136,8 @@ impl FileStore {
             cap: config.file.max_sessions.max(1),
             locks: (0..LOCKS).map(|_| Mutex::new(())).collect(),
             evicting: Mutex::new(()),
+            creating: Default::default(),
+            lists: AtomicUsize::new(index.values().filter(|s| s.class == Class::List).count()),
             index: SyncMutex::new(index),
         });
         let sweeper = Sweeper::spawn(&inner, config.file.sweep_interval, |inner| async move {
@@ -162,6 +174,17 @@ impl FileStore {
     fn inner(&self) -> &Inner {
         self.sweeper.ensure_running();
         &self.inner
+    }
+}
+
+/// A place under the cap a creation in flight holds, given back when dropped.
+struct Place<'a>(Option<&'a AtomicUsize>);
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        if let Some(creating) = self.0 {
+            creating.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -218,7 +241,8 @@ impl Inner {
         blocking(move || dir.write(&name, record, expires, limit))
             .await?
             .map_err(StoreError::unavailable)?;
-        self.index().insert(key.to_owned(), standing);
+        let old = self.index().insert(key.to_owned(), standing);
+        self.count_lists(old, Some(standing));
         Ok(())
     }
 
@@ -229,31 +253,53 @@ impl Inner {
         let removed = blocking(move || dir.remove(&name))
             .await?
             .map_err(StoreError::unavailable)?;
-        self.index().remove(key);
+        let old = self.index().remove(key);
+        self.count_lists(old, None);
         Ok(removed)
     }
 
-    /// Makes room for one more session: when the store is full, removes the expired
-    /// sessions, then the anonymous sessions closest to expiry, then (only if that left
-    /// it full) the logged-in ones, a batch at once.
-    async fn make_room(&self) -> Result<(), StoreError> {
-        if self.index().len() < self.cap {
-            return Ok(());
-        }
-        // One creation makes room at a time: those waiting find it made.
+    /// Keeps the count of lists as the index's entry moves from `old` to `new`.
+    fn count_lists(&self, old: Option<Standing>, new: Option<Standing>) {
+        let is_list = |standing: Option<Standing>| standing.is_some_and(|s| s.class == Class::List);
+        match (is_list(old), is_list(new)) {
+            (false, true) => self.lists.fetch_add(1, Ordering::Relaxed),
+            (true, false) => self.lists.fetch_sub(1, Ordering::Relaxed),
+            _ => 0,
+        };
+    }
+
+    /// Takes a place for one more session of `class`, making room when the store is full
+    /// (see [`victims`]); the place is held until the returned guard is dropped, once the
+    /// session is in the index (or was not created).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Full`] for a stranger's session when signed-in sessions fill the
+    /// store; a [`StoreError`] when an evicted file cannot be removed.
+    async fn reserve(&self, class: Class) -> Result<Place<'_>, StoreError> {
+        let slot = match class {
+            Class::Anonymous => 0,
+            Class::SignedIn => 1,
+            Class::List => return Ok(Place(None)),
+        };
+        // One creation takes its place at a time: those waiting find room made.
         let _evicting = self.evicting.lock().await;
+        let creating = self.creating.each_ref().map(|n| n.load(Ordering::Relaxed));
         let victims = {
             let index = self.index();
-            if index.len() < self.cap {
-                return Ok(());
+            let lists = self.lists.load(Ordering::Relaxed);
+            if index.len().saturating_sub(lists) + creating[0] + creating[1] < self.cap {
+                Vec::new()
+            } else {
+                victims(&index, class, creating, self.cap, disk::now()).ok_or(StoreError::Full)?
             }
-            victims(&index, self.cap, disk::now())
         };
         for key in victims {
             let _lock = self.lock(&key).await;
             self.remove(&key).await?;
         }
-        Ok(())
+        self.creating[slot].fetch_add(1, Ordering::Relaxed);
+        Ok(Place(Some(&self.creating[slot])))
     }
 
     /// Removes expired session files, and temporary files a crash left behind; returns
@@ -300,7 +346,7 @@ impl SessionStore for FileStore {
         record: &SessionRecord,
     ) -> Result<CreateOutcome, StoreError> {
         let inner = self.inner();
-        inner.make_room().await?;
+        let _place = inner.reserve(Class::of(record)).await?;
         let key = id.storage_key();
         let _lock = inner.lock(&key).await;
         // A live session is taken; no file, or an unreadable one of ours, is free. Any

@@ -2,10 +2,11 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use super::evict::{self, expiry_quantile};
+use super::evict::{self, Class};
 use super::sweep::Sweeper;
 use super::{CommitOutcome, CreateOutcome, DeleteOutcome};
 use crate::time::millis;
@@ -28,14 +29,17 @@ const EVICTION_BATCH: usize = 8;
 
 /// Sessions kept in this process's memory: the default store.
 ///
-/// - **Bounded, and fair to logged-in users.** It never holds more than `max_sessions`
-///   sessions. When full, a new session first clears the expired ones, then evicts the
-///   anonymous sessions (no user logged in) closest to expiry, an eighth of a shard at
-///   once, chosen from a sample as Redis's `volatile-ttl` does; logged-in sessions go
-///   only when no anonymous one is left. So a flood of visitors without an account costs
-///   a fixed amount of memory and time, and never logs a user out. Visitors who store
-///   nothing take no room (`save_uninitialized` off, the default; a form's CSRF token
-///   stores nothing).
+/// - **Bounded, and a stranger only displaces strangers.** It never holds more than
+///   `max_sessions` sessions, counted store-wide (plus one for each thread creating a
+///   session at that instant). When full, a new session first clears the expired ones,
+///   then evicts the anonymous sessions (no user logged in) closest to expiry, an eighth
+///   of a shard at once. A new anonymous session never evicts a signed-in one: when
+///   signed-in sessions fill the store, it is refused ([`StoreError::Full`], a `503`).
+///   A sign-in evicts the signed-in sessions closest to expiry only then. So a flood of
+///   visitors without an account costs a fixed amount of memory and time, and never logs
+///   a user out. Users' lists of sessions are outside the cap (they live only as long as
+///   their sessions need). Visitors who store nothing take no room
+///   (`save_uninitialized` off, the default; a form's CSRF token stores nothing).
 /// - **Swept.** Expired sessions are absent on read at once, and a background task
 ///   removes them every `sweep_interval`, one shard at a time. It runs on the Tokio
 ///   runtime the store is made in (Rocket's, made in `#[launch]`), or else that of its
@@ -70,6 +74,41 @@ struct Shards {
     /// Expiry times are milliseconds since this instant.
     base: Instant,
     shards: Box<[Mutex<Shard>]>,
+    /// The most sessions the store holds: `max_sessions`.
+    cap: usize,
+    /// How many sessions a full store evicts at once: an eighth of a shard.
+    batch: usize,
+    counts: Arc<Counts>,
+}
+
+/// How many sessions of each class the store holds, store-wide; kept by the shards, under
+/// their locks, as sessions come and go.
+#[derive(Default)]
+struct Counts {
+    anonymous: AtomicUsize,
+    signed_in: AtomicUsize,
+}
+
+impl Counts {
+    fn of(&self, class: Class) -> Option<&AtomicUsize> {
+        match class {
+            Class::Anonymous => Some(&self.anonymous),
+            Class::SignedIn => Some(&self.signed_in),
+            Class::List => None,
+        }
+    }
+
+    fn add(&self, class: Class) {
+        if let Some(count) = self.of(class) {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn remove(&self, class: Class) {
+        if let Some(count) = self.of(class) {
+            count.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Hashes a session id by taking 8 of its bytes: ids are uniformly random and made only
@@ -96,8 +135,8 @@ impl Hasher for IdHasher {
 
 #[derive(Default)]
 struct Shard {
-    /// The most sessions this shard holds; the shards' caps add up to `max_sessions`.
-    cap: usize,
+    /// The store's counts of sessions, which this shard keeps up to date.
+    counts: Arc<Counts>,
     map: HashMap<SessionId, Stored, BuildHasherDefault<IdHasher>>,
     /// No session in the shard expires before this: a sweep before it has nothing to do.
     earliest: u64,
@@ -110,8 +149,8 @@ struct Stored {
     record: Blob,
     /// When it expires, in milliseconds since `Shards::base`.
     expires: u64,
-    /// Whether a user is logged in to it: anonymous sessions are evicted first.
-    signed_in: bool,
+    /// Anonymous, signed in, or a list: what it is to the cap.
+    class: Class,
 }
 
 impl MemoryStore {
@@ -119,11 +158,11 @@ impl MemoryStore {
     pub fn new(config: MemoryConfig) -> Self {
         let max = config.max_sessions.max(1);
         let count = (max / SESSIONS_PER_SHARD).clamp(1, MAX_SHARDS);
+        let counts = Arc::new(Counts::default());
         let shards = (0..count)
-            .map(|i| {
-                let cap = max / count + usize::from(i < max % count);
+            .map(|_| {
                 Mutex::new(Shard {
-                    cap,
+                    counts: counts.clone(),
                     ..Shard::default()
                 })
             })
@@ -132,6 +171,9 @@ impl MemoryStore {
         let shards = Arc::new(Shards {
             base: Instant::now(),
             shards,
+            cap: max,
+            batch: (max / count / EVICTION_BATCH).max(1),
+            counts,
         });
         let sweeper = Sweeper::spawn(&shards, config.sweep_interval, |shards| async move {
             let mut removed = 0;
@@ -175,6 +217,42 @@ impl MemoryStore {
         let shards = &self.shards.shards;
         (lock(&shards[id.shard(shards.len())]), self.shards.now())
     }
+
+    /// Makes room for one more session of `class`, whose home is shard `home`, holding no
+    /// shard's lock when called, as [`evict::room`] says: a full store first drops its
+    /// expired sessions, then evicts from the home shard first, then from the others, one
+    /// shard locked at a time.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Full`] for a stranger's session when signed-in sessions fill the
+    /// store.
+    fn make_room(&self, home: usize, class: Class) -> Result<(), StoreError> {
+        let shards = &self.shards;
+        let plan = || {
+            let anonymous = shards.counts.anonymous.load(Ordering::Relaxed);
+            let signed_in = shards.counts.signed_in.load(Ordering::Relaxed);
+            evict::room(class, anonymous, signed_in, shards.cap, shards.batch)
+        };
+        match plan() {
+            Some(evict) if evict.is_none() => return Ok(()),
+            // Only live sessions count: a shard with nothing expired is passed at once.
+            _ => self.sweep(),
+        };
+        let Some(mut evict) = plan() else {
+            return Err(StoreError::Full);
+        };
+        let count = shards.shards.len();
+        for i in (0..count).map(|k| (home + k) % count) {
+            if evict.is_none() {
+                break;
+            }
+            let mut shard = lock(&shards.shards[i]);
+            evict.anonymous -= shard.evict(Class::Anonymous, evict.anonymous);
+            evict.signed_in -= shard.evict(Class::SignedIn, evict.signed_in);
+        }
+        Ok(())
+    }
 }
 
 impl Default for MemoryStore {
@@ -211,11 +289,13 @@ impl Shard {
     fn insert(&mut self, id: SessionId, record: &SessionRecord, expires: u64) {
         self.earliest = self.earliest.min(expires);
         let stored = Stored {
-            signed_in: record.is_authenticated(),
+            class: Class::of(record),
             record: self.slab.put(encode(record)),
             expires,
         };
+        self.counts.add(stored.class);
         if let Some(old) = self.map.insert(id, stored) {
+            self.counts.remove(old.class);
             self.slab.free(old.record);
         }
     }
@@ -225,6 +305,7 @@ impl Shard {
         let stored = self.map.remove(id);
         let held = stored.is_some();
         if let Some(stored) = stored {
+            self.counts.remove(stored.class);
             self.slab.free(stored.record);
         }
         held
@@ -251,8 +332,10 @@ impl Shard {
         let before = self.map.len();
         let mut earliest = u64::MAX;
         let slab = &mut self.slab;
+        let counts = &self.counts;
         self.map.retain(|_, stored| {
             if remove(stored) {
+                counts.remove(stored.class);
                 slab.free(std::mem::take(&mut stored.record));
                 return false;
             }
@@ -263,36 +346,30 @@ impl Shard {
         before - self.map.len()
     }
 
-    /// Makes room for one more session. When full, one pass over the shard removes the
-    /// expired sessions and evicts the anonymous sessions closest to expiry, freeing an
-    /// eighth of the shard, so the pass costs each insert a small constant amortized
-    /// amount. Logged-in sessions are evicted only when that left the shard full.
-    fn make_room(&mut self, now: u64) {
-        let batch = (self.cap / EVICTION_BATCH).max(1);
-        for signed_in in evict::ORDER {
-            if self.map.len() < self.cap {
-                return;
-            }
-
-            let class = self.map.values().filter(|s| s.signed_in == signed_in);
-            let threshold = expiry_quantile(class.map(|s| s.expires), self.map.len(), batch);
-            let mut removed = 0;
-            self.remove_where(|stored| {
-                let evicted = stored.signed_in == signed_in && stored.expires <= threshold;
-                let gone = stored.expires <= now || (removed < batch && evicted);
-                removed += usize::from(gone);
-                gone
-            });
+    /// Evicts up to `count` of the shard's sessions of `class`, those closest to expiry;
+    /// returns how many it evicted. One pass over the shard when there is any to evict.
+    fn evict(&mut self, class: Class, count: usize) -> usize {
+        if count == 0 {
+            return 0;
         }
-
-        // Should the sample have misled the thresholds, drop one session, anonymous if
-        // any: the cap holds.
-        if self.map.len() >= self.cap {
-            let victim = self.map.iter().min_by_key(|(_, stored)| stored.signed_in);
-            if let Some(id) = victim.map(|(id, _)| id.clone()) {
-                self.remove(&id);
-            }
+        let mut expiries: Vec<u64> = self
+            .map
+            .values()
+            .filter(|s| s.class == class)
+            .map(|s| s.expires)
+            .collect();
+        if expiries.is_empty() {
+            return 0;
         }
+        let last = count.min(expiries.len()) - 1;
+        let (_, threshold, _) = expiries.select_nth_unstable(last);
+        let threshold = *threshold;
+        let mut removed = 0;
+        self.remove_where(|stored| {
+            let gone = removed < count && stored.class == class && stored.expires <= threshold;
+            removed += usize::from(gone);
+            gone
+        })
     }
 }
 
@@ -316,12 +393,16 @@ impl SessionStore for MemoryStore {
         id: &SessionId,
         record: &SessionRecord,
     ) -> Result<CreateOutcome, StoreError> {
+        if self.shard(id).0.live(id, self.shards.now()).is_some() {
+            return Ok(CreateOutcome::Taken);
+        }
+        let home = id.shard(self.shards.shards.len());
+        self.make_room(home, Class::of(record))?;
+
         let (mut shard, now) = self.shard(id);
         if shard.live(id, now).is_some() {
             return Ok(CreateOutcome::Taken);
         }
-
-        shard.make_room(now);
         shard.insert(id.clone(), record, now.saturating_add(millis(record.ttl())));
         Ok(CreateOutcome::Created)
     }
@@ -334,13 +415,22 @@ impl SessionStore for MemoryStore {
 
         let record = readable(apply(slab.get(&stored.record), changes))?;
         slab.replace(&mut stored.record, record);
-        if let Some(signed_in) = changes.authenticates() {
-            stored.signed_in = signed_in;
+        let was = stored.class;
+        if let Some(signed_in) = changes.authenticates().filter(|_| was != Class::List) {
+            stored.class = match signed_in {
+                true => Class::SignedIn,
+                false => Class::Anonymous,
+            };
         }
+        let class = stored.class;
         if let Some(ttl) = changes.ttl() {
             let expires = now.saturating_add(millis(ttl));
             stored.expires = expires;
             shard.earliest = shard.earliest.min(expires);
+        }
+        if class != was {
+            shard.counts.remove(was);
+            shard.counts.add(class);
         }
         Ok(CommitOutcome::Applied)
     }
@@ -367,9 +457,16 @@ impl SessionStore for MemoryStore {
 
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let cap: usize = self.shards.shards.iter().map(|shard| lock(shard).cap).sum();
         f.debug_struct("MemoryStore")
-            .field("max_sessions", &cap)
+            .field("max_sessions", &self.shards.cap)
+            .field(
+                "anonymous",
+                &self.shards.counts.anonymous.load(Ordering::Relaxed),
+            )
+            .field(
+                "signed_in",
+                &self.shards.counts.signed_in.load(Ordering::Relaxed),
+            )
             .field("shards", &self.shards.shards.len())
             .finish_non_exhaustive()
     }
@@ -471,11 +568,10 @@ mod tests {
     }
 
     #[test]
-    fn shard_caps_add_up_to_max_sessions() {
+    fn the_cap_is_the_stores_whatever_its_shards() {
         for max in [1, 2, 1023, 1024, 5000, 100_000, 1_000_003] {
             let store = store(max);
-            let caps: usize = store.shards.shards.iter().map(|s| lock(s).cap).sum();
-            assert_eq!(caps, max);
+            assert_eq!(store.shards.cap, max);
             assert!(store.shards.shards.len() <= MAX_SHARDS);
         }
     }
@@ -530,6 +626,38 @@ mod tests {
 
     /// The memory-store half of the hardening issue's second reproduction: a flood of
     /// anonymous sessions never evicts a logged-in one, even the one closest to expiry.
+    /// The cap is the store's, not each shard's: a user who keeps only the sessions of one
+    /// shard, more than its share, is displaced by no flood of strangers.
+    #[rocket::async_test]
+    async fn a_user_who_keeps_one_shards_sessions_is_never_displaced_by_strangers() {
+        let max = 2 * SESSIONS_PER_SHARD;
+        let store = store(max);
+        let day = Duration::from_secs(86_400);
+        let mut alice = Vec::new();
+        while alice.len() < SESSIONS_PER_SHARD + 100 {
+            let id = SessionId::generate();
+            if id.shard(2) == 0 {
+                let created = store.create(&id, &signed_in("alice", day)).await.unwrap();
+                assert_eq!(created, CreateOutcome::Created);
+                alice.push(id);
+            }
+        }
+        let stranger = SessionRecord::new(day);
+        for _ in 0..2 * max {
+            match store.create(&SessionId::generate(), &stranger).await {
+                Ok(_) | Err(StoreError::Full) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        for id in &alice {
+            assert!(
+                store.load(id).await.unwrap().is_some(),
+                "a stranger displaced alice"
+            );
+        }
+        assert!(store.len() <= max, "{} over {max}", store.len());
+    }
+
     #[rocket::async_test]
     async fn a_flood_of_anonymous_sessions_never_evicts_a_logged_in_user() {
         // The default cap, 200,000 anonymous sessions: alice logged in first, so with one

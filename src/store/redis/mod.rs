@@ -8,6 +8,7 @@ use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, ErrorKind, FromRedisValue, RedisError, RedisResult, ServerErrorKind, Value};
 
+use super::evict::Class;
 use super::{CommitOutcome, CreateOutcome, DeleteOutcome};
 use crate::time::millis;
 use crate::{
@@ -42,9 +43,14 @@ const GROUPS: usize = 256;
 /// The store keeps at most `max_sessions`, in 256 groups of keys: the hash tag is the
 /// group, and each group keeps two sorted sets of its sessions by expiry,
 /// `session:{3f}:anonymous` and `session:{3f}:signed-in`, in the same cluster slot as its
-/// sessions, so one script keeps them with the session. A full group evicts its anonymous
-/// sessions closest to expiry first; a flood of strangers never logs a user out while an
-/// anonymous session is left to evict. The eviction script deletes the sessions it pops
+/// sessions, so one script keeps them with the session. Each group holds a 256th of the
+/// cap, rounded up, and a stranger only displaces strangers: a full group evicts its
+/// anonymous sessions closest to expiry; a new anonymous session in a group full of
+/// signed-in ones is refused ([`StoreError::Full`], a `503`), never let in by logging a
+/// user out; a sign-in evicts the group's signed-in sessions closest to expiry only when
+/// no anonymous one is left there. Users' lists of sessions are in no index: outside the
+/// cap, they live only as long as their sessions need. No create goes through a key
+/// shared by the whole store, so a Redis Cluster spreads them over its nodes. The eviction script deletes the sessions it pops
 /// from an index, which live in the index's slot: Redis, Redis Cluster and Valkey allow
 /// that; servers that demand every key a script touches be declared (Dragonfly, some
 /// managed services) refuse it. Under a `volatile-*` `maxmemory` policy Redis may evict
@@ -283,9 +289,13 @@ impl SessionStore for RedisStore {
         record: &SessionRecord,
     ) -> Result<CreateOutcome, StoreError> {
         let ttl = ttl_millis(record.ttl());
-        let signed_in = if record.is_authenticated() { "1" } else { "0" };
+        let class = match Class::of(record) {
+            Class::Anonymous => "a",
+            Class::SignedIn => "s",
+            Class::List => "l",
+        };
         self.eval(&self.scripts.create, id, |cmd| {
-            cmd.arg(ttl).arg(self.group_cap).arg(signed_in);
+            cmd.arg(ttl).arg(self.group_cap).arg(class);
             cmd.arg(VERSION_FIELD).arg(FORMAT_VERSION);
             cmd.arg(TTL_FIELD).arg(ttl);
             for (key, json) in record.entries() {
@@ -293,9 +303,10 @@ impl SessionStore for RedisStore {
             }
         })
         .await
-        .map(|created: bool| match created {
-            true => CreateOutcome::Created,
-            false => CreateOutcome::Taken,
+        .and_then(|created: i64| match created {
+            1 => Ok(CreateOutcome::Created),
+            0 => Ok(CreateOutcome::Taken),
+            _ => Err(StoreError::Full),
         })
     }
 

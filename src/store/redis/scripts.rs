@@ -24,47 +24,59 @@ local function index(signed_in, clock)
   redis.call('ZREM', other, KEYS[1])
   file(mine, clock, redis.call('PTTL', KEYS[1]))
 end
-local function signed_in_now()
-  return redis.call('ZSCORE', KEYS[3], KEYS[1]) ~= false
+-- Files the session again by its new expiry, in the index it is in: a list of a user's
+-- sessions is in none (it is outside the cap), and stays so.
+local function refile(clock)
+  if redis.call('ZSCORE', KEYS[3], KEYS[1]) then
+    index(true, clock)
+  elseif redis.call('ZSCORE', KEYS[2], KEYS[1]) then
+    index(false, clock)
+  end
 end
 ";
 
-/// `ARGV[1]` TTL in ms; `ARGV[2]` the group's cap; `ARGV[3]` '1' when a user is logged
-/// in; then field/value pairs. Creates the hash only if it does not exist, with its
-/// expiry, atomically. A full group first drops its expired members (only when full: a
-/// count is O(1), a drop is not), then evicts the anonymous sessions closest to expiry,
-/// a 64th of its cap at a time, and logged-in ones only when no anonymous one is left. (`unpack` passes every field
-/// to one `HSET`, up to Lua's limit of some thousands of arguments.)
+/// `ARGV[1]` TTL in ms; `ARGV[2]` the group's cap; `ARGV[3]` the session's class: `a`
+/// anonymous, `s` signed in, `l` a list of a user's sessions (outside the cap, in no
+/// index); then field/value pairs. Creates the hash only if it does not exist, with its
+/// expiry, atomically; returns 1, 0 when the id is taken, and -1 when a stranger's session
+/// is refused. The group keeps the rule of `evict::room`: a full group first drops its
+/// expired members (only when full: a count is O(1), a drop is not), then evicts the
+/// anonymous sessions closest to expiry, a 64th of its cap at a time; a new anonymous
+/// session never evicts a signed-in one (the group full of them refuses it), and a
+/// sign-in evicts signed-in ones only when no anonymous one is left. (`unpack` passes
+/// every field to one `HSET`, up to Lua's limit of some thousands of arguments.)
 pub(super) const CREATE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local clock = now()
-local function excess()
-  return redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[2]) + 1
-end
-local over = excess()
-if over > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', clock)
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', clock)
-  over = excess()
-end
--- Evicts up to `n` of the index's sessions closest to expiry; how many it evicted.
+local cap, class = tonumber(ARGV[2]), ARGV[3]
+-- Evicts up to `n` of the index's sessions closest to expiry.
 local function evict(index, n)
   local popped, victims = redis.call('ZPOPMIN', index, n), {}
   for v = 1, #popped, 2 do victims[#victims + 1] = popped[v] end
   if #victims > 0 then redis.call('DEL', unpack(victims)) end
-  return #victims
 end
--- Anonymous sessions go a batch at a time (a 64th of the cap), so that a flood of them
--- finds room for the next ones without evicting on each; logged-in ones only as needed.
-if over > 0 then
-  over = over - evict(KEYS[2], math.max(over, math.floor(tonumber(ARGV[2]) / 64)))
+if class ~= 'l' then
+  local function counts() return redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[3]) end
+  local anonymous, signed_in = counts()
+  if anonymous + signed_in >= cap then
+    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', clock)
+    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', clock)
+    anonymous, signed_in = counts()
+  end
+  if anonymous + signed_in >= cap then
+    local over = anonymous + signed_in + 1 - cap
+    local strangers = math.min(math.max(over, math.floor(cap / 64)), anonymous)
+    if strangers == 0 and class == 'a' then return -1 end
+    if strangers > 0 then evict(KEYS[2], strangers) end
+    if over > strangers and class == 's' then evict(KEYS[3], over - strangers) end
+  end
 end
-if over > 0 then evict(KEYS[3], over) end
 redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 -- A new session is in no index: an earlier session of its id was deleted (and left
 -- both) or expired (and any place it kept scores in the past, dropped when full).
-if ARGV[3] == '1' then file(KEYS[3], clock, tonumber(ARGV[1])) else file(KEYS[2], clock, tonumber(ARGV[1])) end
+if class == 's' then file(KEYS[3], clock, tonumber(ARGV[1])) end
+if class == 'a' then file(KEYS[2], clock, tonumber(ARGV[1])) end
 return 1
 ";
 
@@ -81,10 +93,10 @@ if ARGV[1] ~= '' then
   redis.call('HSET', KEYS[1], 'm:ttl', ARGV[1])
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
 end
-if ARGV[1] ~= '' or ARGV[2] ~= '' then
-  local signed_in = ARGV[2] == '1'
-  if ARGV[2] == '' then signed_in = signed_in_now() end
-  index(signed_in, now())
+if ARGV[2] ~= '' then
+  index(ARGV[2] == '1', now())
+elseif ARGV[1] ~= '' then
+  refile(now())
 end
 return 1
 ";
@@ -95,7 +107,7 @@ pub(super) const TOUCH: &str = r"
 local ttl = redis.call('HGET', KEYS[1], 'm:ttl')
 if not ttl then return {} end
 redis.call('PEXPIRE', KEYS[1], ttl)
-index(signed_in_now(), now())
+refile(now())
 return redis.call('HGETALL', KEYS[1])
 ";
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use rocket::log::private as log;
 
+use super::evict::{self, Class};
 use super::sweep::Sweeper;
 use super::{CommitOutcome, CreateOutcome, DeleteOutcome, SessionStore};
 use crate::time::millis;
@@ -55,11 +56,18 @@ const SWEEP_BATCHES: usize = 100;
 /// - **Its table** is created at launch when missing (`create_table = false` leaves it to
 ///   your migrations), with an index on expiry. Expired rows are deleted in the
 ///   background every `sweep_interval`, 1,000 at a time, never in one huge `DELETE`.
-/// - **Bounded** by `max_sessions`: the sweep, and a creation that finds the store's count
-///   of its own creations at the cap (its first creation, after a start), delete the
-///   anonymous sessions closest to expiry first, logged-in ones only when no anonymous
-///   one is left. Several instances share the count only through the sweep: the cap
-///   holds within what they create between sweeps.
+/// - **Bounded** by `max_sessions`, and a stranger only displaces strangers: a creation
+///   that finds the store's count at the cap (its first creation, after a start) counts
+///   the table and deletes the anonymous sessions closest to expiry; a new anonymous
+///   session never deletes a signed-in one (when signed-in sessions fill the table it is
+///   refused, [`StoreError::Full`], a `503`), and a sign-in deletes the signed-in ones
+///   closest to expiry only then. The sweep deletes anonymous ones alone. Each creation
+///   takes its place in the count before it writes, so one instance holds the cap
+///   however many creations arrive at once. The cap is the table's, shared by every
+///   instance, but each counts it only when its own count reaches the cap: several
+///   instances may pass it by what the others created since their last count. Users'
+///   lists of sessions are outside the cap: they live only as long as their sessions
+///   need.
 /// - **Bounded in time**: a statement that takes longer than `timeout` (waiting for a
 ///   connection included) answers `503`; the pool reconnects by itself.
 ///
@@ -95,10 +103,13 @@ struct Inner<D: Dialect> {
     sql: D::Sql,
     timeout: Duration,
     cap: usize,
-    /// The sessions in the table, as the last count found them (the cap, before the
-    /// first), plus those this store created since: when it reaches the cap, a creation
-    /// counts the table and makes room first.
+    /// The sessions in the table (lists aside), as the last count found them (the cap,
+    /// before the first), plus those this store created or is creating since: when it
+    /// reaches the cap, a creation counts the table and makes room first. A creation
+    /// takes its place here before it writes, so creations at once cannot all find room.
     count: AtomicUsize,
+    /// The creations in flight: counted in `count`, not yet in the table.
+    creating: AtomicUsize,
     /// Held while the table is counted and room made: one count at a time, so that a
     /// burst of creations at the cap (or right after a start) sends one, not one each.
     counting: tokio::sync::Mutex<()>,
@@ -167,10 +178,11 @@ pub trait Dialect: private::Sealed + Send + Sync + Sized + 'static {
         now: i64,
         batch: i64,
     ) -> Result<u64, sqlx::Error>;
-    /// How many rows the table holds.
+    /// How many sessions the table holds, anonymous and signed in (lists aside).
     #[doc(hidden)]
-    async fn count(pool: &Self::Pool, sql: &Self::Sql) -> Result<i64, sqlx::Error>;
-    /// Deletes the `n` rows closest to expiry that are (or are not) `signed_in`.
+    async fn count(pool: &Self::Pool, sql: &Self::Sql) -> Result<[i64; 2], sqlx::Error>;
+    /// Deletes the `n` sessions closest to expiry that are (or are not) `signed_in`,
+    /// never a list of a user's sessions.
     #[doc(hidden)]
     async fn evict(
         pool: &Self::Pool,
@@ -335,6 +347,7 @@ impl<D: Dialect> SqlStore<D> {
             // Unknown until counted: the first creation counts the table (after a restart,
             // or beside other instances, it may hold sessions already).
             count: AtomicUsize::new(sql.max_sessions.max(1)),
+            creating: AtomicUsize::new(0),
             counting: tokio::sync::Mutex::new(()),
         });
         let sweeper = Sweeper::spawn(&inner, sql.sweep_interval, |inner| async move {
@@ -390,30 +403,56 @@ impl<D: Dialect> Inner<D> {
                 break;
             }
         }
-        self.keep_cap(true).await?;
+        self.keep_cap(None, true).await?;
         Ok(removed)
     }
 
-    /// Brings the table under its cap: the anonymous sessions closest to expiry go, and
-    /// logged-in ones only when that leaves it over. Records the count it found. One
-    /// count runs at a time; unless `always`, one that finds the count under the cap once
-    /// the one before it is done (it made room) does nothing.
-    async fn keep_cap(&self, always: bool) -> Result<(), StoreError> {
+    /// Counts the table and makes room, as [`evict::room`] says, for a new session of
+    /// `class`; with `None` (the sweep), only anonymous sessions go, as many as bring the
+    /// table under its cap. Records the count it leaves. One count runs at a time; unless
+    /// `always`, one that finds the count under the cap once the one before it is done
+    /// (it made room) does nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Full`] for a stranger's session when signed-in sessions fill the
+    /// table; a [`StoreError`] when the database cannot answer.
+    async fn keep_cap(&self, class: Option<Class>, always: bool) -> Result<(), StoreError> {
         let Ok(_counting) = tokio::time::timeout(self.timeout, self.counting.lock()).await else {
             return Err(StoreError::Timeout(self.timeout));
         };
         if !always && self.count.load(Ordering::Relaxed) < self.cap {
             return Ok(());
         }
-        let count = self.bounded(D::count(&self.pool, &self.sql)).await?;
-        let mut count = usize::try_from(count).unwrap_or(0);
-        let batch = (self.cap / 64).max(1);
-        for signed_in in super::evict::ORDER {
-            if count < self.cap {
-                break;
+        let counts = self.bounded(D::count(&self.pool, &self.sql)).await?;
+        let [anonymous, signed_in] = counts.map(|n| usize::try_from(n).unwrap_or(0));
+        // The other creations in flight hold their places, and are not there to evict:
+        // they count as signed in, which no stranger displaces.
+        let mine = usize::from(class.is_some());
+        let others = self.creating.load(Ordering::Relaxed).saturating_sub(mine);
+        let signed_in = signed_in + others;
+        let plan = match class {
+            Some(class) => evict::room(
+                class,
+                anonymous,
+                signed_in,
+                self.cap,
+                (self.cap / 64).max(1),
+            ),
+            None => Some(evict::Evict {
+                anonymous: (anonymous + signed_in)
+                    .saturating_sub(self.cap)
+                    .min(anonymous),
+                signed_in: 0,
+            }),
+        };
+        let mut count = anonymous + signed_in + mine;
+        self.count.store(count, Ordering::Relaxed);
+        let plan = plan.ok_or(StoreError::Full)?;
+        for (signed_in, wanted) in [(false, plan.anonymous), (true, plan.signed_in)] {
+            if wanted == 0 {
+                continue;
             }
-            let over = count + 1 - self.cap;
-            let wanted = if signed_in { over } else { over.max(batch) };
             let wanted = i64::try_from(wanted).unwrap_or(i64::MAX);
             let evicted = D::evict(&self.pool, &self.sql, signed_in, wanted);
             let evicted = usize::try_from(self.bounded(evicted).await?).unwrap_or(0);
@@ -421,6 +460,43 @@ impl<D: Dialect> Inner<D> {
         }
         self.count.store(count, Ordering::Relaxed);
         Ok(())
+    }
+}
+
+/// A place a creation in flight holds in [`Inner::count`], given back when dropped unless
+/// kept (the session was created).
+struct Place<'a> {
+    count: &'a AtomicUsize,
+    creating: &'a AtomicUsize,
+    /// The count before this place was taken.
+    held: usize,
+    kept: bool,
+}
+
+impl<'a> Place<'a> {
+    fn take(count: &'a AtomicUsize, creating: &'a AtomicUsize) -> Self {
+        creating.fetch_add(1, Ordering::Relaxed);
+        Place {
+            held: count.fetch_add(1, Ordering::Relaxed),
+            count,
+            creating,
+            kept: false,
+        }
+    }
+
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        self.creating.fetch_sub(1, Ordering::Relaxed);
+        if !self.kept {
+            let _ = self
+                .count
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        }
     }
 }
 
@@ -447,8 +523,13 @@ impl<D: Dialect> SessionStore for SqlStore<D> {
         record: &SessionRecord,
     ) -> Result<CreateOutcome, StoreError> {
         let inner = self.inner();
-        if inner.count.load(Ordering::Relaxed) >= inner.cap {
-            inner.keep_cap(false).await?;
+        let class = Class::of(record);
+        // The place this creation takes under the cap, given back unless it is created.
+        let place = class
+            .counts()
+            .then(|| Place::take(&inner.count, &inner.creating));
+        if place.as_ref().is_some_and(|place| place.held >= inner.cap) {
+            inner.keep_cap(Some(class), false).await?;
         }
         let key = id.storage_key();
         let now = now();
@@ -466,7 +547,9 @@ impl<D: Dialect> SessionStore for SqlStore<D> {
         if !created {
             return Ok(CreateOutcome::Taken);
         }
-        inner.count.fetch_add(1, Ordering::Relaxed);
+        if let Some(place) = place {
+            place.keep();
+        }
         Ok(CreateOutcome::Created)
     }
 

@@ -60,8 +60,11 @@ impl Dialect for MySql {
             read: format!("SELECT data, ttl FROM {t} WHERE id = ?"),
             delete: format!("DELETE FROM {t} WHERE id = ?"),
             sweep: format!("DELETE FROM {t} WHERE expires <= ? LIMIT ?"),
-            count: format!("SELECT count(*) FROM {t}"),
-            evict: format!("DELETE FROM {t} WHERE signed_in = ? ORDER BY expires LIMIT ?"),
+            // Sessions by class; a list of a user's sessions is outside the cap.
+            count: format!(
+                "SELECT signed_in, count(*) FROM {t} WHERE JSON_EXTRACT(data, '$.\"$index\"') IS NULL GROUP BY signed_in"
+            ),
+            evict: format!("DELETE FROM {t} WHERE signed_in = ? AND JSON_EXTRACT(data, '$.\"$index\"') IS NULL ORDER BY expires LIMIT ?"),
         }
     }
 
@@ -182,8 +185,13 @@ impl Dialect for MySql {
         Ok(done.rows_affected())
     }
 
-    async fn count(pool: &MySqlPool, sql: &Statements) -> Result<i64, sqlx::Error> {
-        sqlx::query(&sql.count).fetch_one(pool).await?.try_get(0)
+    async fn count(pool: &MySqlPool, sql: &Statements) -> Result<[i64; 2], sqlx::Error> {
+        let mut counts = [0; 2];
+        for row in sqlx::query(&sql.count).fetch_all(pool).await? {
+            let signed_in: bool = row.try_get(0)?;
+            counts[usize::from(signed_in)] = row.try_get(1)?;
+        }
+        Ok(counts)
     }
 
     async fn evict(

@@ -77,10 +77,13 @@ impl Dialect for Sqlite {
             sweep: format!(
                 "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE expires <= ?1 LIMIT ?2)"
             ),
-            count: format!("SELECT count(*) FROM {t}"),
+            // Sessions by class; a list of a user's sessions is outside the cap.
+            count: format!(
+                "SELECT signed_in, count(*) FROM {t} WHERE json_extract(data, '$.\"$index\"') IS NULL GROUP BY signed_in"
+            ),
             evict: format!(
                 "DELETE FROM {t} WHERE id IN \
-                 (SELECT id FROM {t} WHERE signed_in = ?1 ORDER BY expires LIMIT ?2)"
+                 (SELECT id FROM {t} WHERE signed_in = ?1 AND json_extract(data, '$.\"$index\"') IS NULL ORDER BY expires LIMIT ?2)"
             ),
         }
     }
@@ -182,8 +185,13 @@ impl Dialect for Sqlite {
         Ok(done.rows_affected())
     }
 
-    async fn count(pool: &SqlitePool, sql: &Statements) -> Result<i64, sqlx::Error> {
-        sqlx::query(&sql.count).fetch_one(pool).await?.try_get(0)
+    async fn count(pool: &SqlitePool, sql: &Statements) -> Result<[i64; 2], sqlx::Error> {
+        let mut counts = [0; 2];
+        for row in sqlx::query(&sql.count).fetch_all(pool).await? {
+            let signed_in: bool = row.try_get(0)?;
+            counts[usize::from(signed_in)] = row.try_get(1)?;
+        }
+        Ok(counts)
     }
 
     async fn evict(
