@@ -126,7 +126,8 @@ pub type MySqlStore = store::sql::SqlStore<store::sql::MySql>;
 /// Sessions in PostgreSQL (feature `postgres`): see [`store::sql::SqlStore`].
 #[cfg(feature = "postgres")]
 pub type PostgresStore = store::sql::SqlStore<store::sql::Postgres>;
-/// Sessions in an SQLite database file (feature `sqlite`): see [`store::sql::SqlStore`].
+/// Sessions in an SQLite database file (feature `sqlite`), created `0600`; one that
+/// others may read stops launch: see [`store::sql::SqlStore`].
 #[cfg(feature = "sqlite")]
 pub type SqliteStore = store::sql::SqlStore<store::sql::Sqlite>;
 pub use store::{MemoryStore, SessionStore, UserSession};

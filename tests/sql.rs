@@ -362,6 +362,113 @@ async fn a_named_rocket_db_pools_database_gives_its_url() {
     }
 }
 
+/// The SQLite database file `url` names.
+#[cfg(all(unix, feature = "sqlite"))]
+fn sqlite_file(url: &str, suffix: &str) -> std::path::PathBuf {
+    format!("{}{suffix}", url.trim_start_matches("sqlite://")).into()
+}
+
+#[cfg(all(unix, feature = "sqlite"))]
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+#[cfg(all(unix, feature = "sqlite"))]
+fn set_mode(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// `SqliteStore::connect` on `url`: the key and message of its error, if it fails.
+#[cfg(all(unix, feature = "sqlite"))]
+async fn sqlite_problem(url: &str) -> Option<(String, String)> {
+    match rocket_server_sessions::SqliteStore::connect(&sql::config(url.to_owned())).await {
+        Ok(_) => None,
+        Err(rocket_server_sessions::Error::Config { key, message }) => Some((key, message)),
+        Err(other) => panic!("not a config error: {other}"),
+    }
+}
+
+/// Regression, outside attack: under umask 022 the database, its `-wal` and its `-shm`
+/// were created `0644`, and `nobody` read every row.
+#[cfg(all(unix, feature = "sqlite"))]
+#[rocket::async_test]
+async fn sqlite_files_are_readable_by_their_owner_alone_whatever_the_umask() {
+    // The usual umask, which leaves a new file readable by all. It is the process's, and
+    // no test here needs a stricter one.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
+    let url = sql::sqlite_url();
+    let client = app(sql_figment("sqlite", &url, "sessions")).await;
+    get_ok(&client, "/counter").await;
+    assert_eq!(rows("sqlite", &url, "sessions").await, 1);
+    // The pool is open: SQLite keeps the WAL and its index beside the database.
+    for suffix in ["", "-wal", "-shm"] {
+        let file = sqlite_file(&url, suffix);
+        assert_eq!(format!("{:o}", mode_of(&file)), "600", "{}", file.display());
+    }
+}
+
+/// A database, or a WAL or shared-memory file beside it, that others may read stops
+/// launch, naming `sessions.sql.url` and the fix; once `chmod 600`ed, it opens.
+#[cfg(all(unix, feature = "sqlite"))]
+#[rocket::async_test]
+async fn an_sqlite_database_others_can_read_stops_launch_naming_the_key() {
+    // A database with a session in it, made readable by all.
+    let url = sql::sqlite_url();
+    let client = app(sql_figment("sqlite", &url, "sessions")).await;
+    get_ok(&client, "/counter").await;
+    drop(client);
+    let db = sqlite_file(&url, "");
+    set_mode(&db, 0o644);
+    let figment = sql_figment("sqlite", &url, "sessions");
+    match Client::untracked(rocket_with(figment, Some(Sessions::fairing()))).await {
+        Ok(_) => panic!("launched on a database others can read"),
+        Err(e) => assert!(matches!(
+            e.kind(),
+            rocket::error::ErrorKind::FailedFairings(_)
+        )),
+    }
+    let (key, message) = sqlite_problem(&url).await.expect("refused");
+    assert_eq!(key, "sql.url");
+    assert!(message.contains("chmod 600"), "{message}");
+    assert_eq!(
+        mode_of(&db),
+        0o644,
+        "the store leaves the mode to the file's owner"
+    );
+    set_mode(&db, 0o600);
+    assert_eq!(sqlite_problem(&url).await, None);
+
+    // Group access, and a WAL or shared-memory file others can read, are refused alike.
+    for (suffix, mode) in [("", 0o640), ("", 0o602), ("-wal", 0o644), ("-shm", 0o604)] {
+        let url = sql::sqlite_url();
+        std::fs::write(sqlite_file(&url, ""), b"").unwrap();
+        set_mode(&sqlite_file(&url, ""), 0o600);
+        let file = sqlite_file(&url, suffix);
+        std::fs::write(&file, b"").unwrap();
+        set_mode(&file, mode);
+        let refused = sqlite_problem(&url).await;
+        assert_eq!(
+            refused.map(|(key, _)| key).as_deref(),
+            Some("sql.url"),
+            "{suffix} {mode:o}"
+        );
+        set_mode(&file, 0o600);
+        assert_eq!(sqlite_problem(&url).await, None, "{suffix} then 600");
+    }
+}
+
+/// An in-memory database has no file to keep private: none is created.
+#[cfg(all(unix, feature = "sqlite"))]
+#[rocket::async_test]
+async fn an_in_memory_sqlite_database_creates_no_file() {
+    let url = sql::sqlite_url();
+    assert_eq!(sqlite_problem(&format!("{url}?mode=memory")).await, None);
+    assert!(!sqlite_file(&url, "").exists());
+    assert_eq!(sqlite_problem("sqlite::memory:").await, None);
+}
+
 /// Creates, loads, commits, touches and deletes `SESSIONS` sessions on `store`.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 async fn exercise(store: &dyn rocket_server_sessions::SessionStore) {

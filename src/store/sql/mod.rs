@@ -70,6 +70,12 @@ const SWEEP_BATCHES: usize = 100;
 ///   need.
 /// - **Bounded in time**: a statement that takes longer than `timeout` (waiting for a
 ///   connection included) answers `503`; the pool reconnects by itself.
+/// - **An SQLite file is its user's alone** (on Unix): [`connect`](Self::connect) creates
+///   a missing database file `0600` whatever the umask, before SQLite opens it, and SQLite
+///   gives its `-wal` and `-shm` files the database file's mode. It refuses a database, or
+///   a `-wal`, `-shm` or `-journal` file beside it, that group or others may read or write,
+///   naming `sql.url`: `chmod 600` them. It creates no directory. In-memory databases
+///   have no file, and a pool given to [`with_pool`](Self::with_pool) is the app's own.
 ///
 /// # Example
 ///
@@ -125,6 +131,12 @@ pub trait Dialect: private::Sealed + Send + Sync + Sized + 'static {
     #[doc(hidden)]
     type Sql: Send + Sync + 'static;
 
+    /// Checks what `config`'s database keeps outside it before a pool opens it (an
+    /// SQLite file's permissions); what is wrong, for a message naming `sql.url`.
+    #[doc(hidden)]
+    fn prepare(_config: &SqlConfig) -> Result<(), String> {
+        Ok(())
+    }
     /// Opens a pool on `config`'s database.
     #[doc(hidden)]
     async fn connect(config: &SqlConfig) -> Result<Self::Pool, sqlx::Error>;
@@ -299,8 +311,11 @@ impl<D: Dialect> SqlStore<D> {
     /// # Errors
     ///
     /// [`Error::Config`] naming `sql.url` when the database cannot be reached within
-    /// `sql.timeout`, or the table cannot be created.
+    /// `sql.timeout`, or is an SQLite file (or one of its `-wal`, `-shm` and `-journal`
+    /// files) that group or others may read or write; naming `sql.table` when the table
+    /// cannot be created.
     pub async fn connect(config: &SessionConfig) -> Result<Self, Error> {
+        D::prepare(&config.sql).map_err(|e| Error::config("sql.url", e))?;
         let pool = tokio::time::timeout(config.sql.timeout, D::connect(&config.sql))
             .await
             .map_err(|_| format!("no answer within {:?}", config.sql.timeout))

@@ -1,9 +1,10 @@
 //! SQLite: entries in a `TEXT` column of JSON, merged with `json_patch`.
 
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
-use sqlx::Row as _;
+use sqlx::{ConnectOptions as _, Row as _};
 
 use super::{private::Sealed, Dialect, Patch, Row};
 use crate::SqlConfig;
@@ -32,9 +33,25 @@ impl Dialect for Sqlite {
     type Pool = SqlitePool;
     type Sql = Statements;
 
+    fn prepare(config: &SqlConfig) -> Result<(), String> {
+        let url = config.url.as_deref().unwrap_or_default();
+        let options = SqliteConnectOptions::from_str(url).map_err(|e| e.to_string())?;
+        match place(&options) {
+            #[cfg(unix)]
+            Place::File { path, read_only } => owner_only::keep(&path, !read_only),
+            _ => Ok(()),
+        }
+    }
+
     async fn connect(config: &SqlConfig) -> Result<SqlitePool, sqlx::Error> {
         let url = config.url.as_deref().unwrap_or_default();
-        // The file is created when missing; WAL lets readers and a writer work at once, and
+        // An in-memory database lives in one connection, for as long as it is open; so
+        // does SQLite's temporary one (an empty file name), a private one per connection.
+        let one_connection = !matches!(
+            place(&SqliteConnectOptions::from_str(url)?),
+            Place::File { .. }
+        );
+        // The file is created when missing (by `prepare`, `0600`, on Unix); WAL lets readers and a writer work at once, and
         // a writer waits for another (another process's) within the timeout. In WAL,
         // `synchronous = NORMAL` syncs at checkpoints, not at every commit: a crash of the
         // app loses nothing, a power cut the last moments' changes, never the file.
@@ -43,10 +60,8 @@ impl Dialect for Sqlite {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(config.timeout);
-        // An in-memory database lives in one connection, for as long as it is open.
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let pool = super::pool_options(config);
-        let pool = match in_memory {
+        let pool = match one_connection {
             true => pool
                 .max_connections(1)
                 .min_connections(1)
@@ -206,5 +221,153 @@ impl Dialect for Sqlite {
             .execute(pool)
             .await?;
         Ok(done.rows_affected())
+    }
+}
+
+/// Where an SQLite URL keeps its database.
+#[cfg_attr(not(unix), allow(dead_code))]
+enum Place {
+    /// In memory (`sqlite::memory:`, `mode=memory`): no file.
+    Memory,
+    /// SQLite's private temporary database (an empty file name): a file of SQLite's own,
+    /// `0600`, deleted on close.
+    Temporary,
+    /// A file, opened read-only (`mode=ro`) or read-write and created when missing.
+    File { path: PathBuf, read_only: bool },
+}
+
+/// Where `options`, as parsed from a URL, keep the database: read from sqlx's own
+/// rendering of them, so that it agrees with what sqlx will open.
+fn place(options: &SqliteConnectOptions) -> Place {
+    let url = options.to_url_lossy();
+    let mode = url
+        .query_pairs()
+        .find(|(key, _)| key == "mode")
+        .map(|(_, mode)| mode.into_owned());
+    if mode.as_deref() == Some("memory") {
+        return Place::Memory;
+    }
+    let path = options.clone().get_filename().into_owned();
+    if path.as_os_str().is_empty() {
+        return Place::Temporary;
+    }
+    Place::File {
+        path,
+        read_only: mode.as_deref() == Some("ro"),
+    }
+}
+
+/// The database file readable and writable by this process's user alone.
+#[cfg(unix)]
+mod owner_only {
+    use std::fs::{OpenOptions, Permissions};
+    use std::io::ErrorKind;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    use std::path::Path;
+
+    /// The files beside a database that SQLite writes its pages to.
+    const COMPANIONS: [&str; 3] = ["-wal", "-shm", "-journal"];
+
+    /// Creates the database file `path` `0600` when missing and `create` (before SQLite
+    /// would, with the umask's mode), and refuses it, or a `-wal`, `-shm` or `-journal`
+    /// file beside it, when group or others may read or write it. SQLite creates those
+    /// three with the database file's mode, so a private database keeps them private.
+    ///
+    /// # Errors
+    ///
+    /// What is wrong, for a message that names `sql.url`.
+    pub(super) fn keep(path: &Path, create: bool) -> Result<(), String> {
+        let shown = path.display();
+        if path.as_os_str().as_encoded_bytes().starts_with(b"file:") {
+            // SQLite reads a `file:` name as a URI, not as the path it spells.
+            return Err(format!(
+                "{shown} is a `file:` URI: name the database by its path (`sqlite://path/to/sessions.db`)"
+            ));
+        }
+        if create {
+            let mut options = OpenOptions::new();
+            options.write(true).create_new(true).mode(0o600);
+            match options.open(path) {
+                // The umask can only have taken bits away: make it exactly 0600.
+                Ok(file) => file
+                    .set_permissions(Permissions::from_mode(0o600))
+                    .map_err(|e| format!("could not set the permissions of {shown}: {e}"))?,
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(format!("could not create {shown}: {e}")),
+            }
+        }
+        // SQLite follows a symbolic link and keeps its files beside the database itself.
+        let real = match std::fs::canonicalize(path) {
+            Ok(real) => real,
+            // Read-only and missing: SQLite says so.
+            Err(e) if e.kind() == ErrorKind::NotFound && !create => return Ok(()),
+            Err(e) => return Err(format!("could not open {shown}: {e}")),
+        };
+        let names = std::iter::once(real.clone()).chain(COMPANIONS.iter().map(|suffix| {
+            let mut name = real.clone().into_os_string();
+            name.push(suffix);
+            name.into()
+        }));
+        for name in names {
+            let mode = match std::fs::metadata(&name) {
+                Ok(meta) => meta.permissions().mode() & 0o7777,
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(format!("could not inspect {}: {e}", name.display())),
+            };
+            if mode & 0o077 != 0 {
+                return Err(format!(
+                    "{} is open to group or others (mode {mode:o}): they could read every session in it, or plant one; `chmod 600` it",
+                    name.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn place_of(url: &str) -> Place {
+        place(&SqliteConnectOptions::from_str(url).unwrap())
+    }
+
+    #[test]
+    fn a_url_names_a_file_unless_it_keeps_the_database_in_memory() {
+        for url in [
+            "sqlite::memory:",
+            "sqlite://:memory:",
+            "sqlite://a.db?mode=memory",
+        ] {
+            assert!(matches!(place_of(url), Place::Memory), "{url}");
+        }
+        assert!(matches!(place_of("sqlite://"), Place::Temporary));
+        for (url, file, ro) in [
+            ("sqlite://a.db", "a.db", false),
+            (
+                "sqlite:///var/lib/a:memory:.db",
+                "/var/lib/a:memory:.db",
+                false,
+            ),
+            ("sqlite://a.db?mode=rwc", "a.db", false),
+            ("sqlite://a.db?mode=ro", "a.db", true),
+            ("sqlite:a%3Fb.db", "a?b.db", false),
+        ] {
+            match place_of(url) {
+                Place::File { path, read_only } => {
+                    assert_eq!((path.to_str().unwrap(), read_only), (file, ro), "{url}");
+                }
+                _ => panic!("{url}: not a file"),
+            }
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_uri_is_refused_rather_than_checked_at_the_wrong_path() {
+        let refused = owner_only::keep(std::path::Path::new("file:a.db"), true).unwrap_err();
+        assert!(refused.contains("file:"), "{refused}");
+        assert!(!std::path::Path::new("file:a.db").exists());
     }
 }
