@@ -146,6 +146,55 @@ fn the_release_profile_refuses_to_launch_without_a_secret() {
         .expect("secrets suffice");
 }
 
+/// Set in the child process that [`guessable_secrets_stop_a_release_launch_naming_the_key`]
+/// runs: the child launches, the parent reads what it logged.
+const LAUNCH_CHILD: &str = "SESSIONS_TEST_GUESSABLE_SECRET_CHILD";
+
+/// Issue 18: a release app launched with `secrets = ["your-secret-key-here-your-secret-key"]`,
+/// and with `ROCKET_SECRET_KEY` the bytes 00 01 02 ... 1f. Rocket's logger, which prints
+/// the fairing's error, is the first a process sets, so the launches run in a child
+/// process of this test binary, alone, and this test reads its output.
+#[test]
+fn guessable_secrets_stop_a_release_launch_naming_the_key() {
+    if std::env::var_os(LAUNCH_CHILD).is_some() {
+        let release = || {
+            rocket::figment::Figment::from(rocket::Config::release_default())
+                .merge(("log_level", "critical"))
+        };
+        let phrase =
+            release().merge(("sessions.secrets", ["your-secret-key-here-your-secret-key"]));
+        assert_failed_fairing(launch_error(phrase, Some(Sessions::fairing())));
+        let counting: Vec<u8> = (0..32).collect();
+        let secret_key = release().merge(("secret_key", counting));
+        assert_failed_fairing(launch_error(secret_key, Some(Sessions::fairing())));
+        return;
+    }
+
+    let child = std::process::Command::new(std::env::current_exe().expect("this test binary"))
+        .args([
+            "--exact",
+            "guessable_secrets_stop_a_release_launch_naming_the_key",
+            "--nocapture",
+        ])
+        .env(LAUNCH_CHILD, "1")
+        .env("ROCKET_CLI_COLORS", "false")
+        .output()
+        .expect("the test binary runs");
+    let output = String::from_utf8_lossy(&child.stdout);
+    assert!(child.status.success(), "{output}");
+    let errors: Vec<&str> = output
+        .lines()
+        .filter(|line| line.contains("invalid `sessions."))
+        .collect();
+    assert_eq!(errors.len(), 2, "{output}");
+    assert!(errors[0].contains("`sessions.secrets[0]`"), "{}", errors[0]);
+    assert!(errors[1].contains("`secret_key`"), "{}", errors[1]);
+    for error in errors {
+        assert!(error.contains("guessable"), "{error}");
+        assert!(error.contains("openssl rand -base64 32"), "{error}");
+    }
+}
+
 #[test]
 fn a_session_guard_without_the_fairing_stops_launch() {
     assert!(matches!(

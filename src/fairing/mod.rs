@@ -471,7 +471,24 @@ mod tests {
             Some("secrets")
         );
         let secrets = ["a test secret that is at least 32 bytes long"];
-        assert_eq!(problem(release.merge(("sessions.secrets", secrets))), None);
+        assert_eq!(
+            problem(release.clone().merge(("sessions.secrets", secrets))),
+            None
+        );
+
+        // Issue 18: guessable secrets launched in release.
+        let phrase = [key, "your-secret-key-here-your-secret-key"];
+        assert_eq!(
+            problem(release.clone().merge(("sessions.secrets", phrase))).as_deref(),
+            Some("secrets[1]")
+        );
+        let counting: Vec<u8> = (0..32).collect();
+        assert_eq!(
+            problem(release.merge(("secret_key", counting.clone()))).as_deref(),
+            Some("secrets")
+        );
+        // Debug only warns.
+        assert_eq!(problem(debug().merge(("secret_key", counting))), None);
     }
 
     #[test]
