@@ -239,9 +239,11 @@ pub struct SessionConfig {
     /// # Security
     ///
     /// In every profile but debug, launch fails unless `secrets` or Rocket's `secret_key`
-    /// is set, and fails for a secret that is visibly not random (one byte repeated, a
-    /// short pattern repeated, a handful of distinct bytes). Generate one with
-    /// `openssl rand -base64 32`; keep it out of version control
+    /// is set, and fails for a guessable secret: one estimated under 128 bits of entropy,
+    /// where repeats, runs (`abc`, bytes 00 01 02) and small alphabets count for little,
+    /// and hex or base64 text counts as the bytes it encodes. The estimate has no
+    /// dictionary, so a long English sentence passes: generate secrets with
+    /// `openssl rand -base64 32` (256 bits); keep them out of version control
     /// (`ROCKET_SESSIONS='{secrets=["..."]}'`).
     ///
     /// _Default:_ unset
