@@ -431,6 +431,17 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// `n` distinct loopback ports nothing listens on, all held until all are picked.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<_> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("a bound port").port())
+        .collect()
+}
+
 /// The value of the environment variable `name`, set by `scripts/test.sh`. Unset, the
 /// test fails under `CI=true` and is skipped (with a line saying so) elsewhere.
 pub fn service_env(name: &str) -> Option<String> {
