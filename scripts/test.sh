@@ -8,7 +8,8 @@
 # Redis Cluster, a Valkey, a PostgreSQL and a MariaDB on loopback ports, in temporary
 # directories (the databases as an unprivileged user when run as root), runs every test
 # against them (the login example in a real headless browser too), and stops them
-# afterwards.
+# afterwards. The failover test (tests/failover.rs) starts a 6-node cluster of its own,
+# with replicas, on free ports, from SESSIONS_REDIS_SERVER, since it kills a master.
 #
 # `bash scripts/test.sh --services` starts the servers alone, prints the variables that
 # point the tests at them (`eval` them in another shell, then run any `cargo test`), and

@@ -63,8 +63,13 @@ const GROUPS: usize = 256;
 /// round trips: those issued while a pipeline is in flight go out together as the next
 /// one, in one write. Each connection sends and reads on tasks of its own: no single task
 /// reads every reply, so the store scales with the cores that serve requests. The
-/// connections reconnect by themselves after an outage. Each operation is bounded by the
-/// configured `timeout`; one that fails or times out answers `503`.
+/// connections reconnect by themselves after an outage, and on a cluster find the replica
+/// that took over a failed master: its sessions answer `503` until the failover ends (the
+/// others too, for about a second, while the client learns the new layout), then are
+/// served again without a restart. Redis replicates asynchronously, so a write the
+/// master acknowledged but had not yet sent to its replica is lost with the master. Each
+/// operation is bounded by the configured `timeout`; one that fails or times out answers
+/// `503`.
 ///
 /// # Example
 ///
