@@ -158,7 +158,11 @@ impl<U: Serialize + DeserializeOwned> Auth<U> {
 
     fn users(&self) -> Users<'_> {
         let ctx = &self.live.ctx;
-        Users::new(&ctx.store, &ctx.keys.users, ctx.config.absolute_timeout)
+        Users::new(
+            &self.live.store,
+            &ctx.keys.users,
+            ctx.config.absolute_timeout,
+        )
     }
 }
 

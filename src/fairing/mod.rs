@@ -18,7 +18,7 @@ use crate::state::{
     cookie_lifetime, list_extension, listed_until, outlived, Context, Incoming, Plan, Slot,
 };
 use crate::store::users::Users;
-use crate::store::{CommitOutcome, CreateOutcome, DeleteOutcome, Observed};
+use crate::store::{CommitOutcome, CreateOutcome, DeleteOutcome, Observed, RequestStore};
 use crate::time::unix_millis;
 use crate::{
     Changes, Error, Secure, SessionConfig, SessionId, SessionRecord, SessionStore, StoreError,
@@ -110,15 +110,17 @@ fn named_database(config: &mut SessionConfig, figment: &Figment, name: &str) -> 
     Ok(())
 }
 
-/// Carries out a request's commit plan: the store calls, then the cookie.
+/// Carries out a request's commit plan on `store` (the request's: what is left of its
+/// store time): the store calls, then the cookie.
 async fn commit<'r>(
     ctx: &Context,
+    store: &RequestStore,
     plan: Plan,
     req: &'r Request<'_>,
     res: &mut Response<'r>,
 ) -> Result<(), StoreError> {
     let (keys, cookies) = (&ctx.keys, &ctx.cookies);
-    let users = Users::new(&ctx.store, &keys.users, ctx.config.absolute_timeout);
+    let users = Users::new(store, &keys.users, ctx.config.absolute_timeout);
     match plan {
         Plan::Nothing => {}
         Plan::Pending { id, cookie } => cookies.set(req, res, &keys.pending.sign(&id), cookie),
@@ -131,7 +133,7 @@ async fn commit<'r>(
             left,
             needs_old,
         } => {
-            let id = create(ctx, id, &record).await?;
+            let id = create(ctx, store, id, &record).await?;
             let user = list.as_ref().map(|(user, _)| user.as_str());
             if let Some((user, lifetime)) = &list {
                 // The session it moves from is deleted next: it leaves no room to make.
@@ -143,12 +145,12 @@ async fn commit<'r>(
             if let Some(old) = &replaces {
                 // The new session is on the user's list before the old one goes: "sign out
                 // everywhere", listing meanwhile, finds one or the other.
-                let deleted = ctx.store.delete(old).await? == DeleteOutcome::Deleted;
+                let deleted = store.delete(old).await? == DeleteOutcome::Deleted;
                 if needs_old && !deleted {
                     // A log-in carried over without a log-in here lives on only if its
                     // session does: one revoked while this request ran stays revoked.
                     log::debug!("the session ended while the request ran; it is not moved");
-                    let _: DeleteOutcome = ctx.store.delete(&id).await?;
+                    let _: DeleteOutcome = store.delete(&id).await?;
                     if let Some(user) = user {
                         users.remove(user, &id).await?;
                     }
@@ -171,7 +173,7 @@ async fn commit<'r>(
             if let Some((user, lifetime)) = lists_until {
                 users.keep_for(&user, &id, lifetime).await?;
             }
-            if ctx.store.commit(&id, &changes).await? == CommitOutcome::Gone {
+            if store.commit(&id, &changes).await? == CommitOutcome::Gone {
                 // Destroyed (say, logged out) by another request meanwhile: never resurrect
                 // it. Its cookie is that request's to expire, or to replace.
                 log::debug!("the session ended while the request ran; its changes are dropped");
@@ -185,7 +187,7 @@ async fn commit<'r>(
         Plan::Delete { id, pending, left } => {
             // Only a request whose session was still there sets or expires the cookie: one
             // whose session went meanwhile may be older than the browser's cookie.
-            if ctx.store.delete(&id).await? == DeleteOutcome::Deleted {
+            if store.delete(&id).await? == DeleteOutcome::Deleted {
                 match pending {
                     Some((id, cookie)) => cookies.set(req, res, &keys.pending.sign(&id), cookie),
                     None => cookies.expire(req, res),
@@ -211,12 +213,13 @@ async fn touch<'r>(
     let Incoming::Session(id) = ctx.incoming(req) else {
         return Ok(());
     };
+    let store = &ctx.store.for_request();
 
-    if let Some(record) = ctx.store.touch(&id).await? {
+    if let Some(record) = store.touch(&id).await? {
         let now = unix_millis();
         if outlived(&record, ctx.config.absolute_timeout, now) {
             metrics::count(Event::Expired(Expiry::AbsoluteTimeout), 1);
-            if ctx.store.delete(&id).await? == DeleteOutcome::Deleted {
+            if store.delete(&id).await? == DeleteOutcome::Deleted {
                 ctx.cookies.expire(req, res);
             }
             return Ok(());
@@ -230,12 +233,12 @@ async fn touch<'r>(
         // A logged-in session now living past the time its user's lists are kept until:
         // they are kept longer first.
         if let Some((user, lifetime)) = list_extension(&record, record.ttl(), &ctx.config, now) {
-            let users = Users::new(&ctx.store, &ctx.keys.users, ctx.config.absolute_timeout);
+            let users = Users::new(store, &ctx.keys.users, ctx.config.absolute_timeout);
             users.keep_for(&user, &id, lifetime).await?;
             changes.set(LISTED, listed_until(now, lifetime));
         }
         if !changes.is_empty() {
-            let _: CommitOutcome = ctx.store.commit(&id, &changes).await?;
+            let _: CommitOutcome = store.commit(&id, &changes).await?;
         }
         let value = ctx.keys.session.sign(&id);
         ctx.cookies
@@ -254,28 +257,29 @@ async fn touch<'r>(
 /// store makes that happen twice).
 async fn create(
     ctx: &Context,
+    store: &RequestStore,
     id: Option<SessionId>,
     record: &SessionRecord,
 ) -> Result<SessionId, StoreError> {
     if let Some(id) = id {
         for _ in 0..3 {
-            if ctx.store.create(&id, record).await? == CreateOutcome::Created {
+            if store.create(&id, record).await? == CreateOutcome::Created {
                 return Ok(id);
             }
-            let Some(existing) = ctx.store.load(&id).await? else {
+            let Some(existing) = store.load(&id).await? else {
                 continue; // Gone again (deleted, or expired): create it once more.
             };
             let Some(changes) = joining(ctx, &existing, record) else {
                 break;
             };
-            if ctx.store.commit(&id, &changes).await? == CommitOutcome::Applied {
+            if store.commit(&id, &changes).await? == CommitOutcome::Applied {
                 return Ok(id);
             }
         }
     }
     let mut id = SessionId::generate();
     for _ in 0..3 {
-        if ctx.store.create(&id, record).await? == CreateOutcome::Created {
+        if store.create(&id, record).await? == CreateOutcome::Created {
             return Ok(id);
         }
 
@@ -367,7 +371,7 @@ impl Fairing for Sessions {
 
         let slot = Slot::of(req);
         let committed = match slot {
-            Slot::Ready(live) => commit(ctx, live.plan(), req, res).await,
+            Slot::Ready(live) => commit(ctx, &live.store, live.plan(), req, res).await,
             Slot::Failed(_) => Ok(()),
             Slot::Unused if ctx.config.rolling => touch(ctx, req, res).await,
             Slot::Unused => Ok(()),

@@ -13,6 +13,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::metrics::{self, Event, Expiry};
 use crate::record::reserved;
+use crate::store::RequestStore;
 use crate::time::MAX_LIFETIME;
 use crate::{Error, SessionId, SessionRecord, SessionStore, StoreError};
 
@@ -44,10 +45,12 @@ impl Slot {
                 (None, None) => Incoming::Nothing,
             };
             let mut state = State::new(incoming, ctx);
+            // The request's store time, for this load and every call after it.
+            let store = ctx.store.for_request();
             // Of several session cookies (one tossed in by another site), the first whose
             // session the store holds: a dead one never shadows the live one.
             for id in cookies.sessions {
-                match ctx.store.load(&id).await {
+                match store.load(&id).await {
                     Ok(Some(record)) if state.outlived(&record) => {
                         log::debug!(
                             "session passed its absolute timeout; starting a fresh session"
@@ -72,6 +75,7 @@ impl Slot {
 
             Slot::Ready(Arc::new(Live {
                 ctx: ctx.clone(),
+                store,
                 state: Mutex::new(state),
             }))
         })
@@ -117,6 +121,9 @@ pub(crate) fn fairing_missing(rocket: &rocket::Rocket<rocket::Ignite>, guard: &s
 /// The request's session, shared by its guards.
 pub(crate) struct Live {
     pub(crate) ctx: Arc<Context>,
+    /// The store, within the request's store time: its guard's load, its listings and
+    /// its commit together.
+    pub(crate) store: RequestStore,
     state: Mutex<State>,
 }
 

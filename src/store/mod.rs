@@ -83,9 +83,11 @@
 //! ```
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::{Changes, Error, SessionConfig, SessionId, SessionRecord, StoreError, StoreKind};
 
+mod budget;
 mod evict;
 #[cfg(all(feature = "file", unix))]
 mod file;
@@ -98,7 +100,7 @@ pub mod sql;
 mod sweep;
 pub(crate) mod users;
 
-pub(crate) use observed::Observed;
+pub(crate) use observed::{Observed, RequestStore};
 
 #[cfg(all(feature = "file", unix))]
 pub use file::FileStore;
@@ -266,6 +268,31 @@ pub trait SessionStore: Send + Sync + 'static {
     ///
     /// A [`StoreError`] when the store cannot answer.
     async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError>;
+
+    /// How long one request may wait on this store, all its calls together: the fairing
+    /// runs a request's calls (its guard's load, its commit, a listing of the user's
+    /// sessions) within it, and a request that runs out answers `503 Service
+    /// Unavailable`, at once, with [`StoreError::Timeout`]. Only time inside the calls
+    /// counts, not the handler's. `None`, the default: no bound but the store's own.
+    ///
+    /// The Redis and SQL stores answer their `timeout` setting; a store of your own that
+    /// bounds its calls should answer its bound, or a request of several calls may wait
+    /// that bound several times over.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rocket_server_sessions::{MemoryStore, SessionStore};
+    ///
+    /// // The memory store never waits on anything: no bound.
+    /// assert_eq!(MemoryStore::default().timeout(), None);
+    /// // A store of yours that gives up after half a second:
+    /// // fn timeout(&self) -> Option<Duration> { Some(Duration::from_millis(500)) }
+    /// ```
+    fn timeout(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// A shared store is a store: the application can keep a handle on the store its
@@ -302,6 +329,10 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
 
     async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
         (**self).delete(id).await
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        (**self).timeout()
     }
 }
 

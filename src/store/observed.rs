@@ -1,12 +1,15 @@
 //! A store whose outages are logged: one line when it starts failing, one when it answers
-//! again, whatever the number of requests in between.
+//! again, whatever the number of requests in between. Each request reaches it through a
+//! [`RequestStore`], which runs the request's calls within one [`Budget`].
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rocket::log::private as log;
 
+use super::budget::Budget;
 use super::{CommitOutcome, CreateOutcome, DeleteOutcome, SessionStore};
 use crate::error::chain;
 use crate::metrics::Timer;
@@ -15,11 +18,23 @@ use crate::{Changes, SessionId, SessionRecord, StoreError};
 /// Wraps the store the fairing uses: every call goes through it, and only calls report
 /// on the store's health. A request that makes no call (a route without a session guard,
 /// or one whose load already failed) says nothing about it.
+#[derive(Clone)]
 pub(crate) struct Observed {
     store: Arc<dyn SessionStore>,
     /// The store's name in metrics: `sessions.store`'s, or `"custom"`.
     name: &'static str,
-    outage: Outage,
+    /// The store's [`timeout`](SessionStore::timeout): each request's budget.
+    timeout: Option<Duration>,
+    outage: Arc<Outage>,
+}
+
+/// The store as one request sees it: every call counted, timed and watched as
+/// [`Observed`]'s, and all of them together within the store's timeout (see [`Budget`]).
+/// Clones share the budget.
+#[derive(Clone)]
+pub(crate) struct RequestStore {
+    store: Observed,
+    budget: Arc<Budget>,
 }
 
 /// Whether the last store call failed.
@@ -52,9 +67,18 @@ enum Change {
 impl Observed {
     pub(crate) fn new(store: Arc<dyn SessionStore>, name: &'static str) -> Self {
         Observed {
+            timeout: store.timeout(),
             store,
             name,
-            outage: Outage::default(),
+            outage: Arc::default(),
+        }
+    }
+
+    /// The store for one request, with the whole of its budget.
+    pub(crate) fn for_request(&self) -> RequestStore {
+        RequestStore {
+            store: self.clone(),
+            budget: Arc::new(Budget::new(self.timeout)),
         }
     }
 
@@ -84,12 +108,24 @@ impl Observed {
     }
 }
 
+impl RequestStore {
+    /// Runs the store call `call` within what is left of the request's budget, counting
+    /// and timing it (a call refused for a spent budget counts as a timeout).
+    async fn call<T>(
+        &self,
+        call: &'static str,
+        run: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        self.store.call(call, self.budget.run(run)).await
+    }
+}
+
 /// Every call of the fairing, its guards and the lists of users' sessions goes through
-/// here: counted, timed, and watched for outages.
+/// here: counted, timed, watched for outages, and bounded by the request's budget.
 #[rocket::async_trait]
-impl SessionStore for Observed {
+impl SessionStore for RequestStore {
     async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        self.call("load", self.inner().load(id)).await
+        self.call("load", self.store.inner().load(id)).await
     }
 
     async fn create(
@@ -97,19 +133,25 @@ impl SessionStore for Observed {
         id: &SessionId,
         record: &SessionRecord,
     ) -> Result<CreateOutcome, StoreError> {
-        self.call("create", self.inner().create(id, record)).await
+        self.call("create", self.store.inner().create(id, record))
+            .await
     }
 
     async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
-        self.call("commit", self.inner().commit(id, changes)).await
+        self.call("commit", self.store.inner().commit(id, changes))
+            .await
     }
 
     async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        self.call("touch", self.inner().touch(id)).await
+        self.call("touch", self.store.inner().touch(id)).await
     }
 
     async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
-        self.call("delete", self.inner().delete(id)).await
+        self.call("delete", self.store.inner().delete(id)).await
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        self.store.timeout
     }
 }
 

@@ -356,6 +356,11 @@ impl SessionStore for RedisStore {
             _ => DeleteOutcome::Deleted,
         })
     }
+
+    /// `redis.timeout` bounds a request's commands together.
+    fn timeout(&self) -> Option<Duration> {
+        Some(self.timeout)
+    }
 }
 
 /// A key that is not a hash is a record we cannot read; anything else is the store

@@ -611,6 +611,11 @@ impl<D: Dialect> SessionStore for SqlStore<D> {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
         Ok(DeleteOutcome::Deleted)
     }
+
+    /// `sql.timeout` bounds a request's statements together.
+    fn timeout(&self) -> Option<Duration> {
+        Some(self.inner.timeout)
+    }
 }
 
 impl<D: Dialect> std::fmt::Debug for SqlStore<D> {
