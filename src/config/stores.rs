@@ -84,8 +84,10 @@ pub struct RedisConfig {
     ///
     /// _Default:_ `"session:"`
     pub prefix: String,
-    /// How long, in seconds, one command may take, connecting included, before the request
-    /// is answered `503 Service Unavailable`.
+    /// How long, in seconds, a request may wait on Redis, connecting included: it bounds
+    /// the store time of one request, all its commands together (a log-in sends several),
+    /// not each command. A request that runs out is answered `503 Service Unavailable`.
+    /// Time the request spends elsewhere (its handler, a password hash) does not count.
     ///
     /// _Default:_ `0.5`
     #[serde(with = "seconds")]
@@ -244,8 +246,11 @@ pub struct SqlConfig {
     ///
     /// _Default:_ `10`
     pub max_connections: u32,
-    /// How long, in seconds, one statement may take, waiting for a connection included,
-    /// before the request is answered `503 Service Unavailable`.
+    /// How long, in seconds, a request may wait on the database, waiting for a connection
+    /// included: it bounds the store time of one request, all its statements together (a
+    /// load and a commit, or a log-in's several), not each statement. A request that runs
+    /// out is answered `503 Service Unavailable`. Time the request spends elsewhere (its
+    /// handler, a password hash) does not count.
     ///
     /// _Default:_ `1`
     #[serde(with = "seconds")]

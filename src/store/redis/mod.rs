@@ -67,9 +67,10 @@ const GROUPS: usize = 256;
 /// that took over a failed master: its sessions answer `503` until the failover ends (the
 /// others too, for about a second, while the client learns the new layout), then are
 /// served again without a restart. Redis replicates asynchronously, so a write the
-/// master acknowledged but had not yet sent to its replica is lost with the master. Each
-/// operation is bounded by the configured `timeout`; one that fails or times out answers
-/// `503`.
+/// master acknowledged but had not yet sent to its replica is lost with the master. The
+/// configured `timeout` bounds a request's operations together (its
+/// [`timeout`](SessionStore::timeout)); one that fails, or a request that runs out,
+/// answers `503`.
 ///
 /// # Example
 ///

@@ -68,8 +68,8 @@ const SWEEP_BATCHES: usize = 100;
 ///   instances may pass it by what the others created since their last count. Users'
 ///   lists of sessions are outside the cap: they live only as long as their sessions
 ///   need.
-/// - **Bounded in time**: a statement that takes longer than `timeout` (waiting for a
-///   connection included) answers `503`; the pool reconnects by itself.
+/// - **Bounded in time**: a request whose statements take longer than `timeout` together
+///   (waiting for a connection included) answers `503`; the pool reconnects by itself.
 /// - **An SQLite file is its user's alone** (on Unix): [`connect`](Self::connect) creates
 ///   a missing database file `0600` whatever the umask, before SQLite opens it, and SQLite
 ///   gives its `-wal` and `-shm` files the database file's mode. It refuses a database, or
