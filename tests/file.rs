@@ -526,3 +526,25 @@ async fn a_directory_swapped_after_launch_is_never_read() {
         "still their own session"
     );
 }
+
+/// A flood of new visitors at once keeps the cap: each creation takes its place before it
+/// writes (an attack saw 216 files for a cap of 200 under 20 connections, before).
+#[rocket::async_test]
+async fn creations_at_once_never_pass_the_cap() {
+    let dir = fresh_dir();
+    let figment = figment()
+        .merge(("sessions.store", "file"))
+        .merge(("sessions.file.dir", &dir))
+        .merge(("sessions.file.max_sessions", 20));
+    let client = Client::untracked(rocket_with(figment, Some(Sessions::fairing())))
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        let flood = (0..100).map(|_| client.get("/counter").dispatch());
+        for response in rocket::futures::future::join_all(flood).await {
+            assert_eq!(response.status(), Status::Ok);
+        }
+        let files = session_files(&dir).len();
+        assert!(files <= 20, "{files} session files over a cap of 20");
+    }
+}

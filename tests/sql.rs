@@ -615,3 +615,27 @@ async fn mysql_finds_a_session_by_its_index_not_a_table_scan() {
     let lookups = status("Handler_read_key").await - lookups_before;
     assert!(lookups >= 4 * SESSIONS, "{lookups} index lookups");
 }
+
+/// A flood of new visitors at once keeps the cap: each creation is admitted before it
+/// writes (an attack saw 205 SQLite rows for a cap of 200, before). A stranger may be
+/// refused while creations in flight fill the table; never let in past the cap.
+#[rocket::async_test]
+async fn creations_at_once_never_pass_the_cap() {
+    for (store, url) in databases() {
+        let table = sql::unique_table();
+        let client =
+            app(sql_figment(store, &url, &table).merge(("sessions.sql.max_sessions", 20))).await;
+        for _ in 0..5 {
+            let flood = (0..100).map(|_| client.get("/counter").dispatch());
+            for response in rocket::futures::future::join_all(flood).await {
+                let status = response.status();
+                assert!(
+                    status == Status::Ok || status == Status::ServiceUnavailable,
+                    "{store}: {status}"
+                );
+            }
+            let rows = rows(store, &url, &table).await;
+            assert!(rows <= 20, "{store}: {rows} rows over a cap of 20");
+        }
+    }
+}

@@ -110,14 +110,15 @@ struct Inner<D: Dialect> {
     timeout: Duration,
     cap: usize,
     /// The sessions in the table (lists aside), as the last count found them (the cap,
-    /// before the first), plus those this store created or is creating since: when it
-    /// reaches the cap, a creation counts the table and makes room first. A creation
-    /// takes its place here before it writes, so creations at once cannot all find room.
+    /// before the first), plus those this store admitted since: when it reaches the cap,
+    /// a creation counts the table and makes room first. A creation is admitted before it
+    /// writes, one at a time, so creations at once cannot all find room.
     count: AtomicUsize,
-    /// The creations in flight: counted in `count`, not yet in the table.
+    /// The admitted creations in flight: counted in `count`, not yet in the table.
     creating: AtomicUsize,
-    /// Held while the table is counted and room made: one count at a time, so that a
-    /// burst of creations at the cap (or right after a start) sends one, not one each.
+    /// Held while a creation is admitted, and while the table is counted and room made:
+    /// one count at a time, so that a burst of creations at the cap (or right after a
+    /// start) sends one, not one each.
     counting: tokio::sync::Mutex<()>,
 }
 
@@ -418,52 +419,69 @@ impl<D: Dialect> Inner<D> {
                 break;
             }
         }
-        self.keep_cap(None, true).await?;
+        self.keep_cap().await?;
         Ok(removed)
     }
 
-    /// Counts the table and makes room, as [`evict::room`] says, for a new session of
-    /// `class`; with `None` (the sweep), only anonymous sessions go, as many as bring the
-    /// table under its cap. Records the count it leaves. One count runs at a time; unless
-    /// `always`, one that finds the count under the cap once the one before it is done
-    /// (it made room) does nothing.
+    /// Admits one more session of `class` (anonymous or signed in) under the cap: when
+    /// the count says the table is full, counts it and makes room first, as
+    /// [`evict::room`] says. One admission at a time, so that creations at once cannot all
+    /// find room; the place is held until the creation ends.
     ///
     /// # Errors
     ///
-    /// [`StoreError::Full`] for a stranger's session when signed-in sessions fill the
-    /// table; a [`StoreError`] when the database cannot answer.
-    async fn keep_cap(&self, class: Option<Class>, always: bool) -> Result<(), StoreError> {
+    /// [`StoreError::Full`] for a stranger's session when signed-in sessions (and
+    /// creations in flight, which are not there to evict) fill the table; a
+    /// [`StoreError`] when the database cannot answer.
+    async fn admit(&self, class: Class) -> Result<Place<'_>, StoreError> {
         let Ok(_counting) = tokio::time::timeout(self.timeout, self.counting.lock()).await else {
             return Err(StoreError::Timeout(self.timeout));
         };
-        if !always && self.count.load(Ordering::Relaxed) < self.cap {
-            return Ok(());
+        if self.count.load(Ordering::Relaxed) >= self.cap {
+            let batch = (self.cap / 64).max(1);
+            self.recount(|anonymous, signed_in| {
+                evict::room(class, anonymous, signed_in, self.cap, batch)
+            })
+            .await?;
         }
-        let counts = self.bounded(D::count(&self.pool, &self.sql)).await?;
-        let [anonymous, signed_in] = counts.map(|n| usize::try_from(n).unwrap_or(0));
-        // The other creations in flight hold their places, and are not there to evict:
-        // they count as signed in, which no stranger displaces.
-        let mine = usize::from(class.is_some());
-        let others = self.creating.load(Ordering::Relaxed).saturating_sub(mine);
-        let signed_in = signed_in + others;
-        let plan = match class {
-            Some(class) => evict::room(
-                class,
-                anonymous,
-                signed_in,
-                self.cap,
-                (self.cap / 64).max(1),
-            ),
-            None => Some(evict::Evict {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.creating.fetch_add(1, Ordering::Relaxed);
+        Ok(Place {
+            count: &self.count,
+            creating: &self.creating,
+            kept: false,
+        })
+    }
+
+    /// Brings the table under its cap, as the sweep does: anonymous sessions alone go.
+    async fn keep_cap(&self) -> Result<(), StoreError> {
+        let Ok(_counting) = tokio::time::timeout(self.timeout, self.counting.lock()).await else {
+            return Err(StoreError::Timeout(self.timeout));
+        };
+        self.recount(|anonymous, signed_in| {
+            Some(evict::Evict {
                 anonymous: (anonymous + signed_in)
                     .saturating_sub(self.cap)
                     .min(anonymous),
                 signed_in: 0,
-            }),
-        };
-        let mut count = anonymous + signed_in + mine;
+            })
+        })
+        .await
+    }
+
+    /// Counts the table (its lock held), evicts what `plan` says for the anonymous and
+    /// signed-in sessions it holds, and records the count it leaves. The creations in
+    /// flight count as signed in: they hold their places, and are not there to evict.
+    async fn recount(
+        &self,
+        plan: impl FnOnce(usize, usize) -> Option<evict::Evict>,
+    ) -> Result<(), StoreError> {
+        let counts = self.bounded(D::count(&self.pool, &self.sql)).await?;
+        let [anonymous, signed_in] = counts.map(|n| usize::try_from(n).unwrap_or(0));
+        let signed_in = signed_in + self.creating.load(Ordering::Relaxed);
+        let mut count = anonymous + signed_in;
         self.count.store(count, Ordering::Relaxed);
-        let plan = plan.ok_or(StoreError::Full)?;
+        let plan = plan(anonymous, signed_in).ok_or(StoreError::Full)?;
         for (signed_in, wanted) in [(false, plan.anonymous), (true, plan.signed_in)] {
             if wanted == 0 {
                 continue;
@@ -478,27 +496,15 @@ impl<D: Dialect> Inner<D> {
     }
 }
 
-/// A place a creation in flight holds in [`Inner::count`], given back when dropped unless
-/// kept (the session was created).
+/// A place an admitted creation holds in [`Inner::count`] while in flight, given back
+/// when dropped unless kept (the session was created).
 struct Place<'a> {
     count: &'a AtomicUsize,
     creating: &'a AtomicUsize,
-    /// The count before this place was taken.
-    held: usize,
     kept: bool,
 }
 
-impl<'a> Place<'a> {
-    fn take(count: &'a AtomicUsize, creating: &'a AtomicUsize) -> Self {
-        creating.fetch_add(1, Ordering::Relaxed);
-        Place {
-            held: count.fetch_add(1, Ordering::Relaxed),
-            count,
-            creating,
-            kept: false,
-        }
-    }
-
+impl Place<'_> {
     fn keep(mut self) {
         self.kept = true;
     }
@@ -540,12 +546,10 @@ impl<D: Dialect> SessionStore for SqlStore<D> {
         let inner = self.inner();
         let class = Class::of(record);
         // The place this creation takes under the cap, given back unless it is created.
-        let place = class
-            .counts()
-            .then(|| Place::take(&inner.count, &inner.creating));
-        if place.as_ref().is_some_and(|place| place.held >= inner.cap) {
-            inner.keep_cap(Some(class), false).await?;
-        }
+        let place = match class.counts() {
+            true => Some(inner.admit(class).await?),
+            false => None,
+        };
         let key = id.storage_key();
         let now = now();
         let ttl = to_i64(record.ttl());
