@@ -809,3 +809,72 @@ async fn a_flood_of_strangers_ends_no_session_of_a_user_who_fills_one_group() {
         "her group refused the strangers that fell in it"
     );
 }
+
+/// Signed-in sessions are capped store-wide, not per group: a user who keeps more than a
+/// group's share of sessions in one group loses none to later sign-ins while signed-in
+/// sessions do not fill the store; once they do, each sign-in displaces the signed-in
+/// session closest to expiry.
+#[rocket::async_test]
+async fn sign_ins_displace_signed_in_sessions_only_when_they_fill_the_store() {
+    let Some(mut config) = standalone_config() else {
+        return;
+    };
+    config.max_sessions = 512;
+    let prefix = config.prefix.clone();
+    let store = RedisStore::connect(&config)
+        .await
+        .expect("the test Redis answers");
+    let group = |id: &SessionId| {
+        let key = common::redis::session_key(&prefix, id);
+        key[prefix.len()..prefix.len() + 4].to_string()
+    };
+    let signed_in = |user: &str, secs: u64| {
+        let mut record = SessionRecord::new(Duration::from_secs(secs));
+        record.insert("$user", format!("\"{user}\""));
+        record
+    };
+    // Ten sessions in one group, whose share is two.
+    let mut alice = Vec::new();
+    let mut target = None;
+    while alice.len() < 10 {
+        let id = SessionId::generate();
+        if target.get_or_insert_with(|| group(&id)) == &group(&id) {
+            let created = store.create(&id, &signed_in("alice", 600)).await.unwrap();
+            assert_eq!(created, CreateOutcome::Created);
+            alice.push(id);
+        }
+    }
+    // 490 more sign-ins, some in her group: the store holds 500 of its 512.
+    let mut others = Vec::new();
+    for _ in 0..490 {
+        let id = SessionId::generate();
+        let created = store.create(&id, &signed_in("bob", 900)).await.unwrap();
+        assert_eq!(created, CreateOutcome::Created);
+        others.push(id);
+    }
+    for id in &alice {
+        assert!(
+            store.load(id).await.unwrap().is_some(),
+            "a sign-in ended alice's session"
+        );
+    }
+    // Twenty more fill the store past its cap: alice's, closest to expiry, go first.
+    for _ in 0..20 {
+        let created = store
+            .create(&SessionId::generate(), &signed_in("carol", 900))
+            .await
+            .unwrap();
+        assert_eq!(created, CreateOutcome::Created);
+    }
+    let mut live = 0;
+    for id in &alice {
+        live += usize::from(store.load(id).await.unwrap().is_some());
+    }
+    assert_eq!(live, 2, "the eight sessions closest to expiry went");
+    for id in &others {
+        assert!(
+            store.load(id).await.unwrap().is_some(),
+            "a later session went first"
+        );
+    }
+}

@@ -9,6 +9,9 @@ use crate::{SessionRecord, StoreError};
 pub(super) const VERSION_FIELD: &str = "m:v";
 /// Hash field of the session's lifetime in milliseconds (the COMMIT and TOUCH scripts name it too).
 pub(super) const TTL_FIELD: &str = "m:ttl";
+/// What the TOUCH script appends to a signed-in session's fields, with a time, when the
+/// session now lives past until when it is counted store-wide (its `m:counted` field).
+pub(super) const RECOUNT: &str = "m:recount";
 /// Prefix of the hash fields that hold entries: `e:<entry key>`. Entries and metadata
 /// never share a name, whatever the entry keys.
 const ENTRY_PREFIX: &str = "e:";

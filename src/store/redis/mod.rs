@@ -20,7 +20,7 @@ mod codec;
 mod scripts;
 
 use batch::Batcher;
-use codec::{decode_record, entry_field, TTL_FIELD, VERSION_FIELD};
+use codec::{decode_record, entry_field, RECOUNT, TTL_FIELD, VERSION_FIELD};
 use scripts::{Lua, Scripts};
 
 /// How many groups sessions are spread over: each group's keys share a hash tag (the
@@ -43,14 +43,18 @@ const GROUPS: usize = 256;
 /// The store keeps at most `max_sessions`, in 256 groups of keys: the hash tag is the
 /// group, and each group keeps two sorted sets of its sessions by expiry,
 /// `session:{3f}:anonymous` and `session:{3f}:signed-in`, in the same cluster slot as its
-/// sessions, so one script keeps them with the session. Each group holds a 256th of the
-/// cap, rounded up, and a stranger only displaces strangers: a full group evicts its
-/// anonymous sessions closest to expiry; a new anonymous session in a group full of
+/// sessions, so one script keeps them with the session. A stranger only displaces
+/// strangers: each group holds a 256th of the cap, rounded up; a full group evicts its
+/// anonymous sessions closest to expiry, and a new anonymous session in a group full of
 /// signed-in ones is refused ([`StoreError::Full`], a `503`), never let in by logging a
-/// user out; a sign-in evicts the group's signed-in sessions closest to expiry only when
-/// no anonymous one is left there. Users' lists of sessions are in no index: outside the
-/// cap, they live only as long as their sessions need. No create goes through a key
-/// shared by the whole store, so a Redis Cluster spreads them over its nodes. The eviction script deletes the sessions it pops
+/// user out. Signed-in sessions are capped store-wide instead, whichever groups they fall
+/// in: one sorted set, `session:{all}:signed-in`, counts each until a little past its
+/// expiry (an eighth of its lifetime), and a sign-in that takes it past `max_sessions`
+/// evicts the signed-in sessions closest to expiry. Only sign-ins, log-outs, deletions of
+/// signed-in sessions and their extensions (once an eighth of their lifetime) write it: no
+/// anonymous request does, so a Redis Cluster spreads the creations of a flood over its
+/// nodes. Users' lists of sessions are in no index: outside the cap, they live only as
+/// long as their sessions need. The eviction script deletes the sessions it pops
 /// from an index, which live in the index's slot: Redis, Redis Cluster and Valkey allow
 /// that; servers that demand every key a script touches be declared (Dragonfly, some
 /// managed services) refuse it. Under a `volatile-*` `maxmemory` policy Redis may evict
@@ -91,6 +95,8 @@ pub struct RedisStore {
     timeout: Duration,
     /// The most sessions one group of keys holds: `max_sessions` over [`GROUPS`].
     group_cap: usize,
+    /// The most signed-in sessions the store holds: `max_sessions`.
+    max_signed_in: usize,
     scripts: Arc<Scripts>,
 }
 
@@ -109,13 +115,14 @@ enum Connection {
 }
 
 impl Connection {
-    /// Sends `cmd`, a command on session `id`, on the connection of that session, and
-    /// returns its reply; an error reply is an `Err`.
-    async fn query(&self, id: &SessionId, cmd: Cmd) -> RedisResult<Value> {
+    /// Sends `cmd` on connection `at` (of each node, on a cluster; modulo their number),
+    /// and returns its reply; an error reply is an `Err`. A session's commands take the
+    /// connection its id picks, so that they stay in order.
+    async fn query(&self, at: usize, cmd: Cmd) -> RedisResult<Value> {
         let reply = match self {
-            Connection::Single(batchers) => batchers[id.shard(batchers.len())].query(cmd).await?,
+            Connection::Single(batchers) => batchers[at % batchers.len()].query(cmd).await?,
             Connection::Cluster(clusters) => {
-                let mut cluster = clusters[id.shard(clusters.len())].clone();
+                let mut cluster = clusters[at % clusters.len()].clone();
                 cluster.req_packed_command(&cmd).await?
             }
         };
@@ -196,6 +203,7 @@ impl RedisStore {
             prefix: config.prefix.clone(),
             timeout: config.timeout,
             group_cap: config.max_sessions.div_ceil(GROUPS).max(1),
+            max_signed_in: config.max_sessions.max(1),
             scripts: Arc::new(Scripts::new()),
         }
     }
@@ -205,16 +213,22 @@ impl RedisStore {
     /// indexes, `session:{3f}:anonymous` and `session:{3f}:signed-in`.
     fn keys(&self, id: &SessionId) -> Keys {
         let hash = id.storage_key();
-        let mut group = String::with_capacity(self.prefix.len() + 4);
-        group.push_str(&self.prefix);
-        group.push('{');
-        group.push_str(&hash[..2]);
-        group.push('}');
-        let session = group.clone() + &hash;
+        let mut session = String::with_capacity(self.prefix.len() + 4 + hash.len());
+        session.push_str(&self.prefix);
+        session.push('{');
+        session.push_str(&hash[..2]);
+        session.push('}');
+        session.push_str(&hash);
+        self.keys_of(session)
+    }
+
+    /// The keys of the session whose key is `session`, as [`keys`](Self::keys) makes it.
+    fn keys_of(&self, session: String) -> Keys {
+        let group = session.get(..self.prefix.len() + 4).unwrap_or(&session);
         Keys {
+            anonymous: format!("{group}:anonymous"),
+            signed_in: format!("{group}:signed-in"),
             session,
-            anonymous: group.clone() + ":anonymous",
-            signed_in: group + ":signed-in",
         }
     }
 
@@ -230,7 +244,8 @@ impl RedisStore {
 
     /// Runs one command on session `id` within the timeout and reads its reply as a `T`.
     async fn run<T: FromRedisValue>(&self, id: &SessionId, cmd: Cmd) -> Result<T, StoreError> {
-        read(self.bounded(self.connection.query(id, cmd)).await?)
+        let at = id.shard(self.connection.len());
+        read(self.bounded(self.connection.query(at, cmd)).await?)
     }
 
     /// Runs `script` on the session `key` with `args` (`EVALSHA`), all within one timeout;
@@ -244,29 +259,74 @@ impl RedisStore {
         args: impl Fn(&mut Cmd),
     ) -> Result<T, StoreError> {
         let keys = self.keys(id);
+        let at = id.shard(self.connection.len());
+        let keys = [&keys.session, &keys.anonymous, &keys.signed_in];
+        self.eval_on(script, at, &keys, args).await
+    }
+
+    /// Runs `script` on `keys`, on connection `at`, with `args`, as [`eval`](Self::eval).
+    async fn eval_on<T: FromRedisValue>(
+        &self,
+        script: &Lua,
+        at: usize,
+        keys: &[&String],
+        args: impl Fn(&mut Cmd),
+    ) -> Result<T, StoreError> {
         let cmd = |name: &str, script: &str| {
             let mut cmd = redis::cmd(name);
-            cmd.arg(script)
-                .arg(3)
-                .arg(&keys.session)
-                .arg(&keys.anonymous)
-                .arg(&keys.signed_in);
+            cmd.arg(script).arg(keys.len());
+            for key in keys {
+                cmd.arg(*key);
+            }
             args(&mut cmd);
             cmd
         };
         let reply = async {
             match self
                 .connection
-                .query(id, cmd("EVALSHA", &script.hash))
+                .query(at, cmd("EVALSHA", &script.hash))
                 .await
             {
                 Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                    self.connection.query(id, cmd("EVAL", &script.code)).await
+                    self.connection.query(at, cmd("EVAL", &script.code)).await
                 }
                 reply => reply,
             }
         };
         read(self.bounded(reply).await?)
+    }
+
+    /// Counts the signed-in session `session` (its key) in the store-wide index until
+    /// `until` (milliseconds, on the server's clock), and evicts the signed-in sessions
+    /// closest to expiry while the index holds more than `max_sessions`.
+    async fn admit(&self, session: &str, until: i64) -> Result<(), StoreError> {
+        let index = self.signed_in_index();
+        let victims: Vec<String> = self
+            .eval_on(&self.scripts.admit, 0, &[&index], |cmd| {
+                cmd.arg(session).arg(until).arg(self.max_signed_in);
+            })
+            .await?;
+        for victim in victims {
+            let keys = self.keys_of(victim);
+            let keys = [&keys.session, &keys.anonymous, &keys.signed_in];
+            let _: i64 = self.eval_on(&self.scripts.delete, 0, &keys, |_| {}).await?;
+        }
+        Ok(())
+    }
+
+    /// Takes the session `session` (its key) out of the store-wide index of signed-in
+    /// sessions: it was deleted, or logged out.
+    async fn leave(&self, session: &str) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("ZREM");
+        cmd.arg(self.signed_in_index()).arg(session);
+        let _: i64 = read(self.bounded(self.connection.query(0, cmd)).await?)?;
+        Ok(())
+    }
+
+    /// The store-wide index of signed-in sessions: `session:{all}:signed-in`, scored by until
+    /// when each is counted (its expiry, and at most an eighth of its lifetime more).
+    fn signed_in_index(&self) -> String {
+        format!("{}{{all}}:signed-in", self.prefix)
     }
 }
 
@@ -300,20 +360,26 @@ impl SessionStore for RedisStore {
             Class::SignedIn => "s",
             Class::List => "l",
         };
-        self.eval(&self.scripts.create, id, |cmd| {
-            cmd.arg(ttl).arg(self.group_cap).arg(class);
-            cmd.arg(VERSION_FIELD).arg(FORMAT_VERSION);
-            cmd.arg(TTL_FIELD).arg(ttl);
-            for (key, json) in record.entries() {
-                cmd.arg(entry_field(key)).arg(json);
-            }
-        })
-        .await
-        .and_then(|created: i64| match created {
-            1 => Ok(CreateOutcome::Created),
+        let created: i64 = self
+            .eval(&self.scripts.create, id, |cmd| {
+                cmd.arg(ttl).arg(self.group_cap).arg(class);
+                cmd.arg(VERSION_FIELD).arg(FORMAT_VERSION);
+                cmd.arg(TTL_FIELD).arg(ttl);
+                for (key, json) in record.entries() {
+                    cmd.arg(entry_field(key)).arg(json);
+                }
+            })
+            .await?;
+        match created {
             0 => Ok(CreateOutcome::Taken),
-            _ => Err(StoreError::Full),
-        })
+            -1 => Err(StoreError::Full),
+            1 => Ok(CreateOutcome::Created),
+            // A signed-in session: until when it is counted store-wide.
+            until => {
+                self.admit(&self.keys(id).session, until).await?;
+                Ok(CreateOutcome::Created)
+            }
+        }
     }
 
     async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
@@ -322,37 +388,61 @@ impl SessionStore for RedisStore {
             Some(false) => "0",
             None => "",
         };
-        self.eval(&self.scripts.commit, id, |cmd| {
-            cmd.arg(
-                changes
-                    .ttl()
-                    .map(|ttl| ttl_millis(ttl).to_string())
-                    .unwrap_or_default(),
-            );
-            cmd.arg(signed_in);
-            let sets = || changes.entries().filter_map(|(k, v)| Some((k, v?)));
-            cmd.arg(sets().count());
-            for (key, json) in sets() {
-                cmd.arg(entry_field(key)).arg(json);
-            }
-            for (key, _) in changes.entries().filter(|(_, v)| v.is_none()) {
-                cmd.arg(entry_field(key));
-            }
-        })
-        .await
-        .map(|applied: bool| match applied {
-            true => CommitOutcome::Applied,
-            false => CommitOutcome::Gone,
-        })
+        let applied: i64 = self
+            .eval(&self.scripts.commit, id, |cmd| {
+                cmd.arg(
+                    changes
+                        .ttl()
+                        .map(|ttl| ttl_millis(ttl).to_string())
+                        .unwrap_or_default(),
+                );
+                cmd.arg(signed_in);
+                let sets = || changes.entries().filter_map(|(k, v)| Some((k, v?)));
+                cmd.arg(sets().count());
+                for (key, json) in sets() {
+                    cmd.arg(entry_field(key)).arg(json);
+                }
+                for (key, _) in changes.entries().filter(|(_, v)| v.is_none()) {
+                    cmd.arg(entry_field(key));
+                }
+            })
+            .await?;
+        match applied {
+            0 => return Ok(CommitOutcome::Gone),
+            1 => {}
+            // Logged out: no longer counted among the signed-in.
+            2 => self.leave(&self.keys(id).session).await?,
+            // Logged in, or lives past until when it was counted: counted longer.
+            until => self.admit(&self.keys(id).session, until).await?,
+        }
+        Ok(CommitOutcome::Applied)
     }
 
     async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        decode_record(self.eval(&self.scripts.touch, id, |_| {}).await?)
+        let mut fields: codec::Fields = self.eval(&self.scripts.touch, id, |_| {}).await?;
+        // The script appends `m:recount` when the session now lives past until when it was
+        // counted store-wide.
+        if fields
+            .last()
+            .is_some_and(|(name, _)| name == RECOUNT.as_bytes())
+        {
+            let (_, until) = fields.pop().unwrap_or_default();
+            let until = std::str::from_utf8(&until)
+                .ok()
+                .and_then(|until| until.parse().ok())
+                .ok_or_else(|| StoreError::corrupt("a count time that is no number"))?;
+            self.admit(&self.keys(id).session, until).await?;
+        }
+        decode_record(fields)
     }
 
     async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
+        // One bit says whether it was deleted, the next whether it was signed in.
         let deleted: u64 = self.eval(&self.scripts.delete, id, |_| {}).await?;
-        Ok(match deleted {
+        if deleted & 2 != 0 {
+            self.leave(&self.keys(id).session).await?;
+        }
+        Ok(match deleted & 1 {
             0 => DeleteOutcome::Absent,
             _ => DeleteOutcome::Deleted,
         })
