@@ -445,7 +445,7 @@ impl<D: Dialect> Inner<D> {
             .await?;
         }
         self.count.fetch_add(1, Ordering::Relaxed);
-        self.creating.fetch_add(1, Ordering::Relaxed);
+        self.creating.fetch_add(1, Ordering::SeqCst);
         Ok(Place {
             count: &self.count,
             creating: &self.creating,
@@ -476,9 +476,12 @@ impl<D: Dialect> Inner<D> {
         &self,
         plan: impl FnOnce(usize, usize) -> Option<evict::Evict>,
     ) -> Result<(), StoreError> {
+        // The creations in flight before the count: one that ends during it is then
+        // counted twice at most, never missed (no other is admitted meanwhile).
+        let creating = self.creating.load(Ordering::SeqCst);
         let counts = self.bounded(D::count(&self.pool, &self.sql)).await?;
         let [anonymous, signed_in] = counts.map(|n| usize::try_from(n).unwrap_or(0));
-        let signed_in = signed_in + self.creating.load(Ordering::Relaxed);
+        let signed_in = signed_in + creating;
         let mut count = anonymous + signed_in;
         self.count.store(count, Ordering::Relaxed);
         let plan = plan(anonymous, signed_in).ok_or(StoreError::Full)?;
@@ -512,7 +515,7 @@ impl Place<'_> {
 
 impl Drop for Place<'_> {
     fn drop(&mut self) {
-        self.creating.fetch_sub(1, Ordering::Relaxed);
+        self.creating.fetch_sub(1, Ordering::SeqCst);
         if !self.kept {
             let _ = self
                 .count
