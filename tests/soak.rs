@@ -26,6 +26,7 @@ const STRANGERS: usize = 4_000;
 /// How long a session lives without a request.
 const MAX_AGE: Duration = Duration::from_secs(3);
 /// The store timeout on Redis.
+#[cfg(feature = "redis")]
 const TIMEOUT: Duration = Duration::from_millis(300);
 
 /// One test at a time in this binary: the memory check reads the process's size.

@@ -28,6 +28,7 @@ async fn app(figment: Figment) -> Client {
 }
 
 /// Every store the build has and the tests can reach: (store, URL).
+#[allow(clippy::vec_init_then_push)] // which pushes run depends on the features
 fn databases() -> Vec<(&'static str, String)> {
     let mut databases = Vec::new();
     #[cfg(feature = "sqlite")]

@@ -239,3 +239,220 @@ impl SessionConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{MemoryConfig, RedisConfig};
+    use super::*;
+
+    fn invalid_key(config: SessionConfig) -> String {
+        match config.validate() {
+            Err(Error::Config { key, .. }) => key,
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        SessionConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn login_paths_on_this_site_are_valid() {
+        for login_path in ["/login", "/auth/login", "/login;v=1", "/caf%C3%A9"] {
+            let config = SessionConfig {
+                login_path: Some(login_path.into()),
+                ..SessionConfig::default()
+            };
+            assert!(config.validate().is_ok(), "{login_path}");
+        }
+    }
+
+    #[test]
+    fn each_rule_names_its_key() {
+        let base = SessionConfig::default;
+        let cases: Vec<(SessionConfig, &str)> = vec![
+            (
+                SessionConfig {
+                    cookie_name: "".into(),
+                    ..base()
+                },
+                "cookie_name",
+            ),
+            (
+                SessionConfig {
+                    cookie_name: "a b".into(),
+                    ..base()
+                },
+                "cookie_name",
+            ),
+            (
+                SessionConfig {
+                    cookie_name: "a;b".into(),
+                    ..base()
+                },
+                "cookie_name",
+            ),
+            (
+                SessionConfig {
+                    max_age: Duration::ZERO,
+                    ..base()
+                },
+                "max_age",
+            ),
+            (
+                SessionConfig {
+                    path: "app".into(),
+                    ..base()
+                },
+                "path",
+            ),
+            (
+                SessionConfig {
+                    path: "/a;b".into(),
+                    ..base()
+                },
+                "path",
+            ),
+            (
+                SessionConfig {
+                    domain: Some("".into()),
+                    ..base()
+                },
+                "domain",
+            ),
+            (
+                SessionConfig {
+                    domain: Some("a.com;x".into()),
+                    ..base()
+                },
+                "domain",
+            ),
+            (
+                SessionConfig {
+                    same_site: SameSitePolicy::None,
+                    secure: Secure::Never,
+                    ..base()
+                },
+                "same_site",
+            ),
+            (
+                SessionConfig {
+                    redis: RedisConfig {
+                        connections: 0,
+                        ..RedisConfig::default()
+                    },
+                    ..base()
+                },
+                "redis.connections",
+            ),
+            (
+                SessionConfig {
+                    redis: RedisConfig {
+                        connections: 257,
+                        ..RedisConfig::default()
+                    },
+                    ..base()
+                },
+                "redis.connections",
+            ),
+            (
+                SessionConfig {
+                    partitioned: true,
+                    secure: Secure::Never,
+                    ..base()
+                },
+                "partitioned",
+            ),
+            (
+                SessionConfig {
+                    absolute_timeout: Some(Duration::ZERO),
+                    ..base()
+                },
+                "absolute_timeout",
+            ),
+            (
+                SessionConfig {
+                    absolute_timeout: Some(MAX_LIFETIME + Duration::from_secs(1)),
+                    ..base()
+                },
+                "absolute_timeout",
+            ),
+            (
+                SessionConfig {
+                    secrets: vec!["short".into()],
+                    ..base()
+                },
+                "secrets",
+            ),
+            (
+                SessionConfig {
+                    memory: MemoryConfig {
+                        max_sessions: 0,
+                        ..MemoryConfig::default()
+                    },
+                    ..base()
+                },
+                "memory.max_sessions",
+            ),
+            (
+                SessionConfig {
+                    memory: MemoryConfig {
+                        sweep_interval: Duration::ZERO,
+                        ..MemoryConfig::default()
+                    },
+                    ..base()
+                },
+                "memory.sweep_interval",
+            ),
+        ];
+
+        let mut cases = cases;
+        let mut config = base();
+        config.max_session_size = ByteUnit::Byte(0);
+        cases.push((config, "max_session_size"));
+        let mut config = base();
+        config.redis.timeout = Duration::ZERO;
+        cases.push((config, "redis.timeout"));
+        let mut config = base();
+        config.file.dir = std::path::PathBuf::new();
+        cases.push((config, "file.dir"));
+        let mut config = base();
+        config.file.sweep_interval = Duration::ZERO;
+        cases.push((config, "file.sweep_interval"));
+        for max_age in [
+            Duration::from_micros(400),
+            MAX_LIFETIME + Duration::from_secs(1),
+        ] {
+            let mut config = base();
+            config.max_age = max_age;
+            cases.push((config, "max_age"));
+        }
+        for login_path in [
+            "login",
+            "//evil.example",
+            "/\\evil.example",
+            "/%2F%2Fevil.example",
+            "/<login>",
+            "/login?x=1",
+            "/login#x",
+        ] {
+            let mut config = base();
+            config.login_path = Some(login_path.into());
+            cases.push((config, "login_path"));
+        }
+
+        for (config, key) in cases {
+            assert_eq!(invalid_key(config), key);
+        }
+    }
+
+    #[test]
+    fn redis_cluster_needs_seed_nodes() {
+        let config = SessionConfig {
+            store: StoreKind::RedisCluster,
+            ..SessionConfig::default()
+        };
+        assert_eq!(invalid_key(config), "redis.urls");
+    }
+}

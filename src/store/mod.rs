@@ -110,7 +110,7 @@ pub use redis::RedisStore;
 pub use users::UserSession;
 
 /// Refuses a record written in a layout this version does not know.
-#[cfg(any(all(feature = "file", unix), feature = "redis"))]
+#[cfg(feature = "redis")]
 pub(crate) fn check_version(version: u64) -> Result<(), StoreError> {
     if version == u64::from(crate::FORMAT_VERSION) {
         Ok(())

@@ -423,6 +423,14 @@ pub mod redis;
 pub mod sql;
 pub mod stores;
 
+/// A name no other test uses: for a table, a directory, a prefix.
+pub fn unique_table() -> String {
+    format!(
+        "sessions_{}",
+        &rocket_server_sessions::SessionId::generate().storage_key()[..16]
+    )
+}
+
 /// A loopback port nothing listens on (the OS's pick, released at once).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -6,11 +6,7 @@ use std::sync::Arc;
 use rocket_server_sessions::{SessionConfig, SessionId, SessionStore};
 
 use super::service_env;
-
-/// A table name no other test uses.
-pub fn unique_table() -> String {
-    format!("sessions_{}", &SessionId::generate().storage_key()[..16])
-}
+pub use super::unique_table;
 
 /// The session config for the database at `url`, in a table of its own.
 pub fn config(url: String) -> SessionConfig {

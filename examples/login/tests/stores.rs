@@ -59,6 +59,7 @@ async fn signs_in_and_out(name: &str, sessions: Figment) {
     assert_eq!(response.status(), Status::SeeOther, "{name}");
 }
 
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 fn sessions(store: &str, url: String) -> Figment {
     Figment::new()
         .merge(("sessions.store", store))
@@ -72,7 +73,7 @@ async fn the_login_example_runs_on_every_store() {
     #[cfg(feature = "file")]
     {
         let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("login-{}", sql::unique_table()));
+            .join(format!("login-{}", unique_table()));
         let file = Figment::new()
             .merge(("sessions.store", "file"))
             .merge(("sessions.file.dir", dir));
