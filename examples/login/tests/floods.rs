@@ -204,7 +204,8 @@ struct Conn {
     stream: BufReader<TcpStream>,
 }
 
-/// A response: its status, its `Retry-After`, its `rocket.sid` cookie, and its body.
+/// A response: its status, its `Retry-After`, its session cookie (`rocket.sid`, or
+/// `__Host-rocket.sid` in a release build), and its body.
 struct Answer {
     status: u16,
     retry_after: Option<String>,
@@ -262,7 +263,7 @@ impl Conn {
             match name.to_ascii_lowercase().as_str() {
                 "content-length" => length = value.parse().unwrap_or(0),
                 "retry-after" => retry_after = Some(value.to_string()),
-                "set-cookie" if value.starts_with("rocket.sid=") => {
+                "set-cookie" if value.contains("rocket.sid=") => {
                     cookie = value.split(';').next().map(str::to_string);
                 }
                 _ => {}
