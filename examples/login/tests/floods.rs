@@ -221,11 +221,12 @@ impl Conn {
         })
     }
 
-    /// `method path` with `headers` and `body`; within ten seconds, or the test fails:
-    /// nothing may hang.
+    /// `method path` with `headers` and `body`; within 30 seconds, or the test fails:
+    /// nothing may hang. (A log-in last in line waits for three rounds of hashing, each
+    /// up to seconds in a debug build on a busy machine.)
     async fn send(&mut self, method: &str, path: &str, headers: &str, body: &str) -> Answer {
         let exchange = self.exchange(method, path, headers, body);
-        tokio::time::timeout(Duration::from_secs(10), exchange)
+        tokio::time::timeout(Duration::from_secs(30), exchange)
             .await
             .unwrap_or_else(|_| panic!("{method} {path} hung"))
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
