@@ -12,16 +12,16 @@ use rocket::request::{Outcome, Request};
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::metrics::{self, Event, Expiry};
-use crate::record::reserved;
 use crate::store::RequestStore;
-use crate::time::MAX_LIFETIME;
-use crate::{Error, SessionId, SessionRecord, SessionStore, StoreError};
+use crate::{Error, SessionId, SessionStore, StoreError};
 
 mod context;
+mod model;
 mod plan;
 
 pub(crate) use crate::record::outlived;
 pub(crate) use context::{Context, Incoming};
+use model::State;
 pub(crate) use plan::{cookie_lifetime, list_extension, listed_until, Plan};
 
 /// The request-local session, in the request's local cache (keyed by this private type).
@@ -44,7 +44,8 @@ impl Slot {
                 (None, Some(id)) => Incoming::Pending(id.clone()),
                 (None, None) => Incoming::Nothing,
             };
-            let mut state = State::new(incoming, ctx);
+            let now = crate::time::unix_millis();
+            let mut state = State::new(incoming, &ctx.config, ctx.max_size, now);
             // The request's store time, for this load and every call after it.
             let store = ctx.store.for_request();
             // Of several session cookies (one tossed in by another site), the first whose
@@ -127,210 +128,6 @@ pub(crate) struct Live {
     state: Mutex<State>,
 }
 
-/// What the request knows and did to its session.
-pub(crate) struct State {
-    /// What the request's cookie carried.
-    incoming: Incoming,
-    /// The stored session this request uses, by id: `None` for a new session (none was
-    /// found, or it was destroyed or regenerated here).
-    stored: Option<SessionId>,
-    /// A stored session to delete at commit: destroyed, regenerated away from, or
-    /// unreadable.
-    discard: Option<SessionId>,
-    /// The user logged in to the stored session as it was loaded (the JSON text of its
-    /// `$user` entry).
-    loaded_user: Option<String>,
-    /// The user logged in to `discard`, whose list of sessions it leaves at commit.
-    discard_user: Option<String>,
-    /// The id a new session is stored under: the id the cookie carried (pending, or a
-    /// gone session's), else one generated when first asked for (else at commit).
-    new_id: Option<SessionId>,
-    /// The session's entries as this request sees them (the store's, plus its changes).
-    record: SessionRecord,
-    /// The entries this request set or removed, each once: the commit takes their values
-    /// out of `record` instead of keeping a copy of each write.
-    changed: Vec<&'static str>,
-    /// Whether `set_max_age` gave the session its own lifetime (the record's) here.
-    own_lifetime: bool,
-    /// Whether a CSRF token is bound to `new_id`: that id must then reach the browser,
-    /// as a pending id when nothing is stored.
-    bound: bool,
-    /// Whether the session, as loaded, held only bookkeeping (a flash message).
-    was_bookkeeping_only: bool,
-    /// Whether a user logged in here ([`Auth::login`](crate::Auth::login)).
-    logs_in: bool,
-    /// The configured lifetime, which a new session starts with.
-    max_age: Duration,
-    /// `max_session_size` in bytes: how large a write may grow the session.
-    max_size: usize,
-    /// `absolute_timeout`: how long a session may live in all.
-    absolute_timeout: Option<Duration>,
-    /// When the request began, in milliseconds since the Unix epoch.
-    now: u64,
-}
-
-impl State {
-    fn new(incoming: Incoming, ctx: &Context) -> Self {
-        // A new session takes the id the browser already has (a pending id, or a gone
-        // session's), so that a token bound to it stays valid and no cookie of a newer
-        // session is overwritten; the store refuses it if that id is live.
-        let new_id = incoming.id().cloned();
-        State {
-            incoming,
-            stored: None,
-            discard: None,
-            loaded_user: None,
-            discard_user: None,
-            new_id,
-            record: SessionRecord::new(ctx.config.max_age),
-            changed: Vec::new(),
-            own_lifetime: false,
-            bound: false,
-            was_bookkeeping_only: false,
-            logs_in: false,
-            max_age: ctx.config.max_age,
-            max_size: ctx.max_size,
-            absolute_timeout: ctx.config.absolute_timeout,
-            now: crate::time::unix_millis(),
-        }
-    }
-
-    /// The store had session `id`: this request uses it.
-    fn found(&mut self, id: SessionId, record: SessionRecord) {
-        self.was_bookkeeping_only = !record.holds_app_data();
-        self.loaded_user = record.get(reserved::USER).map(String::from);
-        self.record = record;
-        self.stored = Some(id);
-        // A session stored before `absolute_timeout` was set starts its count now.
-        if self.absolute_timeout.is_some() && self.record.created().is_none() {
-            self.record.insert(reserved::CREATED, self.now.to_string());
-            self.mark_changed(reserved::CREATED);
-        }
-    }
-
-    /// Whether the stored session `record` has passed its absolute timeout.
-    fn outlived(&self, record: &SessionRecord) -> bool {
-        outlived(record, self.absolute_timeout, self.now)
-    }
-
-    /// Gives up the stored session `id` (unreadable, or past its absolute timeout): it is
-    /// deleted at commit, and a new session never takes its id.
-    fn retire(&mut self, id: SessionId) {
-        if self.new_id.as_ref() == Some(&id) {
-            self.new_id = None;
-        }
-        self.discard.get_or_insert(id);
-    }
-
-    /// Sets entry `key` to `json`, recording a change only when the value differs.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::TooLarge`] when the write would grow the session past `max_size`; the
-    /// session is left as it was. A write that does not grow it always passes, so a
-    /// session stored under a larger limit can still shrink.
-    fn put(&mut self, key: &'static str, json: String) -> Result<(), Error> {
-        // A log-in, even as the user already logged in: the absolute timeout restarts.
-        self.logs_in |= key == reserved::USER;
-        let old = self.record.get(key);
-        if old == Some(json.as_str()) {
-            return Ok(());
-        }
-
-        let size = self.record.size();
-        let new_size = size - old.map_or(0, |old| key.len() + old.len()) + key.len() + json.len();
-        if new_size > self.max_size && new_size > size {
-            return Err(Error::TooLarge {
-                key,
-                size: new_size,
-                limit: self.max_size,
-            });
-        }
-
-        self.record.insert(key, json);
-        self.mark_changed(key);
-        Ok(())
-    }
-
-    fn remove_entry(&mut self, key: &'static str) -> Option<String> {
-        let old = self.record.remove(key)?;
-        self.mark_changed(key);
-        Some(old)
-    }
-
-    fn mark_changed(&mut self, key: &'static str) {
-        if !self.changed.contains(&key) {
-            self.changed.push(key);
-        }
-    }
-
-    /// Gives the session its own lifetime, recorded in the `$lifetime` entry (in
-    /// milliseconds: a cap that shortens the stored lifetime for a while never shortens
-    /// what the session asked for).
-    fn set_max_age(&mut self, max_age: Duration) {
-        let max_age = max_age.min(MAX_LIFETIME);
-        self.record.set_ttl(max_age);
-        self.own_lifetime = true;
-        let millis = crate::time::millis(max_age).to_string();
-        if self.record.get(reserved::LIFETIME) != Some(millis.as_str()) {
-            self.record.insert(reserved::LIFETIME, millis);
-            self.mark_changed(reserved::LIFETIME);
-        }
-    }
-
-    /// Moves the session, with its data, to a new id, deleting the old one at commit. A
-    /// CSRF token bound to the old id does not pass for the new one.
-    fn regenerate(&mut self) {
-        if let Some(old) = self.stored.take() {
-            self.discard = Some(old);
-            self.discard_user = self.loaded_user.take();
-        }
-        self.new_id = None;
-        self.bound = false;
-        self.changed.clear();
-        self.own_lifetime = false;
-    }
-
-    /// Starts over with an empty session under a new id, deleting the old one at commit.
-    fn destroy(&mut self) {
-        if self.stored.is_some() {
-            metrics::count(Event::Destroyed, 1);
-        }
-        self.regenerate();
-        self.record = SessionRecord::new(self.max_age);
-    }
-
-    /// The session's id: the stored session's, or the one a new session will have.
-    fn id(&mut self) -> SessionId {
-        match &self.stored {
-            Some(id) => id.clone(),
-            None => self.new_id.get_or_insert_with(SessionId::generate).clone(),
-        }
-    }
-
-    /// Takes the state out for the commit, leaving an empty session behind.
-    fn take(&mut self) -> State {
-        State {
-            incoming: std::mem::replace(&mut self.incoming, Incoming::Nothing),
-            stored: self.stored.take(),
-            discard: self.discard.take(),
-            loaded_user: self.loaded_user.take(),
-            discard_user: self.discard_user.take(),
-            new_id: self.new_id.take(),
-            record: std::mem::replace(&mut self.record, SessionRecord::new(self.max_age)),
-            changed: std::mem::take(&mut self.changed),
-            own_lifetime: std::mem::take(&mut self.own_lifetime),
-            bound: std::mem::take(&mut self.bound),
-            was_bookkeeping_only: self.was_bookkeeping_only,
-            logs_in: std::mem::take(&mut self.logs_in),
-            max_age: self.max_age,
-            max_size: self.max_size,
-            absolute_timeout: self.absolute_timeout,
-            now: self.now,
-        }
-    }
-}
-
 /// The session operations, by entry key: `Session<T>` and the crate's own guards (which
 /// use reserved `$` keys) all go through these.
 impl Live {
@@ -377,7 +174,11 @@ impl Live {
     }
 
     pub(crate) fn destroy(&self) {
-        self.lock().destroy();
+        let mut state = self.lock();
+        if state.stored.is_some() {
+            metrics::count(Event::Destroyed, 1);
+        }
+        state.destroy();
     }
 
     pub(crate) fn regenerate(&self) {
