@@ -16,7 +16,7 @@
 //! No label holds an id, a cookie or session data: only the names above.
 
 /// What happened to sessions.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 pub(crate) enum Event {
     /// Stored for the first time.
@@ -34,7 +34,7 @@ pub(crate) enum Event {
 }
 
 /// Why sessions expired.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Expiry {
     /// A store's background sweep removed them.
     Sweep,

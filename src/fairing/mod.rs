@@ -11,18 +11,10 @@ use rocket::response::Response;
 use rocket::{Build, Orbit, Rocket};
 
 use crate::error::chain;
-use crate::metrics::{self, Event, Expiry};
-use crate::record::reserved::{self, CREATED, LISTED};
-use crate::record::within_timeout;
-use crate::state::{
-    cookie_lifetime, list_extension, listed_until, outlived, Context, Incoming, Plan, Slot,
-};
-use crate::store::users::Users;
-use crate::store::{CommitOutcome, CreateOutcome, DeleteOutcome, Observed, RequestStore};
+use crate::state::{perform, Answer, Context, Cookie, Machine, Slot, Step};
+use crate::store::{Observed, RequestStore};
 use crate::time::unix_millis;
-use crate::{
-    Changes, Error, Secure, SessionConfig, SessionId, SessionRecord, SessionStore, StoreError,
-};
+use crate::{Error, Secure, SessionConfig, StoreError};
 
 /// The sessions fairing: attach it once, and `Session<T>` guards work in every route.
 ///
@@ -110,213 +102,36 @@ fn named_database(config: &mut SessionConfig, figment: &Figment, name: &str) -> 
     Ok(())
 }
 
-/// Carries out a request's commit plan on `store` (the request's: what is left of its
-/// store time): the store calls, then the cookie.
-async fn commit<'r>(
+/// Carries out the commit `machine` asks for, on `store` (the request's: what is left of
+/// its store time): each of its calls, then the cookie. A store error ends it.
+async fn carry_out<'r>(
     ctx: &Context,
     store: &RequestStore,
-    plan: Plan,
+    mut machine: Machine<'_>,
     req: &'r Request<'_>,
     res: &mut Response<'r>,
 ) -> Result<(), StoreError> {
-    let (keys, cookies) = (&ctx.keys, &ctx.cookies);
-    let users = Users::new(store, &keys.users, ctx.config.absolute_timeout);
-    match plan {
-        Plan::Nothing => {}
-        Plan::Pending { id, cookie } => cookies.set(req, res, &keys.pending.sign(&id), cookie),
-        Plan::Create {
-            id,
-            record,
-            cookie,
-            list,
-            replaces,
-            left,
-            needs_old,
-        } => {
-            let id = create(ctx, store, id, &record).await?;
-            let user = list.as_ref().map(|(user, _)| user.as_str());
-            if let Some((user, lifetime)) = &list {
-                // The session it moves from is deleted next: it leaves no room to make.
-                let replacing = replaces.as_ref().filter(|_| left.as_ref() == Some(user));
-                users
-                    .add(user, &id, replacing, unix_millis(), *lifetime)
-                    .await?;
-            }
-            if let Some(old) = &replaces {
-                // The new session is on the user's list before the old one goes: "sign out
-                // everywhere", listing meanwhile, finds one or the other.
-                let deleted = store.delete(old).await? == DeleteOutcome::Deleted;
-                if needs_old && !deleted {
-                    // A log-in carried over without a log-in here lives on only if its
-                    // session does: one revoked while this request ran stays revoked.
-                    log::debug!("the session ended while the request ran; it is not moved");
-                    let _: DeleteOutcome = store.delete(&id).await?;
-                    if let Some(user) = user {
-                        users.remove(user, &id).await?;
+    let mut last = Answer::Start;
+    while let Some(step) = machine.next(last)? {
+        last = match step {
+            Step::Call(call) => perform(ctx, store, call).await?,
+            Step::Cookie(cookie) => {
+                let (keys, cookies) = (&ctx.keys, &ctx.cookies);
+                match cookie {
+                    Cookie::Session(id, life) => {
+                        cookies.set(req, res, &keys.session.sign(&id), life)
                     }
-                    return Ok(());
+                    Cookie::Pending(id, life) => {
+                        cookies.set(req, res, &keys.pending.sign(&id), life)
+                    }
+                    Cookie::Expire => cookies.expire(req, res),
                 }
-                if let Some(user) = &left {
-                    users.remove(user, old).await?;
-                }
+                Answer::Done
             }
-            metrics::count(Event::Created, 1);
-            cookies.set(req, res, &keys.session.sign(&id), cookie);
-        }
-        Plan::Update {
-            id,
-            changes,
-            cookie,
-            lists_until,
-        } => {
-            // The list first: a failure then leaves the session as it was, answered 503.
-            if let Some((user, lifetime)) = lists_until {
-                users.keep_for(&user, &id, lifetime).await?;
-            }
-            if store.commit(&id, &changes).await? == CommitOutcome::Gone {
-                // Destroyed (say, logged out) by another request meanwhile: never resurrect
-                // it. Its cookie is that request's to expire, or to replace.
-                log::debug!("the session ended while the request ran; its changes are dropped");
-            } else {
-                metrics::count(Event::Committed, 1);
-                if let Some(cookie) = cookie {
-                    cookies.set(req, res, &keys.session.sign(&id), cookie);
-                }
-            }
-        }
-        Plan::Delete { id, pending, left } => {
-            // Only a request whose session was still there sets or expires the cookie: one
-            // whose session went meanwhile may be older than the browser's cookie.
-            if store.delete(&id).await? == DeleteOutcome::Deleted {
-                match pending {
-                    Some((id, cookie)) => cookies.set(req, res, &keys.pending.sign(&id), cookie),
-                    None => cookies.expire(req, res),
-                }
-            }
-            if let Some(user) = left {
-                users.remove(&user, &id).await?;
-            }
-        }
+        };
     }
 
     Ok(())
-}
-
-/// `rolling` for a request that never asked for its session: one store command, whose
-/// answer says what the cookie sent again should be. A session the touch finds past its
-/// absolute timeout is deleted, and its cookie expired.
-async fn touch<'r>(
-    ctx: &Context,
-    req: &'r Request<'_>,
-    res: &mut Response<'r>,
-) -> Result<(), StoreError> {
-    let Incoming::Session(id) = ctx.incoming(req) else {
-        return Ok(());
-    };
-    let store = &ctx.store.for_request();
-
-    if let Some(record) = store.touch(&id).await? {
-        let now = unix_millis();
-        if outlived(&record, ctx.config.absolute_timeout, now) {
-            metrics::count(Event::Expired(Expiry::AbsoluteTimeout), 1);
-            if store.delete(&id).await? == DeleteOutcome::Deleted {
-                ctx.cookies.expire(req, res);
-            }
-            return Ok(());
-        }
-        let mut changes = Changes::default();
-        // A session stored before `absolute_timeout` was set starts its count now, on a
-        // route without a guard too.
-        if ctx.config.absolute_timeout.is_some() && record.created().is_none() {
-            changes.set(CREATED, now.to_string());
-        }
-        // A logged-in session now living past the time its user's lists are kept until:
-        // they are kept longer first.
-        if let Some((user, lifetime)) = list_extension(&record, record.ttl(), &ctx.config, now) {
-            let users = Users::new(store, &ctx.keys.users, ctx.config.absolute_timeout);
-            users.keep_for(&user, &id, lifetime).await?;
-            changes.set(LISTED, listed_until(now, lifetime));
-        }
-        if !changes.is_empty() {
-            let _: CommitOutcome = store.commit(&id, &changes).await?;
-        }
-        let value = ctx.keys.session.sign(&id);
-        ctx.cookies
-            .set(req, res, &value, cookie_lifetime(&record, &ctx.config, now));
-    }
-
-    Ok(())
-}
-
-/// Stores a new session, under `id` when given (the id the browser's cookie carried: a
-/// pending id, or a gone session's). When the store already holds a session of that id,
-/// another request of the same browser stored it meanwhile (a page and its requests sent
-/// at once): this one joins it, as it would had it loaded it ([`joining`]), rather than
-/// split the browser between two sessions; or, when it may not, moves to a fresh id. A
-/// fresh id replaces one the store already has (with 192 random bits, only a broken
-/// store makes that happen twice).
-async fn create(
-    ctx: &Context,
-    store: &RequestStore,
-    id: Option<SessionId>,
-    record: &SessionRecord,
-) -> Result<SessionId, StoreError> {
-    if let Some(id) = id {
-        for _ in 0..3 {
-            if store.create(&id, record).await? == CreateOutcome::Created {
-                return Ok(id);
-            }
-            let Some(existing) = store.load(&id).await? else {
-                continue; // Gone again (deleted, or expired): create it once more.
-            };
-            let Some(changes) = joining(ctx, &existing, record) else {
-                break;
-            };
-            if store.commit(&id, &changes).await? == CommitOutcome::Applied {
-                return Ok(id);
-            }
-        }
-    }
-    let mut id = SessionId::generate();
-    for _ in 0..3 {
-        if store.create(&id, record).await? == CreateOutcome::Created {
-            return Ok(id);
-        }
-
-        id = SessionId::generate();
-    }
-
-    Err(StoreError::unavailable(
-        "the store reported three fresh session ids as taken",
-    ))
-}
-
-/// How the new session `record` joins `existing`, the session a concurrent request stored
-/// under its id, as an update of it would: its entries (not the crate's record of when
-/// the session began or how long it asked to live, which stay the existing one's), and,
-/// when `existing` held only bookkeeping and `record` holds the application's data, its
-/// full lifetime. `None` when it may not join: `existing` is logged in or a user's list
-/// (a new session never joins one), past its absolute timeout, or would grow past
-/// `max_session_size`.
-fn joining(ctx: &Context, existing: &SessionRecord, record: &SessionRecord) -> Option<Changes> {
-    let now = unix_millis();
-    let timeout = ctx.config.absolute_timeout;
-    if existing.is_authenticated() || outlived(existing, timeout, now) {
-        return None;
-    }
-    let mut changes = Changes::default();
-    for (key, json) in record.entries() {
-        if !reserved::is_metadata(key) {
-            changes.set(key, json);
-        }
-    }
-    if !existing.holds_app_data() && record.holds_app_data() {
-        changes.reset_ttl(within_timeout(record.ttl(), existing, timeout, now));
-    }
-    let mut joined = existing.clone();
-    joined.apply(&changes);
-    let grows_past = joined.size() > ctx.max_size && joined.size() > existing.size();
-    (!grows_past).then_some(changes)
 }
 
 /// Names the key a figment error is about, relative to `sessions`.
@@ -371,10 +186,14 @@ impl Fairing for Sessions {
 
         let slot = Slot::of(req);
         let committed = match slot {
-            Slot::Ready(live) => commit(ctx, &live.store, live.plan(), req, res).await,
+            Slot::Ready(live) => carry_out(ctx, &live.store, live.commit(), req, res).await,
             Slot::Failed(_) => Ok(()),
-            Slot::Unused if ctx.config.rolling => touch(ctx, req, res).await,
-            Slot::Unused => Ok(()),
+            Slot::Unused => {
+                match Machine::unused(&ctx.config, unix_millis(), || ctx.incoming(req)) {
+                    Some(touch) => carry_out(ctx, &ctx.store.for_request(), touch, req, res).await,
+                    None => Ok(()),
+                }
+            }
         };
         // A route that never asked for its session does not fail with the store: only its
         // `rolling` refresh is lost, and the outage is logged.

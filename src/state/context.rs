@@ -51,13 +51,12 @@ impl Incoming {
 
 impl Context {
     pub(crate) fn new(config: SessionConfig, store: Observed, keys: Keys) -> Self {
-        let max_size = usize::try_from(config.max_session_size.as_u64()).unwrap_or(usize::MAX);
         Context {
+            max_size: max_size(&config),
             cookies: CookieWriter::new(&config),
             config,
             store,
             keys,
-            max_size,
             user_type: Mutex::new(None),
         }
     }
@@ -118,6 +117,11 @@ impl Context {
         }
         cookies
     }
+}
+
+/// `config`'s `max_session_size`, in bytes.
+pub(crate) fn max_size(config: &SessionConfig) -> usize {
+    usize::try_from(config.max_session_size.as_u64()).unwrap_or(usize::MAX)
 }
 
 /// How many cookies of our name a request's are read: more is no browser's doing.

@@ -1,8 +1,10 @@
-//! The request's session: what its cookie carried, what its guards did to it, and the
-//! commit [`Plan`] that turns into after the handler.
+//! The request's session: what its cookie carried, what its guards did to it ([`State`],
+//! a pure model), the commit [`Plan`](plan::Plan) that turns into after the handler, and the commit
+//! [`Machine`] that carries a plan (or a `rolling` touch) out, step by step.
 //!
 //! Guards reach the session through [`live`]; the fairing takes the [`State`] out of the
-//! request and carries out its plan.
+//! request as a [`Machine`] ([`Live::commit`]), has [`perform`] carry out its calls, and
+//! writes the cookie it asks for.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -16,13 +18,15 @@ use crate::store::RequestStore;
 use crate::{Error, SessionId, SessionStore, StoreError};
 
 mod context;
+mod machine;
 mod model;
 mod plan;
+mod run;
 
-pub(crate) use crate::record::outlived;
 pub(crate) use context::{Context, Incoming};
+pub(crate) use machine::{Answer, Cookie, Machine, Step};
 use model::State;
-pub(crate) use plan::{cookie_lifetime, list_extension, listed_until, Plan};
+pub(crate) use run::perform;
 
 /// The request-local session, in the request's local cache (keyed by this private type).
 pub(crate) enum Slot {
@@ -226,9 +230,13 @@ impl Live {
             .is_some_and(|id| self.ctx.keys.csrf.verify_tag(id, token))
     }
 
-    /// Takes the state out of the request and turns it into the commit plan.
-    pub(crate) fn plan(&self) -> Plan {
-        self.lock().take().plan(&self.ctx.config)
+    /// Takes the state out of the request and turns it into the commit machine of its
+    /// plan.
+    pub(crate) fn commit(&self) -> Machine<'_> {
+        let state = self.lock().take();
+        let now = state.now;
+        let config = &self.ctx.config;
+        Machine::commit(state.plan(config), config, now)
     }
 }
 

@@ -1,7 +1,7 @@
 //! The request's session as a model: what its cookie carried, what its guards did to it,
 //! and nothing else. Pure: no store, no clock (the caller passes the request's `now`), no
 //! metric and no Rocket; the guards reach it through [`Live`](super::Live), and the
-//! commit [`Plan`](super::Plan) is what it turns into after the handler.
+//! commit [`Plan`](super::plan::Plan) is what it turns into after the handler.
 
 use std::time::Duration;
 

@@ -1,0 +1,61 @@
+//! The IO side of the commit [`Machine`](super::Machine): carries out its calls on the
+//! request's store and the lists of users' sessions, and decides nothing.
+
+use rocket::log::private as log;
+
+use super::machine::{Answer, Call};
+use super::Context;
+use crate::metrics;
+use crate::store::users::Users;
+use crate::store::RequestStore;
+use crate::time::unix_millis;
+use crate::{SessionStore, StoreError};
+
+/// Carries out `call` on `store` (the request's: what is left of its store time), and
+/// answers what it got.
+///
+/// # Errors
+///
+/// The store's, as it answered the call (or a list's call): the commit ends there.
+pub(crate) async fn perform(
+    ctx: &Context,
+    store: &RequestStore,
+    call: Call,
+) -> Result<Answer, StoreError> {
+    let users = || Users::new(store, &ctx.keys.users, ctx.config.absolute_timeout);
+    let answer = match call {
+        Call::Load(id) => Answer::Loaded(store.load(&id).await?),
+        Call::Create(id, record) => Answer::Created(store.create(&id, &record).await?),
+        Call::Commit(id, changes) => Answer::Committed(store.commit(&id, &changes).await?),
+        Call::Delete(id) => Answer::Deleted(store.delete(&id).await?),
+        Call::Touch(id) => Answer::Touched(store.touch(&id).await?),
+        Call::AddToList {
+            user,
+            id,
+            replacing,
+            lifetime,
+        } => {
+            // The member's log-in time is the list's write, as `keep_for` stamps its own.
+            let (replacing, now) = (replacing.as_ref(), unix_millis());
+            users().add(&user, &id, replacing, now, lifetime).await?;
+            Answer::Done
+        }
+        Call::KeepList { user, id, lifetime } => {
+            users().keep_for(&user, &id, lifetime).await?;
+            Answer::Done
+        }
+        Call::LeaveList { user, id } => {
+            users().remove(&user, &id).await?;
+            Answer::Done
+        }
+        Call::Count(event) => {
+            metrics::count(event, 1);
+            Answer::Done
+        }
+        Call::Debug(line) => {
+            log::debug!("{line}");
+            Answer::Done
+        }
+    };
+    Ok(answer)
+}
