@@ -12,9 +12,10 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use rocket::log::private as log;
 
+use crate::error::Error;
 use crate::state::{fairing_missing, live, Context, Live};
 use crate::store::users::Users;
-use crate::{Error, UserSession};
+use crate::store::UserSession;
 
 use crate::record::reserved::USER as USER_KEY;
 

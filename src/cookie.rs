@@ -7,7 +7,7 @@ use rocket::http::Header;
 use rocket::request::Request;
 use rocket::response::Response;
 
-use crate::{SameSitePolicy, Secure, SessionConfig};
+use crate::config::{SameSitePolicy, Secure, SessionConfig};
 
 /// Writes `Set-Cookie` headers for the session cookie. The attributes that never change
 /// are formatted once, at ignite, so a response pays for one string.

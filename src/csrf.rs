@@ -5,8 +5,8 @@ use std::sync::Arc;
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
 
+use crate::error::Error;
 use crate::state::{fairing_missing, live, Live};
-use crate::Error;
 
 /// The session's CSRF token: put it in every state-changing form, check it on submit.
 ///

@@ -6,8 +6,8 @@ use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
 use serde::{Deserialize, Serialize};
 
+use crate::error::Error;
 use crate::state::{fairing_missing, live, Live};
-use crate::Error;
 
 use crate::record::reserved::FLASH as FLASH_KEY;
 

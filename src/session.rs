@@ -11,8 +11,9 @@ use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
 use serde::{de::DeserializeOwned, Serialize};
 
+use crate::error::Error;
+use crate::id::SessionId;
 use crate::state::{fairing_missing, live, Live};
-use crate::{Error, SessionId};
 
 /// A value kept in the session under a fixed, explicit key.
 ///

@@ -6,8 +6,8 @@ use rocket::data::ByteUnit;
 
 use super::{SameSitePolicy, Secure, SessionConfig, StoreKind};
 use crate::cookie::has_prefix;
+use crate::error::Error;
 use crate::time::MAX_LIFETIME;
-use crate::Error;
 
 /// A cookie's name or attribute value may not hold these, or it would end the attribute.
 fn is_cookie_text(text: &str) -> bool {

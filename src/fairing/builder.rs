@@ -10,8 +10,9 @@ use rocket::{Build, Rocket};
 use serde::Serialize;
 
 use super::Sessions;
+use crate::config::{SameSitePolicy, Secure};
+use crate::error::Error;
 use crate::store::SessionStore;
-use crate::{Error, SameSitePolicy, Secure};
 
 /// Builds a [`Sessions`] fairing with settings in code and, optionally, a custom store.
 ///

@@ -10,11 +10,12 @@ use rocket::request::Request;
 use rocket::response::Response;
 use rocket::{Build, Orbit, Rocket};
 
+use crate::config::{Secure, SessionConfig};
 use crate::error::chain;
+use crate::error::{Error, StoreError};
 use crate::state::{perform, Answer, Context, Cookie, Machine, Slot, Step};
 use crate::store::{Observed, RequestStore};
 use crate::time::unix_millis;
-use crate::{Error, Secure, SessionConfig, StoreError};
 
 /// The sessions fairing: attach it once, and `Session<T>` guards work in every route.
 ///

@@ -5,8 +5,9 @@ mod entropy;
 use rocket::figment::{value::Value, Figment};
 use rocket::log::private as log;
 
+use crate::config::SessionConfig;
+use crate::error::Error;
 use crate::id::{label, Signer};
-use crate::{Error, SessionConfig};
 
 /// The keys derived from the secrets, one per purpose.
 pub(crate) struct Keys {

@@ -6,10 +6,11 @@ use std::sync::Mutex;
 use rocket::log::private as log;
 use rocket::request::Request;
 
+use crate::config::SessionConfig;
 use crate::cookie::CookieWriter;
+use crate::id::SessionId;
 use crate::secret::Keys;
 use crate::store::Observed;
-use crate::{SessionConfig, SessionId};
 
 /// What the fairing sets up at ignite and Rocket manages (as `Arc<Context>`): read by
 /// the guards and the fairing's response hook.

@@ -81,11 +81,14 @@ use std::time::Duration;
 use super::context::max_size;
 use super::plan::{cookie_lifetime, list_extension, listed_until, Lifetime, Plan};
 use super::Incoming;
+use crate::config::SessionConfig;
+use crate::error::StoreError;
+use crate::id::SessionId;
 use crate::metrics::{Event, Expiry};
 use crate::record::reserved::{self, CREATED, LISTED};
 use crate::record::{outlived, within_timeout};
+use crate::record::{Changes, SessionRecord};
 use crate::store::{CommitOutcome, CreateOutcome, DeleteOutcome};
-use crate::{Changes, SessionConfig, SessionId, SessionRecord, StoreError};
 
 /// How many times a new session is offered to the store under one id the browser carried,
 /// and how many fresh ids it is offered under after that. With 192 random bits, only a

@@ -13,9 +13,11 @@ use rocket::log::private as log;
 use rocket::request::{Outcome, Request};
 use serde::{de::DeserializeOwned, Serialize};
 
+use crate::error::{Error, StoreError};
+use crate::id::SessionId;
 use crate::metrics::{self, Event, Expiry};
 use crate::store::RequestStore;
-use crate::{Error, SessionId, SessionStore, StoreError};
+use crate::store::SessionStore;
 
 mod context;
 mod machine;

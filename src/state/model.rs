@@ -6,9 +6,12 @@
 use std::time::Duration;
 
 use super::Incoming;
+use crate::config::SessionConfig;
+use crate::error::Error;
+use crate::id::SessionId;
+use crate::record::SessionRecord;
 use crate::record::{outlived, reserved};
 use crate::time::MAX_LIFETIME;
-use crate::{Error, SessionConfig, SessionId, SessionRecord};
 
 /// What the request knows and did to its session.
 pub(crate) struct State {

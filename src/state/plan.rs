@@ -4,9 +4,11 @@
 use std::time::Duration;
 
 use super::State;
+use crate::config::SessionConfig;
+use crate::id::SessionId;
 use crate::record::{remaining, reserved, within_timeout};
+use crate::record::{Changes, SessionRecord};
 use crate::time::{after, MAX_LIFETIME};
-use crate::{Changes, SessionConfig, SessionId, SessionRecord};
 
 /// How long a session that holds nothing but the crate's bookkeeping (a flash message)
 /// lives in the store, at most: long enough for the next page to show the message, short
@@ -674,7 +676,7 @@ mod tests {
         assert!(
             matches!(
                 refused,
-                crate::Error::TooLarge {
+                crate::error::Error::TooLarge {
                     key: "c",
                     size: 1002,
                     limit: 1000

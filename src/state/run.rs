@@ -5,11 +5,12 @@ use rocket::log::private as log;
 
 use super::machine::{Answer, Call};
 use super::Context;
+use crate::error::StoreError;
 use crate::metrics;
 use crate::store::users::Users;
 use crate::store::RequestStore;
+use crate::store::SessionStore;
 use crate::time::unix_millis;
-use crate::{SessionStore, StoreError};
 
 /// Carries out `call` on `store` (the request's: what is left of its store time), and
 /// answers what it got.

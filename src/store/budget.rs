@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::StoreError;
+use crate::error::StoreError;
 
 /// The store time left to one request.
 pub(crate) struct Budget {

@@ -15,7 +15,7 @@
 //! [`room`] is that rule as a pure function; each store counts its sessions and carries out
 //! what it answers (Redis mirrors it in its create script).
 
-use crate::SessionRecord;
+use crate::record::SessionRecord;
 
 /// What a stored record is to a store's cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -85,7 +85,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{Changes, Error, SessionConfig, SessionId, SessionRecord, StoreError, StoreKind};
+use crate::config::{SessionConfig, StoreKind};
+
+use crate::error::{Error, StoreError};
+
+use crate::id::SessionId;
+
+use crate::record::{Changes, SessionRecord};
 
 mod budget;
 mod evict;
@@ -112,7 +118,7 @@ pub use users::UserSession;
 /// Refuses a record written in a layout this version does not know.
 #[cfg(feature = "redis")]
 pub(crate) fn check_version(version: u64) -> Result<(), StoreError> {
-    if version == u64::from(crate::FORMAT_VERSION) {
+    if version == u64::from(crate::record::FORMAT_VERSION) {
         Ok(())
     } else {
         Err(StoreError::corrupt(format!(

@@ -12,8 +12,10 @@ use rocket::log::private as log;
 use super::budget::Budget;
 use super::{CommitOutcome, CreateOutcome, DeleteOutcome, SessionStore};
 use crate::error::chain;
+use crate::error::StoreError;
+use crate::id::SessionId;
 use crate::metrics::Timer;
-use crate::{Changes, SessionId, SessionRecord, StoreError};
+use crate::record::{Changes, SessionRecord};
 
 /// Wraps the store the fairing uses: every call goes through it, and only calls report
 /// on the store's health. A request that makes no call (a route without a session guard,

@@ -18,10 +18,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use super::{CommitOutcome, CreateOutcome, DeleteOutcome, SessionStore};
+use crate::error::StoreError;
+use crate::id::SessionId;
 use crate::record::reserved;
+use crate::record::{Changes, SessionRecord};
 use crate::secret::UserKeys;
 use crate::time::{after, unix_millis};
-use crate::{Changes, SessionId, SessionRecord, StoreError};
 use rocket::futures::future::join_all;
 use rocket::log::private as log;
 

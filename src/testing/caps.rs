@@ -7,9 +7,11 @@ use std::time::Duration;
 use rocket::futures::future::join_all;
 
 use super::Store;
+use crate::error::StoreError;
+use crate::id::SessionId;
 use crate::record::reserved::{INDEX, USER};
+use crate::record::{Changes, SessionRecord};
 use crate::store::CreateOutcome;
-use crate::{Changes, SessionId, SessionRecord, StoreError};
 
 const LONG: Duration = Duration::from_secs(600);
 

@@ -9,8 +9,9 @@ use rocket::futures::future::join_all;
 use super::Store;
 
 mod users;
+use crate::id::SessionId;
+use crate::record::{Changes, SessionRecord};
 use crate::store::{CommitOutcome, CreateOutcome, DeleteOutcome};
-use crate::{Changes, SessionId, SessionRecord};
 pub use users::*;
 
 const LONG: Duration = Duration::from_secs(600);
@@ -418,8 +419,9 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::error::StoreError;
+    use crate::store::MemoryStore;
     use crate::store::SessionStore;
-    use crate::{MemoryStore, StoreError};
 
     /// A memory store whose first `stalls` touches take longer than [`SHORT`], as on a
     /// busy machine; when `broken`, a touch that leaves the expiry as it was.

@@ -17,8 +17,8 @@ use rustix::fs::{fstat, openat, renameat, statat, unlinkat, AtFlags, FileType, M
 use rustix::io::Errno;
 use serde::{Deserialize, Serialize};
 
+use crate::record::{SessionRecord, FORMAT_VERSION};
 use crate::time::millis;
-use crate::{SessionRecord, FORMAT_VERSION};
 
 /// The file name extension of session files; temporary files start with a dot.
 const EXTENSION: &str = "session";

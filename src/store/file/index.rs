@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use rocket::log::private as log;
 
 use super::disk::{self, Bad, Dir};
+use crate::record::SessionRecord;
 use crate::store::evict::{self, Class};
-use crate::SessionRecord;
 
 /// What the index knows of a session.
 #[derive(Clone, Copy, Debug)]

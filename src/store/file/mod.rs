@@ -11,8 +11,12 @@ use tokio::sync::{Mutex, MutexGuard};
 use super::evict::Class;
 use super::sweep::Sweeper;
 use super::{CommitOutcome, CreateOutcome, DeleteOutcome};
+use crate::config::SessionConfig;
+use crate::error::{Error, StoreError};
+use crate::id::SessionId;
+use crate::record::{Changes, SessionRecord};
+use crate::store::SessionStore;
 use crate::time::millis;
-use crate::{Changes, Error, SessionConfig, SessionId, SessionRecord, SessionStore, StoreError};
 
 mod disk;
 mod index;

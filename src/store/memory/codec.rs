@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use crate::record::{Changes, SessionRecord};
 use crate::time::millis;
-use crate::{Changes, SessionRecord};
 
 /// `record`, encoded.
 pub(super) fn encode(record: &SessionRecord) -> Vec<u8> {

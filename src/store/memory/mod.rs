@@ -9,8 +9,12 @@ use std::time::Instant;
 use super::evict::{self, Class};
 use super::sweep::Sweeper;
 use super::{CommitOutcome, CreateOutcome, DeleteOutcome};
+use crate::config::MemoryConfig;
+use crate::error::StoreError;
+use crate::id::SessionId;
+use crate::record::{Changes, SessionRecord};
+use crate::store::SessionStore;
 use crate::time::millis;
-use crate::{Changes, MemoryConfig, SessionId, SessionRecord, SessionStore, StoreError};
 
 mod codec;
 mod slab;

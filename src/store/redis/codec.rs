@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use crate::error::StoreError;
+use crate::record::SessionRecord;
 use crate::store::check_version;
-use crate::{SessionRecord, StoreError};
 
 /// Hash field of the record format version.
 pub(super) const VERSION_FIELD: &str = "m:v";

@@ -10,10 +10,12 @@ use redis::{Cmd, ErrorKind, FromRedisValue, RedisError, RedisResult, ServerError
 
 use super::evict::Class;
 use super::{CommitOutcome, CreateOutcome, DeleteOutcome};
+use crate::config::RedisConfig;
+use crate::error::{Error, StoreError};
+use crate::id::SessionId;
+use crate::record::{Changes, SessionRecord, FORMAT_VERSION};
+use crate::store::SessionStore;
 use crate::time::millis;
-use crate::{
-    Changes, Error, RedisConfig, SessionId, SessionRecord, SessionStore, StoreError, FORMAT_VERSION,
-};
 
 mod batch;
 mod codec;

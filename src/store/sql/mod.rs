@@ -12,8 +12,11 @@ use rocket::log::private as log;
 use super::evict::{self, Class};
 use super::sweep::Sweeper;
 use super::{CommitOutcome, CreateOutcome, DeleteOutcome, SessionStore};
+use crate::config::{SessionConfig, SqlConfig};
+use crate::error::{Error, StoreError};
+use crate::id::SessionId;
+use crate::record::{Changes, SessionRecord};
 use crate::time::millis;
-use crate::{Changes, Error, SessionConfig, SessionId, SessionRecord, SqlConfig, StoreError};
 
 #[cfg(feature = "mysql")]
 mod mysql;

@@ -5,7 +5,7 @@ use sqlx::mysql::MySqlPool;
 use sqlx::Row as _;
 
 use super::{private::Sealed, Dialect, Patch, Row};
-use crate::SqlConfig;
+use crate::config::SqlConfig;
 
 /// MySQL and MariaDB, for [`SqlStore`](super::SqlStore): see
 /// [`MySqlStore`](crate::MySqlStore).

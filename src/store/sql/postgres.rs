@@ -4,7 +4,7 @@ use sqlx::postgres::PgPool;
 use sqlx::Row as _;
 
 use super::{private::Sealed, Dialect, Patch, Row};
-use crate::SqlConfig;
+use crate::config::SqlConfig;
 
 /// PostgreSQL, for [`SqlStore`](super::SqlStore): see [`PostgresStore`](crate::PostgresStore).
 #[derive(Debug)]

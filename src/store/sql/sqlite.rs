@@ -7,7 +7,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSy
 use sqlx::{ConnectOptions as _, Row as _};
 
 use super::{private::Sealed, Dialect, Patch, Row};
-use crate::SqlConfig;
+use crate::config::SqlConfig;
 
 /// SQLite, for [`SqlStore`](super::SqlStore): see [`SqliteStore`](crate::SqliteStore).
 #[derive(Debug)]

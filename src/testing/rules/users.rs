@@ -7,12 +7,12 @@ use std::time::Duration;
 use rocket::futures::future::join_all;
 
 use super::{created, loaded, sleep, timed, within, LONG, SHORT};
+use crate::id::SessionId;
 use crate::record::reserved::USER;
 use crate::secret::UserKeys;
 use crate::store::users::Users;
 use crate::testing::Store;
 use crate::time::unix_millis;
-use crate::SessionId;
 use std::time::Instant;
 
 /// A user of this run alone (as the JSON of its `$user` entry): a store that keeps data
