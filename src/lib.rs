@@ -75,21 +75,21 @@
 
 // Layers, bottom to top; a module imports only from its own layer or below
 // (tests/layers.rs checks it).
-// 1. Pure data: configuration, ids and signing, records, errors, time, redirect rules.
+// 1. Pure data: configuration, ids, signing and keys, records, errors, time, redirect rules.
 mod config;
-mod cookie;
 mod error;
 mod id;
+mod keys;
 mod metrics;
 mod record;
 mod redirect;
-mod secret;
 mod time;
 // 2. Stores, and the kit that tests them.
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
-// 3. The request's session state and its commit plan.
+// 3. The request's session state, its commit machine, and the Rocket glue under them
+//    (reading the secrets from the figment, writing `Set-Cookie`).
 mod state;
 // 4. Guards.
 mod auth;

@@ -1,4 +1,4 @@
-//! The crate's layers import one way, bottom to top (STYLE.md, Layers): a module uses only
+//! The crate's layers import one way, bottom to top (ARCHITECTURE.md, Layers): a module uses only
 //! its own layer or those below. This reads every `crate::` path in the code of `src/`
 //! (comments and doc links aside), resolves names the crate root re-exports to the module
 //! that defines them, and fails on an upward one.
@@ -6,16 +6,15 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// Each top-level module's layer: 1 pure data, 2 stores, 3 the request's state and its
-/// commit plan, 4 guards, 5 the fairing.
+/// Each top-level module's layer (ARCHITECTURE.md, Layers): 1 pure data, 2 stores, 3 the
+/// request's state, its commit machine and their Rocket glue, 4 guards, 5 the fairing.
 const LAYERS: &[(&str, u8)] = &[
     ("config", 1),
-    ("cookie", 1),
     ("error", 1),
     ("id", 1),
+    ("keys", 1),
     ("record", 1),
     ("redirect", 1),
-    ("secret", 1),
     ("time", 1),
     ("metrics", 1),
     ("proptest_cases", 1),

@@ -10,6 +10,8 @@ mod stores;
 mod validate;
 mod values;
 
+pub(crate) use values::has_prefix;
+
 pub use stores::{FileConfig, MemoryConfig, RedisConfig, SqlConfig, StoreKind};
 use values::{optional_seconds, seconds};
 pub use values::{SameSitePolicy, Secure};

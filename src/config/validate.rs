@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use rocket::data::ByteUnit;
 
+use super::has_prefix;
 use super::{SameSitePolicy, Secure, SessionConfig, StoreKind};
-use crate::cookie::has_prefix;
 use crate::error::Error;
 use crate::time::MAX_LIFETIME;
 

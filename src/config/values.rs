@@ -165,3 +165,10 @@ pub(crate) mod path_or_false {
         de.deserialize_any(Visitor)
     }
 }
+
+/// Whether the cookie name `name` starts with `prefix`, as browsers compare them: without
+/// regard to case.
+pub(crate) fn has_prefix(name: &str, prefix: &str) -> bool {
+    name.get(..prefix.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+}

@@ -76,7 +76,7 @@ async fn context(rocket: &Rocket<Build>, sessions: &Sessions) -> Result<Context,
         named_database(&mut config, rocket.figment(), &name)?;
     }
 
-    let keys = crate::secret::keys(&config, rocket.figment(), debug)?;
+    let keys = crate::state::keys(&config, rocket.figment(), debug)?;
     let (store, name) = match &sessions.store {
         Some(source) => (source.store(rocket).await?, "custom"),
         None => (crate::store::open(&config).await?, config.store.name()),

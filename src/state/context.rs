@@ -6,10 +6,10 @@ use std::sync::Mutex;
 use rocket::log::private as log;
 use rocket::request::Request;
 
+use super::cookie::CookieWriter;
 use crate::config::SessionConfig;
-use crate::cookie::CookieWriter;
 use crate::id::SessionId;
-use crate::secret::Keys;
+use crate::keys::Keys;
 use crate::store::Observed;
 
 /// What the fairing sets up at ignite and Rocket manages (as `Arc<Context>`): read by

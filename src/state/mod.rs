@@ -20,15 +20,18 @@ use crate::store::RequestStore;
 use crate::store::SessionStore;
 
 mod context;
+mod cookie;
 mod machine;
 mod model;
 mod plan;
 mod run;
+mod secrets;
 
 pub(crate) use context::{Context, Incoming};
 pub(crate) use machine::{Answer, Cookie, Machine, Step};
 use model::State;
 pub(crate) use run::perform;
+pub(crate) use secrets::keys;
 
 /// The request-local session, in the request's local cache (keyed by this private type).
 pub(crate) enum Slot {

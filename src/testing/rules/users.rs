@@ -8,8 +8,8 @@ use rocket::futures::future::join_all;
 
 use super::{created, loaded, sleep, timed, within, LONG, SHORT};
 use crate::id::SessionId;
+use crate::keys::UserKeys;
 use crate::record::reserved::USER;
-use crate::secret::UserKeys;
 use crate::store::users::Users;
 use crate::testing::Store;
 use crate::time::unix_millis;

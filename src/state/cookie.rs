@@ -7,7 +7,7 @@ use rocket::http::Header;
 use rocket::request::Request;
 use rocket::response::Response;
 
-use crate::config::{SameSitePolicy, Secure, SessionConfig};
+use crate::config::{has_prefix, SameSitePolicy, Secure, SessionConfig};
 
 /// Writes `Set-Cookie` headers for the session cookie. The attributes that never change
 /// are formatted once, at ignite, so a response pays for one string.
@@ -119,11 +119,4 @@ impl CookieWriter {
             }
         }
     }
-}
-
-/// Whether the cookie name `name` starts with `prefix`, as browsers compare them: without
-/// regard to case.
-pub(crate) fn has_prefix(name: &str, prefix: &str) -> bool {
-    name.get(..prefix.len())
-        .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
 }
