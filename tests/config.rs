@@ -7,6 +7,7 @@ mod common;
 use common::*;
 use rocket::error::ErrorKind;
 use rocket::figment::Jail;
+use rocket::http::Status;
 use rocket::local::blocking::Client;
 use rocket::{get, routes};
 use rocket_server_sessions::{Error, Session, SessionConfig, SessionEntry, Sessions};
@@ -284,13 +285,35 @@ fn max_session_size_reads_sizes_as_rocket_limits_do() {
 /// Sessions in the memory store another fairing manages.
 fn on_the_shared_store() -> Sessions {
     Sessions::builder()
-        .store_with(|rocket| {
+        .store_with(|rocket, _config| {
             let store = rocket
                 .state::<rocket_server_sessions::MemoryStore>()
                 .cloned();
             async move { store.ok_or("the shared store is not managed") }
         })
         .build()
+}
+
+/// The shape issue: `store_with` receives the configuration the fairing runs with, the
+/// builder's settings on top of Rocket.toml's, not what a re-read of the figment gives.
+#[test]
+fn a_store_built_at_ignite_sees_the_resolved_config() {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let sessions = Sessions::builder()
+        .max_age(std::time::Duration::from_secs(77))
+        .store_with({
+            let seen = seen.clone();
+            move |_rocket, config| {
+                *seen.lock().unwrap() = Some(config.clone());
+                async { Ok::<_, &str>(rocket_server_sessions::MemoryStore::default()) }
+            }
+        })
+        .build();
+    let app = rocket_with(figment().merge(("sessions.max_age", 5)), None).attach(sessions);
+    let client = Client::tracked(app).expect("launches");
+    assert_eq!(client.get("/counter").dispatch().status(), Status::Ok);
+    let config: SessionConfig = seen.lock().unwrap().take().expect("store_with ran");
+    assert_eq!(config.max_age, std::time::Duration::from_secs(77));
 }
 
 #[test]

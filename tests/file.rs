@@ -21,7 +21,10 @@ fn fresh_store() -> (PathBuf, FileStore) {
     let dir = fresh_dir();
     let mut config = SessionConfig::default();
     config.file.dir = dir.clone();
-    (dir, FileStore::open(&config).unwrap())
+    (
+        dir,
+        FileStore::open(&config.file, config.max_session_size).unwrap(),
+    )
 }
 
 /// The test app on a file store in `dir`, configured through the `sessions` table.
@@ -249,7 +252,7 @@ async fn an_uncreatable_directory_stops_launch_naming_the_key() {
 fn open_problem(dir: &std::path::Path) -> Option<String> {
     let mut config = SessionConfig::default();
     config.file.dir = dir.to_path_buf();
-    match FileStore::open(&config) {
+    match FileStore::open(&config.file, config.max_session_size) {
         Ok(_) => None,
         Err(rocket_server_sessions::Error::Config { key, .. }) => Some(key),
         Err(other) => panic!("not a config error: {other}"),
@@ -415,7 +418,7 @@ async fn fifos_links_huge_and_garbage_files_never_hang_crash_or_log_anyone_in() 
         tokio::task::spawn_blocking(move || {
             let mut config = SessionConfig::default();
             config.file.dir = dir;
-            FileStore::open(&config)
+            FileStore::open(&config.file, config.max_session_size)
         })
     };
     let store = within_deadline("opening", opened).await.unwrap().unwrap();

@@ -205,21 +205,21 @@ async fn sweep(store: &str, url: &str, table: &str, max_sessions: usize) {
     match store {
         #[cfg(feature = "sqlite")]
         "sqlite" => {
-            let store = rocket_server_sessions::SqliteStore::connect(&config)
+            let store = rocket_server_sessions::SqliteStore::connect(&config.sql)
                 .await
                 .unwrap();
             store.sweep().await.unwrap();
         }
         #[cfg(feature = "postgres")]
         "postgres" => {
-            let store = rocket_server_sessions::PostgresStore::connect(&config)
+            let store = rocket_server_sessions::PostgresStore::connect(&config.sql)
                 .await
                 .unwrap();
             store.sweep().await.unwrap();
         }
         #[cfg(feature = "mysql")]
         "mysql" => {
-            let store = rocket_server_sessions::MySqlStore::connect(&config)
+            let store = rocket_server_sessions::MySqlStore::connect(&config.sql)
                 .await
                 .unwrap();
             store.sweep().await.unwrap();
@@ -384,7 +384,7 @@ fn set_mode(path: &std::path::Path, mode: u32) {
 /// `SqliteStore::connect` on `url`: the key and message of its error, if it fails.
 #[cfg(all(unix, feature = "sqlite"))]
 async fn sqlite_problem(url: &str) -> Option<(String, String)> {
-    match rocket_server_sessions::SqliteStore::connect(&sql::config(url.to_owned())).await {
+    match rocket_server_sessions::SqliteStore::connect(&sql::config(url.to_owned()).sql).await {
         Ok(_) => None,
         Err(rocket_server_sessions::Error::Config { key, message }) => Some((key, message)),
         Err(other) => panic!("not a config error: {other}"),
@@ -508,7 +508,7 @@ async fn postgres_finds_a_session_by_its_index_not_a_table_scan() {
     };
     let config = sql::config(url.clone());
     let table = config.sql.table.clone();
-    let store = rocket_server_sessions::PostgresStore::connect(&config)
+    let store = rocket_server_sessions::PostgresStore::connect(&config.sql)
         .await
         .unwrap();
     // Enough rows, and statistics that say so, for a scan to cost more than the index.
@@ -568,7 +568,7 @@ async fn mysql_finds_a_session_by_its_index_not_a_table_scan() {
     };
     let config = sql::config(url.clone());
     let table = config.sql.table.clone();
-    let store = rocket_server_sessions::MySqlStore::connect(&config)
+    let store = rocket_server_sessions::MySqlStore::connect(&config.sql)
         .await
         .unwrap();
     let db = sqlx::MySqlPool::connect(&url).await.unwrap();

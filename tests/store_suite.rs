@@ -21,10 +21,10 @@ rocket_server_sessions::store_suite!(file, async {
     config.file.dir = dir;
     // The suite stores a 256 KiB value straight into the store.
     config.max_session_size = rocket::data::ByteUnit::Mebibyte(1);
-    Some(
-        Arc::new(rocket_server_sessions::FileStore::open(&config).expect("a writable directory"))
-            as Store,
-    )
+    Some(Arc::new(
+        rocket_server_sessions::FileStore::open(&config.file, config.max_session_size)
+            .expect("a writable directory"),
+    ) as Store)
 });
 
 #[cfg(feature = "redis")]
@@ -70,8 +70,10 @@ mod caps {
             config.file.dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
                 .join(format!("sessions-{}", SessionId::generate()));
             config.file.max_sessions = cap;
-            Arc::new(rocket_server_sessions::FileStore::open(&config).expect("a directory"))
-                as Store
+            Arc::new(
+                rocket_server_sessions::FileStore::open(&config.file, config.max_session_size)
+                    .expect("a directory"),
+            ) as Store
         })
         .await;
     }
@@ -130,7 +132,7 @@ mod caps {
     #[rocket::async_test]
     async fn sqlite() {
         sql(Some(common::sql::sqlite_url()), async |config| {
-            rocket_server_sessions::SqliteStore::connect(config)
+            rocket_server_sessions::SqliteStore::connect(&config.sql)
                 .await
                 .expect("an SQLite file")
         })
@@ -141,7 +143,7 @@ mod caps {
     #[rocket::async_test]
     async fn postgres() {
         sql(common::sql::postgres_url(), async |config| {
-            rocket_server_sessions::PostgresStore::connect(config)
+            rocket_server_sessions::PostgresStore::connect(&config.sql)
                 .await
                 .expect("the test PostgreSQL")
         })
@@ -152,7 +154,7 @@ mod caps {
     #[rocket::async_test]
     async fn mysql() {
         sql(common::sql::mysql_url(), async |config| {
-            rocket_server_sessions::MySqlStore::connect(config)
+            rocket_server_sessions::MySqlStore::connect(&config.sql)
                 .await
                 .expect("the test MariaDB")
         })

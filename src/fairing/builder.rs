@@ -10,7 +10,7 @@ use rocket::{Build, Rocket};
 use serde::Serialize;
 
 use super::Sessions;
-use crate::config::{SameSitePolicy, Secure};
+use crate::config::{SameSitePolicy, Secure, SessionConfig};
 use crate::error::Error;
 use crate::store::SessionStore;
 
@@ -48,7 +48,10 @@ pub(super) enum StoreSource {
 }
 
 /// Makes a store from the `Rocket` being ignited.
-type BuildStore = dyn Fn(&Rocket<Build>) -> BoxFuture<'static, Result<Arc<dyn SessionStore>, BoxError>>
+type BuildStore = dyn Fn(
+        &Rocket<Build>,
+        &SessionConfig,
+    ) -> BoxFuture<'static, Result<Arc<dyn SessionStore>, BoxError>>
     + Send
     + Sync;
 
@@ -60,10 +63,11 @@ impl StoreSource {
     pub(super) async fn store(
         &self,
         rocket: &Rocket<Build>,
+        config: &SessionConfig,
     ) -> Result<Arc<dyn SessionStore>, Error> {
         match self {
             StoreSource::Ready(store) => Ok(store.clone()),
-            StoreSource::Build(build) => build(rocket).await.map_err(Error::StoreBuild),
+            StoreSource::Build(build) => build(rocket, config).await.map_err(Error::StoreBuild),
         }
     }
 }
@@ -97,10 +101,13 @@ impl SessionsBuilder {
     }
 
     /// Keeps sessions in the store `build` makes at ignite, from the `Rocket` being
-    /// ignited: for a store on what another fairing set up, such as the app's database
-    /// pool from `rocket_db_pools`. Attach that fairing before this one, so that its state
-    /// is managed when `build` runs. Take what you need from the `Rocket` before the
-    /// `async` block, which cannot borrow it.
+    /// ignited and the sessions' configuration: for a store on what another fairing set
+    /// up, such as the app's database pool from `rocket_db_pools`. Attach that fairing
+    /// before this one, so that its state is managed when `build` runs. The
+    /// [`SessionConfig`] is the one the fairing runs with: Rocket.toml's `sessions` table,
+    /// `ROCKET_SESSIONS`, this builder's settings and the profile's defaults, validated
+    /// (`config.sql` holds `databases.<name>`'s URL when `sql.database` names one). Take
+    /// what you need from both before the `async` block, which cannot borrow them.
     ///
     /// # Errors
     ///
@@ -118,7 +125,7 @@ impl SessionsBuilder {
     ///     rocket.manage(MemoryStore::default())
     /// });
     /// let sessions = Sessions::builder()
-    ///     .store_with(|rocket| {
+    ///     .store_with(|rocket, _config| {
     ///         let store = rocket.state::<MemoryStore>().cloned();
     ///         async move { store.ok_or("attach the shared store's fairing first") }
     ///     })
@@ -127,18 +134,19 @@ impl SessionsBuilder {
     /// ```
     pub fn store_with<F, Fut, S, E>(mut self, build: F) -> Self
     where
-        F: Fn(&Rocket<Build>) -> Fut + Send + Sync + 'static,
+        F: Fn(&Rocket<Build>, &SessionConfig) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<S, E>> + Send + 'static,
         S: SessionStore,
         E: Into<BoxError>,
     {
-        let build = move |rocket: &Rocket<Build>| -> BoxFuture<'static, _> {
-            let made = build(rocket);
-            Box::pin(async move {
-                let store = made.await.map_err(Into::into)?;
-                Ok(Arc::new(store) as Arc<dyn SessionStore>)
-            })
-        };
+        let build =
+            move |rocket: &Rocket<Build>, config: &SessionConfig| -> BoxFuture<'static, _> {
+                let made = build(rocket, config);
+                Box::pin(async move {
+                    let store = made.await.map_err(Into::into)?;
+                    Ok(Arc::new(store) as Arc<dyn SessionStore>)
+                })
+            };
         self.store = Some(StoreSource::Build(Box::new(build)));
         self
     }

@@ -78,7 +78,7 @@ async fn context(rocket: &Rocket<Build>, sessions: &Sessions) -> Result<Context,
 
     let keys = crate::state::keys(&config, rocket.figment(), debug)?;
     let (store, name) = match &sessions.store {
-        Some(source) => (source.store(rocket).await?, "custom"),
+        Some(source) => (source.store(rocket, &config).await?, "custom"),
         None => (crate::store::open(&config).await?, config.store.name()),
     };
     crate::metrics::describe();

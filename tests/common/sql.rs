@@ -35,7 +35,7 @@ pub fn mysql_url() -> Option<String> {
 
 #[cfg(feature = "sqlite")]
 pub async fn sqlite_store() -> Option<Arc<dyn SessionStore>> {
-    let store = rocket_server_sessions::SqliteStore::connect(&config(sqlite_url()))
+    let store = rocket_server_sessions::SqliteStore::connect(&config(sqlite_url()).sql)
         .await
         .expect("an SQLite file opens");
     Some(Arc::new(store))
@@ -43,7 +43,7 @@ pub async fn sqlite_store() -> Option<Arc<dyn SessionStore>> {
 
 #[cfg(feature = "postgres")]
 pub async fn postgres_store() -> Option<Arc<dyn SessionStore>> {
-    let store = rocket_server_sessions::PostgresStore::connect(&config(postgres_url()?))
+    let store = rocket_server_sessions::PostgresStore::connect(&config(postgres_url()?).sql)
         .await
         .expect("the test PostgreSQL answers");
     Some(Arc::new(store))
@@ -51,7 +51,7 @@ pub async fn postgres_store() -> Option<Arc<dyn SessionStore>> {
 
 #[cfg(feature = "mysql")]
 pub async fn mysql_store() -> Option<Arc<dyn SessionStore>> {
-    let store = rocket_server_sessions::MySqlStore::connect(&config(mysql_url()?))
+    let store = rocket_server_sessions::MySqlStore::connect(&config(mysql_url()?).sql)
         .await
         .expect("the test MariaDB answers");
     Some(Arc::new(store))

@@ -35,7 +35,7 @@ pub fn file() -> Option<Opener> {
         rocket_server_sessions::SessionId::generate()
     ));
     Some(opener(config, |config| {
-        let store = rocket_server_sessions::FileStore::open(&config);
+        let store = rocket_server_sessions::FileStore::open(&config.file, config.max_session_size);
         Box::pin(async move { Arc::new(store.expect("a writable directory")) as Store })
     }))
 }
@@ -67,7 +67,7 @@ pub fn sqlite() -> Option<Opener> {
     let config = super::sql::config(super::sql::sqlite_url());
     Some(opener(config, |config| {
         Box::pin(async move {
-            let store = rocket_server_sessions::SqliteStore::connect(&config).await;
+            let store = rocket_server_sessions::SqliteStore::connect(&config.sql).await;
             Arc::new(store.expect("an SQLite file opens")) as Store
         })
     }))
@@ -78,7 +78,7 @@ pub fn postgres() -> Option<Opener> {
     let config = super::sql::config(super::sql::postgres_url()?);
     Some(opener(config, |config| {
         Box::pin(async move {
-            let store = rocket_server_sessions::PostgresStore::connect(&config).await;
+            let store = rocket_server_sessions::PostgresStore::connect(&config.sql).await;
             Arc::new(store.expect("the test PostgreSQL answers")) as Store
         })
     }))
@@ -89,7 +89,7 @@ pub fn mysql() -> Option<Opener> {
     let config = super::sql::config(super::sql::mysql_url()?);
     Some(opener(config, |config| {
         Box::pin(async move {
-            let store = rocket_server_sessions::MySqlStore::connect(&config).await;
+            let store = rocket_server_sessions::MySqlStore::connect(&config.sql).await;
             Arc::new(store.expect("the test MariaDB answers")) as Store
         })
     }))

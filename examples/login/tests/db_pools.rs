@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use rocket::local::asynchronous::Client;
 use rocket_db_pools::Database;
-use rocket_server_sessions::{SessionConfig, Sessions, SqliteStore};
+use rocket_server_sessions::{Sessions, SqliteStore};
 
 /// The application's own database.
 #[derive(Database)]
@@ -19,15 +19,12 @@ struct App(sqlx::SqlitePool);
 async fn a_store_on_the_apps_rocket_db_pools_pool() {
     let url = sql::sqlite_url();
     let sessions = Sessions::builder()
-        .store_with(|rocket| {
+        .store_with(|rocket, config| {
             let pool = App::fetch(rocket).map(|db| (**db).clone());
-            let config = rocket
-                .figment()
-                .focus("sessions")
-                .extract::<SessionConfig>();
+            let config = config.sql.clone(); // resolved: Rocket.toml, builder, validated
             async move {
                 let pool = pool.ok_or("attach App::init() before the sessions")?;
-                let store = SqliteStore::with_pool(pool, &config?).await?;
+                let store = SqliteStore::with_pool(pool, &config).await?;
                 Ok::<_, Box<dyn std::error::Error + Send + Sync>>(store)
             }
         })

@@ -11,7 +11,9 @@ use tokio::sync::{Mutex, MutexGuard};
 use super::evict::Class;
 use super::sweep::Sweeper;
 use super::{CommitOutcome, CreateOutcome, DeleteOutcome};
-use crate::config::SessionConfig;
+use rocket::data::ByteUnit;
+
+use crate::config::FileConfig;
 use crate::error::{Error, StoreError};
 use crate::id::SessionId;
 use crate::record::{Changes, SessionRecord};
@@ -85,7 +87,7 @@ const FILE_FACTOR: u64 = 4;
 ///
 /// let mut config = SessionConfig::default();
 /// config.file.dir = "/var/lib/myapp/sessions".into();
-/// let store = FileStore::open(&config)?;
+/// let store = FileStore::open(&config.file, config.max_session_size)?;
 /// let rocket = rocket::build().attach(Sessions::builder().store(store).build());
 /// # Ok(()) }
 /// ```
@@ -114,20 +116,22 @@ struct Inner {
 }
 
 impl FileStore {
-    /// Opens the directory `config.file.dir`, creating it when missing, and reads the
-    /// sessions it holds into the store's index, removing expired and unreadable ones.
-    /// Files are read up to four times `config.max_session_size` plus 16 KiB.
+    /// Opens the directory `config.dir`, creating it when missing, and reads the sessions
+    /// it holds into the store's index, removing expired and unreadable ones. Files are
+    /// read up to four times `max_session_size` (the sessions' [`SessionConfig`] setting,
+    /// which a file must be able to hold) plus 16 KiB: a larger one is not a session.
+    ///
+    /// [`SessionConfig`]: crate::SessionConfig
     ///
     /// # Errors
     ///
     /// [`Error::Config`] naming `file.dir` when the directory cannot be created or read,
     /// or is not safe: a symbolic link, owned by another user, or writable by group or
     /// others.
-    pub fn open(config: &SessionConfig) -> Result<Self, Error> {
+    pub fn open(config: &FileConfig, max_session_size: ByteUnit) -> Result<Self, Error> {
         let problem = |message: String| Error::config("file.dir", message);
-        let dir = Dir::open(&config.file.dir).map_err(problem)?;
-        let limit = config
-            .max_session_size
+        let dir = Dir::open(&config.dir).map_err(problem)?;
+        let limit = max_session_size
             .as_u64()
             .saturating_mul(FILE_FACTOR)
             .saturating_add(FILE_OVERHEAD);
@@ -137,14 +141,14 @@ impl FileStore {
         let inner = Arc::new(Inner {
             dir: Arc::new(dir),
             limit,
-            cap: config.file.max_sessions.max(1),
+            cap: config.max_sessions.max(1),
             locks: (0..LOCKS).map(|_| Mutex::new(())).collect(),
             evicting: Mutex::new(()),
             creating: Default::default(),
             lists: AtomicUsize::new(index.values().filter(|s| s.class == Class::List).count()),
             index: SyncMutex::new(index),
         });
-        let sweeper = Sweeper::spawn(&inner, config.file.sweep_interval, |inner| async move {
+        let sweeper = Sweeper::spawn(&inner, config.sweep_interval, |inner| async move {
             inner.sweep().await.unwrap_or_else(|e| {
                 log::warn!("could not sweep the session directory: {e}");
                 0

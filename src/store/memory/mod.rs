@@ -246,14 +246,23 @@ impl MemoryStore {
         let Some(mut evict) = plan() else {
             return Err(StoreError::Full);
         };
+        // First the shards holding at least their share of the cap, whose oldest sessions
+        // are the store's oldest too (a shard just evicted from holds only recent ones),
+        // then any, so that a user who keeps her sessions in one shard still finds room.
         let count = shards.shards.len();
-        for i in (0..count).map(|k| (home + k) % count) {
-            if evict.is_none() {
-                break;
+        let share = shards.cap / count;
+        for pass in [share, 0] {
+            for i in (0..count).map(|k| (home + k) % count) {
+                if evict.is_none() {
+                    return Ok(());
+                }
+                let mut shard = lock(&shards.shards[i]);
+                if shard.map.len() < pass {
+                    continue;
+                }
+                evict.anonymous -= shard.evict(Class::Anonymous, evict.anonymous);
+                evict.signed_in -= shard.evict(Class::SignedIn, evict.signed_in);
             }
-            let mut shard = lock(&shards.shards[i]);
-            evict.anonymous -= shard.evict(Class::Anonymous, evict.anonymous);
-            evict.signed_in -= shard.evict(Class::SignedIn, evict.signed_in);
         }
         Ok(())
     }

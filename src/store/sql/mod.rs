@@ -12,7 +12,7 @@ use rocket::log::private as log;
 use super::evict::{self, Class};
 use super::sweep::Sweeper;
 use super::{CommitOutcome, CreateOutcome, DeleteOutcome, SessionStore};
-use crate::config::{SessionConfig, SqlConfig};
+use crate::config::SqlConfig;
 use crate::error::{Error, StoreError};
 use crate::id::SessionId;
 use crate::record::{Changes, SessionRecord};
@@ -89,7 +89,7 @@ const SWEEP_BATCHES: usize = 100;
 ///
 /// let mut config = SessionConfig::default();
 /// config.sql.url = Some("sqlite://sessions.db".into());
-/// let store = SqliteStore::connect(&config).await?;
+/// let store = SqliteStore::connect(&config.sql).await?;
 /// let rocket = rocket::build().attach(Sessions::builder().store(store).build());
 /// # Ok(()) }
 /// ```
@@ -308,7 +308,7 @@ fn store_error(error: sqlx::Error) -> StoreError {
 }
 
 impl<D: Dialect> SqlStore<D> {
-    /// Connects to the database `config.sql` names (`url`, or the `rocket_db_pools`
+    /// Connects to the database `config` names (`url`, or the `rocket_db_pools`
     /// database `database` once the fairing has read its settings), and creates the
     /// table when missing (unless `create_table` is off).
     ///
@@ -318,11 +318,11 @@ impl<D: Dialect> SqlStore<D> {
     /// `sql.timeout`, or is an SQLite file (or one of its `-wal`, `-shm` and `-journal`
     /// files) that group or others may read or write; naming `sql.table` when the table
     /// cannot be created.
-    pub async fn connect(config: &SessionConfig) -> Result<Self, Error> {
-        D::prepare(&config.sql).map_err(|e| Error::config("sql.url", e))?;
-        let pool = tokio::time::timeout(config.sql.timeout, D::connect(&config.sql))
+    pub async fn connect(config: &SqlConfig) -> Result<Self, Error> {
+        D::prepare(config).map_err(|e| Error::config("sql.url", e))?;
+        let pool = tokio::time::timeout(config.timeout, D::connect(config))
             .await
-            .map_err(|_| format!("no answer within {:?}", config.sql.timeout))
+            .map_err(|_| format!("no answer within {:?}", config.timeout))
             .and_then(|connected| connected.map_err(|e| e.to_string()))
             .map_err(|e| {
                 Error::config(
@@ -335,14 +335,14 @@ impl<D: Dialect> SqlStore<D> {
 
     /// The store on `pool`, a pool of the application's (from `rocket_db_pools`, say), so
     /// that one pool serves the application and its sessions. Creates the table when
-    /// missing (unless `config.sql.create_table` is off); reads the rest of
-    /// `config.sql` but its `url` and `database`.
+    /// missing (unless `config.create_table` is off); reads the rest of `config` but its
+    /// `url` and `database`.
     ///
     /// # Errors
     ///
     /// [`Error::Config`] naming `sql.table` when the table cannot be created.
-    pub async fn with_pool(pool: D::Pool, config: &SessionConfig) -> Result<Self, Error> {
-        let sql = &config.sql;
+    pub async fn with_pool(pool: D::Pool, config: &SqlConfig) -> Result<Self, Error> {
+        let sql = config;
         if sql.create_table {
             let created = tokio::time::timeout(sql.timeout, D::create_table(&pool, &sql.table));
             match created.await {
