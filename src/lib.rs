@@ -74,7 +74,7 @@
 #![forbid(unsafe_code)]
 
 // Layers, bottom to top; a module imports only from its own layer or below
-// (tests/layers.rs checks it).
+// (ARCHITECTURE.md says what each owns; tests/layers.rs checks it).
 // 1. Pure data: configuration, ids, signing and keys, records, errors, time, redirect rules.
 mod config;
 mod error;

@@ -227,7 +227,7 @@ fn upward_imports(src: &Path) -> Vec<String> {
             continue;
         }
         let own = layer(&module).unwrap_or_else(|| {
-            panic!("{module} has no layer: add it to tests/layers.rs and STYLE.md's list")
+            panic!("{module} has no layer: add it to LAYERS here and to ARCHITECTURE.md's table of layers")
         });
         let code = std::fs::read_to_string(&file).unwrap();
         for target in reached(&code, &module_path(src, &file), &roots) {

@@ -1,4 +1,6 @@
 //! The `Sessions` fairing: reads the configuration at ignite, commits sessions on response.
+//! It decides nothing of the commit: it feeds the commit machine (`state::Machine`) and
+//! carries out its steps (ARCHITECTURE.md, "A request's path").
 
 use std::sync::Arc;
 

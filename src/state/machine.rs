@@ -70,6 +70,9 @@
 //! Expire  Deleted                          expire cookie                     done
 //! ```
 //!
+//! ARCHITECTURE.md ("A request's path") shows where the machine sits between the guards
+//! and the store.
+//!
 //! Each race another request can win shows here as an answer: a creation that finds its id
 //! taken (a page and its requests stored a session at once), a session gone before its
 //! update (logged out meanwhile), an old session gone before a move (revoked meanwhile).
