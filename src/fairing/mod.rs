@@ -147,7 +147,7 @@ impl Fairing for Sessions {
     fn info(&self) -> Info {
         Info {
             name: "Sessions",
-            kind: Kind::Ignite | Kind::Liftoff | Kind::Response | Kind::Singleton,
+            kind: Kind::Ignite | Kind::Liftoff | Kind::Response | Kind::Shutdown | Kind::Singleton,
         }
     }
 
@@ -179,6 +179,13 @@ impl Fairing for Sessions {
                 config.rolling,
                 config.secure,
             );
+        }
+    }
+
+    /// Stops the store's sweeps and closes its connections.
+    async fn on_shutdown(&self, rocket: &Rocket<Orbit>) {
+        if let Some(ctx) = rocket.state::<Arc<Context>>() {
+            ctx.store.shutdown().await;
         }
     }
 

@@ -133,6 +133,26 @@ pub trait SessionStore: Send + Sync + 'static {
     fn timeout(&self) -> Option<Duration> {
         None
     }
+
+    /// Stops the store's background work and closes its connections: the fairing calls it
+    /// once, when Rocket shuts down. Calls after it may fail with
+    /// [`StoreError::Unavailable`]. The default does nothing.
+    ///
+    /// The memory and file stores stop their sweeps; the SQL stores stop theirs and close
+    /// their pool (waiting for the connections in use); the Redis store's connections
+    /// close when it is dropped, after Rocket's shutdown.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use rocket_server_sessions::{MemoryStore, SessionStore};
+    ///
+    /// # rocket::async_test(async {
+    /// let store = MemoryStore::default();
+    /// store.shutdown().await; // its sweep ends; the sessions it holds stay readable
+    /// # });
+    /// ```
+    async fn shutdown(&self) {}
 }
 
 /// A shared store is a store: the application can keep a handle on the store its
@@ -173,6 +193,10 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
 
     fn timeout(&self) -> Option<Duration> {
         (**self).timeout()
+    }
+
+    async fn shutdown(&self) {
+        (**self).shutdown().await
     }
 }
 

@@ -67,6 +67,11 @@ enum Change {
 }
 
 impl Observed {
+    /// Stops the store's background work and closes its connections (Rocket's shutdown).
+    pub(crate) async fn shutdown(&self) {
+        self.store.shutdown().await;
+    }
+
     pub(crate) fn new(store: Arc<dyn SessionStore>, name: &'static str) -> Self {
         Observed {
             timeout: store.timeout(),

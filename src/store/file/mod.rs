@@ -342,6 +342,10 @@ impl Inner {
 
 #[rocket::async_trait]
 impl SessionStore for FileStore {
+    async fn shutdown(&self) {
+        self.sweeper.stop();
+    }
+
     async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
         let inner = self.inner();
         let found = inner.live(&id.storage_key()).await?;

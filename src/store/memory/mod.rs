@@ -393,6 +393,10 @@ fn readable<T>(decoded: Option<T>) -> Result<T, StoreError> {
 
 #[rocket::async_trait]
 impl SessionStore for MemoryStore {
+    async fn shutdown(&self) {
+        self.sweeper.stop();
+    }
+
     async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
         let (mut shard, now) = self.shard(id);
         shard

@@ -108,6 +108,9 @@ impl<D: Dialect> Clone for SqlStore<D> {
 }
 
 struct Inner<D: Dialect> {
+    /// Whether the store opened the pool (`connect`), and closes it at shutdown; a pool
+    /// given to `with_pool` is the application's to close.
+    owns_pool: bool,
     pool: D::Pool,
     sql: D::Sql,
     timeout: Duration,
@@ -147,6 +150,9 @@ pub trait Dialect: private::Sealed + Send + Sync + Sized + 'static {
     /// The statements for `table`.
     #[doc(hidden)]
     fn statements(table: &str) -> Self::Sql;
+    /// Closes `pool`, waiting for the connections in use.
+    #[doc(hidden)]
+    async fn close(pool: &Self::Pool);
     /// Creates the table and its index when missing.
     #[doc(hidden)]
     async fn create_table(pool: &Self::Pool, table: &str) -> Result<(), sqlx::Error>;
@@ -330,7 +336,7 @@ impl<D: Dialect> SqlStore<D> {
                     format!("could not connect: {e}; is the server running and the URL right?"),
                 )
             })?;
-        Self::with_pool(pool, config).await
+        Self::on_pool(pool, config, true).await
     }
 
     /// The store on `pool`, a pool of the application's (from `rocket_db_pools`, say), so
@@ -342,6 +348,11 @@ impl<D: Dialect> SqlStore<D> {
     ///
     /// [`Error::Config`] naming `sql.table` when the table cannot be created.
     pub async fn with_pool(pool: D::Pool, config: &SqlConfig) -> Result<Self, Error> {
+        Self::on_pool(pool, config, false).await
+    }
+
+    /// The store on `pool`, which it closes at shutdown when it `owns_pool`.
+    async fn on_pool(pool: D::Pool, config: &SqlConfig, owns_pool: bool) -> Result<Self, Error> {
         let sql = config;
         if sql.create_table {
             let created = tokio::time::timeout(sql.timeout, D::create_table(&pool, &sql.table));
@@ -360,6 +371,7 @@ impl<D: Dialect> SqlStore<D> {
 
         let inner = Arc::new(Inner {
             pool,
+            owns_pool,
             sql: D::statements(&sql.table),
             timeout: sql.timeout,
             cap: sql.max_sessions.max(1),
@@ -625,6 +637,13 @@ impl<D: Dialect> SessionStore for SqlStore<D> {
     /// `sql.timeout` bounds a request's statements together.
     fn timeout(&self) -> Option<Duration> {
         Some(self.inner.timeout)
+    }
+
+    async fn shutdown(&self) {
+        self.sweeper.stop();
+        if self.inner.owns_pool {
+            D::close(&self.inner.pool).await;
+        }
     }
 }
 
