@@ -72,6 +72,8 @@
 
 #![deny(missing_docs, missing_debug_implementations)]
 #![forbid(unsafe_code)]
+// docs.rs (`--cfg docsrs`, on nightly) labels each gated item with the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // Layers, bottom to top; a module imports only from its own layer or below
 // (ARCHITECTURE.md says what each owns; tests/layers.rs checks it).

@@ -28,6 +28,10 @@ pub(crate) mod reserved {
     /// When a logged-in session was last written (by a change, or a `rolling` refresh), in
     /// milliseconds since the Unix epoch: its "last seen" in the list of a user's sessions.
     pub(crate) const SEEN: &str = "$seen";
+    /// When the session was last refreshed (created, or its lifetime reset), in
+    /// milliseconds since the Unix epoch; kept with `touch_after` alone, which refreshes an
+    /// unchanged session only once this is that old.
+    pub(crate) const TOUCHED: &str = "$touched";
     /// Marks the record that lists a user's sessions, and holds that user: such a record
     /// counts as logged in, so no flood of strangers evicts it before a real session.
     pub(crate) const INDEX: &str = "$index";
@@ -42,7 +46,7 @@ pub(crate) mod reserved {
     /// Whether `key` describes the session rather than holds anything for it: a session
     /// holding only these is not worth storing.
     pub(crate) fn is_metadata(key: &str) -> bool {
-        key == LIFETIME || key == CREATED || key == SEEN || key == LISTED
+        key == LIFETIME || key == CREATED || key == SEEN || key == LISTED || key == TOUCHED
     }
 
     /// Whether `key` holds what the application stored for the visitor: its own entries

@@ -166,3 +166,53 @@ async fn rolling_keeps_a_remembered_sessions_own_lifetime() {
     let cookie = session_cookie(&response).unwrap();
     assert_eq!(cookie.max_age(), Some(rocket::time::Duration::seconds(5)));
 }
+
+/// The cost issue: with `touch_after`, an unchanged session is written back at most once
+/// per period, routes without a guard never touch it, and the refresh comes once the
+/// period has passed.
+#[rocket::async_test]
+async fn touch_after_writes_an_unchanged_session_back_once_per_period() {
+    let store = Counting::memory();
+    let after = Duration::from_secs(1);
+    let builder = Sessions::builder()
+        .store(store.clone())
+        .rolling(true)
+        .max_age(after * 8)
+        .touch_after(after);
+    let client = client(builder).await;
+    let created = Instant::now();
+    get_ok(&client, "/counter").await;
+
+    // Within the period: no write and no cookie, on routes with a guard or without.
+    for _ in 0..5 {
+        let read = client.get("/count").dispatch().await;
+        let plain = client.get("/plain").dispatch().await;
+        if created.elapsed() < after {
+            assert!(
+                session_cookie(&read).is_none(),
+                "refreshed within the period"
+            );
+            assert!(session_cookie(&plain).is_none());
+        }
+    }
+    let (_, create, commit, touch, _) = store.calls.get();
+    assert_eq!((create, touch), (1, 0));
+    let early = commit;
+
+    // Past it, the next read refreshes the session, once.
+    let deadline = deadline();
+    let refreshed = loop {
+        let response = client.get("/count").dispatch().await;
+        if let Some(cookie) = session_cookie(&response) {
+            break cookie;
+        }
+        pause(deadline, "a refresh once the period passed").await;
+    };
+    assert_eq!(
+        refreshed.max_age(),
+        Some(rocket::time::Duration::seconds(8))
+    );
+    let (_, _, commit, touch, _) = store.calls.get();
+    assert_eq!((commit - early, touch), (1, 0), "one write for the refresh");
+    assert_eq!(get_ok(&client, "/count").await, "1");
+}

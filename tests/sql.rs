@@ -668,7 +668,11 @@ async fn shutdown_closes_the_pool_the_store_opened_and_no_other() {
     // The application's pool: still open after the sessions' shutdown.
     let config = sql::config(sql::sqlite_url()).sql;
     // The store makes the file, private; then the application opens its pool on it.
-    SqliteStore::connect(&config).await.unwrap().shutdown().await;
+    SqliteStore::connect(&config)
+        .await
+        .unwrap()
+        .shutdown()
+        .await;
     let pool = sqlx_sqlite(config.url.as_deref().unwrap()).await;
     let shared = SqliteStore::with_pool(pool.clone(), &config).await.unwrap();
     let sessions = Sessions::builder().store(shared.clone()).build();

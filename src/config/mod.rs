@@ -30,6 +30,8 @@ pub use values::{SameSitePolicy, Secure};
 /// max_session_size = "64 KiB"
 /// browser_session = false
 /// rolling = false
+/// # touch_after = 60         # seconds; with rolling, refresh an unchanged session at most
+///                            # this often (unset: on every request)
 /// resave = false
 /// save_uninitialized = false
 /// http_only = true
@@ -159,6 +161,17 @@ pub struct SessionConfig {
     ///
     /// _Default:_ `false`
     pub rolling: bool,
+    /// With `rolling`: write an unchanged session back at most once per `touch_after`
+    /// seconds. A request that changes nothing refreshes the session (in the store and in
+    /// its cookie's `Max-Age`) only when its last refresh is at least this old, so the
+    /// store and the cookie agree on its end within `touch_after`; a request that changes
+    /// it writes it anyway, refreshed. A route whose handler takes no session guard then
+    /// never refreshes it: the session lives `max_age` from the last refresh by a route
+    /// that uses it. At most an eighth of `max_age`. Unset, every request refreshes.
+    ///
+    /// _Default:_ unset
+    #[serde(with = "optional_seconds")]
+    pub touch_after: Option<Duration>,
     /// When true, every request that loaded a session writes all its entries back, changed
     /// or not. Left false, only changed entries are written, which keeps concurrent
     /// requests from overwriting each other's changes with stale copies.
@@ -270,6 +283,7 @@ impl Default for SessionConfig {
             max_session_size: ByteUnit::Kibibyte(64),
             browser_session: false,
             rolling: false,
+            touch_after: None,
             resave: false,
             save_uninitialized: false,
             http_only: true,
@@ -300,6 +314,7 @@ impl fmt::Debug for SessionConfig {
             .field("max_session_size", &self.max_session_size)
             .field("browser_session", &self.browser_session)
             .field("rolling", &self.rolling)
+            .field("touch_after", &self.touch_after)
             .field("resave", &self.resave)
             .field("save_uninitialized", &self.save_uninitialized)
             .field("http_only", &self.http_only)
@@ -375,6 +390,7 @@ mod tests {
             "max_session_size",
             "browser_session",
             "rolling",
+            "touch_after",
             "resave",
             "save_uninitialized",
             "http_only",

@@ -82,6 +82,21 @@ impl SessionConfig {
                 ));
             }
         }
+        if let Some(after) = self.touch_after {
+            if !self.rolling {
+                return Err(Error::config(
+                    "touch_after",
+                    "applies only with `rolling = true`: set `rolling`, or leave `touch_after` unset",
+                ));
+            }
+            if after < Duration::from_millis(1) || after > self.max_age / 8 {
+                let most = (self.max_age / 8).as_secs_f64();
+                return Err(Error::config(
+                    "touch_after",
+                    format!("must be from 0.001 seconds to an eighth of `max_age` ({most} seconds), so that a session refreshed this late still has most of its life"),
+                ));
+            }
+        }
         if self.max_session_size == ByteUnit::Byte(0) {
             return Err(Error::config(
                 "max_session_size",
@@ -377,6 +392,29 @@ mod tests {
                     ..base()
                 },
                 "absolute_timeout",
+            ),
+            (
+                SessionConfig {
+                    touch_after: Some(Duration::from_secs(1)),
+                    ..base()
+                },
+                "touch_after",
+            ),
+            (
+                SessionConfig {
+                    rolling: true,
+                    touch_after: Some(base().max_age / 8 + Duration::from_millis(1)),
+                    ..base()
+                },
+                "touch_after",
+            ),
+            (
+                SessionConfig {
+                    rolling: true,
+                    touch_after: Some(Duration::ZERO),
+                    ..base()
+                },
+                "touch_after",
             ),
             (
                 SessionConfig {

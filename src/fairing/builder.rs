@@ -166,6 +166,11 @@ impl SessionsBuilder {
         self.set("absolute_timeout", timeout.as_secs_f64())
     }
 
+    /// Sets [`SessionConfig::touch_after`](crate::SessionConfig::touch_after).
+    pub fn touch_after(self, after: Duration) -> Self {
+        self.set("touch_after", after.as_secs_f64())
+    }
+
     /// Sets [`SessionConfig::max_session_size`](crate::SessionConfig::max_session_size).
     pub fn max_session_size(self, size: rocket::data::ByteUnit) -> Self {
         self.set("max_session_size", size)

@@ -261,7 +261,9 @@ impl<'c> Machine<'c> {
         now: u64,
         incoming: impl FnOnce() -> Incoming,
     ) -> Option<Self> {
-        if !config.rolling {
+        // With `touch_after` the fairing cannot tell how old the last refresh is without
+        // loading the session: only routes that use it refresh it.
+        if !config.rolling || config.touch_after.is_some() {
             return None;
         }
         let Incoming::Session(id) = incoming() else {
@@ -1204,6 +1206,12 @@ mod tests {
         let pending = || Incoming::Pending(id());
         assert!(Machine::unused(&rolling, NOW, pending).is_none());
         assert!(Machine::unused(&rolling, NOW, || Incoming::Nothing).is_none());
+        // With `touch_after` only a route that loads the session knows its last refresh.
+        let lazy = SessionConfig {
+            touch_after: Some(Duration::from_secs(1)),
+            ..rolling.clone()
+        };
+        assert!(Machine::unused(&lazy, NOW, unread).is_none());
 
         let touch = || Machine::unused(&rolling, NOW, || Incoming::Session(stored.clone()));
         let named = [(&stored, "id")];

@@ -8,7 +8,7 @@ use crate::config::SessionConfig;
 use crate::id::SessionId;
 use crate::record::{remaining, reserved, within_timeout};
 use crate::record::{Changes, SessionRecord};
-use crate::time::{after, MAX_LIFETIME};
+use crate::time::{after, millis, MAX_LIFETIME};
 
 /// How long a session that holds nothing but the crate's bookkeeping (a flash message)
 /// lives in the store, at most: long enough for the next page to show the message, short
@@ -108,6 +108,9 @@ impl State {
                 let left = remaining(&record, Some(timeout), now).unwrap_or(timeout);
                 record.set_ttl(record.ttl().min(left).max(Duration::from_millis(1)));
             }
+            if config.touch_after.is_some() {
+                record.insert(reserved::TOUCHED, now.to_string());
+            }
             let needs_old = left.is_some() && !logs_in;
             let list = record.get(reserved::USER).map(|user| {
                 let lifetime = list_lifetime(&record, record.ttl(), config, now);
@@ -164,8 +167,23 @@ impl State {
             record.set_ttl(config.max_age);
             changes.reset_ttl(config.max_age);
         }
-        if own_lifetime || config.rolling {
+        // With `touch_after`, an unchanged session is refreshed only once its last refresh
+        // is that old; a write that happens anyway refreshes it.
+        let writes = !changed.is_empty() || config.resave || changes.ttl().is_some();
+        let fresh = config.touch_after.is_some_and(|after| {
+            let touched = record
+                .get(reserved::TOUCHED)
+                .and_then(|t| t.parse::<u64>().ok());
+            touched.is_some_and(|at| now.saturating_sub(at) < millis(after))
+        });
+        if own_lifetime || (config.rolling && (writes || !fresh)) {
             changes.reset_ttl(own_lifetime_of_or_ttl(&record));
+        }
+        if changes.ttl().is_some() && config.touch_after.is_some() {
+            record.insert(reserved::TOUCHED, now.to_string());
+            if !changed.contains(&reserved::TOUCHED) {
+                changed.push(reserved::TOUCHED);
+            }
         }
         if let Some(ttl) = changes.ttl() {
             changes.reset_ttl(within_timeout(ttl, &record, config.absolute_timeout, now));
@@ -475,6 +493,85 @@ mod tests {
         };
         assert_eq!(changes.ttl(), Some(MAX_AGE));
         assert!(changes.has_no_entries());
+    }
+
+    /// `rolling` with a `touch_after` of an eighth of `MAX_AGE`.
+    fn lazy() -> SessionConfig {
+        SessionConfig {
+            rolling: true,
+            touch_after: Some(MAX_AGE / 8),
+            ..config()
+        }
+    }
+
+    #[test]
+    fn touch_after_refreshes_an_unchanged_session_once_its_last_refresh_is_that_old() {
+        let after = millis(MAX_AGE / 8);
+        let touched = |ago: u64| (NOW - ago).to_string();
+
+        let recent = touched(after - 1);
+        let (_, s) = stored(&[("a", "1"), ("$touched", &recent)]);
+        assert!(
+            matches!(s.plan(&lazy()), Plan::Nothing),
+            "refreshed too early"
+        );
+
+        for last in [Some(touched(after)), None, Some("junk".to_string())] {
+            let mut held = vec![("a", "1")];
+            if let Some(last) = &last {
+                held.push(("$touched", last));
+            }
+            let (_, s) = stored(&held);
+            let Plan::Update {
+                changes,
+                cookie: Some(Some(MAX_AGE)),
+                ..
+            } = s.plan(&lazy())
+            else {
+                panic!("no refresh after {last:?}");
+            };
+            assert_eq!(changes.ttl(), Some(MAX_AGE));
+            let now = NOW.to_string();
+            assert_eq!(entries(&changes), [("$touched", Some(now.as_str()))]);
+        }
+    }
+
+    #[test]
+    fn touch_after_refreshes_a_changed_session_with_its_write() {
+        let recent = (NOW - 1).to_string();
+        let (_, mut s) = stored(&[("a", "1"), ("$touched", &recent)]);
+        s.put("a", "2".into()).unwrap();
+        let Plan::Update {
+            changes,
+            cookie: Some(_),
+            ..
+        } = s.plan(&lazy())
+        else {
+            panic!("not a refreshed write");
+        };
+        assert_eq!(changes.ttl(), Some(MAX_AGE));
+        let now = NOW.to_string();
+        assert_eq!(
+            entries(&changes),
+            [("$touched", Some(now.as_str())), ("a", Some("2"))]
+        );
+    }
+
+    #[test]
+    fn touch_after_stamps_a_new_session_with_its_creation() {
+        let mut s = state(Incoming::Nothing, None);
+        s.put("a", "1".into()).unwrap();
+        let Plan::Create { record, .. } = s.plan(&lazy()) else {
+            panic!("not a creation");
+        };
+        assert_eq!(record.get("$touched"), Some(NOW.to_string().as_str()));
+        // Without `touch_after`, nothing more is stored.
+        let mut s = state(Incoming::Nothing, None);
+        s.put("a", "1".into()).unwrap();
+        let Plan::Create { record, .. } = s.plan(&config()) else {
+            panic!("not a creation");
+        };
+        assert_eq!(record.get("$touched"), None);
     }
 
     #[test]
