@@ -1,8 +1,8 @@
 //! The [`SessionStore`] trait and the stores that implement it.
 //!
 //! A store keeps session records between requests. It knows nothing of requests or
-//! cookies: the fairing calls it with a verified [`SessionId`] and a record or a set of
-//! [`Changes`]. Every store, built in or your own, passes the same conformance suite: the
+//! cookies: the fairing calls it with a verified [`SessionId`](crate::SessionId) and a record or a set of
+//! [`Changes`](crate::Changes). Every store, built in or your own, passes the same conformance suite: the
 //! store test kit, [`testing`](crate::testing) (feature `testing`).
 //!
 //! # A custom store
