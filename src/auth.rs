@@ -249,8 +249,7 @@ impl<'r, U: DeserializeOwned + Send + 'static> FromRequest<'r> for Authenticated
         let error = Error::UserType {
             user_type: type_name::<U>(),
         };
-        log::warn!("{error}: the visitor must log in again");
-        Outcome::Error((error.status(), error))
+        Outcome::Error((error.refuse(req), error))
     }
 }
 

@@ -1,12 +1,14 @@
 //! The errors that guards, handlers and the fairing report.
 
 use std::error::Error as StdError;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use rocket::http::Status;
+use rocket::log::private as log;
 use rocket::request::Request;
-use rocket::response::{self, Responder, Response};
+use rocket::response::{self, Responder};
 
 /// Why a session store could not do what it was asked.
 ///
@@ -61,7 +63,15 @@ impl StoreError {
 /// `Error` is a [`Responder`], so a handler can use `?` on session calls: a store failure
 /// answers `503 Service Unavailable`, a CSRF failure `403 Forbidden`, a session grown past
 /// its `max_session_size` `413 Payload Too Large`, anything else
-/// `500 Internal Server Error`. The body never carries the error's text.
+/// `500 Internal Server Error`. It answers through the application's catchers: it forwards
+/// its [`status`](Self::status), so an app's own `#[catch(403)]` page is what the visitor
+/// sees, and Rocket's default page where the app has none. The body never carries the
+/// error's text.
+///
+/// Each refusal (from a handler's `?` or from one of the crate's guards) logs one line at
+/// `warn`: the route and the reason, never a token, an id or session data. Under a flood
+/// each reason logs at most one line a second. A store failure is logged by the store's
+/// outage lines instead (one when it starts, one when it ends).
 ///
 /// # Example
 ///
@@ -165,11 +175,79 @@ impl Error {
             _ => Status::InternalServerError,
         }
     }
+
+    /// Logs that `req` was refused for this error (at most one line a second for each
+    /// reason), and answers the status to refuse it with.
+    pub(crate) fn refuse(&self, req: &Request<'_>) -> Status {
+        let status = self.status();
+        let reason = match self {
+            // The store's outage lines say it, once when it starts and once when it ends.
+            Error::Store(_) => return status,
+            Error::Encode { .. } => Reason::Encode,
+            Error::TooLarge { .. } => Reason::TooLarge,
+            Error::UserType { .. } => Reason::UserType,
+            Error::Csrf => Reason::Csrf,
+            Error::EntryKey { .. } => Reason::EntryKey,
+            _ => Reason::Other,
+        };
+        if REFUSALS[reason as usize].allow() {
+            // The route as mounted, never the request's own URI: its query may hold data.
+            let route = req.route().map_or_else(
+                || format!("{} (no route)", req.method()),
+                |route| format!("{} {}", route.method, route.uri),
+            );
+            log::warn!("{route}: refused with {status}: {self}");
+        }
+
+        status
+    }
+}
+
+/// What a refusal is logged for: each has its own [`Throttle`].
+#[derive(Clone, Copy)]
+enum Reason {
+    Encode,
+    TooLarge,
+    UserType,
+    Csrf,
+    EntryKey,
+    Other,
+}
+
+/// One throttle per [`Reason`], for the whole process.
+static REFUSALS: [Throttle; 6] = [const { Throttle::new() }; 6];
+
+/// Lets a log line through at most once a second: for lines a flood of requests would
+/// repeat (a full store, a forged form).
+pub(crate) struct Throttle {
+    /// The second (since [`EPOCH`]) a line was last let through; `u64::MAX` for never.
+    last: AtomicU64,
+}
+
+/// Where throttles count their seconds from: the first time any of them is asked.
+static EPOCH: OnceLock<Instant> = OnceLock::new();
+
+impl Throttle {
+    /// A throttle that has let nothing through yet.
+    pub(crate) const fn new() -> Self {
+        Throttle {
+            last: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    /// Whether a line may be logged now: `true` at most once in each second.
+    pub(crate) fn allow(&self) -> bool {
+        let second = EPOCH.get_or_init(Instant::now).elapsed().as_secs();
+        self.last.load(Ordering::Relaxed) != second
+            && self.last.swap(second, Ordering::Relaxed) != second
+    }
 }
 
 impl<'r> Responder<'r, 'static> for Error {
-    fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
-        Response::build().status(self.status()).ok()
+    /// Forwards to the application's catcher for [`Error::status`], after logging the
+    /// refusal.
+    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+        Err(self.refuse(req))
     }
 }
 

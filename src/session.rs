@@ -230,7 +230,7 @@ impl<'r, T: SessionEntry> FromRequest<'r> for Session<T> {
                 key: T::KEY,
                 problem,
             };
-            return Outcome::Error((error.status(), error));
+            return Outcome::Error((error.refuse(req), error));
         }
         live(req).await.map(|live| Session {
             handle: SessionHandle { live },

@@ -112,7 +112,7 @@ pub(crate) async fn live(req: &Request<'_>) -> Outcome<Arc<Live>, Error> {
         },
         None => Error::NotAttached,
     };
-    Outcome::Error((error.status(), error))
+    Outcome::Error((error.refuse(req), error))
 }
 
 /// `true`, with an error naming `guard` and the fix, when the sessions fairing is not

@@ -3,7 +3,7 @@
 //! [`RequestStore`], which runs the request's calls within one [`Budget`].
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,8 +11,8 @@ use rocket::log::private as log;
 
 use super::budget::Budget;
 use super::{CommitOutcome, CreateOutcome, DeleteOutcome, SessionStore};
-use crate::error::chain;
 use crate::error::StoreError;
+use crate::error::{chain, Throttle};
 use crate::id::SessionId;
 use crate::metrics::Timer;
 use crate::record::{Changes, SessionRecord};
@@ -42,18 +42,15 @@ pub(crate) struct RequestStore {
 /// Whether the last store call failed.
 struct Outage {
     failing: AtomicBool,
-    /// When a refusal of a full store was last logged, in seconds since `Outage::since`:
-    /// one line a second at most under a flood.
-    full_logged: AtomicU64,
-    since: std::time::Instant,
+    /// The refusals of a full store: one line a second at most under a flood.
+    full: Throttle,
 }
 
 impl Default for Outage {
     fn default() -> Self {
         Outage {
             failing: AtomicBool::new(false),
-            full_logged: AtomicU64::new(u64::MAX),
-            since: std::time::Instant::now(),
+            full: Throttle::new(),
         }
     }
 }
@@ -173,8 +170,7 @@ impl Outage {
             (_, Change::Ended) => log::warn!("the session store answers again"),
             (Err(StoreError::Corrupt(_)), _) => {}
             (Err(StoreError::Full), _) => {
-                let second = self.since.elapsed().as_secs();
-                if self.full_logged.swap(second, Ordering::Relaxed) != second {
+                if self.full.allow() {
                     log::warn!(
                         "the session store is full of signed-in sessions: new anonymous \
                          sessions answer 503 (raise max_sessions, or shorten max_age)"
