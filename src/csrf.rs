@@ -242,7 +242,41 @@ fn escape_html(text: &str) -> String {
 ///     Ok(Redirect::to("/cart"))
 /// }
 /// ```
-pub struct CsrfForm<T>(T);
+pub struct CsrfForm<T = NoFields>(T);
+
+/// A form with no field of its own, only its CSRF token: what [`CsrfForm`] parses when it
+/// names no type (a log-out button, a "delete" button). Any other field is ignored.
+///
+/// # Example
+///
+/// ```
+/// use rocket::{post, response::Redirect};
+/// use rocket_server_sessions::{Auth, CsrfForm};
+///
+/// // <form method="post" action="/logout">{{ csrf_input | safe }}<button>Log out</button></form>
+/// #[post("/logout", data = "<_form>")]
+/// fn logout(_form: CsrfForm, mut auth: Auth) -> Redirect {
+///     auth.logout();
+///     Redirect::to("/login")
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoFields;
+
+#[rocket::async_trait]
+impl<'r> FromForm<'r> for NoFields {
+    type Context = ();
+
+    fn init(_: form::Options) -> Self::Context {}
+
+    fn push_value(_: &mut Self::Context, _: ValueField<'r>) {}
+
+    async fn push_data(_: &mut Self::Context, _: DataField<'r, '_>) {}
+
+    fn finalize(_: Self::Context) -> form::Result<'r, Self> {
+        Ok(NoFields)
+    }
+}
 
 impl<T> CsrfForm<T> {
     /// The parsed form.

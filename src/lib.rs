@@ -110,7 +110,7 @@ pub use config::{
     FileConfig, MemoryConfig, RedisConfig, SameSitePolicy, Secure, SessionConfig, SqlConfig,
     StoreKind,
 };
-pub use csrf::{CsrfForm, CsrfToken};
+pub use csrf::{CsrfForm, CsrfToken, NoFields};
 pub use error::{Error, StoreError};
 pub use fairing::{Sessions, SessionsBuilder};
 pub use flash::{FlashNotice, SessionFlash};

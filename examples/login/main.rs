@@ -1,5 +1,5 @@
 //! A small app with a login: the `Authenticated` guard, log-in and log-out, flash messages
-//! and CSRF tokens, with Tera templates.
+//! and CSRF tokens (each form checked in one step by `CsrfForm`), with Tera templates.
 //!
 //! Run it from the repository root (it reads ./Rocket.toml, which points Rocket at this
 //! example's templates):
@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::{self, Output, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use rocket::form::{Form, FromForm};
+use rocket::form::FromForm;
 use rocket::http::Header;
 use rocket::response::{Redirect, Responder};
 use rocket::serde::json::Json;
@@ -24,7 +24,8 @@ use rocket::tokio::task::spawn_blocking;
 use rocket::{get, post, routes, Build, Rocket, State};
 use rocket_dyn_templates::{context, Template};
 use rocket_server_sessions::{
-    safe_next, Auth, Authenticated, CsrfToken, Error, Session, SessionEntry, SessionFlash, Sessions,
+    safe_next, Auth, Authenticated, CsrfForm, CsrfToken, Error, Session, SessionEntry,
+    SessionFlash, Sessions,
 };
 use serde::{Deserialize, Serialize};
 
@@ -203,7 +204,7 @@ fn counter(mut visits: Session<Visits>) -> Result<Json<Visits>, Error> {
 fn login_page(next: Option<&str>, csrf: CsrfToken, mut flash: SessionFlash) -> Template {
     Template::render(
         "login",
-        context! { csrf_token: csrf.token(), next, flash: flash.take(), error: None::<&str> },
+        context! { csrf_input: csrf.hidden_input(), next, flash: flash.take(), error: None::<&str> },
     )
 }
 
@@ -211,7 +212,6 @@ fn login_page(next: Option<&str>, csrf: CsrfToken, mut flash: SessionFlash) -> T
 struct Login<'r> {
     username: &'r str,
     password: &'r str,
-    csrf_token: Option<&'r str>,
     next: Option<&'r str>,
 }
 
@@ -229,15 +229,14 @@ enum Refused {
 
 #[post("/login", data = "<form>")]
 async fn login(
-    form: Form<Login<'_>>,
+    form: CsrfForm<Login<'_>>,
     csrf: CsrfToken,
     mut auth: Auth,
     users: &State<Users>,
 ) -> Result<Result<Redirect, Refused>, Error> {
-    csrf.verify(form.csrf_token)?;
     let page = |error: &str| {
         let page = context! {
-            csrf_token: csrf.token(),
+            csrf_input: csrf.hidden_input(),
             next: form.next,
             flash: None::<()>,
             error,
@@ -273,20 +272,18 @@ async fn dashboard(
     let sessions = auth.sessions().await?.len();
     Ok(Template::render(
         "dashboard",
-        context! { user: &*user, sessions, csrf_token: csrf.token(), flash: flash.take() },
+        context! { user: &*user, sessions, csrf_input: csrf.hidden_input(), flash: flash.take() },
     ))
 }
 
 /// "Sign out other devices": every other session of the user is dead on its next request.
-#[post("/logout/others", data = "<form>")]
+#[post("/logout/others", data = "<_form>")]
 async fn logout_others(
-    form: Form<Logout<'_>>,
-    csrf: CsrfToken,
+    _form: CsrfForm,
     _user: Authenticated,
     auth: Auth,
     mut flash: SessionFlash,
 ) -> Result<Redirect, Error> {
-    csrf.verify(form.csrf_token)?;
     let revoked = auth.revoke_others().await?;
     let plural = if revoked == 1 { "" } else { "s" };
     flash.set(
@@ -296,19 +293,9 @@ async fn logout_others(
     Ok(Redirect::to("/dashboard"))
 }
 
-#[derive(FromForm)]
-struct Logout<'r> {
-    csrf_token: Option<&'r str>,
-}
-
-#[post("/logout", data = "<form>")]
-fn logout(
-    form: Form<Logout<'_>>,
-    csrf: CsrfToken,
-    mut auth: Auth,
-    mut flash: SessionFlash,
-) -> Result<Redirect, Error> {
-    csrf.verify(form.csrf_token)?;
+/// Logs out; the form carries only its CSRF token (`CsrfForm` with no type of its own).
+#[post("/logout", data = "<_form>")]
+fn logout(_form: CsrfForm, mut auth: Auth, mut flash: SessionFlash) -> Result<Redirect, Error> {
     auth.logout();
     // Lives in a fresh session: the old one is gone.
     flash.set("info", "You have been logged out.")?;
