@@ -194,6 +194,9 @@ impl Fairing for Sessions {
             return;
         };
 
+        #[cfg(feature = "testing")]
+        let signing_in = sign_in(req).await;
+
         let slot = Slot::of(req);
         let committed = match slot {
             Slot::Ready(live) => carry_out(ctx, &live.store, live.commit(), req, res).await,
@@ -205,6 +208,11 @@ impl Fairing for Sessions {
                 }
             }
         };
+        #[cfg(feature = "testing")]
+        if let Some(signing_in) = signing_in {
+            let name = ctx.config.cookie_name.clone();
+            signing_in.report(committed.clone().map(|()| name).map_err(Error::Store));
+        }
         // A route that never asked for its session does not fail with the store: only its
         // `rolling` refresh is lost, and the outage is logged.
         if committed.is_err() && !matches!(slot, Slot::Unused) {
@@ -218,6 +226,29 @@ impl Fairing for Sessions {
             res.set_sized_body(0, std::io::Cursor::new(""));
         }
     }
+}
+
+/// Logs in the session of `req` when `req` is a sign-in request of
+/// [`testing::sign_in`](crate::testing::sign_in), as `Auth::login` does, reporting an error
+/// that stops it; the commit after the response reports the rest.
+#[cfg(feature = "testing")]
+async fn sign_in<'r>(req: &'r Request<'_>) -> Option<&'r crate::testing::SigningIn> {
+    use crate::record::reserved::USER;
+    use rocket::outcome::Outcome;
+
+    let signing_in = crate::testing::SigningIn::of(req)?;
+    let logged_in = match crate::state::live(req).await {
+        Outcome::Success(live) => live
+            .set(USER, signing_in.user())
+            .map(|()| live.regenerate()),
+        Outcome::Error((_, error)) => Err(error),
+        Outcome::Forward(_) => Err(Error::NotAttached),
+    };
+    if let Err(error) = logged_in {
+        signing_in.report(Err(error));
+    }
+
+    Some(signing_in)
 }
 
 /// Never prints the settings made in code: they may hold secrets.

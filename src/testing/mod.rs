@@ -32,8 +32,11 @@ pub type Store = Arc<dyn SessionStore>;
 
 mod caps;
 pub mod rules;
+mod sign_in;
 
 pub use caps::check_caps;
+pub(crate) use sign_in::SigningIn;
+pub use sign_in::{sign_in, sign_in_blocking};
 
 /// Calls `$then!($($args)*; rule, rule, ...)` with the name of every rule: the one list
 /// of them, for [`store_suite!`](crate::store_suite) and [`RULES`].
