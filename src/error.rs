@@ -263,3 +263,26 @@ pub(crate) fn chain(error: &dyn std::error::Error) -> String {
 
     line
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Throttle;
+
+    fn second() -> u64 {
+        super::EPOCH
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_secs()
+    }
+
+    #[test]
+    fn a_throttle_lets_one_line_through_in_a_second() {
+        let throttle = Throttle::new();
+        let before = second();
+        assert!(throttle.allow());
+        let again = throttle.allow();
+        // Unless the clock crossed into the next second between the two calls.
+        assert!(!again || second() != before);
+        assert!(Throttle::new().allow(), "each throttle counts on its own");
+    }
+}

@@ -20,12 +20,15 @@ use crate::record::reserved::USER;
 /// an ordinary application answers, so no handler of the app runs for it.
 const PATH: &str = "/";
 
+/// Where the fairing reports a sign-in: the session cookie's name, or why there is none;
+/// `None` until it answers.
+type Outcome = Arc<Mutex<Option<Result<String, Error>>>>;
+
 /// What a sign-in request asks of the fairing, and where the fairing reports back.
 pub(crate) struct SigningIn {
     /// The user, encoded as `Auth::login` stores it.
     user: serde_json::Value,
-    /// The name of the cookie set, or why there is none; `None` until the fairing answers.
-    outcome: Arc<Mutex<Option<Result<String, Error>>>>,
+    outcome: Outcome,
 }
 
 /// The local cache's entry: `None` in every request but a sign-in's.
@@ -53,9 +56,7 @@ impl SigningIn {
 }
 
 /// The marker for `user`, and the slot its outcome lands in.
-fn marker<U: Serialize>(
-    user: &U,
-) -> Result<(Marker, Arc<Mutex<Option<Result<String, Error>>>>), Error> {
+fn marker<U: Serialize>(user: &U) -> Result<(Marker, Outcome), Error> {
     let user = serde_json::to_value(user).map_err(|source| Error::Encode { key: USER, source })?;
     let outcome = Arc::new(Mutex::new(None));
     let signing_in = SigningIn {
