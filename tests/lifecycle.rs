@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::sync::atomic::Ordering;
+
 use common::*;
 use rocket::http::Status;
 use rocket_server_sessions::{MemoryStore, Sessions};
@@ -224,4 +226,16 @@ async fn guards_print_in_debug_without_ids_tokens_or_data() {
     for secret in [id, cookie.value(), "alice-the-secret-user"] {
         assert!(!debug.contains(secret), "{debug} shows {secret}");
     }
+}
+
+/// The shape issue: Rocket's shutdown reaches the store once, and the store still answers
+/// afterwards (requests in flight finish after the shutdown fairings).
+#[rocket::async_test]
+async fn rockets_shutdown_reaches_the_store_once() {
+    let store = Counting::memory();
+    let client = untracked(Sessions::builder().store(store.clone())).await;
+    new_session(&client).await;
+    assert_eq!(store.calls.shutdown.load(Ordering::SeqCst), 0);
+    client.terminate().await;
+    assert_eq!(store.calls.shutdown.load(Ordering::SeqCst), 1);
 }

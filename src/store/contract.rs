@@ -134,13 +134,13 @@ pub trait SessionStore: Send + Sync + 'static {
         None
     }
 
-    /// Stops the store's background work and closes its connections: the fairing calls it
-    /// once, when Rocket shuts down. Calls after it may fail with
-    /// [`StoreError::Unavailable`]. The default does nothing.
+    /// Stops the store's background work: the fairing calls it once, when Rocket shuts
+    /// down. Rocket calls it *before* the requests in flight end (they have the grace
+    /// period to finish), so the store must go on answering them: stop what runs on its
+    /// own, not what requests need. The default does nothing.
     ///
-    /// The memory and file stores stop their sweeps; the SQL stores stop theirs and close
-    /// their pool (waiting for the connections in use); the Redis store's connections
-    /// close when it is dropped, after Rocket's shutdown.
+    /// The memory, file and SQL stores stop their sweeps. Connections (an SQL pool, Redis
+    /// connections) close when Rocket drops the store, after the grace period.
     ///
     /// # Example
     ///

@@ -338,6 +338,8 @@ pub struct Calls {
     pub commit: AtomicUsize,
     pub touch: AtomicUsize,
     pub delete: AtomicUsize,
+    /// Calls to `shutdown`, which `get` leaves out.
+    pub shutdown: AtomicUsize,
 }
 
 impl Calls {
@@ -414,6 +416,15 @@ impl<S: SessionStore> SessionStore for Counting<S> {
     async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
         self.call(&self.calls.delete)?;
         self.inner.delete(id).await
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        self.inner.timeout()
+    }
+
+    async fn shutdown(&self) {
+        self.calls.shutdown.fetch_add(1, Ordering::SeqCst);
+        self.inner.shutdown().await
     }
 }
 

@@ -108,9 +108,6 @@ impl<D: Dialect> Clone for SqlStore<D> {
 }
 
 struct Inner<D: Dialect> {
-    /// Whether the store opened the pool (`connect`), and closes it at shutdown; a pool
-    /// given to `with_pool` is the application's to close.
-    owns_pool: bool,
     pool: D::Pool,
     sql: D::Sql,
     timeout: Duration,
@@ -150,9 +147,6 @@ pub trait Dialect: private::Sealed + Send + Sync + Sized + 'static {
     /// The statements for `table`.
     #[doc(hidden)]
     fn statements(table: &str) -> Self::Sql;
-    /// Closes `pool`, waiting for the connections in use.
-    #[doc(hidden)]
-    async fn close(pool: &Self::Pool);
     /// Creates the table and its index when missing.
     #[doc(hidden)]
     async fn create_table(pool: &Self::Pool, table: &str) -> Result<(), sqlx::Error>;
@@ -336,7 +330,7 @@ impl<D: Dialect> SqlStore<D> {
                     format!("could not connect: {e}; is the server running and the URL right?"),
                 )
             })?;
-        Self::on_pool(pool, config, true).await
+        Self::with_pool(pool, config).await
     }
 
     /// The store on `pool`, a pool of the application's (from `rocket_db_pools`, say), so
@@ -348,11 +342,6 @@ impl<D: Dialect> SqlStore<D> {
     ///
     /// [`Error::Config`] naming `sql.table` when the table cannot be created.
     pub async fn with_pool(pool: D::Pool, config: &SqlConfig) -> Result<Self, Error> {
-        Self::on_pool(pool, config, false).await
-    }
-
-    /// The store on `pool`, which it closes at shutdown when it `owns_pool`.
-    async fn on_pool(pool: D::Pool, config: &SqlConfig, owns_pool: bool) -> Result<Self, Error> {
         let sql = config;
         if sql.create_table {
             let created = tokio::time::timeout(sql.timeout, D::create_table(&pool, &sql.table));
@@ -371,7 +360,6 @@ impl<D: Dialect> SqlStore<D> {
 
         let inner = Arc::new(Inner {
             pool,
-            owns_pool,
             sql: D::statements(&sql.table),
             timeout: sql.timeout,
             cap: sql.max_sessions.max(1),
@@ -641,9 +629,6 @@ impl<D: Dialect> SessionStore for SqlStore<D> {
 
     async fn shutdown(&self) {
         self.sweeper.stop();
-        if self.inner.owns_pool {
-            D::close(&self.inner.pool).await;
-        }
     }
 }
 

@@ -68,10 +68,6 @@ impl Dialect for MySql {
         }
     }
 
-    async fn close(pool: &MySqlPool) {
-        pool.close().await;
-    }
-
     async fn create_table(pool: &MySqlPool, t: &str) -> Result<(), sqlx::Error> {
         let table = format!(
             "CREATE TABLE IF NOT EXISTS {t} (id CHAR(64) NOT NULL PRIMARY KEY, \

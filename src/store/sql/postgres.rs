@@ -66,10 +66,6 @@ impl Dialect for Postgres {
         }
     }
 
-    async fn close(pool: &PgPool) {
-        pool.close().await;
-    }
-
     async fn create_table(pool: &PgPool, t: &str) -> Result<(), sqlx::Error> {
         let table = format!(
             "CREATE TABLE IF NOT EXISTS {t} (id TEXT PRIMARY KEY, data JSONB NOT NULL, \

@@ -103,10 +103,6 @@ impl Dialect for Sqlite {
         }
     }
 
-    async fn close(pool: &SqlitePool) {
-        pool.close().await;
-    }
-
     async fn create_table(pool: &SqlitePool, t: &str) -> Result<(), sqlx::Error> {
         let table = format!(
             "CREATE TABLE IF NOT EXISTS {t} (id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL, \
