@@ -79,6 +79,7 @@
 //! Each is a unit test below; the store kit and `tests/` check the whole end to end.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::context::max_size;
@@ -113,7 +114,7 @@ pub(crate) enum Call {
     /// `load`: [`Answer::Loaded`].
     Load(SessionId),
     /// `create`: [`Answer::Created`].
-    Create(SessionId, SessionRecord),
+    Create(SessionId, Arc<SessionRecord>),
     /// `commit`: [`Answer::Committed`].
     Commit(SessionId, Changes),
     /// `delete`: [`Answer::Deleted`].
@@ -227,7 +228,8 @@ enum Start {
 /// A new session to store: [`Plan::Create`]'s fields but its id.
 #[derive(Debug)]
 struct New {
-    record: SessionRecord,
+    /// Shared with each offer to the store: a retry under another id copies no entry.
+    record: Arc<SessionRecord>,
     cookie: Lifetime,
     list: Option<(String, Duration)>,
     replaces: Option<SessionId>,
@@ -402,7 +404,7 @@ impl<'c> Machine<'c> {
                 needs_old,
             } => {
                 let new = New {
-                    record,
+                    record: Arc::new(record),
                     cookie,
                     list,
                     replaces,
@@ -802,7 +804,7 @@ mod tests {
         else {
             panic!("{steps:?}");
         };
-        assert_eq!((stored, *cookie), (&new, Some(MAX_AGE)));
+        assert_eq!((&**stored, *cookie), (&new, Some(MAX_AGE)));
     }
 
     #[test]

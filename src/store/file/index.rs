@@ -79,6 +79,7 @@ pub(super) fn victims(
     }
     let [anonymous, signed_in] = &mut live;
     let batch = (cap / 64).max(1);
+    let held = anonymous.len() + signed_in.len() + creating[0] + creating[1];
     let plan = evict::room(
         class,
         anonymous.len() + creating[0],
@@ -86,13 +87,22 @@ pub(super) fn victims(
         cap,
         batch,
     )?;
-    for (class, wanted) in [(anonymous, plan.anonymous), (signed_in, plan.signed_in)] {
-        let wanted = wanted.min(class.len());
+    let mut evicted = 0;
+    for (sessions, wanted) in [(anonymous, plan.anonymous), (signed_in, plan.signed_in)] {
+        // Creations in flight hold their place but are not on disk yet: not evictable.
+        let wanted = wanted.min(sessions.len());
         if wanted == 0 {
             continue;
         }
-        class.select_nth_unstable(wanted - 1);
-        chosen.extend(class.drain(..wanted).map(|(_, key)| key.clone()));
+        sessions.select_nth_unstable(wanted - 1);
+        chosen.extend(sessions.drain(..wanted).map(|(_, key)| key.clone()));
+        evicted += wanted;
+    }
+    // A stranger's session that finds no room once what may go has gone (the rest of it
+    // held by creations in flight) is refused, so that the cap does not grow with the
+    // creations at once; a sign-in is let in, one over at most per sign-in in flight.
+    if class == Class::Anonymous && held + 1 > cap + evicted {
+        return None;
     }
     Some(chosen)
 }
@@ -140,5 +150,26 @@ mod tests {
         assert_eq!(chosen, ["alice-0"]);
         // A list is outside the cap.
         assert_eq!(victims(&index, Class::List, [0, 0], 200, 10), Some(vec![]));
+    }
+
+    #[test]
+    fn a_stranger_finds_no_room_held_by_creations_in_flight() {
+        // A review's case: 19 signed-in sessions under a cap of 20, and a stranger's
+        // creation in flight holding the last place: the next stranger is refused, where
+        // it was let in (nothing to evict) and the cap grew with the creations at once.
+        let index: HashMap<_, _> = (0..19u64)
+            .map(|i| (format!("alice-{i}"), standing(1_000 + i, Class::SignedIn)))
+            .collect();
+        assert_eq!(victims(&index, Class::Anonymous, [1, 0], 20, 10), None);
+        assert_eq!(victims(&index, Class::Anonymous, [0, 1], 20, 10), None);
+        // A sign-in still gets in, one over the cap at most for each sign-in in flight
+        // (the stranger's place is not on disk to evict yet); with no one in flight, by
+        // the signed-in session closest to expiry.
+        assert_eq!(victims(&index, Class::SignedIn, [1, 0], 20, 10), Some(vec![]));
+        let full: HashMap<_, _> = (0..20u64)
+            .map(|i| (format!("alice-{i}"), standing(1_000 + i, Class::SignedIn)))
+            .collect();
+        let chosen = victims(&full, Class::SignedIn, [0, 0], 20, 10).unwrap();
+        assert_eq!(chosen, ["alice-0"]);
     }
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex as SyncMutex, MutexGuard as SyncGuard, PoisonError};
 use std::time::Duration;
 
 use rocket::log::private as log;
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, MutexGuard, Notify};
 
 use super::evict::Class;
 use super::sweep::Sweeper;
@@ -111,6 +111,9 @@ struct Inner {
     /// The creations in flight, anonymous and signed in: each holds its place under the
     /// cap from the moment it is counted, so that creations at once cannot all find room.
     creating: [AtomicUsize; 2],
+    /// Signalled when a creation in flight lands (or fails): a stranger's creation that
+    /// found the room held by creations in flight looks again.
+    landed: Notify,
     /// Every session the store holds, by storage key.
     index: SyncMutex<HashMap<String, Standing>>,
 }
@@ -145,6 +148,7 @@ impl FileStore {
             locks: (0..LOCKS).map(|_| Mutex::new(())).collect(),
             evicting: Mutex::new(()),
             creating: Default::default(),
+            landed: Notify::new(),
             lists: AtomicUsize::new(index.values().filter(|s| s.class == Class::List).count()),
             index: SyncMutex::new(index),
         });
@@ -185,13 +189,15 @@ impl FileStore {
     }
 }
 
-/// A place under the cap a creation in flight holds, given back when dropped.
-struct Place<'a>(Option<&'a AtomicUsize>);
+/// A place under the cap a creation in flight holds, given back when dropped: its count,
+/// and the signal a creation waiting for room listens to.
+struct Place<'a>(Option<(&'a AtomicUsize, &'a Notify)>);
 
 impl Drop for Place<'_> {
     fn drop(&mut self) {
-        if let Some(creating) = self.0 {
+        if let Some((creating, landed)) = self.0 {
             creating.fetch_sub(1, Ordering::Relaxed);
+            landed.notify_waiters();
         }
     }
 }
@@ -292,14 +298,25 @@ impl Inner {
         };
         // One creation takes its place at a time: those waiting find room made.
         let _evicting = self.evicting.lock().await;
-        let creating = self.creating.each_ref().map(|n| n.load(Ordering::Relaxed));
-        let victims = {
-            let index = self.index();
-            let lists = self.lists.load(Ordering::Relaxed);
-            if index.len().saturating_sub(lists) + creating[0] + creating[1] < self.cap {
-                Vec::new()
-            } else {
-                victims(&index, class, creating, self.cap, disk::now()).ok_or(StoreError::Full)?
+        let victims = loop {
+            // Listening before looking: a creation landing in between is not missed.
+            let landed = self.landed.notified();
+            let creating = self.creating.each_ref().map(|n| n.load(Ordering::Relaxed));
+            let chosen = {
+                let index = self.index();
+                let lists = self.lists.load(Ordering::Relaxed);
+                if index.len().saturating_sub(lists) + creating[0] + creating[1] < self.cap {
+                    Some(Vec::new())
+                } else {
+                    victims(&index, class, creating, self.cap, disk::now())
+                }
+            };
+            match chosen {
+                Some(chosen) => break chosen,
+                // The room is held by creations in flight, not on disk to evict yet:
+                // once one lands, it may be evicted (no new one starts meanwhile).
+                None if creating[0] + creating[1] > 0 => landed.await,
+                None => return Err(StoreError::Full),
             }
         };
         for key in victims {
@@ -307,7 +324,7 @@ impl Inner {
             self.remove(&key).await?;
         }
         self.creating[slot].fetch_add(1, Ordering::Relaxed);
-        Ok(Place(Some(&self.creating[slot])))
+        Ok(Place(Some((&self.creating[slot], &self.landed))))
     }
 
     /// Removes expired session files, and temporary files a crash left behind; returns
