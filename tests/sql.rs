@@ -668,3 +668,43 @@ async fn shutdown_leaves_the_store_answering_the_requests_in_flight() {
         "the store still answers"
     );
 }
+
+/// A review's finding: once signed-in sessions fill the table, each stranger ran a count of
+/// the whole table, one at a time, ahead of the sign-ins. For a second after a count that
+/// refused one, strangers are refused without a query: here the table is locked, so a
+/// query would wait out the timeout instead of answering `Full`.
+#[cfg(feature = "postgres")]
+#[rocket::async_test]
+async fn strangers_refused_by_a_full_table_do_not_count_it_again() {
+    use rocket_server_sessions::{SessionId, SessionRecord, SessionStore, StoreError};
+
+    let Some(url) = sql::postgres_url() else {
+        return;
+    };
+    let mut config = sql::config(url.clone()).sql;
+    config.max_sessions = 2;
+    config.timeout = Duration::from_millis(500);
+    let store = rocket_server_sessions::PostgresStore::connect(&config)
+        .await
+        .expect("the test PostgreSQL");
+    let mut signed_in = SessionRecord::new(Duration::from_secs(600));
+    signed_in.insert("$user", "\"alice\"");
+    for _ in 0..2 {
+        let created = store.create(&SessionId::generate(), &signed_in).await;
+        assert!(created.is_ok(), "{created:?}");
+    }
+    let stranger = SessionRecord::new(Duration::from_secs(600));
+    let refused = store.create(&SessionId::generate(), &stranger).await;
+    assert!(matches!(refused, Err(StoreError::Full)), "{refused:?}");
+
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let mut lock = pool.begin().await.unwrap();
+    let table = &config.table;
+    sqlx::query(&format!("LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let refused = store.create(&SessionId::generate(), &stranger).await;
+    assert!(matches!(refused, Err(StoreError::Full)), "{refused:?}");
+    lock.rollback().await.unwrap();
+}

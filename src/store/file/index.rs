@@ -165,7 +165,10 @@ mod tests {
         // A sign-in still gets in, one over the cap at most for each sign-in in flight
         // (the stranger's place is not on disk to evict yet); with no one in flight, by
         // the signed-in session closest to expiry.
-        assert_eq!(victims(&index, Class::SignedIn, [1, 0], 20, 10), Some(vec![]));
+        assert_eq!(
+            victims(&index, Class::SignedIn, [1, 0], 20, 10),
+            Some(vec![])
+        );
         let full: HashMap<_, _> = (0..20u64)
             .map(|i| (format!("alice-{i}"), standing(1_000 + i, Class::SignedIn)))
             .collect();

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use crate::config::SqlConfig;
 use crate::error::{Error, StoreError};
 use crate::id::SessionId;
 use crate::record::{Changes, SessionRecord};
-use crate::time::millis;
+use crate::time::{millis, unix_millis};
 
 #[cfg(feature = "mysql")]
 mod mysql;
@@ -38,6 +38,9 @@ const CHECK_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// How many expired rows one statement of the sweep deletes.
 const SWEEP_BATCH: i64 = 1_000;
+/// How long, in milliseconds, a count that found signed-in sessions filling the table
+/// refuses strangers without counting again (while the count stays at the cap).
+const REFUSED_FOR: u64 = 1_000;
 /// How many batches one sweep deletes at most: the next sweep goes on.
 const SWEEP_BATCHES: usize = 100;
 
@@ -119,6 +122,11 @@ struct Inner<D: Dialect> {
     count: AtomicUsize,
     /// The admitted creations in flight: counted in `count`, not yet in the table.
     creating: AtomicUsize,
+    /// When a count last found signed-in sessions filling the table and refused a
+    /// stranger (milliseconds on the store's clock, 0 for never): for a second after,
+    /// strangers are refused at once while the count is at the cap, rather than each
+    /// running a count of the whole table, one at a time, ahead of the sign-ins.
+    refused_at: AtomicU64,
     /// Held while a creation is admitted, and while the table is counted and room made:
     /// one count at a time, so that a burst of creations at the cap (or right after a
     /// start) sends one, not one each.
@@ -367,6 +375,7 @@ impl<D: Dialect> SqlStore<D> {
             // or beside other instances, it may hold sessions already).
             count: AtomicUsize::new(sql.max_sessions.max(1)),
             creating: AtomicUsize::new(0),
+            refused_at: AtomicU64::new(0),
             counting: tokio::sync::Mutex::new(()),
         });
         let sweeper = Sweeper::spawn(&inner, sql.sweep_interval, |inner| async move {
@@ -437,15 +446,28 @@ impl<D: Dialect> Inner<D> {
     /// creations in flight, which are not there to evict) fill the table; a
     /// [`StoreError`] when the database cannot answer.
     async fn admit(&self, class: Class) -> Result<Place<'_>, StoreError> {
+        let full = || self.count.load(Ordering::Relaxed) >= self.cap;
+        let refused_at = self.refused_at.load(Ordering::Relaxed);
+        let refused_lately =
+            refused_at > 0 && unix_millis().saturating_sub(refused_at) < REFUSED_FOR;
+        if class == Class::Anonymous && full() && refused_lately {
+            return Err(StoreError::Full);
+        }
         let Ok(_counting) = tokio::time::timeout(self.timeout, self.counting.lock()).await else {
             return Err(StoreError::Timeout(self.timeout));
         };
-        if self.count.load(Ordering::Relaxed) >= self.cap {
+        if full() {
             let batch = (self.cap / 64).max(1);
-            self.recount(|anonymous, signed_in| {
-                evict::room(class, anonymous, signed_in, self.cap, batch)
-            })
-            .await?;
+            let counted = self
+                .recount(|anonymous, signed_in| {
+                    evict::room(class, anonymous, signed_in, self.cap, batch)
+                })
+                .await;
+            if let Err(StoreError::Full) = counted {
+                self.refused_at
+                    .store(unix_millis().max(1), Ordering::Relaxed);
+            }
+            counted?;
         }
         self.count.fetch_add(1, Ordering::Relaxed);
         self.creating.fetch_add(1, Ordering::SeqCst);
@@ -458,6 +480,8 @@ impl<D: Dialect> Inner<D> {
 
     /// Brings the table under its cap, as the sweep does: anonymous sessions alone go.
     async fn keep_cap(&self) -> Result<(), StoreError> {
+        // Room may be made: strangers count again.
+        self.refused_at.store(0, Ordering::Relaxed);
         let Ok(_counting) = tokio::time::timeout(self.timeout, self.counting.lock()).await else {
             return Err(StoreError::Timeout(self.timeout));
         };
