@@ -9,6 +9,10 @@ use super::{SameSitePolicy, Secure, SessionConfig, StoreKind};
 use crate::error::Error;
 use crate::time::MAX_LIFETIME;
 
+/// The longest `redis.timeout` and `sql.timeout`: an hour is already no bound a visitor
+/// would wait for, and past what a clock's `Instant` holds it would not be one at all.
+const MAX_STORE_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// A cookie's name or attribute value may not hold these, or it would end the attribute.
 fn is_cookie_text(text: &str) -> bool {
     text.bytes()
@@ -176,11 +180,16 @@ impl SessionConfig {
             ));
         }
 
-        if self.redis.timeout.is_zero() {
-            return Err(Error::config(
-                "redis.timeout",
-                "must be more than 0 seconds",
-            ));
+        for (key, timeout) in [
+            ("redis.timeout", self.redis.timeout),
+            ("sql.timeout", self.sql.timeout),
+        ] {
+            if timeout.is_zero() || timeout > MAX_STORE_TIMEOUT {
+                return Err(Error::config(
+                    key,
+                    "must be more than 0 seconds and at most 3600: a request waits this long for the store at most",
+                ));
+            }
         }
 
         if !(1..=256).contains(&self.redis.connections) {
@@ -221,10 +230,7 @@ impl SessionConfig {
                 "a SQL store needs its database: set `url` (\"postgres://...\", \"sqlite://...\", \"mysql://...\") or `database` (a rocket_db_pools database's name)",
             ));
         }
-        for (key, zero) in [
-            ("sql.timeout", self.sql.timeout.is_zero()),
-            ("sql.sweep_interval", self.sql.sweep_interval.is_zero()),
-        ] {
+        for (key, zero) in [("sql.sweep_interval", self.sql.sweep_interval.is_zero())] {
             if zero {
                 return Err(Error::config(key, "must be more than 0 seconds"));
             }
@@ -392,6 +398,22 @@ mod tests {
                     ..base()
                 },
                 "absolute_timeout",
+            ),
+            (
+                {
+                    let mut config = base();
+                    config.sql.timeout = Duration::from_secs(10_u64.pow(19));
+                    config
+                },
+                "sql.timeout",
+            ),
+            (
+                {
+                    let mut config = base();
+                    config.redis.timeout = MAX_STORE_TIMEOUT + Duration::from_secs(1);
+                    config
+                },
+                "redis.timeout",
             ),
             (
                 SessionConfig {

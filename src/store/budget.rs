@@ -44,7 +44,12 @@ impl Clock {
         }
         self.since = Some(since);
         self.calls += 1;
-        Some(since + left)
+        // A budget past what `Instant` holds is no bound: a year away is as good.
+        Some(
+            since
+                .checked_add(left)
+                .unwrap_or(now + Duration::from_secs(365 * 86_400)),
+        )
     }
 
     /// A call that [`begin`](Self::begin) counted ends at `now`.
