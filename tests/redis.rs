@@ -878,3 +878,45 @@ async fn sign_ins_displace_signed_in_sessions_only_when_they_fill_the_store() {
         );
     }
 }
+
+/// A review's finding: a sign-in into a store full of signed-in sessions, with a lifetime
+/// shorter than theirs (`set_max_age`), was its own victim: admitted, then deleted, and
+/// still answered `Created`, so its cookie named a session that was gone.
+#[rocket::async_test]
+async fn a_sign_in_into_a_full_store_never_evicts_itself() {
+    let Some(mut config) = standalone_config() else {
+        return;
+    };
+    config.max_sessions = 4;
+    let store = RedisStore::connect(&config)
+        .await
+        .expect("the test Redis answers");
+    let signed_in = |secs: u64| {
+        let mut record = SessionRecord::new(Duration::from_secs(secs));
+        record.insert("$user", "\"bob\"");
+        record
+    };
+    let mut long = Vec::new();
+    for _ in 0..4 {
+        let id = SessionId::generate();
+        assert_eq!(
+            store.create(&id, &signed_in(900)).await.unwrap(),
+            CreateOutcome::Created
+        );
+        long.push(id);
+    }
+    let short = SessionId::generate();
+    assert_eq!(
+        store.create(&short, &signed_in(60)).await.unwrap(),
+        CreateOutcome::Created
+    );
+    assert!(
+        store.load(&short).await.unwrap().is_some(),
+        "the sign-in evicted itself"
+    );
+    let mut live = 0;
+    for id in &long {
+        live += usize::from(store.load(id).await.unwrap().is_some());
+    }
+    assert_eq!(live, 3, "one of the others made room");
+}

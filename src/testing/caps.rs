@@ -14,6 +14,8 @@ use crate::record::{Changes, SessionRecord};
 use crate::store::CreateOutcome;
 
 const LONG: Duration = Duration::from_secs(600);
+/// Shorter than `LONG`: a session every other one outlives.
+const SHORT: Duration = Duration::from_secs(60);
 
 fn record(entries: &[(&str, &str)], ttl: Duration) -> SessionRecord {
     let mut record = SessionRecord::new(ttl);
@@ -151,4 +153,10 @@ where
         lists.len(),
         "a sign-in ended a list"
     );
+
+    // A sign-in into the full store that lives shorter than every other session is still
+    // never its own victim (it would be answered `Created`, and be gone).
+    let short = create_many(&store, 1, &[(USER, "\"carol\"")], SHORT).await;
+    assert_eq!(short.len(), 1, "a sign-in was refused");
+    assert_eq!(live(&store, &short).await, 1, "a sign-in evicted itself");
 }

@@ -159,8 +159,8 @@ return redis.call('DEL', KEYS[1]) + 2 * signed_in
 /// scored by until when each is counted; `ARGV[1]` a signed-in session's key, `ARGV[2]`
 /// until when it is counted (milliseconds on the server's clock), `ARGV[3]` the cap.
 /// Drops the members counted no longer, counts the session until then (never shorter
-/// than before), and returns the keys of the sessions closest to expiry past the cap, for
-/// the caller to delete: signed-in sessions are displaced only by sign-ins, and only when
+/// than before), and returns the keys of the other sessions closest to expiry past the
+/// cap (never the one admitted), for the caller to delete: signed-in sessions are displaced only by sign-ins, and only when
 /// signed-in sessions fill the store. Only sign-ins, log-outs and a signed-in session's
 /// extension (once an eighth of its lifetime) come here: no anonymous request does.
 pub(super) const ADMIT: &str = r"
@@ -174,8 +174,12 @@ if till > clock and redis.call('PTTL', KEYS[1]) < till - clock then
 end
 local over, victims = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3]), {}
 if over > 0 then
+  -- Never the session admitted, whatever its lifetime: the others closest to expiry.
+  local mine = redis.call('ZSCORE', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[1], ARGV[1])
   local popped = redis.call('ZPOPMIN', KEYS[1], over)
   for v = 1, #popped, 2 do victims[#victims + 1] = popped[v] end
+  redis.call('ZADD', KEYS[1], mine, ARGV[1])
 end
 return victims
 ";
