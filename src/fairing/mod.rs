@@ -15,7 +15,7 @@ use rocket::{Build, Orbit, Rocket};
 use crate::config::{Secure, SessionConfig};
 use crate::error::chain;
 use crate::error::{Error, StoreError};
-use crate::state::{perform, Answer, Context, Cookie, Machine, Slot, Step};
+use crate::state::{at_once, perform, Answer, Context, Cookie, Machine, Slot, Step};
 use crate::store::{Observed, RequestStore};
 use crate::time::unix_millis;
 
@@ -117,7 +117,10 @@ async fn carry_out<'r>(
     let mut last = Answer::Start;
     while let Some(step) = machine.next(last)? {
         last = match step {
-            Step::Call(call) => perform(ctx, store, call).await?,
+            Step::Call(call) => match at_once(call) {
+                Ok(answer) => answer,
+                Err(call) => perform(ctx, store, call).await?,
+            },
             Step::Cookie(cookie) => {
                 let (keys, cookies) = (&ctx.keys, &ctx.cookies);
                 match cookie {

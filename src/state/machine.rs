@@ -183,7 +183,7 @@ pub(crate) struct Machine<'c> {
     /// When the request began, in milliseconds since the Unix epoch.
     now: u64,
     /// Steps decided already whose answers decide nothing, in order.
-    queue: VecDeque<Step>,
+    queue: Steps,
     /// What the answer to the last of them decides (with an empty queue, the next answer).
     phase: Phase,
 }
@@ -278,7 +278,7 @@ impl<'c> Machine<'c> {
         Machine {
             config,
             now,
-            queue: VecDeque::new(),
+            queue: Steps::default(),
             phase: Phase::Start(start),
         }
     }
@@ -570,6 +570,47 @@ impl<'c> Machine<'c> {
 
     fn cookie(&mut self, cookie: Cookie) {
         self.queue.push_back(Step::Cookie(cookie));
+    }
+}
+
+/// How many steps one decision queues without allocating: the most the table above takes
+/// at once is three (a debug line, a delete and a list's call); a decision past it spills.
+const INLINE_STEPS: usize = 4;
+
+/// The steps of one decision, in order, kept inline: a commit allocates no queue. The
+/// machine decides only once the steps before are all taken, so a decision always finds
+/// the queue empty.
+#[derive(Debug, Default)]
+struct Steps {
+    inline: [Option<Step>; INLINE_STEPS],
+    /// The next inline step to take, and how many were queued.
+    taken: usize,
+    queued: usize,
+    /// The steps past [`INLINE_STEPS`] of one decision.
+    spilled: VecDeque<Step>,
+}
+
+impl Steps {
+    fn push_back(&mut self, step: Step) {
+        match self.inline.get_mut(self.queued) {
+            Some(free) if self.spilled.is_empty() => {
+                *free = Some(step);
+                self.queued += 1;
+            }
+            _ => self.spilled.push_back(step),
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<Step> {
+        if self.taken < self.queued {
+            let step = self.inline[self.taken].take();
+            self.taken += 1;
+            if self.taken == self.queued {
+                (self.taken, self.queued) = (0, 0);
+            }
+            return step;
+        }
+        self.spilled.pop_front()
     }
 }
 
@@ -1322,5 +1363,23 @@ mod tests {
         assert!(matches!(machine.next(Answer::Start), Ok(Some(_))));
         let wrong = machine.next(Answer::Created(CreateOutcome::Created));
         assert!(matches!(wrong, Err(StoreError::Unavailable(_))));
+    }
+
+    #[test]
+    fn the_steps_of_a_decision_come_out_in_order_past_the_inline_ones() {
+        let mut steps = Steps::default();
+        let line = |n: usize| Step::Call(Call::Debug(["a", "b", "c", "d", "e", "f", "g"][n]));
+        for n in 0..6 {
+            steps.push_back(line(n));
+        }
+        assert_eq!(steps.pop_front(), Some(line(0)));
+        steps.push_back(line(6));
+        let rest: Vec<_> = std::iter::from_fn(|| steps.pop_front()).collect();
+        assert_eq!(rest, (1..7).map(line).collect::<Vec<_>>());
+        // Empty again: the next decision starts inline.
+        steps.push_back(line(0));
+        assert_eq!(steps.queued, 1);
+        assert_eq!(steps.pop_front(), Some(line(0)));
+        assert_eq!(steps.pop_front(), None);
     }
 }

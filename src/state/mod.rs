@@ -30,7 +30,7 @@ mod secrets;
 pub(crate) use context::{Context, Incoming};
 pub(crate) use machine::{Answer, Cookie, Machine, Step};
 use model::State;
-pub(crate) use run::perform;
+pub(crate) use run::{at_once, perform};
 pub(crate) use secrets::keys;
 
 /// The request-local session, in the request's local cache (keyed by this private type).

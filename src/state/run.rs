@@ -38,25 +38,31 @@ pub(crate) async fn perform(
         } => {
             // The member's log-in time is the list's write, as `keep_for` stamps its own.
             let (replacing, now) = (replacing.as_ref(), unix_millis());
-            users().add(&user, &id, replacing, now, lifetime).await?;
+            // The lists' calls are boxed: the rare ones, they would size every call's future.
+            Box::pin(users().add(&user, &id, replacing, now, lifetime)).await?;
             Answer::Done
         }
         Call::KeepList { user, id, lifetime } => {
-            users().keep_for(&user, &id, lifetime).await?;
+            Box::pin(users().keep_for(&user, &id, lifetime)).await?;
             Answer::Done
         }
         Call::LeaveList { user, id } => {
-            users().remove(&user, &id).await?;
+            Box::pin(users().remove(&user, &id)).await?;
             Answer::Done
         }
-        Call::Count(event) => {
-            metrics::count(event, 1);
-            Answer::Done
-        }
-        Call::Debug(line) => {
-            log::debug!("{line}");
-            Answer::Done
-        }
+        call @ (Call::Count(_) | Call::Debug(_)) => at_once(call).unwrap_or(Answer::Done),
     };
     Ok(answer)
+}
+
+/// Carries out `call` at once when it needs no IO (a metric, a log line): its answer, or
+/// the call back for [`perform`]. A commit takes such a step for each session it counts,
+/// and awaits no future for it.
+pub(crate) fn at_once(call: Call) -> Result<Answer, Call> {
+    match call {
+        Call::Count(event) => metrics::count(event, 1),
+        Call::Debug(line) => log::debug!("{line}"),
+        call => return Err(call),
+    }
+    Ok(Answer::Done)
 }
