@@ -169,10 +169,18 @@ async fn rolling_keeps_a_remembered_sessions_own_lifetime() {
 
 /// The cost issue: with `touch_after`, an unchanged session is written back at most once
 /// per period, routes without a guard never touch it, and the refresh comes once the
-/// period has passed.
-#[rocket::async_test]
-async fn touch_after_writes_an_unchanged_session_back_once_per_period() {
-    let store = Counting::memory();
+/// period has passed; on every store.
+async fn touch_after_writes_an_unchanged_session_back_once_per_period(
+    open: Option<stores::Opener>,
+) {
+    let Some(open) = open else {
+        return;
+    };
+    let store = Counting {
+        inner: open().await,
+        calls: Default::default(),
+        down: Default::default(),
+    };
     let after = Duration::from_secs(1);
     let builder = Sessions::builder()
         .store(store.clone())
@@ -188,10 +196,7 @@ async fn touch_after_writes_an_unchanged_session_back_once_per_period() {
         let read = client.get("/count").dispatch().await;
         let plain = client.get("/plain").dispatch().await;
         if created.elapsed() < after {
-            assert!(
-                session_cookie(&read).is_none(),
-                "refreshed within the period"
-            );
+            assert!(session_cookie(&read).is_none(), "refreshed within the period");
             assert!(session_cookie(&plain).is_none());
         }
     }
@@ -208,11 +213,14 @@ async fn touch_after_writes_an_unchanged_session_back_once_per_period() {
         }
         pause(deadline, "a refresh once the period passed").await;
     };
-    assert_eq!(
-        refreshed.max_age(),
-        Some(rocket::time::Duration::seconds(8))
-    );
+    assert_eq!(refreshed.max_age(), Some(rocket::time::Duration::seconds(8)));
     let (_, _, commit, touch, _) = store.calls.get();
     assert_eq!((commit - early, touch), (1, 0), "one write for the refresh");
     assert_eq!(get_ok(&client, "/count").await, "1");
+}
+
+mod touch_after {
+    use super::*;
+
+    for_every_store!(super::touch_after_writes_an_unchanged_session_back_once_per_period);
 }
