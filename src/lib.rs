@@ -67,8 +67,11 @@
 //!
 //! Session ids are 192 random bits; the cookie carries the id signed with HMAC-SHA256
 //! (rotate secrets with [`SessionConfig::secrets`]). A cookie that is forged, truncated or
-//! garbage is no session: it never reaches the store. Call [`SessionHandle::regenerate`] when a
-//! user logs in and [`SessionHandle::destroy`] when they log out.
+//! garbage is no session: it never reaches the store. [`Auth::login`] moves the session to a
+//! new id (against session fixation) and [`Auth::logout`] ends it; without `Auth`, call
+//! [`SessionHandle::regenerate`] when a user logs in and [`SessionHandle::destroy`] when
+//! they log out. A form's CSRF token stores nothing for a stranger ([`CsrfToken`]).
+//! SECURITY.md has the threat model.
 
 #![deny(missing_docs, missing_debug_implementations)]
 #![forbid(unsafe_code)]
