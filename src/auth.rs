@@ -4,6 +4,7 @@ use std::any::type_name;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome, Request};
@@ -80,6 +81,37 @@ impl<U: Serialize + DeserializeOwned> Auth<U> {
     pub fn login(&mut self, user: &U) -> Result<(), Error> {
         self.live.set(USER_KEY, user)?;
         self.live.regenerate();
+        Ok(())
+    }
+
+    /// Logs `user` in, as [`login`](Self::login) does, for `lifetime` ("remember me"): the
+    /// session lives that long from each refresh whatever `max_age` and `idle_timeout`
+    /// say (`absolute_timeout` still caps it), and its cookie persists for as long, even
+    /// with `browser_session`. Without it, a log-in follows `idle_timeout`, and with
+    /// `browser_session` its cookie ends with the browser.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rocket::post;
+    /// use rocket_server_sessions::{Auth, Error};
+    ///
+    /// #[post("/login?<remember>")]
+    /// fn login(mut auth: Auth, remember: bool) -> Result<(), Error> {
+    ///     // ... check the password first ...
+    ///     let alice = "alice".to_string();
+    ///     match remember {
+    ///         true => auth.login_for(&alice, Duration::from_secs(30 * 86_400)),
+    ///         false => auth.login(&alice),
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`login`](Self::login)'s.
+    pub fn login_for(&mut self, user: &U, lifetime: Duration) -> Result<(), Error> {
+        self.login(user)?;
+        self.live.set_max_age(lifetime);
         Ok(())
     }
 

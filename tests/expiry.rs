@@ -196,7 +196,10 @@ async fn touch_after_writes_an_unchanged_session_back_once_per_period(
         let read = client.get("/count").dispatch().await;
         let plain = client.get("/plain").dispatch().await;
         if created.elapsed() < after {
-            assert!(session_cookie(&read).is_none(), "refreshed within the period");
+            assert!(
+                session_cookie(&read).is_none(),
+                "refreshed within the period"
+            );
             assert!(session_cookie(&plain).is_none());
         }
     }
@@ -213,7 +216,10 @@ async fn touch_after_writes_an_unchanged_session_back_once_per_period(
         }
         pause(deadline, "a refresh once the period passed").await;
     };
-    assert_eq!(refreshed.max_age(), Some(rocket::time::Duration::seconds(8)));
+    assert_eq!(
+        refreshed.max_age(),
+        Some(rocket::time::Duration::seconds(8))
+    );
     let (_, _, commit, touch, _) = store.calls.get();
     assert_eq!((commit - early, touch), (1, 0), "one write for the refresh");
     assert_eq!(get_ok(&client, "/count").await, "1");
@@ -223,4 +229,83 @@ mod touch_after {
     use super::*;
 
     for_every_store!(super::touch_after_writes_an_unchanged_session_back_once_per_period);
+}
+
+/// The ease issue's inactivity exercise: with `idle_timeout`, a signed-in session ends
+/// after that long without a request, while requests keep it; an anonymous one keeps
+/// `max_age`; and "remember me" (`Auth::login_for`) is not ended by it.
+async fn idle_timeout_ends_signed_in_sessions_alone_and_spares_remembered_ones(
+    open: Option<stores::Opener>,
+) {
+    let Some(open) = open else {
+        return;
+    };
+    let idle = Duration::from_millis(1500);
+    let store = open().await;
+    let app = || {
+        let sessions = Sessions::builder()
+            .store(store.clone())
+            .max_age(Duration::from_secs(60))
+            .build();
+        let figment = figment().merge(("sessions.idle_timeout", idle.as_secs_f64()));
+        rocket::local::asynchronous::Client::tracked(rocket_with(figment, Some(sessions)))
+    };
+    let (alice, carol, stranger) = (
+        app().await.unwrap(),
+        app().await.unwrap(),
+        app().await.unwrap(),
+    );
+
+    let signed_in = alice.get("/login/alice").dispatch().await;
+    let cookie = session_cookie(&signed_in).expect("a session");
+    assert_eq!(
+        cookie.max_age(),
+        Some(rocket::time::Duration::seconds(2)),
+        "idle_timeout, rounded up"
+    );
+    let remembered = carol.get("/login/carol/for/60").dispatch().await;
+    let cookie = session_cookie(&remembered).expect("a session");
+    assert_eq!(
+        cookie.max_age(),
+        Some(rocket::time::Duration::seconds(60)),
+        "its own lifetime"
+    );
+    assert_eq!(get_ok(&stranger, "/counter").await, "1");
+
+    // Requests keep alice's session past its idle timeout.
+    let started = Instant::now();
+    let mut last = Instant::now();
+    while started.elapsed() < idle * 2 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let sent = Instant::now();
+        let whoami = get_ok(&alice, "/whoami").await;
+        if sent.duration_since(last) < idle {
+            assert_eq!(whoami, "alice", "ended while in use");
+        }
+        last = sent;
+    }
+
+    // Then none for longer than it: she is signed out, the others are not.
+    tokio::time::sleep_until((last + idle + Duration::from_millis(200)).into()).await;
+    assert_eq!(
+        get_ok(&alice, "/whoami").await,
+        "",
+        "still signed in after idle_timeout"
+    );
+    assert_eq!(
+        get_ok(&carol, "/whoami").await,
+        "carol",
+        "remember me ended"
+    );
+    assert_eq!(
+        get_ok(&stranger, "/count").await,
+        "1",
+        "an anonymous session ended"
+    );
+}
+
+mod idle_timeout {
+    use super::*;
+
+    for_every_store!(super::idle_timeout_ends_signed_in_sessions_alone_and_spares_remembered_ones);
 }

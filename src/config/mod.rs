@@ -26,6 +26,7 @@ pub use values::{SameSitePolicy, Secure};
 /// store = "memory"
 /// cookie_name = "rocket.sid"
 /// max_age = 86400            # seconds
+/// # idle_timeout = 1800      # seconds; unset, signed-in sessions live max_age too
 /// # absolute_timeout = 28800 # seconds; unset, no cap on a session's whole life
 /// max_session_size = "64 KiB"
 /// browser_session = false
@@ -118,6 +119,18 @@ pub struct SessionConfig {
     /// _Default:_ `86400` (one day)
     #[serde(with = "seconds")]
     pub max_age: Duration,
+    /// How long a signed-in session lives without a request, in seconds (fractions
+    /// allowed): a session a user is logged in to ([`Auth::login`](crate::Auth::login))
+    /// has this lifetime instead of `max_age`, and every request that uses it (a route
+    /// with a session guard) pushes its end back, `rolling` or not. Anonymous sessions (a
+    /// cart, a theme) keep `max_age`. A session with a lifetime of its own ("remember
+    /// me": [`Auth::login_for`](crate::Auth::login_for), or
+    /// [`SessionHandle::set_max_age`](crate::SessionHandle::set_max_age)) is not ended by
+    /// it; `absolute_timeout` still caps them all. From 0.001 seconds to 400 days.
+    ///
+    /// _Default:_ unset (signed-in sessions live `max_age`)
+    #[serde(with = "optional_seconds")]
+    pub idle_timeout: Option<Duration>,
     /// The longest a session may live in all, in seconds (fractions allowed), counted from
     /// its creation, or from log-in when [`Auth::login`](crate::Auth::login) or
     /// [`SessionHandle::regenerate`](crate::SessionHandle::regenerate) moves it to a new id.
@@ -161,13 +174,14 @@ pub struct SessionConfig {
     ///
     /// _Default:_ `false`
     pub rolling: bool,
-    /// With `rolling`: write an unchanged session back at most once per `touch_after`
-    /// seconds. A request that changes nothing refreshes the session (in the store and in
+    /// With `rolling` or `idle_timeout`: write an unchanged session back at most once per
+    /// `touch_after` seconds. A request that changes nothing refreshes the session (in the store and in
     /// its cookie's `Max-Age`) only when its last refresh is at least this old, so the
     /// store and the cookie agree on its end within `touch_after`; a request that changes
     /// it writes it anyway, refreshed. A route whose handler takes no session guard then
     /// never refreshes it: the session lives `max_age` from the last refresh by a route
-    /// that uses it. At most an eighth of `max_age`. Unset, every request refreshes.
+    /// that uses it. At most an eighth of `max_age` and of `idle_timeout`. Unset, every
+    /// request refreshes.
     ///
     /// _Default:_ unset
     #[serde(with = "optional_seconds")]
@@ -284,6 +298,7 @@ impl Default for SessionConfig {
             browser_session: false,
             rolling: false,
             touch_after: None,
+            idle_timeout: None,
             resave: false,
             save_uninitialized: false,
             http_only: true,
@@ -315,6 +330,7 @@ impl fmt::Debug for SessionConfig {
             .field("browser_session", &self.browser_session)
             .field("rolling", &self.rolling)
             .field("touch_after", &self.touch_after)
+            .field("idle_timeout", &self.idle_timeout)
             .field("resave", &self.resave)
             .field("save_uninitialized", &self.save_uninitialized)
             .field("http_only", &self.http_only)
@@ -391,6 +407,7 @@ mod tests {
             "browser_session",
             "rolling",
             "touch_after",
+            "idle_timeout",
             "resave",
             "save_uninitialized",
             "http_only",

@@ -86,18 +86,29 @@ impl SessionConfig {
                 ));
             }
         }
-        if let Some(after) = self.touch_after {
-            if !self.rolling {
+        if let Some(idle) = self.idle_timeout {
+            if idle < Duration::from_millis(1) || idle > MAX_LIFETIME {
                 return Err(Error::config(
-                    "touch_after",
-                    "applies only with `rolling = true`: set `rolling`, or leave `touch_after` unset",
+                    "idle_timeout",
+                    "must be from 0.001 seconds to 34560000 seconds (400 days); leave it unset for signed-in sessions to live `max_age`",
                 ));
             }
-            if after < Duration::from_millis(1) || after > self.max_age / 8 {
-                let most = (self.max_age / 8).as_secs_f64();
+        }
+        if let Some(after) = self.touch_after {
+            if !self.rolling && self.idle_timeout.is_none() {
                 return Err(Error::config(
                     "touch_after",
-                    format!("must be from 0.001 seconds to an eighth of `max_age` ({most} seconds), so that a session refreshed this late still has most of its life"),
+                    "applies only with `rolling = true` or an `idle_timeout`: set one, or leave `touch_after` unset",
+                ));
+            }
+            let shortest = self
+                .idle_timeout
+                .map_or(self.max_age, |idle| idle.min(self.max_age));
+            if after < Duration::from_millis(1) || after > shortest / 8 {
+                let most = (shortest / 8).as_secs_f64();
+                return Err(Error::config(
+                    "touch_after",
+                    format!("must be from 0.001 seconds to an eighth of `max_age` and `idle_timeout` ({most} seconds), so that a session refreshed this late still has most of its life"),
                 ));
             }
         }
@@ -421,6 +432,28 @@ mod tests {
                     ..base()
                 },
                 "touch_after",
+            ),
+            (
+                SessionConfig {
+                    idle_timeout: Some(Duration::from_secs(8)),
+                    touch_after: Some(Duration::from_secs(2)),
+                    ..base()
+                },
+                "touch_after",
+            ),
+            (
+                SessionConfig {
+                    idle_timeout: Some(Duration::ZERO),
+                    ..base()
+                },
+                "idle_timeout",
+            ),
+            (
+                SessionConfig {
+                    idle_timeout: Some(MAX_LIFETIME + Duration::from_secs(1)),
+                    ..base()
+                },
+                "idle_timeout",
             ),
             (
                 SessionConfig {

@@ -93,7 +93,7 @@ impl State {
                 Some(asked) => record.set_ttl(asked),
                 None if own => {}
                 None => {
-                    record.set_ttl(config.max_age);
+                    record.set_ttl(lifetime(&record, config));
                     if record.is_bookkeeping_only() {
                         record.set_ttl(config.max_age.min(BOOKKEEPING_LIFETIME));
                     }
@@ -176,8 +176,14 @@ impl State {
                 .and_then(|t| t.parse::<u64>().ok());
             touched.is_some_and(|at| now.saturating_sub(at) < millis(after))
         });
-        if own_lifetime || (config.rolling && (writes || !fresh)) {
-            changes.reset_ttl(own_lifetime_of_or_ttl(&record));
+        // A signed-in session under `idle_timeout` is refreshed by every request, to it.
+        let idle = config
+            .idle_timeout
+            .filter(|_| record.get(reserved::USER).is_some() && !has_own_lifetime(&record));
+        if own_lifetime || ((config.rolling || idle.is_some()) && (writes || !fresh)) {
+            let ttl = idle.unwrap_or_else(|| own_lifetime_of_or_ttl(&record));
+            record.set_ttl(ttl);
+            changes.reset_ttl(ttl);
         }
         if changes.ttl().is_some() && config.touch_after.is_some() {
             record.insert(reserved::TOUCHED, now.to_string());
@@ -223,6 +229,15 @@ impl State {
                 lists_until,
             },
         }
+    }
+}
+
+/// The lifetime a new session without one of its own starts with: `idle_timeout` for a
+/// signed-in session when it is set, else `max_age`.
+fn lifetime(record: &SessionRecord, config: &SessionConfig) -> Duration {
+    match config.idle_timeout {
+        Some(idle) if record.get(reserved::USER).is_some() => idle,
+        _ => config.max_age,
     }
 }
 
@@ -555,6 +570,32 @@ mod tests {
             entries(&changes),
             [("$touched", Some(now.as_str())), ("a", Some("2"))]
         );
+    }
+
+    #[test]
+    fn idle_timeout_refreshes_a_signed_in_session_on_every_request_and_no_other() {
+        let idle = Duration::from_secs(5);
+        let config = SessionConfig {
+            idle_timeout: Some(idle),
+            ..config()
+        };
+        let (_, s) = stored(&[("$user", "\"alice\"")]);
+        let Plan::Update {
+            changes,
+            cookie: Some(Some(cookie)),
+            ..
+        } = s.plan(&config)
+        else {
+            panic!("a signed-in session not refreshed");
+        };
+        assert_eq!((changes.ttl(), cookie), (Some(idle), idle));
+
+        // Anonymous, or with a lifetime of its own ("remember me"): not refreshed.
+        let (_, s) = stored(&[("a", "1")]);
+        assert!(matches!(s.plan(&config), Plan::Nothing));
+        let own = millis(MAX_AGE * 2).to_string();
+        let (_, s) = stored(&[("$user", "\"alice\""), ("$lifetime", &own)]);
+        assert!(matches!(s.plan(&config), Plan::Nothing));
     }
 
     #[test]

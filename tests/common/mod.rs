@@ -135,6 +135,12 @@ fn login_as(mut auth: Auth, user: &str) -> Result<(), Error> {
     auth.login(&user.to_string())
 }
 
+/// "Remember me": a log-in for `secs` seconds.
+#[get("/login/<user>/for/<secs>")]
+fn login_for(mut auth: Auth, user: &str, secs: u64) -> Result<(), Error> {
+    auth.login_for(&user.to_string(), Duration::from_secs(secs))
+}
+
 /// The logged-in user, or nothing.
 #[get("/whoami")]
 fn whoami(user: Option<Authenticated>) -> String {
@@ -235,6 +241,7 @@ pub fn rocket_with(figment: Figment, fairing: Option<Sessions>) -> Rocket<Build>
         "/",
         routes![
             plain,
+            login_for,
             counter,
             count,
             v2,
