@@ -67,7 +67,9 @@ impl<U: Serialize + DeserializeOwned> Auth<U> {
 
     /// Logs `user` in: stores it, and moves the session to a new id without its CSRF token
     /// (the next page that asks gets a new one), all in the one commit after the handler.
-    /// The old id is dead at once.
+    /// The old id is dead at once. The session then lives `idle_timeout` (else `max_age`):
+    /// a lifetime of its own from before does not carry over; give one with
+    /// [`login_for`](Self::login_for).
     ///
     /// # Security
     ///
@@ -80,6 +82,9 @@ impl<U: Serialize + DeserializeOwned> Auth<U> {
     /// it would grow the session past `max_session_size`; nothing changes then.
     pub fn login(&mut self, user: &U) -> Result<(), Error> {
         self.live.set(USER_KEY, user)?;
+        // A log-in starts its lifetime anew: one the session had of its own (a visitor's
+        // `set_max_age`, an earlier `login_for`) does not carry over.
+        self.live.forget_max_age();
         self.live.regenerate();
         Ok(())
     }

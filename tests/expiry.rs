@@ -309,3 +309,20 @@ mod idle_timeout {
 
     for_every_store!(super::idle_timeout_ends_signed_in_sessions_alone_and_spares_remembered_ones);
 }
+
+/// A review's case: a plain log-in after a lifetime of its own (a visitor's `set_max_age`)
+/// follows `idle_timeout`, not the old lifetime.
+#[rocket::async_test]
+async fn a_log_in_starts_its_lifetime_anew() {
+    let sessions = Sessions::builder().max_age(Duration::from_secs(60)).build();
+    let figment = figment().merge(("sessions.idle_timeout", 1.5));
+    let client = rocket::local::asynchronous::Client::tracked(rocket_with(figment, Some(sessions)))
+        .await
+        .unwrap();
+    let response = client.post("/remember/30000").dispatch().await;
+    let cookie = session_cookie(&response).expect("a session");
+    assert_eq!(cookie.max_age(), Some(rocket::time::Duration::seconds(30)));
+    let response = client.get("/login/alice").dispatch().await;
+    let cookie = session_cookie(&response).expect("a session");
+    assert_eq!(cookie.max_age(), Some(rocket::time::Duration::seconds(2)));
+}

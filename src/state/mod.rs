@@ -198,6 +198,10 @@ impl Live {
         self.lock().set_max_age(max_age);
     }
 
+    pub(crate) fn forget_max_age(&self) {
+        self.lock().forget_max_age();
+    }
+
     pub(crate) fn id(&self) -> SessionId {
         self.lock().id()
     }

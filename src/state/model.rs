@@ -172,6 +172,15 @@ impl State {
         }
     }
 
+    /// Drops the lifetime of its own the session had (`set_max_age`): it lives the
+    /// configured lifetime again.
+    pub(super) fn forget_max_age(&mut self) {
+        self.own_lifetime = false;
+        if self.record.remove(reserved::LIFETIME).is_some() {
+            self.mark_changed(reserved::LIFETIME);
+        }
+    }
+
     /// Moves the session, with its data, to a new id, deleting the old one at commit. A
     /// CSRF token bound to the old id does not pass for the new one.
     pub(super) fn regenerate(&mut self) {

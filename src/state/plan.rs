@@ -170,11 +170,14 @@ impl State {
         // With `touch_after`, an unchanged session is refreshed only once its last refresh
         // is that old; a write that happens anyway refreshes it.
         let writes = !changed.is_empty() || config.resave || changes.ttl().is_some();
+        // Never lazier than an eighth of the session's own lifetime: one shorter than the
+        // configured ones (`set_max_age`, bookkeeping alone) must not end while in use.
         let fresh = config.touch_after.is_some_and(|after| {
             let touched = record
                 .get(reserved::TOUCHED)
                 .and_then(|t| t.parse::<u64>().ok());
-            touched.is_some_and(|at| now.saturating_sub(at) < millis(after))
+            let window = after.min(record.ttl() / 8);
+            touched.is_some_and(|at| now.saturating_sub(at) < millis(window))
         });
         // A signed-in session under `idle_timeout` is refreshed by every request, to it.
         let idle = config
@@ -286,7 +289,9 @@ fn list_lifetime(
             let span = left.max(ttl);
             span.saturating_add(list_margin(span))
         }
-        None if config.rolling => ttl.saturating_add(ttl / 4),
+        // Refreshed by requests (`rolling`, or a signed-in session under `idle_timeout`):
+        // a quarter more, so that a refresh extends the lists once in a while, not each time.
+        None if config.rolling || config.idle_timeout.is_some() => ttl.saturating_add(ttl / 4),
         None => ttl.saturating_add(list_margin(ttl)),
     };
     lifetime.min(MAX_LIFETIME)
@@ -596,6 +601,44 @@ mod tests {
         let own = millis(MAX_AGE * 2).to_string();
         let (_, s) = stored(&[("$user", "\"alice\""), ("$lifetime", &own)]);
         assert!(matches!(s.plan(&config), Plan::Nothing));
+    }
+
+    #[test]
+    fn touch_after_is_never_lazier_than_an_eighth_of_the_sessions_own_lifetime() {
+        // A review's case: `set_max_age` shorter than eight times `touch_after` ended a
+        // session in use. Its own lifetime of 8 s allows a second without a refresh.
+        let own = millis(Duration::from_secs(8)).to_string();
+        let two_seconds_ago = (NOW - 2_000).to_string();
+        let mut s = state(
+            Incoming::Session(SessionId::generate()),
+            Some(&[
+                ("a", "1"),
+                ("$lifetime", &own),
+                ("$touched", &two_seconds_ago),
+            ]),
+        );
+        s.record.set_ttl(Duration::from_secs(8));
+        let Plan::Update { changes, .. } = s.plan(&lazy()) else {
+            panic!("a session living 8 s not refreshed after 2 s");
+        };
+        assert_eq!(changes.ttl(), Some(Duration::from_secs(8)));
+    }
+
+    #[test]
+    fn lists_outlive_a_session_refreshed_by_idle_timeout_by_a_quarter() {
+        // Refreshed on every request, as with `rolling`: the lists are kept a quarter
+        // longer, so that a refresh extends them once in a while, not on each request.
+        let idle = Duration::from_secs(8);
+        let config = SessionConfig {
+            idle_timeout: Some(idle),
+            ..config()
+        };
+        let record = record(&[("$user", "\"alice\"")]);
+        assert_eq!(list_lifetime(&record, idle, &config, NOW), idle + idle / 4);
+        let listed = listed_until(NOW, idle + idle / 4);
+        let mut refreshed = record.clone();
+        refreshed.insert("$listed", listed);
+        assert_eq!(list_extension(&refreshed, idle, &config, NOW + 500), None);
     }
 
     #[test]

@@ -448,8 +448,11 @@ impl<D: Dialect> Inner<D> {
     async fn admit(&self, class: Class) -> Result<Place<'_>, StoreError> {
         let full = || self.count.load(Ordering::Relaxed) >= self.cap;
         let refused_at = self.refused_at.load(Ordering::Relaxed);
-        let refused_lately =
-            refused_at > 0 && unix_millis().saturating_sub(refused_at) < REFUSED_FOR;
+        // A clock stepped back counts as a window long past, not one without end.
+        let refused_lately = refused_at > 0
+            && unix_millis()
+                .checked_sub(refused_at)
+                .is_some_and(|age| age < REFUSED_FOR);
         if class == Class::Anonymous && full() && refused_lately {
             return Err(StoreError::Full);
         }
