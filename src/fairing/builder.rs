@@ -166,6 +166,11 @@ impl SessionsBuilder {
         self.set("absolute_timeout", timeout.as_secs_f64())
     }
 
+    /// Sets [`SessionConfig::idle_timeout`](crate::SessionConfig::idle_timeout).
+    pub fn idle_timeout(self, idle: Duration) -> Self {
+        self.set("idle_timeout", idle.as_secs_f64())
+    }
+
     /// Sets [`SessionConfig::touch_after`](crate::SessionConfig::touch_after).
     pub fn touch_after(self, after: Duration) -> Self {
         self.set("touch_after", after.as_secs_f64())

@@ -347,6 +347,19 @@ pub struct Calls {
     pub delete: AtomicUsize,
     /// Calls to `shutdown`, which `get` leaves out.
     pub shutdown: AtomicUsize,
+    /// The ids of the sessions created, in order.
+    pub created: std::sync::Mutex<Vec<SessionId>>,
+}
+
+impl<S> Counting<S> {
+    /// Counts the calls to `inner`.
+    pub fn over(inner: S) -> Self {
+        Counting {
+            inner,
+            calls: Arc::default(),
+            down: Arc::default(),
+        }
+    }
 }
 
 impl Calls {
@@ -407,6 +420,7 @@ impl<S: SessionStore> SessionStore for Counting<S> {
         record: &SessionRecord,
     ) -> Result<CreateOutcome, StoreError> {
         self.call(&self.calls.create)?;
+        self.calls.created.lock().unwrap().push(id.clone());
         self.inner.create(id, record).await
     }
 
