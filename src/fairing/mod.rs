@@ -15,7 +15,7 @@ use rocket::{Build, Orbit, Rocket};
 use crate::config::{Secure, SessionConfig};
 use crate::error::chain;
 use crate::error::{Error, StoreError};
-use crate::state::{at_once, perform, Answer, Context, Cookie, Machine, Slot, Step};
+use crate::state::{perform, Answer, Context, Cookie, Machine, Slot, Step};
 use crate::store::{Observed, RequestStore};
 use crate::time::unix_millis;
 
@@ -117,10 +117,7 @@ async fn carry_out<'r>(
     let mut last = Answer::Start;
     while let Some(step) = machine.next(last)? {
         last = match step {
-            Step::Call(call) => match at_once(call) {
-                Ok(answer) => answer,
-                Err(call) => perform(ctx, store, call).await?,
-            },
+            Step::Call(call) => perform(ctx, store, call).await?,
             Step::Cookie(cookie) => {
                 let (keys, cookies) = (&ctx.keys, &ctx.cookies);
                 match cookie {
@@ -198,7 +195,7 @@ impl Fairing for Sessions {
         };
 
         #[cfg(feature = "testing")]
-        let signing_in = sign_in(req).await;
+        let signing_in = crate::state::sign_in(req).await;
 
         let slot = Slot::of(req);
         let committed = match slot {
@@ -212,10 +209,7 @@ impl Fairing for Sessions {
             }
         };
         #[cfg(feature = "testing")]
-        if let Some(signing_in) = signing_in {
-            let name = ctx.config.cookie_name.clone();
-            signing_in.report(committed.clone().map(|()| name).map_err(Error::Store));
-        }
+        crate::state::signed_in(signing_in, ctx, &committed);
         // A route that never asked for its session does not fail with the store: only its
         // `rolling` refresh is lost, and the outage is logged.
         if committed.is_err() && !matches!(slot, Slot::Unused) {
@@ -229,29 +223,6 @@ impl Fairing for Sessions {
             res.set_sized_body(0, std::io::Cursor::new(""));
         }
     }
-}
-
-/// Logs in the session of `req` when `req` is a sign-in request of
-/// [`testing::sign_in`](crate::testing::sign_in), as `Auth::login` does, reporting an error
-/// that stops it; the commit after the response reports the rest.
-#[cfg(feature = "testing")]
-async fn sign_in<'r>(req: &'r Request<'_>) -> Option<&'r crate::testing::SigningIn> {
-    use crate::record::reserved::USER;
-    use rocket::outcome::Outcome;
-
-    let signing_in = crate::testing::SigningIn::of(req)?;
-    let logged_in = match crate::state::live(req).await {
-        Outcome::Success(live) => live
-            .set(USER, signing_in.user())
-            .map(|()| live.regenerate()),
-        Outcome::Error((_, error)) => Err(error),
-        Outcome::Forward(_) => Err(Error::NotAttached),
-    };
-    if let Err(error) = logged_in {
-        signing_in.report(Err(error));
-    }
-
-    Some(signing_in)
 }
 
 /// Never prints the settings made in code: they may hold secrets.

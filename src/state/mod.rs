@@ -30,7 +30,7 @@ mod secrets;
 pub(crate) use context::{Context, Incoming};
 pub(crate) use machine::{Answer, Cookie, Machine, Step};
 use model::State;
-pub(crate) use run::{at_once, perform};
+pub(crate) use run::perform;
 pub(crate) use secrets::keys;
 
 /// The request-local session, in the request's local cache (keyed by this private type).
@@ -266,4 +266,41 @@ fn decode<T: DeserializeOwned>(key: &str, json: &str) -> Option<T> {
             );
         })
         .ok()
+}
+
+/// Logs in the session of `req` when `req` is a sign-in request of
+/// [`testing::sign_in`](crate::testing::sign_in), as `Auth::login` does, reporting an error
+/// that stops it; the commit after the response reports the rest.
+#[cfg(feature = "testing")]
+pub(crate) async fn sign_in<'r>(req: &'r Request<'_>) -> Option<&'r crate::testing::SigningIn> {
+    use crate::record::reserved::USER;
+    use rocket::outcome::Outcome;
+
+    let signing_in = crate::testing::SigningIn::of(req)?;
+    let logged_in = match live(req).await {
+        Outcome::Success(live) => live
+            .set(USER, signing_in.user())
+            .map(|()| live.regenerate()),
+        Outcome::Error((_, error)) => Err(error),
+        Outcome::Forward(_) => Err(Error::NotAttached),
+    };
+    if let Err(error) = logged_in {
+        signing_in.report(Err(error));
+    }
+
+    Some(signing_in)
+}
+
+/// Reports to a sign-in request of [`testing::sign_in`](crate::testing::sign_in) how its
+/// commit went: the cookie's name, or the store's error.
+#[cfg(feature = "testing")]
+pub(crate) fn signed_in(
+    signing_in: Option<&crate::testing::SigningIn>,
+    ctx: &Context,
+    committed: &Result<(), StoreError>,
+) {
+    if let Some(signing_in) = signing_in {
+        let name = ctx.config.cookie_name.clone();
+        signing_in.report(committed.clone().map(|()| name).map_err(Error::Store));
+    }
 }

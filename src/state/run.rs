@@ -50,19 +50,14 @@ pub(crate) async fn perform(
             Box::pin(users().remove(&user, &id)).await?;
             Answer::Done
         }
-        call @ (Call::Count(_) | Call::Debug(_)) => at_once(call).unwrap_or(Answer::Done),
+        Call::Count(event) => {
+            metrics::count(event, 1);
+            Answer::Done
+        }
+        Call::Debug(line) => {
+            log::debug!("{line}");
+            Answer::Done
+        }
     };
     Ok(answer)
-}
-
-/// Carries out `call` at once when it needs no IO (a metric, a log line): its answer, or
-/// the call back for [`perform`]. A commit takes such a step for each session it counts,
-/// and awaits no future for it.
-pub(crate) fn at_once(call: Call) -> Result<Answer, Call> {
-    match call {
-        Call::Count(event) => metrics::count(event, 1),
-        Call::Debug(line) => log::debug!("{line}"),
-        call => return Err(call),
-    }
-    Ok(Answer::Done)
 }
