@@ -10,11 +10,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::http1;
 use rocket::figment::Figment;
 use rocket::{get, routes};
 use rocket_server_sessions::{Error, MemoryConfig, MemoryStore, Session, SessionEntry, Sessions};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::BufReader;
 use tokio::net::TcpStream;
 
 /// Clients, each with a session of its own.
@@ -138,43 +139,19 @@ impl Browser {
             request.push_str(&format!("Cookie: {cookie}\r\n"));
         }
         request.push_str("\r\n");
-        stream.get_mut().write_all(request.as_bytes()).await?;
-
-        let mut line = String::new();
-        stream.read_line(&mut line).await?;
-        let status = line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| std::io::Error::other(format!("a status line: {line:?}")))?;
-        let (mut length, mut close) = (0, false);
-        loop {
-            line.clear();
-            stream.read_line(&mut line).await?;
-            let header = line.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            let (name, value) = header.split_once(':').unwrap_or((header, ""));
-            let value = value.trim();
-            match name.to_ascii_lowercase().as_str() {
-                "content-length" => length = value.parse().unwrap_or(0),
-                "connection" => close = value.eq_ignore_ascii_case("close"),
-                "set-cookie" if value.starts_with("rocket.sid=") => {
-                    let pair = value.split(';').next().unwrap_or_default();
-                    self.cookie = (pair != "rocket.sid=").then(|| pair.to_string());
-                }
-                _ => {}
-            }
+        let response = http1::exchange(stream, &request).await?;
+        if let Some(pair) = response.set_cookie("rocket.sid") {
+            self.cookie = (pair != "rocket.sid=").then(|| pair.to_string());
         }
-        let mut body = vec![0; length];
-        stream.read_exact(&mut body).await?;
-        if close {
+        if response
+            .header("connection")
+            .is_some_and(|c| c.eq_ignore_ascii_case("close"))
+        {
             self.stream = None;
         }
         Ok(Answer {
-            status,
-            body: String::from_utf8_lossy(&body).into_owned(),
+            status: response.status,
+            body: response.body,
         })
     }
 }
@@ -286,17 +263,6 @@ async fn until(what: &str, limit: Duration, mut condition: impl FnMut() -> bool)
     }
 }
 
-/// The process's resident memory, in bytes (Linux).
-fn resident() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = statm
-        .split(' ')
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_memory_store_under_a_flood_loses_nothing_and_gives_its_memory_back() {
     let _alone = ALONE.lock().await;
@@ -327,7 +293,7 @@ async fn the_memory_store_under_a_flood_loses_nothing_and_gives_its_memory_back(
             || store.is_empty(),
         )
         .await;
-        sizes.push(resident());
+        sizes.push(http1::resident());
     }
     eprintln!("soak: resident after each round {sizes:?}");
     // The second round's sessions took the memory the first round's gave back.

@@ -449,6 +449,7 @@ impl<S: SessionStore> SessionStore for Counting<S> {
     }
 }
 
+pub mod http1;
 #[cfg(feature = "redis")]
 pub mod redis;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]

@@ -18,7 +18,7 @@ use common::*;
 use rocket::http::{ContentType, Status};
 use rocket::local::asynchronous::Client;
 use rocket_server_sessions::Sessions;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::BufReader;
 use tokio::net::TcpStream;
 
 /// One test at a time in this binary: the password flood reads the process's size, and
@@ -243,54 +243,20 @@ impl Conn {
             "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Content-Length: {}\r\n\r\n{body}",
             body.len()
         );
-        self.stream.get_mut().write_all(request.as_bytes()).await?;
-        let mut line = String::new();
-        self.stream.read_line(&mut line).await?;
-        let status = line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| std::io::Error::other(format!("a status line: {line:?}")))?;
-        let (mut length, mut retry_after, mut cookie) = (0, None, None);
-        loop {
-            line.clear();
-            self.stream.read_line(&mut line).await?;
-            let header = line.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            let (name, value) = header.split_once(':').unwrap_or((header, ""));
-            let value = value.trim();
-            match name.to_ascii_lowercase().as_str() {
-                "content-length" => length = value.parse().unwrap_or(0),
-                "retry-after" => retry_after = Some(value.to_string()),
-                "set-cookie" if value.contains("rocket.sid=") => {
-                    cookie = value.split(';').next().map(str::to_string);
-                }
-                _ => {}
-            }
-        }
-        let mut body = vec![0; length];
-        self.stream.read_exact(&mut body).await?;
-        let body = String::from_utf8_lossy(&body).into_owned();
+        let response = http1::exchange(&mut self.stream, &request).await?;
+        let cookie = response
+            .headers
+            .iter()
+            .filter(|(name, _)| name == "set-cookie")
+            .filter(|(_, value)| value.contains("rocket.sid="))
+            .find_map(|(_, value)| value.split(';').next().map(str::to_string));
         Ok(Answer {
-            status,
-            retry_after,
+            status: response.status,
+            retry_after: response.header("retry-after").map(str::to_string),
             cookie,
-            body,
+            body: response.body,
         })
     }
-}
-
-/// The process's resident memory in bytes: `VmRSS` of /proc/self/status (Linux).
-fn resident() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0);
-    kib * 1024
 }
 
 /// The login example on a runtime of its own, as `cargo run` would run it (its own
@@ -345,10 +311,10 @@ async fn a_wrong_password_flood_stays_small_and_other_routes_stay_fast() {
         .collect();
     let visitor = tokio::spawn(visit_the_home_page(port, stop.clone()));
 
-    let (started, mut peak) = (Instant::now(), resident());
+    let (started, mut peak) = (Instant::now(), http1::resident());
     while started.elapsed() < FLOOD_FOR && peak <= RESIDENT_LIMIT {
         tokio::time::sleep(Duration::from_millis(10)).await;
-        peak = peak.max(resident());
+        peak = peak.max(http1::resident());
     }
     stop.store(true, Ordering::SeqCst);
     if peak > RESIDENT_LIMIT {
