@@ -682,30 +682,13 @@ fn joining(
 
 #[cfg(test)]
 mod tests {
+    use super::super::plan::tests::{config, record, MAX_AGE, NOW};
     use super::*;
     use crate::record::reserved::{FLASH, USER};
     use crate::time::millis;
 
-    const MAX_AGE: Duration = Duration::from_secs(60);
     const SECOND: Duration = Duration::from_secs(1);
-    /// When the requests of these tests began, in milliseconds since the Unix epoch.
-    const NOW: u64 = 1_800_000_000_000;
     const ALICE: &str = "\"alice\"";
-
-    fn config() -> SessionConfig {
-        SessionConfig {
-            max_age: MAX_AGE,
-            ..SessionConfig::default()
-        }
-    }
-
-    fn record(entries: &[(&str, &str)]) -> SessionRecord {
-        let mut record = SessionRecord::new(MAX_AGE);
-        for (key, json) in entries {
-            record.insert(*key, *json);
-        }
-        record
-    }
 
     fn id() -> SessionId {
         SessionId::generate()

@@ -341,22 +341,24 @@ pub(crate) fn cookie_lifetime(
     (own || !config.browser_session).then_some(ttl)
 }
 
+/// The plan's tests, and what the machine's share with them: the configuration, a stored
+/// record, and the time the requests ran.
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::Incoming;
     use super::*;
     use crate::time::millis;
 
-    const MAX_AGE: Duration = Duration::from_secs(60);
+    pub(crate) const MAX_AGE: Duration = Duration::from_secs(60);
 
-    fn config() -> SessionConfig {
+    pub(crate) fn config() -> SessionConfig {
         SessionConfig {
             max_age: MAX_AGE,
             ..SessionConfig::default()
         }
     }
 
-    fn record(entries: &[(&str, &str)]) -> SessionRecord {
+    pub(crate) fn record(entries: &[(&str, &str)]) -> SessionRecord {
         let mut record = SessionRecord::new(MAX_AGE);
         for (key, json) in entries {
             record.insert(*key, *json);
@@ -365,7 +367,7 @@ mod tests {
     }
 
     /// When the requests of these tests run, in milliseconds since the Unix epoch.
-    const NOW: u64 = 1_800_000_000_000;
+    pub(crate) const NOW: u64 = 1_800_000_000_000;
 
     /// A request's state: the cookie it carried and, for a session the store had, its
     /// entries.
