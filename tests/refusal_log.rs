@@ -4,45 +4,13 @@
 
 mod common;
 
-use std::sync::Mutex;
 use std::time::Instant;
 
+use common::logged;
 use rocket::http::{ContentType, Status};
 use rocket::local::asynchronous::Client;
-use rocket::log::private::{self as log, Log, Metadata, Record};
 use rocket::{get, post, routes, FromForm};
 use rocket_server_sessions::{CsrfForm, CsrfToken, Sessions};
-
-/// Keeps every line logged at warning level or above.
-struct Lines(Mutex<Vec<String>>);
-
-static LINES: Lines = Lines(Mutex::new(Vec::new()));
-
-impl Log for Lines {
-    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.level() <= log::Level::Warn
-    }
-
-    fn log(&self, record: &Record<'_>) {
-        if self.enabled(record.metadata()) {
-            self.0.lock().unwrap().push(record.args().to_string());
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-/// The lines logged so far that contain `text`.
-fn logged(text: &str) -> Vec<String> {
-    LINES
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|l| l.contains(text))
-        .cloned()
-        .collect()
-}
 
 #[get("/token")]
 fn token(csrf: CsrfToken) -> String {
@@ -61,8 +29,7 @@ fn order(order: CsrfForm<Order>) -> String {
 
 #[rocket::async_test]
 async fn a_flood_of_forged_forms_logs_at_most_one_line_a_second() {
-    log::set_logger(&LINES).expect("the test's logger is the process's first");
-    log::set_max_level(log::LevelFilter::Warn);
+    logged::capture();
 
     // Rocket keeps a logger set before it: its own log level must not silence ours.
     let figment = common::figment().merge(("log_level", "normal"));
@@ -85,7 +52,7 @@ async fn a_flood_of_forged_forms_logs_at_most_one_line_a_second() {
     }
     let seconds = start.elapsed().as_secs() as usize;
 
-    let lines = logged("refused with 403 Forbidden");
+    let lines = logged::containing("refused with 403 Forbidden");
     assert!(
         !lines.is_empty() && lines.len() <= seconds + 1,
         "{seconds} s: {lines:#?}"
@@ -95,7 +62,7 @@ async fn a_flood_of_forged_forms_logs_at_most_one_line_a_second() {
         "POST /order: refused with 403 Forbidden: the form's CSRF token is missing or wrong"
     );
     // Never the token, the forged one or the session's.
-    let all = LINES.0.lock().unwrap().join("\n");
+    let all = logged::all().join("\n");
     assert!(!all.contains(&token[..20]), "{all}");
 
     // The right token still passes.

@@ -450,6 +450,7 @@ impl<S: SessionStore> SessionStore for Counting<S> {
 }
 
 pub mod http1;
+pub mod logged;
 #[cfg(feature = "redis")]
 pub mod redis;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
