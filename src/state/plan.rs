@@ -179,10 +179,11 @@ impl State {
             let window = after.min(record.ttl() / 8);
             touched.is_some_and(|at| now.saturating_sub(at) < millis(window))
         });
+        let logged_in = record.get(reserved::USER).is_some();
         // A signed-in session under `idle_timeout` is refreshed by every request, to it.
         let idle = config
             .idle_timeout
-            .filter(|_| record.get(reserved::USER).is_some() && !has_own_lifetime(&record));
+            .filter(|_| logged_in && !has_own_lifetime(&record));
         if own_lifetime || ((config.rolling || idle.is_some()) && (writes || !fresh)) {
             let ttl = idle.unwrap_or_else(|| own_lifetime_of_or_ttl(&record));
             record.set_ttl(ttl);
@@ -198,7 +199,6 @@ impl State {
             changes.reset_ttl(within_timeout(ttl, &record, config.absolute_timeout, now));
         }
         let cookie = changes.ttl().map(|_| cookie_lifetime(&record, config, now));
-        let logged_in = record.get(reserved::USER).is_some();
         let lists_until = changes
             .ttl()
             .and_then(|ttl| list_extension(&record, ttl, config, now));
