@@ -118,6 +118,10 @@ async fn carry_out<'r>(
     while let Some(step) = machine.next(last)? {
         last = match step {
             Step::Call(call) => perform(ctx, store, call).await?,
+            Step::Note(note) => {
+                note.record();
+                Answer::Done
+            }
             Step::Cookie(cookie) => {
                 let (keys, cookies) = (&ctx.keys, &ctx.cookies);
                 match cookie {

@@ -22,7 +22,9 @@
 //! - [`Call`]s, which [`perform`](super::perform) carries out: the store's `load`,
 //!   `create`, `commit`, `delete` and `touch`, answered with their outcomes; the lists
 //!   of users' sessions (add a session to its user's list, keep the list long enough,
-//!   take a session off it), counted metrics and debug lines, answered [`Answer::Done`].
+//!   take a session off it), answered [`Answer::Done`].
+//! - [`Note`]s, counted metrics and debug lines, written at once: answered
+//!   [`Answer::Done`].
 //!   A list call is one coarse step: reading a list, writing it and reading it back is
 //!   the lists' own IO ([`Users`](crate::store::users::Users)); whether to call, for
 //!   which session and user, and for how long, is decided here.
@@ -33,7 +35,8 @@
 //!
 //! Each phase waits for the answer to one step; the steps queued before that one are
 //! answered [`Answer::Done`], or their answers decide nothing (a rollback's delete).
-//! `[..]` is a step taken only when there is something to do.
+//! `[..]` is a step taken only when there is something to do. `Start` is no phase of its
+//! own: its steps are queued when the machine is made, so that a phase holds no plan.
 //!
 //! ```text
 //! phase   on the answer                    takes                             then
@@ -79,7 +82,6 @@
 //! Each is a unit test below; the store kit and `tests/` check the whole end to end.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::context::max_size;
@@ -102,8 +104,10 @@ const TRIES: u8 = 3;
 /// What the machine asks its caller to do next.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Step {
-    /// A store, list, metric or log call: [`perform`](super::perform) carries it out.
+    /// A store or list call: [`perform`](super::perform) carries it out.
     Call(Call),
+    /// A metric or a log line: [`Note::record`] writes it, at once.
+    Note(Note),
     /// The response's cookie: the fairing writes it.
     Cookie(Cookie),
 }
@@ -113,23 +117,18 @@ pub(crate) enum Step {
 pub(crate) enum Call {
     /// `load`: [`Answer::Loaded`].
     Load(SessionId),
-    /// `create`: [`Answer::Created`].
-    Create(SessionId, Arc<SessionRecord>),
+    /// `create`: [`Answer::Created`], which hands the record back: a retry under another
+    /// id copies no entry.
+    Create(SessionId, SessionRecord),
     /// `commit`: [`Answer::Committed`].
     Commit(SessionId, Changes),
     /// `delete`: [`Answer::Deleted`].
     Delete(SessionId),
     /// `touch`: [`Answer::Touched`].
     Touch(SessionId),
-    /// Put session `id` on `user`'s list (`user`: the JSON text of its `$user` entry), in
-    /// place of `replacing`, the session it moves from (deleted next), and keep the list
-    /// `lifetime` from now: [`Answer::Done`].
-    AddToList {
-        user: String,
-        id: SessionId,
-        replacing: Option<SessionId>,
-        lifetime: Duration,
-    },
+    /// Put a session on its user's list: [`Answer::Done`]. Boxed: a log-in's rare step
+    /// would otherwise size every step.
+    AddToList(Box<Listing>),
     /// Keep `user`'s lists at least `lifetime` from now, for their session `id` (put back
     /// on one if it is on none): [`Answer::Done`].
     KeepList {
@@ -139,10 +138,27 @@ pub(crate) enum Call {
     },
     /// Take session `id` off `user`'s lists: [`Answer::Done`].
     LeaveList { user: String, id: SessionId },
-    /// Count a session `Event`: [`Answer::Done`].
+}
+
+/// A note of what the commit did, for the operator: answered [`Answer::Done`].
+#[derive(Debug, PartialEq)]
+pub(crate) enum Note {
+    /// Count a session `Event`.
     Count(Event),
-    /// Log a line at debug level: [`Answer::Done`].
+    /// Log a line at debug level.
     Debug(&'static str),
+}
+
+/// A session to put on its user's list.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Listing {
+    /// The JSON text of the session's `$user` entry.
+    pub(crate) user: String,
+    pub(crate) id: SessionId,
+    /// The session it moves from (deleted next), whose place on the list it takes.
+    pub(crate) replacing: Option<SessionId>,
+    /// How long from now the list is kept.
+    pub(crate) lifetime: Duration,
 }
 
 /// The cookie the response carries.
@@ -163,15 +179,16 @@ pub(crate) enum Answer {
     Start,
     /// [`Call::Load`]'s.
     Loaded(Option<SessionRecord>),
-    /// [`Call::Create`]'s.
-    Created(CreateOutcome),
+    /// [`Call::Create`]'s, with the record it offered.
+    Created(CreateOutcome, SessionRecord),
     /// [`Call::Commit`]'s.
     Committed(CommitOutcome),
     /// [`Call::Delete`]'s.
     Deleted(DeleteOutcome),
     /// [`Call::Touch`]'s.
     Touched(Option<SessionRecord>),
-    /// A step without an answer of its own was carried out.
+    /// A step without an answer of its own (a list's call, a note, the cookie) was
+    /// carried out.
     Done,
 }
 
@@ -186,22 +203,24 @@ pub(crate) struct Machine<'c> {
     queue: Steps,
     /// What the answer to the last of them decides (with an empty queue, the next answer).
     phase: Phase,
+    /// The new session being stored: set in the phases `Store`, `Find`, `Join` and `Move`.
+    /// Kept here, not in those phases, so that a phase is small to move: the machine
+    /// moves its phase on every decision.
+    new: Option<New>,
 }
 
 /// Where the machine stands: what the next answer it reads decides.
 #[derive(Debug)]
 enum Phase {
-    /// Nothing asked yet.
-    Start(Start),
     /// The new session was offered under `Try`'s id: [`Answer::Created`].
-    Store(New, Try),
+    Store(Try),
     /// The id the browser carried was taken: [`Answer::Loaded`], the session that took it.
-    Find(New, Try),
+    Find(Try),
     /// Joining that session: [`Answer::Committed`].
-    Join(New, Try),
-    /// The new session `id` is stored (and listed), and moves off `old`, deleted:
+    Join(Try),
+    /// The new session `.0` is stored (and listed), and moves off `.1`, deleted:
     /// [`Answer::Deleted`].
-    Move(New, SessionId, SessionId),
+    Move(SessionId, SessionId),
     /// Writing the changes of the stored session `id`: [`Answer::Committed`].
     Update(SessionId, Option<Lifetime>),
     /// Deleting the stored session `id`: [`Answer::Deleted`].
@@ -218,18 +237,12 @@ enum Phase {
     Done,
 }
 
-/// What the machine starts from.
-#[derive(Debug)]
-enum Start {
-    Plan(Plan),
-    Touch(SessionId),
-}
-
 /// A new session to store: [`Plan::Create`]'s fields but its id.
 #[derive(Debug)]
 struct New {
-    /// Shared with each offer to the store: a retry under another id copies no entry.
-    record: Arc<SessionRecord>,
+    /// The record, while no offer of it to the store is out: each offer moves it into
+    /// its `create` call, whose answer hands it back.
+    record: Option<SessionRecord>,
     cookie: Lifetime,
     list: Option<(String, Duration)>,
     replaces: Option<SessionId>,
@@ -252,7 +265,9 @@ impl<'c> Machine<'c> {
     /// The commit of `plan`, under `config`, for a request that began at `now`
     /// (milliseconds since the Unix epoch): the `now` the plan was made with.
     pub(crate) fn commit(plan: Plan, config: &'c SessionConfig, now: u64) -> Self {
-        Machine::new(Start::Plan(plan), config, now)
+        let mut machine = Machine::new(config, now);
+        machine.phase = machine.start(plan);
+        machine
     }
 
     /// The commit of a request no guard asked for its session: with `rolling`, a touch of
@@ -271,15 +286,19 @@ impl<'c> Machine<'c> {
         let Incoming::Session(id) = incoming() else {
             return None;
         };
-        Some(Machine::new(Start::Touch(id), config, now))
+        let mut machine = Machine::new(config, now);
+        machine.call(Call::Touch(id.clone()));
+        machine.phase = Phase::Touch(id);
+        Some(machine)
     }
 
-    fn new(start: Start, config: &'c SessionConfig, now: u64) -> Self {
+    fn new(config: &'c SessionConfig, now: u64) -> Self {
         Machine {
             config,
             now,
             queue: Steps::default(),
-            phase: Phase::Start(start),
+            phase: Phase::Done,
+            new: None,
         }
     }
 
@@ -291,9 +310,13 @@ impl<'c> Machine<'c> {
     /// [`StoreError::Unavailable`] when the store took three fresh ids for a new session,
     /// or the answer is not one to the step asked (a caller's bug).
     pub(crate) fn next(&mut self, last: Answer) -> Result<Option<Step>, StoreError> {
-        // Only the last queued step's answer decides anything.
+        // Only the last queued step's answer decides anything; the first steps were
+        // queued when the machine was made.
         if let Some(step) = self.queue.pop_front() {
             return Ok(Some(step));
+        }
+        if let Phase::Done = self.phase {
+            return Ok(None);
         }
         let phase = std::mem::replace(&mut self.phase, Phase::Done);
         self.phase = self.decide(phase, last)?;
@@ -304,46 +327,47 @@ impl<'c> Machine<'c> {
     /// decides.
     fn decide(&mut self, phase: Phase, last: Answer) -> Result<Phase, StoreError> {
         let phase = match (phase, last) {
-            (Phase::Start(Start::Plan(plan)), Answer::Start) => self.start(plan),
-            (Phase::Start(Start::Touch(id)), Answer::Start) => {
-                self.call(Call::Touch(id.clone()));
-                Phase::Touch(id)
-            }
-            (Phase::Store(new, at), Answer::Created(outcome)) => match outcome {
-                CreateOutcome::Created => self.stored(new, at.id),
+            (Phase::Store(at), Answer::Created(outcome, record)) => match outcome {
+                CreateOutcome::Created => self.stored(at.id)?,
                 CreateOutcome::Taken if at.carried => {
+                    self.new_session()?.record = Some(record);
                     self.call(Call::Load(at.id.clone()));
-                    Phase::Find(new, at)
+                    Phase::Find(at)
                 }
-                CreateOutcome::Taken => self.fresh(new, at.tries + 1)?,
+                CreateOutcome::Taken => self.fresh(record, at.tries + 1)?,
             },
-            (Phase::Find(new, at), Answer::Loaded(found)) => match found {
-                // Gone again (deleted, or expired): offer it once more.
-                None => self.offer_again(new, at)?,
-                Some(existing) => match joining(&existing, &new.record, self.config, self.now) {
-                    Some(changes) => {
-                        self.call(Call::Commit(at.id.clone(), changes));
-                        Phase::Join(new, at)
-                    }
-                    None => self.fresh(new, 0)?,
-                },
-            },
-            (Phase::Join(new, at), Answer::Committed(outcome)) => match outcome {
-                CommitOutcome::Applied => self.stored(new, at.id),
-                CommitOutcome::Gone => self.offer_again(new, at)?,
-            },
-            (Phase::Move(new, id, old), Answer::Deleted(outcome)) => {
-                self.moved(new, id, old, outcome)
+            (Phase::Find(at), Answer::Loaded(found)) => {
+                let record = self.take_record()?;
+                match found {
+                    // Gone again (deleted, or expired): offer it once more.
+                    None => self.offer_again(record, at)?,
+                    Some(existing) => match joining(&existing, &record, self.config, self.now) {
+                        Some(changes) => {
+                            self.new_session()?.record = Some(record);
+                            self.call(Call::Commit(at.id.clone(), changes));
+                            Phase::Join(at)
+                        }
+                        None => self.fresh(record, 0)?,
+                    },
+                }
             }
+            (Phase::Join(at), Answer::Committed(outcome)) => match outcome {
+                CommitOutcome::Applied => self.stored(at.id)?,
+                CommitOutcome::Gone => {
+                    let record = self.take_record()?;
+                    self.offer_again(record, at)?
+                }
+            },
+            (Phase::Move(id, old), Answer::Deleted(outcome)) => self.moved(id, old, outcome)?,
             (Phase::Update(id, cookie), Answer::Committed(outcome)) => {
                 match outcome {
                     // Destroyed (say, logged out) by another request meanwhile: never
                     // resurrect it. Its cookie is that request's to expire, or to replace.
-                    CommitOutcome::Gone => self.call(Call::Debug(
+                    CommitOutcome::Gone => self.note(Note::Debug(
                         "the session ended while the request ran; its changes are dropped",
                     )),
                     CommitOutcome::Applied => {
-                        self.call(Call::Count(Event::Committed));
+                        self.note(Note::Count(Event::Committed));
                         if let Some(cookie) = cookie {
                             self.cookie(Cookie::Session(id, cookie));
                         }
@@ -374,19 +398,12 @@ impl<'c> Machine<'c> {
                 }
                 Phase::Done
             }
-            (Phase::Done, _) => Phase::Done,
-            (phase, last) => {
-                return Err(StoreError::unavailable(format!(
-                    "the commit machine got the answer of {} in its {} phase",
-                    last.name(),
-                    phase.name()
-                )))
-            }
+            (phase, last) => return Err(out_of_turn(phase.name(), &last)),
         };
         Ok(phase)
     }
 
-    /// The first steps of `plan`.
+    /// The first steps of `plan`, queued when the machine is made.
     fn start(&mut self, plan: Plan) -> Phase {
         match plan {
             Plan::Nothing => Phase::Done,
@@ -403,19 +420,19 @@ impl<'c> Machine<'c> {
                 left,
                 needs_old,
             } => {
-                let new = New {
-                    record: Arc::new(record),
+                self.new = Some(New {
+                    record: None,
                     cookie,
                     list,
                     replaces,
                     left,
                     needs_old,
-                };
+                });
                 // Under the id the browser carried, if any: see `Phase::Find`.
                 let carried = id.is_some();
                 let id = id.unwrap_or_else(SessionId::generate);
                 let tries = 0;
-                self.offer(new, Try { id, tries, carried })
+                self.offer(record, Try { id, tries, carried })
             }
             Plan::Update {
                 id,
@@ -439,29 +456,44 @@ impl<'c> Machine<'c> {
         }
     }
 
-    /// Offers the new session to the store under `at`'s id.
-    fn offer(&mut self, new: New, at: Try) -> Phase {
-        self.call(Call::Create(at.id.clone(), new.record.clone()));
-        Phase::Store(new, at)
+    /// The new session, in a phase that stores one.
+    fn new_session(&mut self) -> Result<&mut New, StoreError> {
+        self.new
+            .as_mut()
+            .ok_or_else(|| out_of_turn("store", &Answer::Start))
+    }
+
+    /// The new session's record, back from the store and not offered again yet.
+    fn take_record(&mut self) -> Result<SessionRecord, StoreError> {
+        let new = self.new_session()?;
+        new.record
+            .take()
+            .ok_or_else(|| out_of_turn("find", &Answer::Start))
+    }
+
+    /// Offers the new session, `record`, to the store under `at`'s id.
+    fn offer(&mut self, record: SessionRecord, at: Try) -> Phase {
+        self.call(Call::Create(at.id.clone(), record));
+        Phase::Store(at)
     }
 
     /// The id the browser carried is free again, or the session under it ended before
     /// this joined it: offers it again, up to [`TRIES`] times, then a fresh id.
-    fn offer_again(&mut self, new: New, at: Try) -> Result<Phase, StoreError> {
+    fn offer_again(&mut self, record: SessionRecord, at: Try) -> Result<Phase, StoreError> {
         match at.tries + 1 < TRIES {
             true => Ok(self.offer(
-                new,
+                record,
                 Try {
                     tries: at.tries + 1,
                     ..at
                 },
             )),
-            false => self.fresh(new, 0),
+            false => self.fresh(record, 0),
         }
     }
 
     /// Offers the new session under a fresh id, the `tries`th: an error past [`TRIES`].
-    fn fresh(&mut self, new: New, tries: u8) -> Result<Phase, StoreError> {
+    fn fresh(&mut self, record: SessionRecord, tries: u8) -> Result<Phase, StoreError> {
         if tries >= TRIES {
             return Err(StoreError::unavailable(
                 "the store reported three fresh session ids as taken",
@@ -472,64 +504,76 @@ impl<'c> Machine<'c> {
             tries,
             carried: false,
         };
-        Ok(self.offer(new, at))
+        Ok(self.offer(record, at))
     }
 
     /// The new session is stored as `id`: it goes on its user's list, then (when it
     /// replaces one) the old session is deleted; else its cookie is sent.
-    fn stored(&mut self, new: New, id: SessionId) -> Phase {
-        if let Some((user, lifetime)) = &new.list {
+    fn stored(&mut self, id: SessionId) -> Result<Phase, StoreError> {
+        let new = self.new_session()?;
+        let listing = new.list.as_ref().map(|(user, lifetime)| Listing {
+            user: user.clone(),
+            id: id.clone(),
             // The session it moves from is deleted next: it leaves no room to make.
-            let replacing = new
+            replacing: new
                 .replaces
                 .clone()
-                .filter(|_| new.left.as_ref() == Some(user));
-            self.call(Call::AddToList {
-                user: user.clone(),
-                id: id.clone(),
-                replacing,
-                lifetime: *lifetime,
-            });
+                .filter(|_| new.left.as_ref() == Some(user)),
+            lifetime: *lifetime,
+        });
+        let (replaces, cookie) = (new.replaces.clone(), new.cookie);
+        if let Some(listing) = listing {
+            self.call(Call::AddToList(Box::new(listing)));
         }
-        match new.replaces.clone() {
+        match replaces {
             // On the user's list before the old one goes: "sign out everywhere", listing
             // meanwhile, finds one or the other.
             Some(old) => {
                 self.call(Call::Delete(old.clone()));
-                Phase::Move(new, id, old)
+                Ok(Phase::Move(id, old))
             }
             None => {
-                self.created(id, new.cookie);
-                Phase::Done
+                self.new = None;
+                self.created(id, cookie);
+                Ok(Phase::Done)
             }
         }
     }
 
     /// The new session `id` moved off `old`, which the store `outcome` deleted, or had no
     /// longer.
-    fn moved(&mut self, new: New, id: SessionId, old: SessionId, outcome: DeleteOutcome) -> Phase {
+    fn moved(
+        &mut self,
+        id: SessionId,
+        old: SessionId,
+        outcome: DeleteOutcome,
+    ) -> Result<Phase, StoreError> {
+        let new = self
+            .new
+            .take()
+            .ok_or_else(|| out_of_turn("move", &Answer::Start))?;
         if new.needs_old && outcome != DeleteOutcome::Deleted {
             // A log-in carried over without a log-in here lives on only if its session
             // does: one revoked while this request ran stays revoked.
-            self.call(Call::Debug(
+            self.note(Note::Debug(
                 "the session ended while the request ran; it is not moved",
             ));
             self.call(Call::Delete(id.clone()));
             if let Some((user, _)) = new.list {
                 self.call(Call::LeaveList { user, id });
             }
-            return Phase::Done;
+            return Ok(Phase::Done);
         }
         if let Some(user) = new.left {
             self.call(Call::LeaveList { user, id: old });
         }
         self.created(id, new.cookie);
-        Phase::Done
+        Ok(Phase::Done)
     }
 
     /// The new session `id` is there to stay: counted, and its cookie sent.
     fn created(&mut self, id: SessionId, cookie: Lifetime) {
-        self.call(Call::Count(Event::Created));
+        self.note(Note::Count(Event::Created));
         self.cookie(Cookie::Session(id, cookie));
     }
 
@@ -539,7 +583,7 @@ impl<'c> Machine<'c> {
     fn touched(&mut self, id: SessionId, record: &SessionRecord) -> Phase {
         let (config, now) = (self.config, self.now);
         if outlived(record, config.absolute_timeout, now) {
-            self.call(Call::Count(Event::Expired(Expiry::AbsoluteTimeout)));
+            self.note(Note::Count(Event::Expired(Expiry::AbsoluteTimeout)));
             self.call(Call::Delete(id));
             return Phase::Expire;
         }
@@ -568,14 +612,26 @@ impl<'c> Machine<'c> {
         self.queue.push_back(Step::Call(call));
     }
 
+    fn note(&mut self, note: Note) {
+        self.queue.push_back(Step::Note(note));
+    }
+
     fn cookie(&mut self, cookie: Cookie) {
         self.queue.push_back(Step::Cookie(cookie));
     }
 }
 
+/// The error of an answer the machine did not ask for, in `phase`: a caller's bug.
+fn out_of_turn(phase: &str, last: &Answer) -> StoreError {
+    StoreError::unavailable(format!(
+        "the commit machine got the answer of {} in its {phase} phase",
+        last.name(),
+    ))
+}
+
 /// How many steps one decision queues without allocating: the most the table above takes
 /// at once is three (a debug line, a delete and a list's call); a decision past it spills.
-const INLINE_STEPS: usize = 4;
+const INLINE_STEPS: usize = 3;
 
 /// The steps of one decision, in order, kept inline: a commit allocates no queue. The
 /// machine decides only once the steps before are all taken, so a decision always finds
@@ -620,7 +676,7 @@ impl Answer {
         match self {
             Answer::Start => "no step",
             Answer::Loaded(_) => "a load",
-            Answer::Created(_) => "a create",
+            Answer::Created(..) => "a create",
             Answer::Committed(_) => "a commit",
             Answer::Deleted(_) => "a delete",
             Answer::Touched(_) => "a touch",
@@ -633,7 +689,6 @@ impl Phase {
     /// The phase's name, for the error of an answer out of turn.
     fn name(&self) -> &'static str {
         match self {
-            Phase::Start(_) => "start",
             Phase::Store(..) => "store",
             Phase::Find(..) => "find",
             Phase::Join(..) => "join",
@@ -708,6 +763,16 @@ mod tests {
         }
     }
 
+    /// A store's answer to a create: [`run`] hands the offered record back.
+    fn created() -> Answer {
+        Answer::Created(CreateOutcome::Created, SessionRecord::new(Duration::ZERO))
+    }
+
+    /// A store's answer to a create under a taken id.
+    fn taken() -> Answer {
+        Answer::Created(CreateOutcome::Taken, SessionRecord::new(Duration::ZERO))
+    }
+
     /// Runs `machine` against a store that gives `answers`, in order, to its store calls
     /// (list, count and log calls are simply done): every step it took.
     fn run(mut machine: Machine<'_>, answers: Vec<Answer>) -> Result<Vec<Step>, StoreError> {
@@ -716,13 +781,14 @@ mod tests {
         let mut last = Answer::Start;
         while let Some(step) = machine.next(last)? {
             last = match &step {
-                Step::Call(
-                    Call::Load(_)
-                    | Call::Create(..)
-                    | Call::Commit(..)
-                    | Call::Delete(_)
-                    | Call::Touch(_),
-                ) => answers.next().expect("an answer for each store call"),
+                // The store hands the record it was offered back.
+                Step::Call(Call::Create(_, record)) => match answers.next() {
+                    Some(Answer::Created(outcome, _)) => Answer::Created(outcome, record.clone()),
+                    other => other.expect("an answer for each store call"),
+                },
+                Step::Call(Call::Load(_) | Call::Commit(..) | Call::Delete(_) | Call::Touch(_)) => {
+                    answers.next().expect("an answer for each store call")
+                }
                 _ => Answer::Done,
             };
             steps.push(step);
@@ -758,19 +824,14 @@ mod tests {
                 Step::Call(Call::Commit(id, _)) => format!("commit {}", name(id)),
                 Step::Call(Call::Delete(id)) => format!("delete {}", name(id)),
                 Step::Call(Call::Touch(id)) => format!("touch {}", name(id)),
-                Step::Call(Call::AddToList {
-                    user: u,
-                    id,
-                    replacing,
-                    ..
-                }) => match replacing {
+                Step::Call(Call::AddToList(listing)) => match &listing.replacing {
                     Some(old) => format!(
                         "list {} for {} in place of {}",
-                        name(id),
-                        user(u),
+                        name(&listing.id),
+                        user(&listing.user),
                         name(old)
                     ),
-                    None => format!("list {} for {}", name(id), user(u)),
+                    None => format!("list {} for {}", name(&listing.id), user(&listing.user)),
                 },
                 Step::Call(Call::KeepList { user: u, id, .. }) => {
                     format!("keep {}'s list for {}", user(u), name(id))
@@ -778,8 +839,8 @@ mod tests {
                 Step::Call(Call::LeaveList { user: u, id }) => {
                     format!("unlist {} from {}", name(id), user(u))
                 }
-                Step::Call(Call::Count(event)) => format!("count {event:?}"),
-                Step::Call(Call::Debug(_)) => "debug".to_string(),
+                Step::Note(Note::Count(event)) => format!("count {event:?}"),
+                Step::Note(Note::Debug(_)) => "debug".to_string(),
                 Step::Cookie(Cookie::Session(id, _)) => format!("cookie {}", name(id)),
                 Step::Cookie(Cookie::Pending(id, _)) => format!("pending cookie {}", name(id)),
                 Step::Cookie(Cookie::Expire) => "expire cookie".to_string(),
@@ -814,11 +875,7 @@ mod tests {
     fn a_new_session_is_stored_counted_and_sent() {
         let config = config();
         let new = record(&[("cart", "[1]")]);
-        let steps = run(
-            commit(create(None, new.clone()), &config),
-            vec![Answer::Created(CreateOutcome::Created)],
-        )
-        .unwrap();
+        let steps = run(commit(create(None, new.clone()), &config), vec![created()]).unwrap();
         assert_eq!(
             script(&steps, &[]),
             ["create fresh1", "count Created", "cookie fresh1"]
@@ -828,15 +885,15 @@ mod tests {
         else {
             panic!("{steps:?}");
         };
-        assert_eq!((&**stored, *cookie), (&new, Some(MAX_AGE)));
+        assert_eq!((stored, *cookie), (&new, Some(MAX_AGE)));
     }
 
     #[test]
     fn a_fresh_id_the_store_has_is_replaced_by_another_three_times_at_most() {
         let config = config();
         let plan = || create(None, record(&[("a", "1")]));
-        let taken = || Answer::Created(CreateOutcome::Taken);
-        let created = Answer::Created(CreateOutcome::Created);
+        let taken = || taken();
+        let created = created();
         let steps = run(commit(plan(), &config), vec![taken(), taken(), created]).unwrap();
         assert_eq!(
             script(&steps, &[]),
@@ -869,7 +926,7 @@ mod tests {
         let steps = run(
             commit(create(Some(carried.clone()), new), &config),
             vec![
-                Answer::Created(CreateOutcome::Taken),
+                taken(),
                 Answer::Loaded(Some(other)),
                 Answer::Committed(CommitOutcome::Applied),
             ],
@@ -904,11 +961,7 @@ mod tests {
         // Gone again before the load (deleted, or expired).
         let steps = run(
             commit(plan(), &config),
-            vec![
-                Answer::Created(CreateOutcome::Taken),
-                Answer::Loaded(None),
-                Answer::Created(CreateOutcome::Created),
-            ],
+            vec![taken(), Answer::Loaded(None), created()],
         )
         .unwrap();
         assert_eq!(
@@ -926,10 +979,10 @@ mod tests {
         let steps = run(
             commit(plan(), &config),
             vec![
-                Answer::Created(CreateOutcome::Taken),
+                taken(),
                 Answer::Loaded(Some(record(&[("b", "2")]))),
                 Answer::Committed(CommitOutcome::Gone),
-                Answer::Created(CreateOutcome::Created),
+                created(),
             ],
         )
         .unwrap();
@@ -944,9 +997,9 @@ mod tests {
         );
 
         // Three times taken and gone: a fresh id.
-        let taken_and_gone = || [Answer::Created(CreateOutcome::Taken), Answer::Loaded(None)];
+        let taken_and_gone = || [taken(), Answer::Loaded(None)];
         let mut answers: Vec<Answer> = (0..3).flat_map(|_| taken_and_gone()).collect();
-        answers.push(Answer::Created(CreateOutcome::Created));
+        answers.push(created());
         let steps = run(commit(plan(), &config), answers).unwrap();
         assert_eq!(
             script(&steps, &named)[5..],
@@ -985,9 +1038,9 @@ mod tests {
         let steps = run(
             commit(create(Some(carried.clone()), new), &config),
             vec![
-                Answer::Created(CreateOutcome::Taken),
+                taken(),
                 Answer::Loaded(Some(record(&[(USER, ALICE)]))),
-                Answer::Created(CreateOutcome::Created),
+                created(),
             ],
         )
         .unwrap();
@@ -1050,12 +1103,7 @@ mod tests {
         let config = config();
         let old = id();
         let named = [(&old, "old")];
-        let answers = || {
-            vec![
-                Answer::Created(CreateOutcome::Created),
-                Answer::Deleted(DeleteOutcome::Deleted),
-            ]
-        };
+        let answers = || vec![created(), Answer::Deleted(DeleteOutcome::Deleted)];
         let steps = run(commit(log_in(&old, Some(ALICE), false), &config), answers()).unwrap();
         assert_eq!(
             script(&steps, &named),
@@ -1068,10 +1116,10 @@ mod tests {
                 "cookie fresh1"
             ]
         );
-        let Step::Call(Call::AddToList { lifetime, .. }) = &steps[1] else {
+        let Step::Call(Call::AddToList(listing)) = &steps[1] else {
             panic!("{steps:?}");
         };
-        assert_eq!(*lifetime, 2 * MAX_AGE);
+        assert_eq!(listing.lifetime, 2 * MAX_AGE);
 
         // Another user's old session makes no room on alice's list; an anonymous one
         // leaves no list.
@@ -1106,7 +1154,7 @@ mod tests {
         let named = [(&old, "old")];
         let answers = || {
             vec![
-                Answer::Created(CreateOutcome::Created),
+                created(),
                 Answer::Deleted(DeleteOutcome::Absent),
                 Answer::Deleted(DeleteOutcome::Deleted),
             ]
@@ -1344,14 +1392,14 @@ mod tests {
         let config = config();
         let mut machine = commit(update(&id(), false), &config);
         assert!(matches!(machine.next(Answer::Start), Ok(Some(_))));
-        let wrong = machine.next(Answer::Created(CreateOutcome::Created));
+        let wrong = machine.next(created());
         assert!(matches!(wrong, Err(StoreError::Unavailable(_))));
     }
 
     #[test]
     fn the_steps_of_a_decision_come_out_in_order_past_the_inline_ones() {
         let mut steps = Steps::default();
-        let line = |n: usize| Step::Call(Call::Debug(["a", "b", "c", "d", "e", "f", "g"][n]));
+        let line = |n: usize| Step::Note(Note::Debug(["a", "b", "c", "d", "e", "f", "g"][n]));
         for n in 0..6 {
             steps.push_back(line(n));
         }
@@ -1364,5 +1412,13 @@ mod tests {
         assert_eq!(steps.queued, 1);
         assert_eq!(steps.pop_front(), Some(line(0)));
         assert_eq!(steps.pop_front(), None);
+    }
+
+    #[test]
+    fn steps_and_phases_stay_small_to_move() {
+        // Each `next` moves its phase and a step: past 128 bytes, a move is a call to
+        // memcpy (the commit machine's cost per request, BENCHMARKS.md).
+        assert!(std::mem::size_of::<Step>() <= 72);
+        assert!(std::mem::size_of::<Phase>() <= 96);
     }
 }

@@ -3,7 +3,7 @@
 
 use rocket::log::private as log;
 
-use super::machine::{Answer, Call};
+use super::machine::{Answer, Call, Listing, Note};
 use super::Context;
 use crate::error::StoreError;
 use crate::metrics;
@@ -26,16 +26,17 @@ pub(crate) async fn perform(
     let users = || Users::new(store, &ctx.keys.users, ctx.config.absolute_timeout);
     let answer = match call {
         Call::Load(id) => Answer::Loaded(store.load(&id).await?),
-        Call::Create(id, record) => Answer::Created(store.create(&id, &record).await?),
+        Call::Create(id, record) => Answer::Created(store.create(&id, &record).await?, record),
         Call::Commit(id, changes) => Answer::Committed(store.commit(&id, &changes).await?),
         Call::Delete(id) => Answer::Deleted(store.delete(&id).await?),
         Call::Touch(id) => Answer::Touched(store.touch(&id).await?),
-        Call::AddToList {
-            user,
-            id,
-            replacing,
-            lifetime,
-        } => {
+        Call::AddToList(listing) => {
+            let Listing {
+                user,
+                id,
+                replacing,
+                lifetime,
+            } = *listing;
             // The member's log-in time is the list's write, as `keep_for` stamps its own.
             let (replacing, now) = (replacing.as_ref(), unix_millis());
             // The lists' calls are boxed: the rare ones, they would size every call's future.
@@ -50,14 +51,16 @@ pub(crate) async fn perform(
             Box::pin(users().remove(&user, &id)).await?;
             Answer::Done
         }
-        Call::Count(event) => {
-            metrics::count(event, 1);
-            Answer::Done
-        }
-        Call::Debug(line) => {
-            log::debug!("{line}");
-            Answer::Done
-        }
     };
     Ok(answer)
+}
+
+impl Note {
+    /// Writes the note: counts its event, or logs its line at debug level.
+    pub(crate) fn record(self) {
+        match self {
+            Note::Count(event) => metrics::count(event, 1),
+            Note::Debug(line) => log::debug!("{line}"),
+        }
+    }
 }
