@@ -227,6 +227,59 @@ impl Signer {
         value
     }
 
+    /// The cookie value for `id` with `extra`, a short text signed with it (a signed-in
+    /// session's [stamp](crate::ended::Stamp)): `<id>.<extra>.<tag>`, the tag over the
+    /// id's bytes, a `.` and `extra`. An empty `extra` signs as [`sign`](Signer::sign).
+    pub(crate) fn sign_with(&self, id: &SessionId, extra: &str) -> String {
+        if extra.is_empty() {
+            return self.sign(id);
+        }
+        let mut value = String::with_capacity(COOKIE_VALUE_CHARS + 1 + extra.len());
+        BASE64URL_NOPAD.encode_append(&id.0, &mut value);
+        value.push('.');
+        value.push_str(extra);
+        value.push('.');
+        let mut mac = self.keys[0].clone();
+        mac.update(&id.0);
+        mac.update(b".");
+        mac.update(extra.as_bytes());
+        BASE64URL_NOPAD.encode_append(&mac.finalize().into_bytes(), &mut value);
+        value
+    }
+
+    /// The id in a cookie value [`sign_with`](Signer::sign_with) wrote, and its extra text
+    /// (empty for one [`sign`](Signer::sign) wrote), if the value is well formed, its extra
+    /// text at most `max_extra` bytes of URL-safe characters, and signed by any secret.
+    pub(crate) fn verify_with<'v>(
+        &self,
+        value: &'v str,
+        max_extra: usize,
+    ) -> Option<(SessionId, &'v str)> {
+        if value.len() == COOKIE_VALUE_CHARS {
+            return self.verify(value).map(|id| (id, ""));
+        }
+        if value.len() > COOKIE_VALUE_CHARS + 1 + max_extra {
+            return None;
+        }
+        let (id, rest) = value.split_once('.')?;
+        let (extra, tag) = rest.split_once('.')?;
+        if extra.is_empty() || !extra.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return None;
+        }
+        let mut id_bytes = [0; ID_BYTES];
+        let mut tag_bytes = [0; 32];
+        decode_exact(id, &mut id_bytes)?;
+        decode_exact(tag, &mut tag_bytes)?;
+        let signed = self.keys.iter().any(|key| {
+            let mut mac = key.clone();
+            mac.update(&id_bytes);
+            mac.update(b".");
+            mac.update(extra.as_bytes());
+            mac.verify_slice(&tag_bytes).is_ok()
+        });
+        signed.then_some((SessionId(id_bytes), extra))
+    }
+
     /// The id in a cookie value, if the value is well formed and signed by any secret.
     ///
     /// Anything else (wrong length, wrong alphabet, a non-canonical encoding, a tag from an
@@ -347,6 +400,42 @@ mod tests {
     }
 
     #[test]
+    fn extra_text_is_signed_with_the_id_and_verifies_with_it_alone() {
+        let keys = signer(&["first", "second"]);
+        let id = SessionId::generate();
+        let value = keys.sign_with(&id, "1765000000i");
+        assert_eq!(
+            keys.verify_with(&value, 12),
+            Some((id.clone(), "1765000000i"))
+        );
+        // A plain value verifies with no extra text; an empty extra signs plainly.
+        assert_eq!(
+            keys.verify_with(&keys.sign(&id), 12),
+            Some((id.clone(), ""))
+        );
+        assert_eq!(keys.sign_with(&id, ""), keys.sign(&id));
+        // The extra text is under the tag: changed, moved or dropped, nothing verifies.
+        let forged = value.replace("1765000000i", "1865000000i");
+        assert_eq!(keys.verify_with(&forged, 12), None);
+        let (head, tag) = value.rsplit_once('.').unwrap();
+        let (plain_id, _) = head.split_once('.').unwrap();
+        assert_eq!(keys.verify_with(&format!("{plain_id}.{tag}"), 12), None);
+        let other = keys.sign_with(&SessionId::generate(), "1765000000i");
+        let swapped = format!("{plain_id}.{}", other.split_once('.').unwrap().1);
+        assert_eq!(keys.verify_with(&swapped, 12), None);
+        // Too long, or not plain letters and digits: refused before any MAC.
+        assert_eq!(keys.verify_with(&value, 10), None);
+        let dotted = keys.sign_with(&id, "17.5i");
+        assert_eq!(keys.verify_with(&dotted, 12), None);
+        // A rotated secret still verifies; an unknown one does not.
+        let rotated = signer(&["new", "first"]);
+        assert!(rotated.verify_with(&value, 12).is_some());
+        assert_eq!(signer(&["other"]).verify_with(&value, 12), None);
+        // The plain verifier takes no stamped value.
+        assert_eq!(keys.verify(&value), None);
+    }
+
+    #[test]
     fn unknown_secret_does_not_verify() {
         let ours = signer(&["our secret, thirty-two bytes long!!"]);
         let theirs = signer(&["their secret, thirty-two bytes long"]);
@@ -425,6 +514,9 @@ mod tests {
                 let signer = Signer::new(&[secret], label::SESSION).unwrap();
                 prop_assert_eq!(signer.verify(&value), None);
                 prop_assert_eq!(signer.verify(&String::from_utf8_lossy(&bytes)), None);
+                prop_assert_eq!(signer.verify_with(&value, 12), None);
+                let lossy = String::from_utf8_lossy(&bytes);
+                prop_assert_eq!(signer.verify_with(&lossy, 12), None);
                 let id = SessionId::generate();
                 prop_assert!(!signer.verify_tag(&id, &value));
             }
@@ -467,6 +559,27 @@ mod tests {
                 prop_assume!(tag_chars[at] != replacement);
                 tag_chars[at] = replacement;
                 prop_assert!(!signer.verify_tag(&id, &tag_chars.into_iter().collect::<String>()));
+            }
+
+            #[test]
+            fn prop_any_change_to_a_stamped_value_fails(
+                secret in secret(),
+                id in id(),
+                stamp in "[0-9]{1,10}[iea]",
+                position in 0usize..100,
+                replacement in any::<char>(),
+                cut in 0usize..100,
+            ) {
+                let signer = Signer::new(&[secret], label::SESSION).unwrap();
+                let value = signer.sign_with(&id, &stamp);
+                prop_assert_eq!(signer.verify_with(&value, 12), Some((id.clone(), stamp.as_str())));
+                let mut chars: Vec<char> = value.chars().collect();
+                let at = position % chars.len();
+                prop_assume!(chars[at] != replacement);
+                chars[at] = replacement;
+                let changed: String = chars.into_iter().collect();
+                prop_assert_eq!(signer.verify_with(&changed, 12), None);
+                prop_assert_eq!(signer.verify_with(&value[..cut % value.len()], 12), None);
             }
         }
     }

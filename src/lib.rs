@@ -82,6 +82,7 @@
 // (ARCHITECTURE.md says what each owns; tests/layers.rs checks it).
 // 1. Pure data: configuration, ids, signing and keys, records, errors, time, redirect rules.
 mod config;
+mod ended;
 mod error;
 mod id;
 mod keys;
@@ -114,6 +115,7 @@ pub use config::{
     StoreKind,
 };
 pub use csrf::{CsrfForm, CsrfToken, NoFields};
+pub use ended::Ended;
 pub use error::{Error, StoreError};
 pub use fairing::{Sessions, SessionsBuilder};
 pub use flash::{FlashNotice, SessionFlash};

@@ -11,6 +11,7 @@ use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
 use serde::{de::DeserializeOwned, Serialize};
 
+use crate::ended::Ended;
 use crate::error::Error;
 use crate::id::SessionId;
 use crate::state::{fairing_missing, live, Live};
@@ -202,6 +203,37 @@ impl SessionHandle {
     /// destroyed or regenerated in this request.
     pub fn is_new(&self) -> bool {
         self.live.is_new()
+    }
+
+    /// Why the signed-in session this browser's cookie named has ended, when it has: the
+    /// store no longer holds it (or holds it past `absolute_timeout`), and no other
+    /// session of the request's cookies is live. `None` for a live session, a visitor
+    /// who never signed in, and a session this browser logged out of (its cookie was
+    /// expired then).
+    ///
+    /// The login page, reached by [`Authenticated`](crate::Authenticated)'s redirect, can
+    /// tell "your session ended after inactivity" from a first visit. The answer comes
+    /// from the cookie alone: a signed-in session's cookie carries, signed, when the
+    /// session ends and what ends it then ([`Ended`]); nothing is stored for it. It lasts
+    /// until the browser gets a new session cookie (a log-in, a form's CSRF token, any
+    /// write).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use rocket_server_sessions::{Ended, SessionHandle};
+    ///
+    /// #[rocket::get("/login")]
+    /// fn login_page(session: SessionHandle) -> &'static str {
+    ///     match session.ended() {
+    ///         Some(Ended::Inactivity) => "Signed out after inactivity. Sign in again.",
+    ///         Some(_) => "Your session ended. Sign in again.",
+    ///         None => "Sign in.",
+    ///     }
+    /// }
+    /// ```
+    pub fn ended(&self) -> Option<Ended> {
+        self.live.ended()
     }
 }
 

@@ -280,22 +280,90 @@ async fn idle_timeout_ends_signed_in_sessions_alone_and_spares_remembered_ones(
         pause(until, "the idle session ended").await;
     }
     assert_eq!(get_ok(&alice, "/whoami").await, "", "still signed in");
+    // Her next page can tell her why; the others' sessions did not end.
+    assert_eq!(get_ok(&alice, "/ended").await, "Some(Inactivity)");
     assert_eq!(
         get_ok(&carol, "/whoami").await,
         "carol",
         "remember me ended"
     );
+    assert_eq!(get_ok(&carol, "/ended").await, "None");
     assert_eq!(
         get_ok(&stranger, "/count").await,
         "1",
         "an anonymous session ended"
     );
+    assert_eq!(get_ok(&stranger, "/ended").await, "None");
 }
 
 mod idle_timeout {
     use super::*;
 
     for_every_store!(super::idle_timeout_ends_signed_in_sessions_alone_and_spares_remembered_ones);
+}
+
+/// Why a session ended, told from its cookie alone: a session signed out from another
+/// device ended before its time (revoked); a stranger whose session expired, or one who
+/// never had one, is told nothing; a cookie whose stamp was changed is no cookie.
+async fn a_session_ended_elsewhere_was_revoked_and_strangers_are_told_nothing(
+    open: Option<stores::Opener>,
+) {
+    let Some(open) = open else {
+        return;
+    };
+    let store = open().await;
+    let builder = || {
+        Sessions::builder()
+            .store(store.clone())
+            .max_age(Duration::from_secs(60))
+            .idle_timeout(Duration::from_secs(30))
+    };
+    let (laptop, phone, stranger) = (
+        client(builder()).await,
+        client(builder()).await,
+        untracked(builder()).await,
+    );
+    let signed_in = laptop.get("/login/alice").dispatch().await;
+    let cookie = session_cookie(&signed_in).expect("a session");
+    // The signed-in session's cookie carries its stamp, signed with the id.
+    assert_eq!(cookie.value().split('.').count(), 3, "{cookie}");
+    assert_eq!(get_ok(&phone, "/login/alice").await, "");
+    assert_eq!(get_ok(&laptop, "/ended").await, "None");
+
+    // A stamp changed by hand makes the cookie no session's.
+    let (id, rest) = cookie.value().split_once('.').unwrap();
+    let (stamp, tag) = rest.split_once('.').unwrap();
+    let later = format!(
+        "{}{}",
+        stamp[..stamp.len() - 1].parse::<u64>().unwrap() + 3600,
+        &stamp[stamp.len() - 1..]
+    );
+    let forged =
+        rocket::http::Cookie::new(cookie.name().to_string(), format!("{id}.{later}.{tag}"));
+    let response = stranger.get("/whoami").cookie(forged).dispatch().await;
+    assert_eq!(response.into_string().await.unwrap(), "");
+
+    // Signed out from the phone: the laptop's session ended before its time.
+    assert_eq!(get_ok(&phone, "/whoami").await, "alice");
+    let response = phone.post("/logout/others").dispatch().await;
+    assert_eq!(response.into_string().await.unwrap(), "1");
+    assert_eq!(get_ok(&laptop, "/whoami").await, "");
+    assert_eq!(get_ok(&laptop, "/ended").await, "Some(Revoked)");
+
+    // A stranger's cookie carries no stamp; gone, it tells nothing.
+    let visited = stranger.get("/counter").dispatch().await;
+    let theirs = session_cookie(&visited).expect("a session");
+    assert_eq!(theirs.value().split('.').count(), 2, "{theirs}");
+    let response = stranger.get("/ended").cookie(theirs).dispatch().await;
+    assert_eq!(response.into_string().await.unwrap(), "None");
+    let response = stranger.get("/ended").dispatch().await;
+    assert_eq!(response.into_string().await.unwrap(), "None");
+}
+
+mod ended {
+    use super::*;
+
+    for_every_store!(super::a_session_ended_elsewhere_was_revoked_and_strangers_are_told_nothing);
 }
 
 /// A review's case: a plain log-in after a lifetime of its own (a visitor's `set_max_age`)

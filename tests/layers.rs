@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 /// request's state, its commit machine and their Rocket glue, 4 guards, 5 the fairing.
 const LAYERS: &[(&str, u8)] = &[
     ("config", 1),
+    ("ended", 1),
     ("error", 1),
     ("id", 1),
     ("keys", 1),

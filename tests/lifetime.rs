@@ -100,11 +100,16 @@ async fn the_absolute_timeout_holds_across_a_restart(open: Option<Opener>) {
         "the session ended early, after {expired:?}"
     );
     assert_eq!(get(&client, "/whoami", &cookie).await.0, "");
+    // The login page can tell why: the cookie's stamp says the timeout ended it.
+    let ended = get(&client, "/ended", &cookie).await.0;
+    assert_eq!(ended, "Some(AbsoluteTimeout)");
 
     // The same holds for a fresh instance: the old cookie gets nothing.
     drop(client);
     let client = app(open().await, Some(TIMEOUT)).await;
     assert_eq!(get(&client, "/whoami", &cookie).await.0, "");
+    let ended = get(&client, "/ended", &cookie).await.0;
+    assert_eq!(ended, "Some(AbsoluteTimeout)");
 }
 
 for_every_store!(the_absolute_timeout_holds_across_a_restart);

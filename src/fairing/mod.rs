@@ -125,8 +125,12 @@ async fn carry_out<'r>(
             Step::Cookie(cookie) => {
                 let (keys, cookies) = (&ctx.keys, &ctx.cookies);
                 match cookie {
-                    Cookie::Session(id, life) => {
-                        cookies.set(req, res, &keys.session.sign(&id), life)
+                    Cookie::Session(id, life, stamp) => {
+                        let value = match stamp {
+                            Some(stamp) => keys.session.sign_with(&id, &stamp.encode()),
+                            None => keys.session.sign(&id),
+                        };
+                        cookies.set(req, res, &value, life)
                     }
                     Cookie::Pending(id, life) => {
                         cookies.set(req, res, &keys.pending.sign(&id), life)

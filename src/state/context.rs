@@ -8,6 +8,7 @@ use rocket::request::Request;
 
 use super::cookie::CookieWriter;
 use crate::config::SessionConfig;
+use crate::ended::{Stamp, MAX_STAMP_CHARS};
 use crate::id::SessionId;
 use crate::keys::Keys;
 use crate::store::Observed;
@@ -77,7 +78,7 @@ impl Context {
     pub(crate) fn incoming(&self, req: &Request<'_>) -> Incoming {
         let cookies = self.cookies_of(req);
         match (cookies.sessions.into_iter().next(), cookies.pending) {
-            (Some(id), _) => Incoming::Session(id),
+            (Some((id, _)), _) => Incoming::Session(id),
             (None, Some(id)) => Incoming::Pending(id),
             (None, None) => Incoming::Nothing,
         }
@@ -95,8 +96,8 @@ impl Context {
         let mut seen = false;
         let mut verify = |value: &str| {
             seen = true;
-            match self.keys.session.verify(value) {
-                Some(id) => cookies.sessions.push(id),
+            match self.keys.session.verify_with(value, MAX_STAMP_CHARS) {
+                Some((id, stamp)) => cookies.sessions.push((id, Stamp::parse(stamp))),
                 None if cookies.pending.is_none() => {
                     cookies.pending = self.keys.pending.verify(value);
                 }
@@ -131,8 +132,8 @@ pub(crate) const MAX_COOKIES: usize = 4;
 /// The cookies of our name a request carried that verify, in order.
 #[derive(Default)]
 pub(crate) struct Cookies {
-    /// Sessions' ids.
-    pub(crate) sessions: Vec<SessionId>,
+    /// Sessions' ids, each with the stamp of a signed-in session's cookie.
+    pub(crate) sessions: Vec<(SessionId, Option<Stamp>)>,
     /// The first pending id.
     pub(crate) pending: Option<SessionId>,
 }

@@ -85,9 +85,10 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::context::max_size;
-use super::plan::{cookie_lifetime, list_extension, listed_until, Lifetime, Plan};
+use super::plan::{cookie_lifetime, list_extension, listed_until, stamp, Lifetime, Plan};
 use super::Incoming;
 use crate::config::SessionConfig;
+use crate::ended::Stamp;
 use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::metrics::{Event, Expiry};
@@ -164,8 +165,8 @@ pub(crate) struct Listing {
 /// The cookie the response carries.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Cookie {
-    /// The session `id`'s, for that lifetime.
-    Session(SessionId, Lifetime),
+    /// The session `id`'s, for that lifetime, with the stamp of a signed-in session.
+    Session(SessionId, Lifetime, Option<Stamp>),
     /// The pending id `id`'s: a CSRF token is bound to it, nothing is stored under it.
     Pending(SessionId, Lifetime),
     /// Expire the browser's cookie: its session ended.
@@ -222,7 +223,7 @@ enum Phase {
     /// [`Answer::Deleted`].
     Move(SessionId, SessionId),
     /// Writing the changes of the stored session `id`: [`Answer::Committed`].
-    Update(SessionId, Option<Lifetime>),
+    Update(SessionId, Option<(Lifetime, Option<Stamp>)>),
     /// Deleting the stored session `id`: [`Answer::Deleted`].
     Delete {
         id: SessionId,
@@ -244,6 +245,7 @@ struct New {
     /// its `create` call, whose answer hands it back.
     record: Option<SessionRecord>,
     cookie: Lifetime,
+    stamp: Option<Stamp>,
     list: Option<(String, Duration)>,
     replaces: Option<SessionId>,
     left: Option<String>,
@@ -368,8 +370,8 @@ impl<'c> Machine<'c> {
                     )),
                     CommitOutcome::Applied => {
                         self.note(Note::Count(Event::Committed));
-                        if let Some(cookie) = cookie {
-                            self.cookie(Cookie::Session(id, cookie));
+                        if let Some((lifetime, stamp)) = cookie {
+                            self.cookie(Cookie::Session(id, lifetime, stamp));
                         }
                     }
                 }
@@ -415,6 +417,7 @@ impl<'c> Machine<'c> {
                 id,
                 record,
                 cookie,
+                stamp,
                 list,
                 replaces,
                 left,
@@ -423,6 +426,7 @@ impl<'c> Machine<'c> {
                 self.new = Some(New {
                     record: None,
                     cookie,
+                    stamp,
                     list,
                     replaces,
                     left,
@@ -438,6 +442,7 @@ impl<'c> Machine<'c> {
                 id,
                 changes,
                 cookie,
+                stamp,
                 lists_until,
             } => {
                 // The list first: a failure then leaves the session as it was, answered
@@ -447,7 +452,7 @@ impl<'c> Machine<'c> {
                     self.call(Call::KeepList { user, id, lifetime });
                 }
                 self.call(Call::Commit(id.clone(), changes));
-                Phase::Update(id, cookie)
+                Phase::Update(id, cookie.map(|lifetime| (lifetime, stamp)))
             }
             Plan::Delete { id, pending, left } => {
                 self.call(Call::Delete(id.clone()));
@@ -521,7 +526,7 @@ impl<'c> Machine<'c> {
                 .filter(|_| new.left.as_ref() == Some(user)),
             lifetime: *lifetime,
         });
-        let (replaces, cookie) = (new.replaces.clone(), new.cookie);
+        let (replaces, cookie, stamp) = (new.replaces.clone(), new.cookie, new.stamp);
         if let Some(listing) = listing {
             self.call(Call::AddToList(Box::new(listing)));
         }
@@ -534,7 +539,7 @@ impl<'c> Machine<'c> {
             }
             None => {
                 self.new = None;
-                self.created(id, cookie);
+                self.created(id, cookie, stamp);
                 Ok(Phase::Done)
             }
         }
@@ -567,14 +572,14 @@ impl<'c> Machine<'c> {
         if let Some(user) = new.left {
             self.call(Call::LeaveList { user, id: old });
         }
-        self.created(id, new.cookie);
+        self.created(id, new.cookie, new.stamp);
         Ok(Phase::Done)
     }
 
     /// The new session `id` is there to stay: counted, and its cookie sent.
-    fn created(&mut self, id: SessionId, cookie: Lifetime) {
+    fn created(&mut self, id: SessionId, cookie: Lifetime, stamp: Option<Stamp>) {
         self.note(Note::Count(Event::Created));
-        self.cookie(Cookie::Session(id, cookie));
+        self.cookie(Cookie::Session(id, cookie, stamp));
     }
 
     /// `rolling` for the session `id`, which the touch found as `record`: its cookie sent
@@ -604,7 +609,8 @@ impl<'c> Machine<'c> {
             self.call(Call::Commit(id.clone(), changes));
         }
         let lifetime = cookie_lifetime(record, config, now);
-        self.cookie(Cookie::Session(id, lifetime));
+        let stamp = stamp(record, record.ttl(), config, now);
+        self.cookie(Cookie::Session(id, lifetime, stamp));
         Phase::Done
     }
 
@@ -756,6 +762,7 @@ mod tests {
             id,
             record,
             cookie: Some(MAX_AGE),
+            stamp: None,
             list: None,
             replaces: None,
             left: None,
@@ -841,7 +848,7 @@ mod tests {
                 }
                 Step::Note(Note::Count(event)) => format!("count {event:?}"),
                 Step::Note(Note::Debug(_)) => "debug".to_string(),
-                Step::Cookie(Cookie::Session(id, _)) => format!("cookie {}", name(id)),
+                Step::Cookie(Cookie::Session(id, _, _)) => format!("cookie {}", name(id)),
                 Step::Cookie(Cookie::Pending(id, _)) => format!("pending cookie {}", name(id)),
                 Step::Cookie(Cookie::Expire) => "expire cookie".to_string(),
             })
@@ -880,7 +887,7 @@ mod tests {
             script(&steps, &[]),
             ["create fresh1", "count Created", "cookie fresh1"]
         );
-        let (Step::Call(Call::Create(_, stored)), Step::Cookie(Cookie::Session(_, cookie))) =
+        let (Step::Call(Call::Create(_, stored)), Step::Cookie(Cookie::Session(_, cookie, _))) =
             (&steps[0], &steps[2])
         else {
             panic!("{steps:?}");
@@ -1090,6 +1097,7 @@ mod tests {
             id: None,
             record: record(&[(USER, ALICE)]),
             cookie: Some(MAX_AGE),
+            stamp: None,
             list: Some((ALICE.to_string(), 2 * MAX_AGE)),
             replaces: Some(old.clone()),
             left: left.map(String::from),
@@ -1194,6 +1202,7 @@ mod tests {
             id: id.clone(),
             changes,
             cookie: Some(Some(MAX_AGE)),
+            stamp: None,
             lists_until: lists_until.then(|| (ALICE.to_string(), 2 * MAX_AGE)),
         }
     }
@@ -1298,7 +1307,7 @@ mod tests {
             steps,
             [
                 Step::Call(Call::Touch(stored.clone())),
-                Step::Cookie(Cookie::Session(stored.clone(), Some(MAX_AGE)))
+                Step::Cookie(Cookie::Session(stored.clone(), Some(MAX_AGE), None))
             ]
         );
     }

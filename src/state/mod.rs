@@ -13,6 +13,7 @@ use rocket::log::private as log;
 use rocket::request::{Outcome, Request};
 use serde::{de::DeserializeOwned, Serialize};
 
+use crate::ended::Ended;
 use crate::error::{Error, StoreError};
 use crate::id::SessionId;
 use crate::metrics::{self, Event, Expiry};
@@ -49,7 +50,7 @@ impl Slot {
         req.local_cache_async(async {
             let cookies = ctx.cookies_of(req);
             let incoming = match (cookies.sessions.first(), &cookies.pending) {
-                (Some(id), _) => Incoming::Session(id.clone()),
+                (Some((id, _)), _) => Incoming::Session(id.clone()),
                 (None, Some(id)) => Incoming::Pending(id.clone()),
                 (None, None) => Incoming::Nothing,
             };
@@ -59,14 +60,14 @@ impl Slot {
             let store = ctx.store.for_request();
             // Of several session cookies (one tossed in by another site), the first whose
             // session the store holds: a dead one never shadows the live one.
-            for id in cookies.sessions {
+            for (id, stamp) in cookies.sessions {
                 match store.load(&id).await {
                     Ok(Some(record)) if state.outlived(&record) => {
                         log::debug!(
                             "session passed its absolute timeout; starting a fresh session"
                         );
                         metrics::count(Event::Expired(Expiry::AbsoluteTimeout), 1);
-                        state.retire(id);
+                        state.timed_out(id, &record);
                     }
                     Ok(Some(record)) => {
                         metrics::count(Event::Loaded, 1);
@@ -74,7 +75,7 @@ impl Slot {
                         state.found(id, record);
                         break;
                     }
-                    Ok(None) => {}
+                    Ok(None) => state.gone(stamp),
                     Err(StoreError::Corrupt(e)) => {
                         log::warn!("session record is corrupt ({e}); starting a fresh session");
                         state.retire(id);
@@ -208,6 +209,10 @@ impl Live {
 
     pub(crate) fn is_new(&self) -> bool {
         self.lock().stored.is_none()
+    }
+
+    pub(crate) fn ended(&self) -> Option<Ended> {
+        self.lock().ended
     }
 
     /// The stored session's id and the user logged in to it (the JSON text of its `$user`

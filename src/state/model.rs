@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::Incoming;
 use crate::config::SessionConfig;
+use crate::ended::{Ended, Stamp};
 use crate::error::Error;
 use crate::id::SessionId;
 use crate::record::SessionRecord;
@@ -53,6 +54,9 @@ pub(crate) struct State {
     pub(super) absolute_timeout: Option<Duration>,
     /// When the request began, in milliseconds since the Unix epoch.
     pub(super) now: u64,
+    /// Why the signed-in session the cookie named ended, when the store no longer holds
+    /// it (or holds it past its absolute timeout) and no other cookie's session is live.
+    pub(super) ended: Option<Ended>,
 }
 
 impl State {
@@ -86,6 +90,7 @@ impl State {
             max_size,
             absolute_timeout: config.absolute_timeout,
             now,
+            ended: None,
         }
     }
 
@@ -95,6 +100,7 @@ impl State {
         self.loaded_user = record.get(reserved::USER).map(String::from);
         self.record = record;
         self.stored = Some(id);
+        self.ended = None;
         // A session stored before `absolute_timeout` was set starts its count now.
         if self.absolute_timeout.is_some() && self.record.created().is_none() {
             self.record.insert(reserved::CREATED, self.now.to_string());
@@ -105,6 +111,23 @@ impl State {
     /// Whether the stored session `record` has passed its absolute timeout.
     pub(super) fn outlived(&self, record: &SessionRecord) -> bool {
         outlived(record, self.absolute_timeout, self.now)
+    }
+
+    /// The store no longer holds the session a cookie named: its `stamp`, a signed-in
+    /// session's, tells why, unless an earlier cookie's already did.
+    pub(super) fn gone(&mut self, stamp: Option<Stamp>) {
+        if self.ended.is_none() {
+            self.ended = stamp.map(|stamp| stamp.ended(self.now));
+        }
+    }
+
+    /// The stored session `id` has passed its absolute timeout: retired, and, when
+    /// someone was signed in to it, that is why it ended.
+    pub(super) fn timed_out(&mut self, id: SessionId, record: &SessionRecord) {
+        if record.get(reserved::USER).is_some() && self.ended.is_none() {
+            self.ended = Some(Ended::AbsoluteTimeout);
+        }
+        self.retire(id);
     }
 
     /// Gives up the stored session `id` (unreadable, or past its absolute timeout): it is
@@ -227,6 +250,7 @@ impl State {
             max_size: self.max_size,
             absolute_timeout: self.absolute_timeout,
             now: self.now,
+            ended: self.ended,
         }
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::State;
 use crate::config::SessionConfig;
+use crate::ended::{Cause, Stamp};
 use crate::id::SessionId;
 use crate::record::{remaining, reserved, within_timeout};
 use crate::record::{Changes, SessionRecord};
@@ -37,6 +38,8 @@ pub(crate) enum Plan {
         id: Option<SessionId>,
         record: SessionRecord,
         cookie: Lifetime,
+        /// The stamp its cookie carries, when someone is signed in to it.
+        stamp: Option<Stamp>,
         list: Option<(String, Duration)>,
         replaces: Option<SessionId>,
         left: Option<String>,
@@ -53,6 +56,8 @@ pub(crate) enum Plan {
         id: SessionId,
         changes: Changes,
         cookie: Option<Lifetime>,
+        /// The stamp the cookie carries, when it is sent and someone is signed in.
+        stamp: Option<Stamp>,
         lists_until: Option<(String, Duration)>,
     },
     /// Delete the stored session `id` (destroyed, or unreadable), and take it off the list
@@ -122,6 +127,7 @@ impl State {
             return Plan::Create {
                 id: new_id,
                 cookie: cookie_lifetime(&record, config, now),
+                stamp: stamp(&record, record.ttl(), config, now),
                 list,
                 record,
                 replaces: discard,
@@ -199,6 +205,9 @@ impl State {
             changes.reset_ttl(within_timeout(ttl, &record, config.absolute_timeout, now));
         }
         let cookie = changes.ttl().map(|_| cookie_lifetime(&record, config, now));
+        let stamp = changes
+            .ttl()
+            .and_then(|ttl| stamp(&record, ttl, config, now));
         let lists_until = changes
             .ttl()
             .and_then(|ttl| list_extension(&record, ttl, config, now));
@@ -229,6 +238,7 @@ impl State {
                 id,
                 changes,
                 cookie,
+                stamp,
                 lists_until,
             },
         }
@@ -321,6 +331,28 @@ pub(crate) fn listed_until(now: u64, lifetime: Duration) -> String {
     after(now, lifetime).to_string()
 }
 
+/// The stamp the cookie of `record` carries when the session is written to live `ttl`
+/// from `now` (no longer than its absolute timeout allows): when it ends then, and what
+/// ends it ([`crate::ended`]). `None` for a session no one is signed in to: a stranger's
+/// cookie carries nothing of this.
+pub(crate) fn stamp(
+    record: &SessionRecord,
+    ttl: Duration,
+    config: &SessionConfig,
+    now: u64,
+) -> Option<Stamp> {
+    record.get(reserved::USER)?;
+    let left = remaining(record, config.absolute_timeout, now);
+    let refreshed = config.rolling || (config.idle_timeout.is_some() && !has_own_lifetime(record));
+    let cause = match left {
+        Some(left) if left <= ttl => Cause::AbsoluteTimeout,
+        _ if refreshed => Cause::Inactivity,
+        _ => Cause::Expiry,
+    };
+    let ttl = left.map_or(ttl, |left| ttl.min(left));
+    Some(Stamp::new(after(now, ttl), cause))
+}
+
 /// The lifetime of the cookie sent with the session `record` at `now`, whenever it is
 /// sent: the session's, and under `browser_session` none (a browser-session cookie) unless
 /// the session has its own; never longer than what remains before its absolute timeout. A
@@ -347,6 +379,7 @@ pub(crate) fn cookie_lifetime(
 pub(super) mod tests {
     use super::super::Incoming;
     use super::*;
+    use crate::ended::Ended;
     use crate::time::millis;
 
     pub(crate) const MAX_AGE: Duration = Duration::from_secs(60);
@@ -398,6 +431,7 @@ pub(super) mod tests {
             max_size: 1000,
             absolute_timeout,
             now: NOW,
+            ended: None,
         };
         if let (Incoming::Session(id), Some(entries)) = (incoming, stored) {
             state.found(id, record(entries));
@@ -433,6 +467,7 @@ pub(super) mod tests {
             id: None,
             record,
             cookie: Some(MAX_AGE),
+            stamp: None,
             list: None,
             replaces: None,
             left: None,
@@ -469,6 +504,7 @@ pub(super) mod tests {
             id: updated,
             changes,
             cookie: None,
+            stamp: None,
             lists_until: None,
         } = unchanged.plan(&resave)
         else {
@@ -577,6 +613,126 @@ pub(super) mod tests {
             entries(&changes),
             [("$touched", Some(now.as_str())), ("a", Some("2"))]
         );
+    }
+
+    #[test]
+    fn a_signed_in_sessions_cookie_is_stamped_with_its_end_and_its_cause_and_no_other_is() {
+        let idle = Duration::from_secs(20);
+        let idle_config = SessionConfig {
+            idle_timeout: Some(idle),
+            ..config()
+        };
+        let ends = |ttl: Duration| (NOW + millis(ttl)).div_ceil(1000);
+        // A log-in under `idle_timeout`: inactivity ends it, `idle_timeout` from now.
+        let mut s = state(Incoming::Nothing, None);
+        s.put(reserved::USER, "\"alice\"".into()).unwrap();
+        let Plan::Create { stamp, .. } = s.plan(&idle_config) else {
+            panic!("not a creation");
+        };
+        assert_eq!(
+            stamp,
+            Some(Stamp::new(NOW + millis(idle), Cause::Inactivity))
+        );
+        assert_eq!(stamp.map(|s| s.until), Some(ends(idle)));
+        // Each request refreshes it, and stamps the cookie it sends again.
+        let (_, s) = stored(&[(reserved::USER, "\"alice\"")]);
+        let Plan::Update { stamp, .. } = s.plan(&idle_config) else {
+            panic!("not refreshed");
+        };
+        assert_eq!(
+            stamp,
+            Some(Stamp::new(NOW + millis(idle), Cause::Inactivity))
+        );
+        // Without `rolling` or `idle_timeout`, its lifetime is fixed at log-in.
+        let mut s = state(Incoming::Nothing, None);
+        s.put(reserved::USER, "\"alice\"".into()).unwrap();
+        let Plan::Create { stamp, .. } = s.plan(&config()) else {
+            panic!("not a creation");
+        };
+        assert_eq!(
+            stamp,
+            Some(Stamp::new(NOW + millis(MAX_AGE), Cause::Expiry))
+        );
+        // With `rolling`, any lifetime is an idle one, its own ("remember me") too.
+        let rolling = SessionConfig {
+            rolling: true,
+            ..config()
+        };
+        let mut s = state(Incoming::Nothing, None);
+        s.put(reserved::USER, "\"alice\"".into()).unwrap();
+        s.set_max_age(2 * MAX_AGE);
+        let Plan::Create { stamp, .. } = s.plan(&rolling) else {
+            panic!("not a creation");
+        };
+        assert_eq!(
+            stamp,
+            Some(Stamp::new(NOW + millis(2 * MAX_AGE), Cause::Inactivity))
+        );
+        // The absolute timeout, when it comes first.
+        let timed = SessionConfig {
+            absolute_timeout: Some(MAX_AGE / 2),
+            ..idle_config.clone()
+        };
+        let mut s = timed_state(Incoming::Nothing, None, timed.absolute_timeout);
+        s.put(reserved::USER, "\"alice\"".into()).unwrap();
+        s.max_age = MAX_AGE;
+        let Plan::Create { stamp, .. } = s.plan(&SessionConfig {
+            idle_timeout: None,
+            ..timed
+        }) else {
+            panic!("not a creation");
+        };
+        assert_eq!(
+            stamp,
+            Some(Stamp::new(
+                NOW + millis(MAX_AGE / 2),
+                Cause::AbsoluteTimeout
+            ))
+        );
+        // A stranger's cookie carries nothing: not on creation, not when refreshed.
+        let mut s = state(Incoming::Nothing, None);
+        s.put("cart", "[1]".into()).unwrap();
+        assert!(matches!(s.plan(&rolling), Plan::Create { stamp: None, .. }));
+        let (_, s) = stored(&[("cart", "[1]")]);
+        let plan = s.plan(&rolling);
+        assert!(
+            matches!(
+                plan,
+                Plan::Update {
+                    cookie: Some(_),
+                    stamp: None,
+                    ..
+                }
+            ),
+            "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn a_gone_signed_in_session_tells_why_it_ended_and_a_live_one_clears_it() {
+        let stamp = Stamp::new(NOW - 1_000_000, Cause::Inactivity);
+        let mut s = state(Incoming::Nothing, None);
+        s.gone(None);
+        assert_eq!(s.ended, None, "a stranger's cookie tells nothing");
+        s.gone(Some(stamp));
+        assert_eq!(s.ended, Some(Ended::Inactivity));
+        // The first cookie's reason stands; a later one's does not replace it.
+        s.gone(Some(Stamp::new(NOW + 1_000_000, Cause::Inactivity)));
+        assert_eq!(s.ended, Some(Ended::Inactivity));
+        // A live session of another cookie: nothing ended.
+        let id = SessionId::generate();
+        s.found(id, record(&[("cart", "[1]")]));
+        assert_eq!(s.ended, None);
+        // Found past its absolute timeout: signed in, that is why; a stranger's, nothing.
+        let mut s = state(Incoming::Nothing, None);
+        s.timed_out(SessionId::generate(), &record(&[("cart", "[1]")]));
+        assert_eq!(s.ended, None);
+        s.timed_out(
+            SessionId::generate(),
+            &record(&[(reserved::USER, "\"alice\"")]),
+        );
+        assert_eq!(s.ended, Some(Ended::AbsoluteTimeout));
+        assert!(s.discard.is_some(), "retired, deleted at commit");
     }
 
     #[test]

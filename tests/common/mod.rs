@@ -147,6 +147,12 @@ fn whoami(user: Option<Authenticated>) -> String {
     user.map(Authenticated::into_user).unwrap_or_default()
 }
 
+/// Why the signed-in session the cookie named ended: `Some(Inactivity)`, say, or `None`.
+#[get("/ended")]
+fn ended(session: SessionHandle) -> String {
+    format!("{:?}", session.ended())
+}
+
 /// The logged-in user's sessions: a line of `<handle> <current>` each, the oldest first.
 #[get("/sessions")]
 async fn sessions(auth: Auth) -> Result<String, Error> {
@@ -259,6 +265,7 @@ pub fn rocket_with(figment: Figment, fairing: Option<Sessions>) -> Rocket<Build>
             slow_destroy,
             login_as,
             whoami,
+            ended,
             sessions,
             logout_others,
             revoke,
