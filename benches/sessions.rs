@@ -14,7 +14,9 @@ use rocket::local::asynchronous::Client;
 use rocket::serde::json::{json, Value};
 use rocket::{get, routes};
 use rocket_server_sessions::{
-    Changes, MemoryConfig, MemoryStore, SessionId, SessionRecord, SessionStore, Sessions,
+    config::MemoryConfig,
+    store::{Changes, MemoryStore, SessionId, SessionRecord, SessionStore},
+    Sessions,
 };
 
 mod map_stores;
@@ -148,11 +150,11 @@ fn redis_store(c: &mut Criterion) {
         eprintln!("redis_store: set SESSIONS_REDIS_URL to run");
         return;
     };
-    let mut config = rocket_server_sessions::RedisConfig::default();
+    let mut config = rocket_server_sessions::config::RedisConfig::default();
     config.url = url;
     config.prefix = format!("bench:{}:", SessionId::generate());
     let store = runtime()
-        .block_on(rocket_server_sessions::RedisStore::connect(&config))
+        .block_on(rocket_server_sessions::store::RedisStore::connect(&config))
         .expect("Redis");
     store_ops(c, "redis_store", Arc::new(store), &[1_000]);
 }

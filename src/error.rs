@@ -21,7 +21,7 @@ use rocket::response::{self, Responder};
 /// # Example
 ///
 /// ```
-/// use rocket_server_sessions::StoreError;
+/// use rocket_server_sessions::store::StoreError;
 ///
 /// let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
 /// let error = StoreError::unavailable(refused);
@@ -105,7 +105,7 @@ pub enum Error {
         source: serde_json::Error,
     },
     /// A write would make the session larger than
-    /// [`max_session_size`](crate::SessionConfig::max_session_size): answers
+    /// [`max_session_size`](crate::config::SessionConfig::max_session_size): answers
     /// `413 Payload Too Large`. The session is left as it was.
     #[error("session entry `{key}` would make the session {size} bytes, over `max_session_size` ({limit} bytes)")]
     TooLarge {

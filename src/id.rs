@@ -49,7 +49,7 @@ const HANDLE_CHARS: usize = 32;
 /// # Example
 ///
 /// ```
-/// use rocket_server_sessions::SessionId;
+/// use rocket_server_sessions::store::SessionId;
 ///
 /// let id = SessionId::generate();
 /// assert_ne!(id, SessionId::generate());

@@ -1,7 +1,7 @@
 //! Server-side sessions for [Rocket](https://rocket.rs) 0.5.
 //!
 //! The cookie carries only a signed, random session id; the data stays on the server, in a
-//! [`SessionStore`]. A fairing loads the session when a guard asks for it and commits what
+//! [`SessionStore`](crate::store::SessionStore). A fairing loads the session when a guard asks for it and commits what
 //! changed after the handler.
 //!
 //! # Quickstart
@@ -10,7 +10,7 @@
 //! 2. Give each value you keep in the session a stable key with [`SessionEntry`].
 //! 3. Take [`Session<T>`] in your handlers.
 //! 4. Attach [`Sessions::fairing()`]; configure it under `[default.sessions]` in Rocket.toml
-//!    (see [`SessionConfig`]).
+//!    (see [`SessionConfig`](crate::config::SessionConfig)).
 //!
 //! ```no_run
 //! use rocket::{get, launch, routes, serde::json::Json};
@@ -52,9 +52,9 @@
 //!
 //! # Stores
 //!
-//! [`MemoryStore`] is the default; `FileStore` (feature `file`) survives restarts; `RedisStore`
+//! [`MemoryStore`](crate::store::MemoryStore) is the default; `FileStore` (feature `file`) survives restarts; `RedisStore`
 //! (feature `redis`, `redis-tls` for `rediss://`) serves Redis and Redis Cluster to many
-//! instances. Choose one with `sessions.store`, or implement [`SessionStore`].
+//! instances. Choose one with `sessions.store`, or implement [`SessionStore`](crate::store::SessionStore).
 //!
 //! # Metrics
 //!
@@ -66,7 +66,7 @@
 //! # Security
 //!
 //! Session ids are 192 random bits; the cookie carries the id signed with HMAC-SHA256
-//! (rotate secrets with [`SessionConfig::secrets`]). A cookie that is forged, truncated or
+//! (rotate secrets with [`SessionConfig::secrets`](crate::config::SessionConfig::secrets)). A cookie that is forged, truncated or
 //! garbage is no session: it never reaches the store. [`Auth::login`] moves the session to a
 //! new id (against session fixation) and [`Auth::logout`] ends it; without `Auth`, call
 //! [`SessionHandle::regenerate`] when a user logs in and [`SessionHandle::destroy`] when
@@ -81,7 +81,7 @@
 // Layers, bottom to top; a module imports only from its own layer or below
 // (ARCHITECTURE.md says what each owns; tests/layers.rs checks it).
 // 1. Pure data: configuration, ids, signing and keys, records, errors, time, redirect rules.
-mod config;
+pub mod config;
 mod ended;
 mod error;
 mod id;
@@ -110,31 +110,11 @@ mod fairing;
 mod proptest_cases;
 
 pub use auth::{Auth, Authenticated};
-pub use config::{
-    FileConfig, MemoryConfig, RedisConfig, SameSitePolicy, Secure, SessionConfig, SqlConfig,
-    StoreKind,
-};
 pub use csrf::{CsrfForm, CsrfToken, NoFields};
 pub use ended::Ended;
-pub use error::{Error, StoreError};
+pub use error::Error;
 pub use fairing::{Sessions, SessionsBuilder};
 pub use flash::{FlashNotice, SessionFlash};
-pub use id::SessionId;
-pub use record::{Changes, SessionRecord, FORMAT_VERSION};
 pub use redirect::safe_next;
 pub use session::{Session, SessionEntry, SessionHandle};
-#[cfg(all(feature = "file", unix))]
-pub use store::FileStore;
-#[cfg(feature = "redis")]
-pub use store::RedisStore;
-/// Sessions in MySQL or MariaDB (feature `mysql`): see [`store::sql::SqlStore`].
-#[cfg(feature = "mysql")]
-pub type MySqlStore = store::sql::SqlStore<store::sql::MySql>;
-/// Sessions in PostgreSQL (feature `postgres`): see [`store::sql::SqlStore`].
-#[cfg(feature = "postgres")]
-pub type PostgresStore = store::sql::SqlStore<store::sql::Postgres>;
-/// Sessions in an SQLite database file (feature `sqlite`), created `0600`; one that
-/// others may read stops launch: see [`store::sql::SqlStore`].
-#[cfg(feature = "sqlite")]
-pub type SqliteStore = store::sql::SqlStore<store::sql::Sqlite>;
-pub use store::{MemoryStore, SessionStore, UserSession};
+pub use store::UserSession;

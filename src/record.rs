@@ -7,7 +7,7 @@ use std::time::Duration;
 /// write it beside the data and refuse (as [`StoreError::Corrupt`]) a version they do not
 /// know, so that an upgrade never misreads old data.
 ///
-/// [`StoreError::Corrupt`]: crate::StoreError::Corrupt
+/// [`StoreError::Corrupt`]: crate::store::StoreError::Corrupt
 pub const FORMAT_VERSION: u32 = 1;
 
 /// The entry keys this crate keeps in a session. They start with `$`, which application
@@ -68,7 +68,7 @@ pub(crate) mod reserved {
 ///
 /// ```
 /// use std::time::Duration;
-/// use rocket_server_sessions::{Changes, SessionRecord};
+/// use rocket_server_sessions::store::{Changes, SessionRecord};
 ///
 /// let mut record = SessionRecord::new(Duration::from_secs(60));
 /// let mut changes = Changes::default();
@@ -266,7 +266,7 @@ pub(crate) fn outlived(
 /// Stores apply changes entry by entry ([`SessionStore::commit`]), so two requests that
 /// change different entries of one session both keep their change.
 ///
-/// [`SessionStore::commit`]: crate::SessionStore::commit
+/// [`SessionStore::commit`]: crate::store::SessionStore::commit
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Changes {
     /// Sorted by key; `None` is a removal.

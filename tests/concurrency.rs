@@ -6,7 +6,7 @@ use common::*;
 use rocket::futures::future::join_all;
 use rocket::http::{Cookie, Status};
 use rocket::local::asynchronous::{Client, LocalRequest, LocalResponse};
-use rocket_server_sessions::{MemoryConfig, MemoryStore, Sessions};
+use rocket_server_sessions::{config::MemoryConfig, store::MemoryStore, Sessions};
 
 /// Runs `fast` while `slow` (a `/slow/...` route) holds the session it has loaded, and
 /// lets `slow` finish after: their responses, slow first.

@@ -10,7 +10,7 @@ use rocket::figment::Jail;
 use rocket::http::Status;
 use rocket::local::blocking::Client;
 use rocket::{get, routes};
-use rocket_server_sessions::{Error, Session, SessionConfig, SessionEntry, Sessions};
+use rocket_server_sessions::{config::SessionConfig, Error, Session, SessionEntry, Sessions};
 use serde::{Deserialize, Serialize};
 
 /// The session cookie header after one counted visit, for the app configured by the
@@ -287,7 +287,7 @@ fn on_the_shared_store() -> Sessions {
     Sessions::builder()
         .store_with(|rocket, _config| {
             let store = rocket
-                .state::<rocket_server_sessions::MemoryStore>()
+                .state::<rocket_server_sessions::store::MemoryStore>()
                 .cloned();
             async move { store.ok_or("the shared store is not managed") }
         })
@@ -305,7 +305,7 @@ fn a_store_built_at_ignite_sees_the_resolved_config() {
             let seen = seen.clone();
             move |_rocket, config| {
                 *seen.lock().unwrap() = Some(config.clone());
-                async { Ok::<_, &str>(rocket_server_sessions::MemoryStore::default()) }
+                async { Ok::<_, &str>(rocket_server_sessions::store::MemoryStore::default()) }
             }
         })
         .build();
@@ -319,7 +319,7 @@ fn a_store_built_at_ignite_sees_the_resolved_config() {
 #[test]
 fn a_store_can_be_built_at_ignite_from_another_fairings_state() {
     let shared = rocket::fairing::AdHoc::on_ignite("Shared store", |rocket| async {
-        rocket.manage(rocket_server_sessions::MemoryStore::default())
+        rocket.manage(rocket_server_sessions::store::MemoryStore::default())
     });
     let sessions = on_the_shared_store();
     let app = rocket_with(figment(), None).attach(shared).attach(sessions);
@@ -330,7 +330,7 @@ fn a_store_can_be_built_at_ignite_from_another_fairings_state() {
     );
     let store = client
         .rocket()
-        .state::<rocket_server_sessions::MemoryStore>()
+        .state::<rocket_server_sessions::store::MemoryStore>()
         .unwrap();
     assert_eq!(store.len(), 1, "the session is in the shared store");
 

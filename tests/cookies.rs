@@ -4,7 +4,11 @@ mod common;
 
 use common::*;
 use rocket::http::{Cookie, Header, SameSite as CookieSameSite, Status};
-use rocket_server_sessions::{MemoryStore, SameSitePolicy, Secure, Sessions};
+use rocket_server_sessions::{
+    config::{SameSitePolicy, Secure},
+    store::MemoryStore,
+    Sessions,
+};
 
 #[rocket::async_test]
 async fn first_write_sets_a_signed_http_only_lax_cookie_for_one_day() {

@@ -5,7 +5,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use rocket_server_sessions::{MemoryStore, Sessions};
+use rocket_server_sessions::{store::MemoryStore, Sessions};
 
 /// How long a test waits, at most, for a session's state to change: it polls for the
 /// change, never sleeps a fixed time before reading it.

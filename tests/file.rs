@@ -10,7 +10,11 @@ use std::time::{Duration, Instant};
 use common::*;
 use rocket::http::Status;
 use rocket::local::asynchronous::Client;
-use rocket_server_sessions::{FileStore, SessionConfig, SessionId, Sessions};
+use rocket_server_sessions::{
+    config::SessionConfig,
+    store::{FileStore, SessionId},
+    Sessions,
+};
 
 fn fresh_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("file-test-{}", SessionId::generate()))

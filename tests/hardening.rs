@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use rocket::http::{Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
-use rocket_server_sessions::{MemoryConfig, MemoryStore, Sessions};
+use rocket_server_sessions::{config::MemoryConfig, store::MemoryStore, Sessions};
 
 /// How many anonymous visits each flood sends: bounded, on Rocket's local client.
 const FLOOD: usize = 2_000;

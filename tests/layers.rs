@@ -265,7 +265,7 @@ fn the_check_finds_upward_imports_in_every_form() {
     let roots = reexports("pub use fairing::{Sessions, SessionsBuilder};\npub use state::Live;");
     let cases = [
         ("use crate::fairing::Shared;", "fairing"),
-        ("use crate::{Changes, Sessions};", "fairing"),
+        ("use crate::{Sessions, store::Changes};", "fairing"),
         ("let x = crate::auth::is_local_path(p);", "auth"),
         (
             "use crate::{\n    record::reserved,\n    Live,\n};",

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use common::*;
 use rocket::http::Status;
-use rocket_server_sessions::{MemoryStore, Sessions};
+use rocket_server_sessions::{store::MemoryStore, Sessions};
 
 #[rocket::async_test]
 async fn destroy_deletes_the_session_and_expires_the_cookie() {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use rocket::http::Cookie;
 use rocket::local::asynchronous::Client;
-use rocket_server_sessions::{MemoryStore, Sessions};
+use rocket_server_sessions::{store::MemoryStore, Sessions};
 
 use common::stores::{Opener, Store};
 

@@ -14,7 +14,9 @@ use rocket::http::Status;
 use rocket::local::asynchronous::Client;
 use rocket_server_sessions::store::CreateOutcome;
 use rocket_server_sessions::{
-    RedisConfig, RedisStore, SessionId, SessionRecord, SessionStore, Sessions, StoreError,
+    config::RedisConfig,
+    store::{RedisStore, SessionId, SessionRecord, SessionStore, StoreError},
+    Sessions,
 };
 
 /// The test app on the Redis that `config` names, configured through the `sessions`
@@ -794,7 +796,7 @@ async fn a_flood_of_strangers_ends_no_session_of_a_user_who_fills_one_group() {
     for _ in 0..3_000 {
         match store.create(&SessionId::generate(), &stranger).await {
             Ok(_) => {}
-            Err(rocket_server_sessions::StoreError::Full) => refused += 1,
+            Err(rocket_server_sessions::store::StoreError::Full) => refused += 1,
             Err(e) => panic!("{e}"),
         }
     }

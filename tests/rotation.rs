@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use rocket::local::asynchronous::Client;
-use rocket_server_sessions::{MemoryStore, Sessions};
+use rocket_server_sessions::{store::MemoryStore, Sessions};
 
 async fn app(store: &MemoryStore, secrets: &[&str]) -> Client {
     untracked(

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use common::http1;
 use rocket::figment::Figment;
 use rocket::{get, routes};
-use rocket_server_sessions::{Error, MemoryConfig, MemoryStore, Session, SessionEntry, Sessions};
+use rocket_server_sessions::{
+    config::MemoryConfig, store::MemoryStore, Error, Session, SessionEntry, Sessions,
+};
 use serde::{Deserialize, Serialize};
 use tokio::io::BufReader;
 use tokio::net::TcpStream;

@@ -205,21 +205,21 @@ async fn sweep(store: &str, url: &str, table: &str, max_sessions: usize) {
     match store {
         #[cfg(feature = "sqlite")]
         "sqlite" => {
-            let store = rocket_server_sessions::SqliteStore::connect(&config.sql)
+            let store = rocket_server_sessions::store::SqliteStore::connect(&config.sql)
                 .await
                 .unwrap();
             store.sweep().await.unwrap();
         }
         #[cfg(feature = "postgres")]
         "postgres" => {
-            let store = rocket_server_sessions::PostgresStore::connect(&config.sql)
+            let store = rocket_server_sessions::store::PostgresStore::connect(&config.sql)
                 .await
                 .unwrap();
             store.sweep().await.unwrap();
         }
         #[cfg(feature = "mysql")]
         "mysql" => {
-            let store = rocket_server_sessions::MySqlStore::connect(&config.sql)
+            let store = rocket_server_sessions::store::MySqlStore::connect(&config.sql)
                 .await
                 .unwrap();
             store.sweep().await.unwrap();
@@ -384,7 +384,9 @@ fn set_mode(path: &std::path::Path, mode: u32) {
 /// `SqliteStore::connect` on `url`: the key and message of its error, if it fails.
 #[cfg(all(unix, feature = "sqlite"))]
 async fn sqlite_problem(url: &str) -> Option<(String, String)> {
-    match rocket_server_sessions::SqliteStore::connect(&sql::config(url.to_owned()).sql).await {
+    match rocket_server_sessions::store::SqliteStore::connect(&sql::config(url.to_owned()).sql)
+        .await
+    {
         Ok(_) => None,
         Err(rocket_server_sessions::Error::Config { key, message }) => Some((key, message)),
         Err(other) => panic!("not a config error: {other}"),
@@ -472,9 +474,9 @@ async fn an_in_memory_sqlite_database_creates_no_file() {
 
 /// Creates, loads, commits, touches and deletes `SESSIONS` sessions on `store`.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
-async fn exercise(store: &dyn rocket_server_sessions::SessionStore) {
+async fn exercise(store: &dyn rocket_server_sessions::store::SessionStore) {
+    use rocket_server_sessions::store::{Changes, SessionId, SessionRecord};
     use rocket_server_sessions::store::{CommitOutcome, CreateOutcome, DeleteOutcome};
-    use rocket_server_sessions::{Changes, SessionId, SessionRecord};
 
     for _ in 0..SESSIONS {
         let id = SessionId::generate();
@@ -508,7 +510,7 @@ async fn postgres_finds_a_session_by_its_index_not_a_table_scan() {
     };
     let config = sql::config(url.clone());
     let table = config.sql.table.clone();
-    let store = rocket_server_sessions::PostgresStore::connect(&config.sql)
+    let store = rocket_server_sessions::store::PostgresStore::connect(&config.sql)
         .await
         .unwrap();
     // Enough rows, and statistics that say so, for a scan to cost more than the index.
@@ -568,7 +570,7 @@ async fn mysql_finds_a_session_by_its_index_not_a_table_scan() {
     };
     let config = sql::config(url.clone());
     let table = config.sql.table.clone();
-    let store = rocket_server_sessions::MySqlStore::connect(&config.sql)
+    let store = rocket_server_sessions::store::MySqlStore::connect(&config.sql)
         .await
         .unwrap();
     let db = sqlx::MySqlPool::connect(&url).await.unwrap();
@@ -596,9 +598,10 @@ async fn mysql_finds_a_session_by_its_index_not_a_table_scan() {
     };
     // The store counts its table at its first creation (as each sweep does): done before
     // the count of rows read, which is the server's, begins.
-    let first = rocket_server_sessions::SessionId::generate();
-    let record = rocket_server_sessions::SessionRecord::new(Duration::from_secs(60));
-    let created = rocket_server_sessions::SessionStore::create(&store, &first, &record).await;
+    let first = rocket_server_sessions::store::SessionId::generate();
+    let record = rocket_server_sessions::store::SessionRecord::new(Duration::from_secs(60));
+    let created =
+        rocket_server_sessions::store::SessionStore::create(&store, &first, &record).await;
     assert_eq!(
         created.unwrap(),
         rocket_server_sessions::store::CreateOutcome::Created
@@ -647,7 +650,7 @@ async fn creations_at_once_never_pass_the_cap() {
 #[cfg(feature = "sqlite")]
 #[rocket::async_test]
 async fn shutdown_leaves_the_store_answering_the_requests_in_flight() {
-    use rocket_server_sessions::{SessionStore, SqliteStore};
+    use rocket_server_sessions::store::{SessionStore, SqliteStore};
 
     let config = sql::config(sql::sqlite_url()).sql;
     // The store makes the file, private; then the application opens its pool on it.
@@ -662,7 +665,7 @@ async fn shutdown_leaves_the_store_answering_the_requests_in_flight() {
     client.terminate().await;
 
     assert!(!pool.is_closed());
-    let id = rocket_server_sessions::SessionId::generate();
+    let id = rocket_server_sessions::store::SessionId::generate();
     assert!(
         store.load(&id).await.unwrap().is_none(),
         "the store still answers"
@@ -676,7 +679,7 @@ async fn shutdown_leaves_the_store_answering_the_requests_in_flight() {
 #[cfg(feature = "postgres")]
 #[rocket::async_test]
 async fn strangers_refused_by_a_full_table_do_not_count_it_again() {
-    use rocket_server_sessions::{SessionId, SessionRecord, SessionStore, StoreError};
+    use rocket_server_sessions::store::{SessionId, SessionRecord, SessionStore, StoreError};
 
     let Some(url) = sql::postgres_url() else {
         return;
@@ -684,7 +687,7 @@ async fn strangers_refused_by_a_full_table_do_not_count_it_again() {
     let mut config = sql::config(url.clone()).sql;
     config.max_sessions = 2;
     config.timeout = Duration::from_millis(500);
-    let store = rocket_server_sessions::PostgresStore::connect(&config)
+    let store = rocket_server_sessions::store::PostgresStore::connect(&config)
         .await
         .expect("the test PostgreSQL");
     let mut signed_in = SessionRecord::new(Duration::from_secs(600));

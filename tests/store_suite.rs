@@ -8,8 +8,8 @@ mod common;
 
 use std::sync::Arc;
 
+use rocket_server_sessions::store::{MemoryStore, SessionId};
 use rocket_server_sessions::testing::Store;
-use rocket_server_sessions::{MemoryStore, SessionId};
 
 rocket_server_sessions::store_suite!(memory, async { Arc::new(MemoryStore::default()) as Store });
 
@@ -17,12 +17,12 @@ rocket_server_sessions::store_suite!(memory, async { Arc::new(MemoryStore::defau
 rocket_server_sessions::store_suite!(file, async {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("sessions-{}", SessionId::generate()));
-    let mut config = rocket_server_sessions::SessionConfig::default();
+    let mut config = rocket_server_sessions::config::SessionConfig::default();
     config.file.dir = dir;
     // The suite stores a 256 KiB value straight into the store.
     config.max_session_size = rocket::data::ByteUnit::Mebibyte(1);
     Some(Arc::new(
-        rocket_server_sessions::FileStore::open(&config.file, config.max_session_size)
+        rocket_server_sessions::store::FileStore::open(&config.file, config.max_session_size)
             .expect("a writable directory"),
     ) as Store)
 });
@@ -50,7 +50,7 @@ rocket_server_sessions::store_suite!(mysql, common::sql::mysql_store());
 mod caps {
     use super::*;
     use rocket_server_sessions::testing::check_caps;
-    use rocket_server_sessions::{MemoryConfig, SessionStore};
+    use rocket_server_sessions::{config::MemoryConfig, store::SessionStore};
 
     #[rocket::async_test]
     async fn memory() {
@@ -66,13 +66,16 @@ mod caps {
     #[rocket::async_test]
     async fn file() {
         check_caps(0, |cap| async move {
-            let mut config = rocket_server_sessions::SessionConfig::default();
+            let mut config = rocket_server_sessions::config::SessionConfig::default();
             config.file.dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
                 .join(format!("sessions-{}", SessionId::generate()));
             config.file.max_sessions = cap;
             Arc::new(
-                rocket_server_sessions::FileStore::open(&config.file, config.max_session_size)
-                    .expect("a directory"),
+                rocket_server_sessions::store::FileStore::open(
+                    &config.file,
+                    config.max_session_size,
+                )
+                .expect("a directory"),
             ) as Store
         })
         .await;
@@ -81,7 +84,7 @@ mod caps {
     /// Redis caps each of its 256 groups at a 256th of the cap, rounded up: on a cap of
     /// 20, a session a group.
     #[cfg(feature = "redis")]
-    async fn redis(config: Option<rocket_server_sessions::RedisConfig>, cluster: bool) {
+    async fn redis(config: Option<rocket_server_sessions::config::RedisConfig>, cluster: bool) {
         let Some(config) = config else { return };
         check_caps(256, |cap| {
             let mut config = config.clone();
@@ -89,8 +92,10 @@ mod caps {
                 config.max_sessions = cap;
                 config.prefix = common::redis::unique_prefix();
                 let store = match cluster {
-                    true => rocket_server_sessions::RedisStore::connect_cluster(&config).await,
-                    false => rocket_server_sessions::RedisStore::connect(&config).await,
+                    true => {
+                        rocket_server_sessions::store::RedisStore::connect_cluster(&config).await
+                    }
+                    false => rocket_server_sessions::store::RedisStore::connect(&config).await,
                 };
                 Arc::new(store.expect("the test Redis answers")) as Store
             }
@@ -113,7 +118,7 @@ mod caps {
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     async fn sql<S: SessionStore>(
         url: Option<String>,
-        connect: impl AsyncFn(&rocket_server_sessions::SessionConfig) -> S,
+        connect: impl AsyncFn(&rocket_server_sessions::config::SessionConfig) -> S,
     ) {
         let Some(url) = url else { return };
         let connect = &connect;
@@ -132,7 +137,7 @@ mod caps {
     #[rocket::async_test]
     async fn sqlite() {
         sql(Some(common::sql::sqlite_url()), async |config| {
-            rocket_server_sessions::SqliteStore::connect(&config.sql)
+            rocket_server_sessions::store::SqliteStore::connect(&config.sql)
                 .await
                 .expect("an SQLite file")
         })
@@ -143,7 +148,7 @@ mod caps {
     #[rocket::async_test]
     async fn postgres() {
         sql(common::sql::postgres_url(), async |config| {
-            rocket_server_sessions::PostgresStore::connect(&config.sql)
+            rocket_server_sessions::store::PostgresStore::connect(&config.sql)
                 .await
                 .expect("the test PostgreSQL")
         })
@@ -154,7 +159,7 @@ mod caps {
     #[rocket::async_test]
     async fn mysql() {
         sql(common::sql::mysql_url(), async |config| {
-            rocket_server_sessions::MySqlStore::connect(&config.sql)
+            rocket_server_sessions::store::MySqlStore::connect(&config.sql)
                 .await
                 .expect("the test MariaDB")
         })

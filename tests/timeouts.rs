@@ -15,8 +15,8 @@ use rocket::local::asynchronous::Client;
 use rocket::{get, routes};
 use rocket_server_sessions::store::{CommitOutcome, CreateOutcome, DeleteOutcome};
 use rocket_server_sessions::{
-    Changes, Error, MemoryStore, Session, SessionId, SessionRecord, SessionStore, Sessions,
-    StoreError,
+    store::{Changes, MemoryStore, SessionId, SessionRecord, SessionStore, StoreError},
+    Error, Session, Sessions,
 };
 
 /// The store timeout of these tests.

@@ -13,8 +13,9 @@ use rocket::http::Cookie;
 use rocket::local::asynchronous::Client;
 use rocket_server_sessions::store::{CommitOutcome, CreateOutcome, DeleteOutcome};
 use rocket_server_sessions::{
-    Changes, MemoryConfig, MemoryStore, SessionId, SessionRecord, SessionStore, Sessions,
-    StoreError,
+    config::MemoryConfig,
+    store::{Changes, MemoryStore, SessionId, SessionRecord, SessionStore, StoreError},
+    Sessions,
 };
 use tokio::sync::Notify;
 

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
+use rocket_server_sessions::store::{Changes, SessionId, SessionRecord, SessionStore, StoreError};
 use rocket_server_sessions::store::{CommitOutcome, CreateOutcome, DeleteOutcome};
-use rocket_server_sessions::{Changes, SessionId, SessionRecord, SessionStore, StoreError};
 
 /// A record and when it expires.
 struct Stored {

@@ -82,7 +82,7 @@ pub use values::{SameSitePolicy, Secure};
 /// # Example
 ///
 /// ```
-/// use rocket_server_sessions::SessionConfig;
+/// use rocket_server_sessions::config::SessionConfig;
 ///
 /// let config = SessionConfig::default();
 /// assert_eq!(config.cookie_name, "rocket.sid");

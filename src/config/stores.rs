@@ -14,7 +14,7 @@ use super::seconds;
 /// # Example
 ///
 /// ```
-/// use rocket_server_sessions::MemoryConfig;
+/// use rocket_server_sessions::config::MemoryConfig;
 ///
 /// let config = MemoryConfig::default();
 /// assert_eq!(config.max_sessions, 100_000);
@@ -59,7 +59,7 @@ pub struct MemoryConfig {
 /// # Example
 ///
 /// ```
-/// use rocket_server_sessions::RedisConfig;
+/// use rocket_server_sessions::config::RedisConfig;
 ///
 /// let config = RedisConfig::default();
 /// assert_eq!(config.prefix, "session:");
@@ -121,7 +121,7 @@ pub struct RedisConfig {
 /// # Example
 ///
 /// ```
-/// use rocket_server_sessions::FileConfig;
+/// use rocket_server_sessions::config::FileConfig;
 ///
 /// let config = FileConfig::default();
 /// assert_eq!(config.dir.to_str(), Some("sessions"));
@@ -158,7 +158,7 @@ pub struct FileConfig {
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum StoreKind {
-    /// `"memory"`: [`MemoryStore`](crate::MemoryStore), configured by `sessions.memory`.
+    /// `"memory"`: [`MemoryStore`](crate::store::MemoryStore), configured by `sessions.memory`.
     Memory,
     /// `"redis"`: one Redis (or Valkey) server at `sessions.redis.url`; needs the `redis`
     /// feature.
@@ -209,7 +209,7 @@ impl StoreKind {
 /// # Example
 ///
 /// ```
-/// use rocket_server_sessions::SqlConfig;
+/// use rocket_server_sessions::config::SqlConfig;
 ///
 /// let config = SqlConfig::default();
 /// assert_eq!(config.table, "sessions");

@@ -29,7 +29,7 @@ impl SessionConfig {
     /// # Example
     ///
     /// ```
-    /// use rocket_server_sessions::SessionConfig;
+    /// use rocket_server_sessions::config::SessionConfig;
     ///
     /// let mut config = SessionConfig::default();
     /// config.secrets = vec!["too short".into()];

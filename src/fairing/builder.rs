@@ -23,7 +23,7 @@ use crate::store::SessionStore;
 ///
 /// ```
 /// use std::time::Duration;
-/// use rocket_server_sessions::{MemoryStore, SameSitePolicy, Sessions};
+/// use rocket_server_sessions::{Sessions, config::SameSitePolicy, store::MemoryStore};
 ///
 /// let fairing = Sessions::builder()
 ///     .cookie_name("app.sid")
@@ -117,7 +117,7 @@ impl SessionsBuilder {
     ///
     /// ```
     /// use rocket::fairing::AdHoc;
-    /// use rocket_server_sessions::{MemoryStore, Sessions};
+    /// use rocket_server_sessions::{Sessions, store::MemoryStore};
     ///
     /// // Another fairing makes what the store runs on at ignite, as `rocket_db_pools`
     /// // makes the app's pool; here, a store the app also reads for its own purposes.
@@ -151,92 +151,92 @@ impl SessionsBuilder {
         self
     }
 
-    /// Sets [`SessionConfig::cookie_name`](crate::SessionConfig::cookie_name).
+    /// Sets [`SessionConfig::cookie_name`](crate::config::SessionConfig::cookie_name).
     pub fn cookie_name(self, name: &str) -> Self {
         self.set("cookie_name", name)
     }
 
-    /// Sets [`SessionConfig::max_age`](crate::SessionConfig::max_age).
+    /// Sets [`SessionConfig::max_age`](crate::config::SessionConfig::max_age).
     pub fn max_age(self, max_age: Duration) -> Self {
         self.set("max_age", max_age.as_secs_f64())
     }
 
-    /// Sets [`SessionConfig::absolute_timeout`](crate::SessionConfig::absolute_timeout).
+    /// Sets [`SessionConfig::absolute_timeout`](crate::config::SessionConfig::absolute_timeout).
     pub fn absolute_timeout(self, timeout: Duration) -> Self {
         self.set("absolute_timeout", timeout.as_secs_f64())
     }
 
-    /// Sets [`SessionConfig::idle_timeout`](crate::SessionConfig::idle_timeout).
+    /// Sets [`SessionConfig::idle_timeout`](crate::config::SessionConfig::idle_timeout).
     pub fn idle_timeout(self, idle: Duration) -> Self {
         self.set("idle_timeout", idle.as_secs_f64())
     }
 
-    /// Sets [`SessionConfig::touch_after`](crate::SessionConfig::touch_after).
+    /// Sets [`SessionConfig::touch_after`](crate::config::SessionConfig::touch_after).
     pub fn touch_after(self, after: Duration) -> Self {
         self.set("touch_after", after.as_secs_f64())
     }
 
-    /// Sets [`SessionConfig::max_session_size`](crate::SessionConfig::max_session_size).
+    /// Sets [`SessionConfig::max_session_size`](crate::config::SessionConfig::max_session_size).
     pub fn max_session_size(self, size: rocket::data::ByteUnit) -> Self {
         self.set("max_session_size", size)
     }
 
-    /// Sets [`SessionConfig::browser_session`](crate::SessionConfig::browser_session).
+    /// Sets [`SessionConfig::browser_session`](crate::config::SessionConfig::browser_session).
     pub fn browser_session(self, on: bool) -> Self {
         self.set("browser_session", on)
     }
 
-    /// Sets [`SessionConfig::rolling`](crate::SessionConfig::rolling).
+    /// Sets [`SessionConfig::rolling`](crate::config::SessionConfig::rolling).
     pub fn rolling(self, on: bool) -> Self {
         self.set("rolling", on)
     }
 
-    /// Sets [`SessionConfig::resave`](crate::SessionConfig::resave).
+    /// Sets [`SessionConfig::resave`](crate::config::SessionConfig::resave).
     pub fn resave(self, on: bool) -> Self {
         self.set("resave", on)
     }
 
-    /// Sets [`SessionConfig::save_uninitialized`](crate::SessionConfig::save_uninitialized).
+    /// Sets [`SessionConfig::save_uninitialized`](crate::config::SessionConfig::save_uninitialized).
     pub fn save_uninitialized(self, on: bool) -> Self {
         self.set("save_uninitialized", on)
     }
 
-    /// Sets [`SessionConfig::http_only`](crate::SessionConfig::http_only).
+    /// Sets [`SessionConfig::http_only`](crate::config::SessionConfig::http_only).
     pub fn http_only(self, on: bool) -> Self {
         self.set("http_only", on)
     }
 
-    /// Sets [`SessionConfig::secure`](crate::SessionConfig::secure).
+    /// Sets [`SessionConfig::secure`](crate::config::SessionConfig::secure).
     pub fn secure(self, secure: Secure) -> Self {
         self.set("secure", secure)
     }
 
-    /// Sets [`SessionConfig::same_site`](crate::SessionConfig::same_site).
+    /// Sets [`SessionConfig::same_site`](crate::config::SessionConfig::same_site).
     pub fn same_site(self, same_site: SameSitePolicy) -> Self {
         self.set("same_site", same_site)
     }
 
-    /// Sets [`SessionConfig::partitioned`](crate::SessionConfig::partitioned).
+    /// Sets [`SessionConfig::partitioned`](crate::config::SessionConfig::partitioned).
     pub fn partitioned(self, on: bool) -> Self {
         self.set("partitioned", on)
     }
 
-    /// Sets [`SessionConfig::path`](crate::SessionConfig::path).
+    /// Sets [`SessionConfig::path`](crate::config::SessionConfig::path).
     pub fn path(self, path: &str) -> Self {
         self.set("path", path)
     }
 
-    /// Sets [`SessionConfig::domain`](crate::SessionConfig::domain).
+    /// Sets [`SessionConfig::domain`](crate::config::SessionConfig::domain).
     pub fn domain(self, domain: &str) -> Self {
         self.set("domain", domain)
     }
 
-    /// Sets [`SessionConfig::proxy`](crate::SessionConfig::proxy).
+    /// Sets [`SessionConfig::proxy`](crate::config::SessionConfig::proxy).
     pub fn proxy(self, on: bool) -> Self {
         self.set("proxy", on)
     }
 
-    /// Sets [`SessionConfig::login_path`](crate::SessionConfig::login_path): a path, or `None` for no login redirect.
+    /// Sets [`SessionConfig::login_path`](crate::config::SessionConfig::login_path): a path, or `None` for no login redirect.
     pub fn login_path<'a>(self, path: impl Into<Option<&'a str>>) -> Self {
         match path.into() {
             Some(path) => self.set("login_path", path),
@@ -244,13 +244,13 @@ impl SessionsBuilder {
         }
     }
 
-    /// Sets [`SessionConfig::secrets`](crate::SessionConfig::secrets), newest first.
+    /// Sets [`SessionConfig::secrets`](crate::config::SessionConfig::secrets), newest first.
     pub fn secrets<S: Into<String>>(self, secrets: impl IntoIterator<Item = S>) -> Self {
         let secrets: Vec<String> = secrets.into_iter().map(Into::into).collect();
         self.set("secrets", secrets)
     }
 
-    /// Sets [`MemoryConfig::max_sessions`](crate::MemoryConfig::max_sessions).
+    /// Sets [`MemoryConfig::max_sessions`](crate::config::MemoryConfig::max_sessions).
     pub fn max_sessions(self, max_sessions: usize) -> Self {
         self.set("memory.max_sessions", max_sessions)
     }

@@ -123,7 +123,7 @@ pub trait SessionStore: Send + Sync + 'static {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use rocket_server_sessions::{MemoryStore, SessionStore};
+    /// use rocket_server_sessions::store::{MemoryStore, SessionStore};
     ///
     /// // The memory store never waits on anything: no bound.
     /// assert_eq!(MemoryStore::default().timeout(), None);
@@ -145,7 +145,7 @@ pub trait SessionStore: Send + Sync + 'static {
     /// # Example
     ///
     /// ```
-    /// use rocket_server_sessions::{MemoryStore, SessionStore};
+    /// use rocket_server_sessions::store::{MemoryStore, SessionStore};
     ///
     /// # rocket::async_test(async {
     /// let store = MemoryStore::default();
@@ -160,7 +160,7 @@ pub trait SessionStore: Send + Sync + 'static {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use rocket_server_sessions::{MemoryStore, Sessions, SessionStore};
+/// use rocket_server_sessions::{Sessions, store::{MemoryStore, SessionStore}};
 ///
 /// let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::default());
 /// let sessions = Sessions::builder().store(store.clone()).build();

@@ -6,7 +6,7 @@
 //!   costs nothing once they end, and no number of accounts fills a store with lists.
 //! - A new anonymous session in a full store evicts anonymous sessions, closest to expiry
 //!   first, a batch at once. When none is left to evict, the store is full of signed-in
-//!   sessions and the new one is refused ([`StoreError::Full`](crate::StoreError::Full),
+//!   sessions and the new one is refused ([`StoreError::Full`](crate::store::StoreError::Full),
 //!   a `503`): no stranger ever ends a signed-in session.
 //! - A sign-in in a full store evicts anonymous sessions first, and signed-in sessions
 //!   closest to expiry only when signed-in sessions fill the store.

@@ -1,8 +1,8 @@
 //! The [`SessionStore`] trait and the stores that implement it.
 //!
 //! A store keeps session records between requests. It knows nothing of requests or
-//! cookies: the fairing calls it with a verified [`SessionId`](crate::SessionId) and a record or a set of
-//! [`Changes`](crate::Changes). Every store, built in or your own, passes the same conformance suite: the
+//! cookies: the fairing calls it with a verified [`SessionId`] and a record or a set of
+//! [`Changes`]. Every store, built in or your own, passes the same conformance suite: the
 //! store test kit, [`testing`](crate::testing) (feature `testing`).
 //!
 //! # A custom store
@@ -17,7 +17,7 @@
 //! use std::time::{Duration, Instant};
 //!
 //! use rocket_server_sessions::store::{CommitOutcome, CreateOutcome, DeleteOutcome};
-//! use rocket_server_sessions::{Changes, SessionId, SessionRecord, SessionStore, StoreError};
+//! use rocket_server_sessions::store::{Changes, SessionId, SessionRecord, SessionStore, StoreError};
 //!
 //! #[derive(Default)]
 //! struct MapStore(Mutex<HashMap<SessionId, (SessionRecord, Instant)>>);
@@ -82,9 +82,6 @@
 //! });
 //! ```
 
-#[cfg(feature = "redis")]
-use crate::error::StoreError;
-
 mod budget;
 mod contract;
 mod evict;
@@ -100,6 +97,9 @@ pub mod sql;
 mod sweep;
 pub(crate) mod users;
 
+pub use crate::error::StoreError;
+pub use crate::id::SessionId;
+pub use crate::record::{Changes, SessionRecord, FORMAT_VERSION};
 pub use contract::{CommitOutcome, CreateOutcome, DeleteOutcome, SessionStore};
 pub(crate) use observed::{Observed, RequestStore};
 pub(crate) use open::open;
@@ -110,6 +110,17 @@ pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
 pub use users::UserSession;
+
+/// Sessions in MySQL or MariaDB (feature `mysql`): see [`sql::SqlStore`].
+#[cfg(feature = "mysql")]
+pub type MySqlStore = sql::SqlStore<sql::MySql>;
+/// Sessions in PostgreSQL (feature `postgres`): see [`sql::SqlStore`].
+#[cfg(feature = "postgres")]
+pub type PostgresStore = sql::SqlStore<sql::Postgres>;
+/// Sessions in an SQLite database file (feature `sqlite`), created `0600`; one that
+/// others may read stops launch: see [`sql::SqlStore`].
+#[cfg(feature = "sqlite")]
+pub type SqliteStore = sql::SqlStore<sql::Sqlite>;
 
 /// Refuses a record written in a layout this version does not know.
 #[cfg(feature = "redis")]

@@ -84,7 +84,7 @@ async fn live(store: &Store, ids: &[SessionId]) -> usize {
 /// ```
 /// # rocket::async_test(async {
 /// use std::sync::Arc;
-/// use rocket_server_sessions::{testing, MemoryConfig, MemoryStore};
+/// use rocket_server_sessions::{testing, config::MemoryConfig, store::MemoryStore};
 ///
 /// testing::check_caps(0, |cap| async move {
 ///     let mut config = MemoryConfig::default();

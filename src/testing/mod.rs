@@ -7,7 +7,7 @@
 //! ```
 //! # #[cfg(feature = "testing")] mod suite {
 //! use std::sync::Arc;
-//! use rocket_server_sessions::{testing::Store, MemoryStore};
+//! use rocket_server_sessions::{testing::Store, store::MemoryStore};
 //!
 //! // `mod memory` with one test per rule, each on a fresh store.
 //! rocket_server_sessions::store_suite!(memory, async {
@@ -84,7 +84,7 @@ macro_rules! __for_each_store_rule {
 /// ```
 /// # #[cfg(feature = "testing")] mod suite {
 /// use std::sync::Arc;
-/// use rocket_server_sessions::{testing::Store, MemoryStore};
+/// use rocket_server_sessions::{testing::Store, store::MemoryStore};
 ///
 /// rocket_server_sessions::store_suite!(memory, async {
 ///     Arc::new(MemoryStore::default()) as Store
@@ -143,7 +143,7 @@ pub const RULES: &[Rule] = crate::__for_each_store_rule!([rule_table]);
 /// # #[cfg(feature = "testing")]
 /// # rocket::async_test(async {
 /// use std::sync::Arc;
-/// use rocket_server_sessions::{testing, MemoryStore};
+/// use rocket_server_sessions::{testing, store::MemoryStore};
 ///
 /// testing::check_store(|| async { Arc::new(MemoryStore::default()) as testing::Store }).await;
 /// # });

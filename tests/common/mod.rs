@@ -11,8 +11,9 @@ use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket::{get, post, routes, Build, Rocket, State};
 use rocket_server_sessions::store::{CommitOutcome, CreateOutcome, DeleteOutcome};
 use rocket_server_sessions::{
-    Auth, Authenticated, Changes, CsrfToken, Error, MemoryStore, Session, SessionEntry,
-    SessionHandle, SessionId, SessionRecord, SessionStore, Sessions, SessionsBuilder, StoreError,
+    store::{Changes, MemoryStore, SessionId, SessionRecord, SessionStore, StoreError},
+    Auth, Authenticated, CsrfToken, Error, Session, SessionEntry, SessionHandle, Sessions,
+    SessionsBuilder,
 };
 use serde::{Deserialize, Serialize};
 
@@ -468,7 +469,7 @@ pub mod stores;
 pub fn unique_table() -> String {
     format!(
         "sessions_{}",
-        &rocket_server_sessions::SessionId::generate().storage_key()[..16]
+        &rocket_server_sessions::store::SessionId::generate().storage_key()[..16]
     )
 }
 

@@ -6,7 +6,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rocket_server_sessions::{RedisConfig, RedisStore, SessionId, SessionStore};
+use rocket_server_sessions::{
+    config::RedisConfig,
+    store::{RedisStore, SessionId, SessionStore},
+};
 
 use super::service_env;
 

@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use rocket_server_sessions::{SessionConfig, SessionId, SessionStore};
+use rocket_server_sessions::{
+    config::SessionConfig,
+    store::{SessionId, SessionStore},
+};
 
 use super::service_env;
 pub use super::unique_table;
@@ -35,7 +38,7 @@ pub fn mysql_url() -> Option<String> {
 
 #[cfg(feature = "sqlite")]
 pub async fn sqlite_store() -> Option<Arc<dyn SessionStore>> {
-    let store = rocket_server_sessions::SqliteStore::connect(&config(sqlite_url()).sql)
+    let store = rocket_server_sessions::store::SqliteStore::connect(&config(sqlite_url()).sql)
         .await
         .expect("an SQLite file opens");
     Some(Arc::new(store))
@@ -43,7 +46,7 @@ pub async fn sqlite_store() -> Option<Arc<dyn SessionStore>> {
 
 #[cfg(feature = "postgres")]
 pub async fn postgres_store() -> Option<Arc<dyn SessionStore>> {
-    let store = rocket_server_sessions::PostgresStore::connect(&config(postgres_url()?).sql)
+    let store = rocket_server_sessions::store::PostgresStore::connect(&config(postgres_url()?).sql)
         .await
         .expect("the test PostgreSQL answers");
     Some(Arc::new(store))
@@ -51,7 +54,7 @@ pub async fn postgres_store() -> Option<Arc<dyn SessionStore>> {
 
 #[cfg(feature = "mysql")]
 pub async fn mysql_store() -> Option<Arc<dyn SessionStore>> {
-    let store = rocket_server_sessions::MySqlStore::connect(&config(mysql_url()?).sql)
+    let store = rocket_server_sessions::store::MySqlStore::connect(&config(mysql_url()?).sql)
         .await
         .expect("the test MariaDB answers");
     Some(Arc::new(store))

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use rocket::futures::future::BoxFuture;
-use rocket_server_sessions::{MemoryStore, SessionStore};
+use rocket_server_sessions::store::{MemoryStore, SessionStore};
 
 pub type Store = Arc<dyn SessionStore>;
 
@@ -29,13 +29,14 @@ pub fn memory() -> Option<Opener> {
 
 #[cfg(all(feature = "file", unix))]
 pub fn file() -> Option<Opener> {
-    let mut config = rocket_server_sessions::SessionConfig::default();
+    let mut config = rocket_server_sessions::config::SessionConfig::default();
     config.file.dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "sessions-{}",
-        rocket_server_sessions::SessionId::generate()
+        rocket_server_sessions::store::SessionId::generate()
     ));
     Some(opener(config, |config| {
-        let store = rocket_server_sessions::FileStore::open(&config.file, config.max_session_size);
+        let store =
+            rocket_server_sessions::store::FileStore::open(&config.file, config.max_session_size);
         Box::pin(async move { Arc::new(store.expect("a writable directory")) as Store })
     }))
 }
@@ -45,7 +46,7 @@ pub fn redis() -> Option<Opener> {
     let config = super::redis::standalone_config()?;
     Some(opener(config, |config| {
         Box::pin(async move {
-            let store = rocket_server_sessions::RedisStore::connect(&config).await;
+            let store = rocket_server_sessions::store::RedisStore::connect(&config).await;
             Arc::new(store.expect("the test Redis answers")) as Store
         })
     }))
@@ -56,7 +57,7 @@ pub fn redis_cluster() -> Option<Opener> {
     let config = super::redis::cluster_config()?;
     Some(opener(config, |config| {
         Box::pin(async move {
-            let store = rocket_server_sessions::RedisStore::connect_cluster(&config).await;
+            let store = rocket_server_sessions::store::RedisStore::connect_cluster(&config).await;
             Arc::new(store.expect("the test Redis Cluster answers")) as Store
         })
     }))
@@ -67,7 +68,7 @@ pub fn sqlite() -> Option<Opener> {
     let config = super::sql::config(super::sql::sqlite_url());
     Some(opener(config, |config| {
         Box::pin(async move {
-            let store = rocket_server_sessions::SqliteStore::connect(&config.sql).await;
+            let store = rocket_server_sessions::store::SqliteStore::connect(&config.sql).await;
             Arc::new(store.expect("an SQLite file opens")) as Store
         })
     }))
@@ -78,7 +79,7 @@ pub fn postgres() -> Option<Opener> {
     let config = super::sql::config(super::sql::postgres_url()?);
     Some(opener(config, |config| {
         Box::pin(async move {
-            let store = rocket_server_sessions::PostgresStore::connect(&config.sql).await;
+            let store = rocket_server_sessions::store::PostgresStore::connect(&config.sql).await;
             Arc::new(store.expect("the test PostgreSQL answers")) as Store
         })
     }))
@@ -89,7 +90,7 @@ pub fn mysql() -> Option<Opener> {
     let config = super::sql::config(super::sql::mysql_url()?);
     Some(opener(config, |config| {
         Box::pin(async move {
-            let store = rocket_server_sessions::MySqlStore::connect(&config.sql).await;
+            let store = rocket_server_sessions::store::MySqlStore::connect(&config.sql).await;
             Arc::new(store.expect("the test MariaDB answers")) as Store
         })
     }))

@@ -383,7 +383,7 @@ async fn auth_and_authenticated_of_different_user_types_stop_launch() {
 #[rocket::async_test]
 async fn a_stored_user_that_no_longer_decodes_is_a_clear_error() {
     // Version 1 of the app stored a user name; version 2 expects a `Member`.
-    let store = rocket_server_sessions::MemoryStore::default();
+    let store = rocket_server_sessions::store::MemoryStore::default();
     let old = Client::untracked(
         rocket::custom(figment())
             .attach(Sessions::builder().store(store.clone()).build())

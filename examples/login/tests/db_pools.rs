@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use rocket::local::asynchronous::Client;
 use rocket_db_pools::Database;
-use rocket_server_sessions::{Sessions, SqliteStore};
+use rocket_server_sessions::{store::SqliteStore, Sessions};
 
 /// The application's own database.
 #[derive(Database)]

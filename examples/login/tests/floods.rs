@@ -71,7 +71,7 @@ async fn a_flood_of_login_pages_stores_nothing_on_the_file_store() {
     let _alone = ALONE.lock().await;
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "hardening-{}",
-        rocket_server_sessions::SessionId::generate()
+        rocket_server_sessions::store::SessionId::generate()
     ));
     let figment = login_figment()
         .merge(("sessions.store", "file"))

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use rocket::http::{ContentType, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
-use rocket_server_sessions::{testing, MemoryStore, SessionsBuilder};
+use rocket_server_sessions::{store::MemoryStore, testing, SessionsBuilder};
 
 /// A secret for the tests, so that cookies verify across clients of one app.
 const SECRET: &str = "tutorial-tests-tutorial-tests-tutorial-tests-0123456789";

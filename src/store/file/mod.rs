@@ -83,7 +83,7 @@ const FILE_FACTOR: u64 = 4;
 ///
 /// ```no_run
 /// # fn run() -> Result<(), rocket_server_sessions::Error> {
-/// use rocket_server_sessions::{FileStore, SessionConfig, Sessions};
+/// use rocket_server_sessions::{Sessions, config::SessionConfig, store::FileStore};
 ///
 /// let mut config = SessionConfig::default();
 /// config.file.dir = "/var/lib/myapp/sessions".into();
@@ -124,7 +124,7 @@ impl FileStore {
     /// read up to four times `max_session_size` (the sessions' [`SessionConfig`] setting,
     /// which a file must be able to hold) plus 16 KiB: a larger one is not a session.
     ///
-    /// [`SessionConfig`]: crate::SessionConfig
+    /// [`SessionConfig`]: crate::config::SessionConfig
     ///
     /// # Errors
     ///

@@ -60,7 +60,7 @@ const EVICTION_BATCH: usize = 8;
 /// # Example
 ///
 /// ```
-/// use rocket_server_sessions::{MemoryConfig, MemoryStore, Sessions};
+/// use rocket_server_sessions::{Sessions, config::MemoryConfig, store::MemoryStore};
 ///
 /// let mut config = MemoryConfig::default();
 /// config.max_sessions = 10_000;

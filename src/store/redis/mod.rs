@@ -82,7 +82,7 @@ const GROUPS: usize = 256;
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), rocket_server_sessions::Error> {
-/// use rocket_server_sessions::{RedisConfig, RedisStore, Sessions};
+/// use rocket_server_sessions::{Sessions, config::RedisConfig, store::RedisStore};
 ///
 /// let mut config = RedisConfig::default();
 /// config.url = "redis://127.0.0.1:6379/".into();

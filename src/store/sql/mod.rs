@@ -46,8 +46,8 @@ const SWEEP_BATCHES: usize = 100;
 
 /// Sessions in a SQL database table: for apps that already run PostgreSQL, MySQL or
 /// MariaDB, or that want sessions to survive restarts in an SQLite file without a server.
-/// [`PostgresStore`](crate::PostgresStore), [`SqliteStore`](crate::SqliteStore) and
-/// [`MySqlStore`](crate::MySqlStore) name its three kinds.
+/// [`PostgresStore`](crate::store::PostgresStore), [`SqliteStore`](crate::store::SqliteStore) and
+/// [`MySqlStore`](crate::store::MySqlStore) name its three kinds.
 ///
 /// - **One row a session**, keyed by the SHA-256 of its id (a dump of the table hands out
 ///   no usable cookie): its entries as a JSON object, its lifetime, its expiry in
@@ -88,7 +88,7 @@ const SWEEP_BATCHES: usize = 100;
 /// ```no_run
 /// # #[cfg(feature = "sqlite")]
 /// # async fn run() -> Result<(), rocket_server_sessions::Error> {
-/// use rocket_server_sessions::{SessionConfig, Sessions, SqliteStore};
+/// use rocket_server_sessions::{Sessions, config::SessionConfig, store::SqliteStore};
 ///
 /// let mut config = SessionConfig::default();
 /// config.sql.url = Some("sqlite://sessions.db".into());

@@ -8,7 +8,7 @@ use super::{private::Sealed, Dialect, Patch, Row};
 use crate::config::SqlConfig;
 
 /// MySQL and MariaDB, for [`SqlStore`](super::SqlStore): see
-/// [`MySqlStore`](crate::MySqlStore).
+/// [`MySqlStore`](crate::store::MySqlStore).
 #[derive(Debug)]
 pub struct MySql;
 

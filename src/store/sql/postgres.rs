@@ -6,7 +6,7 @@ use sqlx::Row as _;
 use super::{private::Sealed, Dialect, Patch, Row};
 use crate::config::SqlConfig;
 
-/// PostgreSQL, for [`SqlStore`](super::SqlStore): see [`PostgresStore`](crate::PostgresStore).
+/// PostgreSQL, for [`SqlStore`](super::SqlStore): see [`PostgresStore`](crate::store::PostgresStore).
 #[derive(Debug)]
 pub struct Postgres;
 

@@ -9,7 +9,7 @@ use sqlx::{ConnectOptions as _, Row as _};
 use super::{private::Sealed, Dialect, Patch, Row};
 use crate::config::SqlConfig;
 
-/// SQLite, for [`SqlStore`](super::SqlStore): see [`SqliteStore`](crate::SqliteStore).
+/// SQLite, for [`SqlStore`](super::SqlStore): see [`SqliteStore`](crate::store::SqliteStore).
 #[derive(Debug)]
 pub struct Sqlite;
 

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rocket_server_sessions::{MemoryConfig, MemoryStore, SessionId, SessionRecord, SessionStore};
+use rocket_server_sessions::{config::MemoryConfig, store::{MemoryStore, SessionId, SessionRecord, SessionStore}};
 
 #[path = "../../../map_stores/mod.rs"]
 mod map_stores;

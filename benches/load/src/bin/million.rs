@@ -6,9 +6,7 @@
 
 use std::time::Duration;
 
-use rocket_server_sessions::{
-    MemoryConfig, MemoryStore, SessionId, SessionRecord, SessionStore, Sessions,
-};
+use rocket_server_sessions::{Sessions, config::MemoryConfig, store::{MemoryStore, SessionId, SessionRecord, SessionStore}};
 
 #[allow(dead_code)]
 #[path = "../../../../examples/counter.rs"]
