@@ -20,10 +20,12 @@ use crate::store::UserSession;
 
 use crate::record::reserved::USER as USER_KEY;
 
-/// The session's log-in state, for routes that log users in and out.
+/// The session's log-in state, for routes that log users in and out, and list and revoke
+/// their sessions. Every visitor passes it: it is a capability, not a gate. The gate is
+/// [`Authenticated`], which lets only a logged-in user through.
 ///
 /// `U` is what you store for a logged-in user: a user name (the default, `String`), an id,
-/// or a small struct. Every `Auth<U>` and [`Authenticated<U>`] of an application must
+/// or a small struct. Every `AuthSession<U>` and [`Authenticated<U>`] of an application must
 /// name the same `U`: launch stops, naming both types, when two differ (a user stored as
 /// one type would read as no user through the other).
 ///
@@ -32,34 +34,34 @@ use crate::record::reserved::USER as USER_KEY;
 /// - **Success**: always, unless the store fails.
 /// - **Error** `503 Service Unavailable` with [`Error::Store`] when the store fails.
 ///
-/// Take `Auth`, or `Result<Auth, Error>`: never `Option<Auth>`, which Rocket would turn
-/// into `None` when the store is down.
+/// Take `AuthSession`, or `Result<AuthSession, Error>`: never `Option<AuthSession>`, which Rocket
+/// would turn into `None` when the store is down.
 ///
 /// # Example
 ///
 /// ```
 /// use rocket::{post, response::Redirect};
-/// use rocket_server_sessions::{Auth, Error};
+/// use rocket_server_sessions::{AuthSession, Error};
 ///
 /// #[post("/login")]
-/// fn login(mut auth: Auth) -> Result<Redirect, Error> {
+/// fn login(mut auth: AuthSession) -> Result<Redirect, Error> {
 ///     // ... check the password first ...
 ///     auth.login(&"alice".to_string())?;
 ///     Ok(Redirect::to("/dashboard"))
 /// }
 ///
 /// #[post("/logout")]
-/// fn logout(mut auth: Auth) -> Redirect {
+/// fn logout(mut auth: AuthSession) -> Redirect {
 ///     auth.logout();
 ///     Redirect::to("/login")
 /// }
 /// ```
-pub struct Auth<U = String> {
+pub struct AuthSession<U = String> {
     live: Arc<Live>,
     _user: PhantomData<fn() -> U>,
 }
 
-impl<U: Serialize + DeserializeOwned> Auth<U> {
+impl<U: Serialize + DeserializeOwned> AuthSession<U> {
     /// The logged-in user, if any.
     pub fn user(&self) -> Option<U> {
         self.live.get(USER_KEY)
@@ -98,10 +100,10 @@ impl<U: Serialize + DeserializeOwned> Auth<U> {
     /// ```
     /// use std::time::Duration;
     /// use rocket::post;
-    /// use rocket_server_sessions::{Auth, Error};
+    /// use rocket_server_sessions::{AuthSession, Error};
     ///
     /// #[post("/login?<remember>")]
-    /// fn login(mut auth: Auth, remember: bool) -> Result<(), Error> {
+    /// fn login(mut auth: AuthSession, remember: bool) -> Result<(), Error> {
     ///     // ... check the password first ...
     ///     let alice = "alice".to_string();
     ///     match remember {
@@ -127,7 +129,7 @@ impl<U: Serialize + DeserializeOwned> Auth<U> {
     }
 
     /// The logged-in user's sessions, on every device and instance, the oldest first: a
-    /// [handle](UserSession::handle) for each, its log-in and last-seen times, and which is
+    /// [public id](UserSession::public_id) for each, its log-in and last-seen times, and which is
     /// this request's. Empty when no one is logged in (or the log-in happens in this
     /// request, which is stored after the handler).
     ///
@@ -143,27 +145,27 @@ impl<U: Serialize + DeserializeOwned> Auth<U> {
         Ok(self.users().sessions(&user, Some(&id)).await?)
     }
 
-    /// Revokes the logged-in user's session `handle` (from [`Auth::sessions`]): it is
-    /// deleted from the store, so its next request, on any instance, has no session.
-    /// `false` when the user has no session of that handle (another user's handle
-    /// included: a user revokes only their own). Revoking this request's own session is
-    /// [`Auth::logout`].
+    /// Revokes the logged-in user's session of `public_id` (from [`AuthSession::sessions`]):
+    /// it is deleted from the store, so its next request, on any instance, has no session.
+    /// `false` when the user has no session of that public id (another user's included: a
+    /// user revokes only their own). Revoking this request's own session is
+    /// [`AuthSession::logout`].
     ///
     /// # Errors
     ///
     /// [`Error::Store`] when the store fails.
-    pub async fn revoke(&self, handle: &str) -> Result<bool, Error> {
+    pub async fn revoke(&self, public_id: &str) -> Result<bool, Error> {
         let Some((id, user)) = self.live.logged_in() else {
             return Ok(false);
         };
-        if id.handle() == handle {
+        if id.public_id() == public_id {
             return Ok(false);
         }
-        Ok(self.users().revoke(&user, handle).await?)
+        Ok(self.users().revoke(&user, public_id).await?)
     }
 
     /// "Sign out other devices": revokes every session of the logged-in user but this
-    /// request's, and answers how many. Follow it with [`Auth::logout`] to sign out
+    /// request's, and answers how many. Follow it with [`AuthSession::logout`] to sign out
     /// everywhere.
     ///
     /// # Security
@@ -179,10 +181,13 @@ impl<U: Serialize + DeserializeOwned> Auth<U> {
     ///
     /// ```
     /// use rocket::{post, response::Redirect};
-    /// use rocket_server_sessions::{Auth, Authenticated, Error};
+    /// use rocket_server_sessions::{AuthSession, Authenticated, Error};
     ///
     /// #[post("/logout/others")]
-    /// async fn sign_out_others(_user: Authenticated, auth: Auth) -> Result<Redirect, Error> {
+    /// async fn sign_out_others(
+    ///     _user: Authenticated,
+    ///     auth: AuthSession,
+    /// ) -> Result<Redirect, Error> {
     ///     auth.revoke_others().await?;
     ///     Ok(Redirect::to("/dashboard"))
     /// }
@@ -257,11 +262,11 @@ impl<U> Deref for Authenticated<U> {
 }
 
 #[rocket::async_trait]
-impl<'r, U: Serialize + DeserializeOwned + Send + 'static> FromRequest<'r> for Auth<U> {
+impl<'r, U: Serialize + DeserializeOwned + Send + 'static> FromRequest<'r> for AuthSession<U> {
     type Error = Error;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        live(req).await.map(|live| Auth {
+        live(req).await.map(|live| AuthSession {
             live,
             _user: PhantomData,
         })
@@ -290,9 +295,9 @@ impl<'r, U: DeserializeOwned + Send + 'static> FromRequest<'r> for Authenticated
     }
 }
 
-impl<U: 'static> Sentinel for Auth<U> {
+impl<U: 'static> Sentinel for AuthSession<U> {
     fn abort(rocket: &Rocket<Ignite>) -> bool {
-        let guard = format!("Auth<{}>", type_name::<U>());
+        let guard = format!("AuthSession<{}>", type_name::<U>());
         fairing_missing(rocket, &guard) || user_type_differs::<U>(rocket, &guard)
     }
 }
@@ -304,7 +309,7 @@ impl<U: 'static> Sentinel for Authenticated<U> {
     }
 }
 
-/// `true`, with an error naming both types, when another `Auth` or `Authenticated` of the
+/// `true`, with an error naming both types, when another `AuthSession` or `Authenticated` of the
 /// application names a user type other than `U`.
 fn user_type_differs<U: 'static>(rocket: &Rocket<Ignite>, guard: &str) -> bool {
     let Some(ctx) = rocket.state::<Arc<Context>>() else {
@@ -314,16 +319,16 @@ fn user_type_differs<U: 'static>(rocket: &Rocket<Ignite>, guard: &str) -> bool {
         Ok(()) => false,
         Err(other) => {
             log::error!(
-                "`{guard}` names another user type than `{other}` does elsewhere: every `Auth<U>` and `Authenticated<U>` must name one `U`, or a logged-in user reads as nobody"
+                "`{guard}` names another user type than `{other}` does elsewhere: every `AuthSession<U>` and `Authenticated<U>` must name one `U`, or a logged-in user reads as nobody"
             );
             true
         }
     }
 }
 
-impl<U> std::fmt::Debug for Auth<U> {
+impl<U> std::fmt::Debug for AuthSession<U> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Auth")
+        f.debug_struct("AuthSession")
             .field("user_type", &type_name::<U>())
             .finish_non_exhaustive()
     }

@@ -21,8 +21,8 @@ const FIELD: &str = "csrf_token";
 /// The token is bound to the session's id: HMAC-SHA256 of the id under a key derived from
 /// the secrets, so it is kept nowhere and costs no store access. A new session id
 /// ([`SessionHandle::regenerate`](crate::SessionHandle::regenerate), and so
-/// [`Auth::login`](crate::Auth::login)) voids it. [`verify`](Self::verify) compares in
-/// constant time and fails with [`Error::Csrf`], which answers `403 Forbidden`. Scripts
+/// [`AuthSession::login`](crate::AuthSession::login)) voids it. [`verify`](Self::verify) compares
+/// in constant time and fails with [`Error::Csrf`], which answers `403 Forbidden`. Scripts
 /// (`fetch`, XHR) send the token in the [`X-CSRF-Token`](Self::HEADER) header instead,
 /// checked by [`verify_header`](Self::verify_header).
 ///
@@ -251,11 +251,11 @@ pub struct CsrfForm<T = NoFields>(T);
 ///
 /// ```
 /// use rocket::{post, response::Redirect};
-/// use rocket_server_sessions::{Auth, CsrfForm};
+/// use rocket_server_sessions::{AuthSession, CsrfForm};
 ///
 /// // <form method="post" action="/logout">{{ csrf_input | safe }}<button>Log out</button></form>
 /// #[post("/logout", data = "<_form>")]
-/// fn logout(_form: CsrfForm, mut auth: Auth) -> Redirect {
+/// fn logout(_form: CsrfForm, mut auth: AuthSession) -> Redirect {
 ///     auth.logout();
 ///     Redirect::to("/login")
 /// }

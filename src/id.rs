@@ -36,8 +36,8 @@ pub(crate) mod label {
     pub(crate) const SEAL: &[u8] = b"rocket_server_sessions/v1/sealed-id";
 }
 
-/// How many hex digits of the storage key make a session's [handle](SessionId::handle).
-const HANDLE_CHARS: usize = 32;
+/// How many hex digits of the storage key make a session's [public id](SessionId::public_id).
+const PUBLIC_ID_CHARS: usize = 32;
 
 /// A session's identifier: 192 random bits.
 ///
@@ -96,9 +96,9 @@ impl SessionId {
     /// An opaque name for the session that gives nobody the id: the first 128 bits of its
     /// [storage key](SessionId::storage_key), in hex. It lists a user's sessions to that
     /// user, who may revoke one by it.
-    pub(crate) fn handle(&self) -> String {
+    pub(crate) fn public_id(&self) -> String {
         let mut key = self.storage_key();
-        key.truncate(HANDLE_CHARS);
+        key.truncate(PUBLIC_ID_CHARS);
         key
     }
 
@@ -196,7 +196,7 @@ impl Signer {
     /// one-time pad, since each id has a handle of its own), in URL-safe base64. The store
     /// that keeps it holds no usable id.
     pub(crate) fn seal(&self, id: &SessionId) -> String {
-        let handle = id.handle();
+        let handle = id.public_id();
         let pad = self
             .derive_all(handle.as_bytes())
             .next()
@@ -214,7 +214,7 @@ impl Signer {
             let mut id = bytes;
             id.iter_mut().zip(pad).for_each(|(b, p)| *b ^= p);
             let id = SessionId(id);
-            (id.handle() == handle).then_some(id)
+            (id.public_id() == handle).then_some(id)
         })
     }
 
@@ -339,13 +339,16 @@ mod tests {
         let id = SessionId::generate();
         let sealed = old.seal(&id);
         assert!(!sealed.contains(&id.to_string()));
-        assert_eq!(old.unseal(&sealed, &id.handle()), Some(id.clone()));
-        assert_eq!(rotated.unseal(&sealed, &id.handle()), Some(id.clone()));
-        assert_eq!(old.unseal(&sealed, &SessionId::generate().handle()), None);
+        assert_eq!(old.unseal(&sealed, &id.public_id()), Some(id.clone()));
+        assert_eq!(rotated.unseal(&sealed, &id.public_id()), Some(id.clone()));
+        assert_eq!(
+            old.unseal(&sealed, &SessionId::generate().public_id()),
+            None
+        );
         let other = Signer::new(&["another secret, thirty-two bytes long"], label::SEAL).unwrap();
-        assert_eq!(other.unseal(&sealed, &id.handle()), None);
-        assert_eq!(old.unseal("garbage", &id.handle()), None);
-        assert_eq!(id.handle().len(), HANDLE_CHARS);
+        assert_eq!(other.unseal(&sealed, &id.public_id()), None);
+        assert_eq!(old.unseal("garbage", &id.public_id()), None);
+        assert_eq!(id.public_id().len(), PUBLIC_ID_CHARS);
     }
 
     #[test]

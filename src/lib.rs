@@ -1,8 +1,8 @@
 //! Server-side sessions for [Rocket](https://rocket.rs) 0.5.
 //!
 //! The cookie carries only a signed, random session id; the data stays on the server, in a
-//! [`SessionStore`](crate::store::SessionStore). A fairing loads the session when a guard asks for it and commits what
-//! changed after the handler.
+//! [`SessionStore`](crate::store::SessionStore). A fairing loads the session when a guard asks for
+//! it and commits what changed after the handler.
 //!
 //! # Quickstart
 //!
@@ -46,15 +46,16 @@
 //! # Logging in
 //!
 //! [`Authenticated`] passes only for a logged-in user and sends a stranger's browser to the
-//! login page with a safe `next` ([`safe_next`]); [`Auth`] logs users in (a new session id in
-//! the same commit) and out; [`SessionFlash`] keeps a one-shot message; [`CsrfToken`] protects
+//! login page with a safe `next` ([`safe_next`]); [`AuthSession`] logs users in (a new session id
+//! in the same commit) and out; [`SessionFlash`] keeps a one-shot message; [`CsrfToken`] protects
 //! forms. `examples/login` puts them together.
 //!
 //! # Stores
 //!
-//! [`MemoryStore`](crate::store::MemoryStore) is the default; `FileStore` (feature `file`) survives restarts; `RedisStore`
-//! (feature `redis`, `redis-tls` for `rediss://`) serves Redis and Redis Cluster to many
-//! instances. Choose one with `sessions.store`, or implement [`SessionStore`](crate::store::SessionStore).
+//! [`MemoryStore`](crate::store::MemoryStore) is the default; `FileStore` (feature `file`) survives
+//! restarts; `RedisStore` (feature `redis`, `redis-tls` for `rediss://`) serves Redis and Redis
+//! Cluster to many instances. Choose one with `sessions.store`, or implement
+//! [`SessionStore`](crate::store::SessionStore).
 //!
 //! # Metrics
 //!
@@ -66,12 +67,12 @@
 //! # Security
 //!
 //! Session ids are 192 random bits; the cookie carries the id signed with HMAC-SHA256
-//! (rotate secrets with [`SessionConfig::secrets`](crate::config::SessionConfig::secrets)). A cookie that is forged, truncated or
-//! garbage is no session: it never reaches the store. [`Auth::login`] moves the session to a
-//! new id (against session fixation) and [`Auth::logout`] ends it; without `Auth`, call
-//! [`SessionHandle::regenerate`] when a user logs in and [`SessionHandle::destroy`] when
-//! they log out. A form's CSRF token stores nothing for a stranger ([`CsrfToken`]).
-//! SECURITY.md has the threat model.
+//! (rotate secrets with [`SessionConfig::secrets`](crate::config::SessionConfig::secrets)). A
+//! cookie that is forged, truncated or garbage is no session: it never reaches the store.
+//! [`AuthSession::login`] moves the session to a new id (against session fixation) and
+//! [`AuthSession::logout`] ends it; without `AuthSession`, call [`SessionHandle::regenerate`] when
+//! a user logs in and [`SessionHandle::destroy`] when they log out. A form's CSRF token stores
+//! nothing for a stranger ([`CsrfToken`]). SECURITY.md has the threat model.
 
 #![deny(missing_docs, missing_debug_implementations)]
 #![forbid(unsafe_code)]
@@ -109,7 +110,7 @@ mod fairing;
 #[cfg(test)]
 mod proptest_cases;
 
-pub use auth::{Auth, Authenticated};
+pub use auth::{AuthSession, Authenticated};
 pub use csrf::{CsrfForm, CsrfToken, NoFields};
 pub use ended::Ended;
 pub use error::Error;

@@ -13,13 +13,13 @@ pub const FORMAT_VERSION: u32 = 1;
 /// The entry keys this crate keeps in a session. They start with `$`, which application
 /// keys may not.
 pub(crate) mod reserved {
-    /// The logged-in user ([`Auth::login`](crate::Auth::login)).
+    /// The logged-in user ([`AuthSession::login`](crate::AuthSession::login)).
     pub(crate) const USER: &str = "$user";
     /// The pending flash message ([`SessionFlash`](crate::SessionFlash)).
     pub(crate) const FLASH: &str = "$flash";
     /// Present when the session has a lifetime of its own
-    /// ([`SessionHandle::set_max_age`](crate::SessionHandle::set_max_age)): its cookie persists even
-    /// with `browser_session`.
+    /// ([`SessionHandle::set_max_age`](crate::SessionHandle::set_max_age)): its cookie persists
+    /// even with `browser_session`.
     pub(crate) const LIFETIME: &str = "$lifetime";
     /// When the session began, in milliseconds since the Unix epoch: its creation, or the
     /// log-in that moved it to a new id. Kept when `absolute_timeout` is set, which counts
@@ -161,7 +161,8 @@ impl SessionRecord {
         self.entries.is_empty()
     }
 
-    /// `true` when a user is logged in to the session ([`Auth::login`](crate::Auth::login)).
+    /// `true` when a user is logged in to the session
+    /// ([`AuthSession::login`](crate::AuthSession::login)).
     ///
     /// Stores that keep a cap let a stranger displace only strangers: a new anonymous
     /// session never evicts one a user is logged in to (a list of a user's sessions,

@@ -2,7 +2,6 @@
 
 use std::any::type_name;
 use std::marker::PhantomData;
-use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,9 +39,8 @@ pub trait SessionEntry: Serialize + DeserializeOwned + Send + Sync + 'static {
     const KEY: &'static str;
 }
 
-/// A typed view of one entry of the visitor's session; through [`SessionHandle`], which it
-/// dereferences to, the handle on the whole session (`id`, `destroy`, `regenerate`,
-/// `set_max_age`).
+/// A typed view of one entry of the visitor's session. The whole session (`id`,
+/// `destroy`, `regenerate`, `set_max_age`, `ended`) is [`SessionHandle`], a guard of its own.
 ///
 /// Any number of `Session<T>` guards (for different `T`) in one handler share one load and
 /// one commit: the store is read when the first guard runs and written once, after the
@@ -87,7 +85,9 @@ pub struct Session<T> {
 }
 
 /// The visitor's whole session, without a typed entry: its id, and ending, regenerating
-/// or giving it a lifetime of its own. [`Session<T>`] dereferences to it.
+/// or giving it a lifetime of its own. Take it beside any [`Session<T>`] of the same
+/// handler: they share one load and one commit. (A `Session<T>` is one entry; it does not
+/// reach the whole session.)
 ///
 /// # Outcomes
 ///
@@ -107,20 +107,6 @@ pub struct Session<T> {
 /// ```
 pub struct SessionHandle {
     live: Arc<Live>,
-}
-
-impl<T> Deref for Session<T> {
-    type Target = SessionHandle;
-
-    fn deref(&self) -> &SessionHandle {
-        &self.handle
-    }
-}
-
-impl<T> DerefMut for Session<T> {
-    fn deref_mut(&mut self) -> &mut SessionHandle {
-        &mut self.handle
-    }
 }
 
 impl<T: SessionEntry> Session<T> {

@@ -316,6 +316,34 @@ fn a_store_built_at_ignite_sees_the_resolved_config() {
     assert_eq!(config.max_age, std::time::Duration::from_secs(77));
 }
 
+/// The ease issue: `SessionsBuilder::max_sessions` caps whichever store is configured, not
+/// the memory store alone.
+#[test]
+fn the_builders_max_sessions_caps_every_store() {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let sessions = Sessions::builder()
+        .max_sessions(7)
+        .store_with({
+            let seen = seen.clone();
+            move |_rocket, config| {
+                *seen.lock().unwrap() = Some(config.clone());
+                async { Ok::<_, &str>(rocket_server_sessions::store::MemoryStore::default()) }
+            }
+        })
+        .build();
+    let app = rocket_with(figment(), None).attach(sessions);
+    let client = Client::tracked(app).expect("launches");
+    assert_eq!(client.get("/counter").dispatch().status(), Status::Ok);
+    let config: SessionConfig = seen.lock().unwrap().take().expect("store_with ran");
+    let caps = [
+        config.memory.max_sessions,
+        config.redis.max_sessions,
+        config.file.max_sessions,
+        config.sql.max_sessions,
+    ];
+    assert_eq!(caps, [7; 4]);
+}
+
 #[test]
 fn a_store_can_be_built_at_ignite_from_another_fairings_state() {
     let shared = rocket::fairing::AdHoc::on_ignite("Shared store", |rocket| async {

@@ -30,8 +30,11 @@ impl rocket_server_sessions::SessionEntry for Seen {
 }
 
 #[post("/regenerate")]
-fn regenerate(mut session: rocket_server_sessions::Session<Seen>) -> Result<(), Error> {
-    session.set(Seen(true))?;
+fn regenerate(
+    mut seen: rocket_server_sessions::Session<Seen>,
+    mut session: rocket_server_sessions::SessionHandle,
+) -> Result<(), Error> {
+    seen.set(Seen(true))?;
     session.regenerate();
     Ok(())
 }

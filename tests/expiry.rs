@@ -229,7 +229,7 @@ mod touch_after {
 
 /// The ease issue's inactivity exercise: with `idle_timeout`, a signed-in session ends
 /// after that long without a request, while requests keep it; an anonymous one keeps
-/// `max_age`; and "remember me" (`Auth::login_for`) is not ended by it.
+/// `max_age`; and "remember me" (`AuthSession::login_for`) is not ended by it.
 async fn idle_timeout_ends_signed_in_sessions_alone_and_spares_remembered_ones(
     open: Option<stores::Opener>,
 ) {

@@ -24,7 +24,7 @@ use rocket::tokio::task::spawn_blocking;
 use rocket::{get, post, routes, Build, Rocket, State};
 use rocket_dyn_templates::{context, Template};
 use rocket_server_sessions::{
-    safe_next, Auth, Authenticated, CsrfForm, CsrfToken, Error, Session, SessionEntry,
+    safe_next, AuthSession, Authenticated, CsrfForm, CsrfToken, Error, Session, SessionEntry,
     SessionFlash, Sessions,
 };
 use serde::{Deserialize, Serialize};
@@ -231,7 +231,7 @@ enum Refused {
 async fn login(
     form: CsrfForm<Login<'_>>,
     csrf: CsrfToken,
-    mut auth: Auth,
+    mut auth: AuthSession,
     users: &State<Users>,
 ) -> Result<Result<Redirect, Refused>, Error> {
     let page = |error: &str| {
@@ -265,7 +265,7 @@ async fn login(
 #[get("/dashboard")]
 async fn dashboard(
     user: Authenticated,
-    auth: Auth,
+    auth: AuthSession,
     csrf: CsrfToken,
     mut flash: SessionFlash,
 ) -> Result<Template, Error> {
@@ -281,7 +281,7 @@ async fn dashboard(
 async fn logout_others(
     _form: CsrfForm,
     _user: Authenticated,
-    auth: Auth,
+    auth: AuthSession,
     mut flash: SessionFlash,
 ) -> Result<Redirect, Error> {
     let revoked = auth.revoke_others().await?;
@@ -295,7 +295,11 @@ async fn logout_others(
 
 /// Logs out; the form carries only its CSRF token (`CsrfForm` with no type of its own).
 #[post("/logout", data = "<_form>")]
-fn logout(_form: CsrfForm, mut auth: Auth, mut flash: SessionFlash) -> Result<Redirect, Error> {
+fn logout(
+    _form: CsrfForm,
+    mut auth: AuthSession,
+    mut flash: SessionFlash,
+) -> Result<Redirect, Error> {
     auth.logout();
     // Lives in a fresh session: the old one is gone.
     flash.set("info", "You have been logged out.")?;

@@ -27,8 +27,8 @@ use rocket::tokio::task::spawn_blocking;
 use rocket::{get, post, routes, Build, Either, Rocket, State};
 use rocket_dyn_templates::{context, Template};
 use rocket_server_sessions::{
-    safe_next, Auth, Authenticated, CsrfForm, CsrfToken, Ended, Error, Session, SessionEntry,
-    SessionFlash, SessionHandle, Sessions, SessionsBuilder,
+    safe_next, AuthSession, Authenticated, CsrfForm, CsrfToken, Ended, Error, Session,
+    SessionEntry, SessionFlash, SessionHandle, Sessions, SessionsBuilder,
 };
 use serde::{Deserialize, Serialize};
 
@@ -310,7 +310,7 @@ struct Login<'r> {
 async fn login(
     form: CsrfForm<Login<'_>>,
     csrf: CsrfToken,
-    mut auth: Auth,
+    mut auth: AuthSession,
     passwords: &State<Passwords>,
 ) -> Result<Result<Redirect, (Status, Template)>, Error> {
     match passwords.check(form.username, form.password).await {
@@ -346,7 +346,11 @@ fn account(user: Authenticated, csrf: CsrfToken) -> Template {
 }
 
 #[post("/logout", data = "<_form>")]
-fn logout(_form: CsrfForm, mut auth: Auth, mut flash: SessionFlash) -> Result<Redirect, Error> {
+fn logout(
+    _form: CsrfForm,
+    mut auth: AuthSession,
+    mut flash: SessionFlash,
+) -> Result<Redirect, Error> {
     auth.logout();
     flash.set("info", "You have been signed out.")?;
     Ok(Redirect::to("/login"))

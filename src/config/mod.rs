@@ -120,11 +120,11 @@ pub struct SessionConfig {
     #[serde(with = "seconds")]
     pub max_age: Duration,
     /// How long a signed-in session lives without a request, in seconds (fractions
-    /// allowed): a session a user is logged in to ([`Auth::login`](crate::Auth::login))
-    /// has this lifetime instead of `max_age`, and every request that uses it (a route
-    /// with a session guard) pushes its end back, `rolling` or not. Anonymous sessions (a
-    /// cart, a theme) keep `max_age`. A session with a lifetime of its own ("remember
-    /// me": [`Auth::login_for`](crate::Auth::login_for), or
+    /// allowed): a session a user is logged in to
+    /// ([`AuthSession::login`](crate::AuthSession::login)) has this lifetime instead of `max_age`,
+    /// and every request that uses it (a route with a session guard) pushes its end back, `rolling`
+    /// or not. Anonymous sessions (a cart, a theme) keep `max_age`. A session with a lifetime of
+    /// its own ("remember me": [`AuthSession::login_for`](crate::AuthSession::login_for), or
     /// [`SessionHandle::set_max_age`](crate::SessionHandle::set_max_age)) is not ended by
     /// it; `absolute_timeout` still caps them all. From 0.001 seconds to 400 days.
     ///
@@ -132,7 +132,7 @@ pub struct SessionConfig {
     #[serde(with = "optional_seconds")]
     pub idle_timeout: Option<Duration>,
     /// The longest a session may live in all, in seconds (fractions allowed), counted from
-    /// its creation, or from log-in when [`Auth::login`](crate::Auth::login) or
+    /// its creation, or from log-in when [`AuthSession::login`](crate::AuthSession::login) or
     /// [`SessionHandle::regenerate`](crate::SessionHandle::regenerate) moves it to a new id.
     /// `max_age` is then the idle lifetime: activity (with `rolling`), a touch or
     /// [`SessionHandle::set_max_age`](crate::SessionHandle::set_max_age) extends it, but
@@ -159,8 +159,8 @@ pub struct SessionConfig {
     pub max_session_size: ByteUnit,
     /// When true, the cookie carries no `Max-Age`, so the browser forgets it when it
     /// closes; the store still forgets the session after `max_age`. A session given its
-    /// own lifetime with [`SessionHandle::set_max_age`](crate::SessionHandle::set_max_age) ("remember
-    /// me") gets a persistent cookie all the same.
+    /// own lifetime with [`SessionHandle::set_max_age`](crate::SessionHandle::set_max_age)
+    /// ("remember me") gets a persistent cookie all the same.
     ///
     /// _Default:_ `false`
     pub browser_session: bool,
@@ -175,8 +175,8 @@ pub struct SessionConfig {
     /// _Default:_ `false`
     pub rolling: bool,
     /// With `rolling` or `idle_timeout`: write an unchanged session back at most once per
-    /// `touch_after` seconds. A request that changes nothing refreshes the session (in the store and in
-    /// its cookie's `Max-Age`) only when its last refresh is at least this old, so the
+    /// `touch_after` seconds. A request that changes nothing refreshes the session (in the store
+    /// and in its cookie's `Max-Age`) only when its last refresh is at least this old, so the
     /// store and the cookie agree on its end within `touch_after`; a request that changes
     /// it writes it anyway, refreshed. A route whose handler takes no session guard then
     /// never refreshes it: the session lives `max_age` from the last refresh by a route

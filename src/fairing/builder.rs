@@ -250,9 +250,16 @@ impl SessionsBuilder {
         self.set("secrets", secrets)
     }
 
-    /// Sets [`MemoryConfig::max_sessions`](crate::config::MemoryConfig::max_sessions).
+    /// Sets the cap of the configured store, whichever it is: the `max_sessions` of the
+    /// `memory`, `redis`, `file` and `sql` sections alike (a custom store given with
+    /// [`store`](Self::store) keeps its own). When the store is full, anonymous sessions
+    /// are evicted first, and a stranger never displaces a signed-in user.
     pub fn max_sessions(self, max_sessions: usize) -> Self {
-        self.set("memory.max_sessions", max_sessions)
+        ["memory", "redis", "file", "sql"]
+            .iter()
+            .fold(self, |builder, section| {
+                builder.set(&format!("{section}.max_sessions"), max_sessions)
+            })
     }
 
     /// The fairing.

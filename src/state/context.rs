@@ -22,7 +22,7 @@ pub(crate) struct Context {
     pub(crate) cookies: CookieWriter,
     /// `max_session_size` in bytes.
     pub(crate) max_size: usize,
-    /// The type of the logged-in user, as the first `Auth` or `Authenticated` guard
+    /// The type of the logged-in user, as the first `AuthSession` or `Authenticated` guard
     /// checked at launch names it.
     user_type: Mutex<Option<(TypeId, &'static str)>>,
 }

@@ -274,7 +274,7 @@ fn decode<T: DeserializeOwned>(key: &str, json: &str) -> Option<T> {
 }
 
 /// Logs in the session of `req` when `req` is a sign-in request of
-/// [`testing::sign_in`](crate::testing::sign_in), as `Auth::login` does, reporting an error
+/// [`testing::sign_in`](crate::testing::sign_in), as `AuthSession::login` does, reporting an error
 /// that stops it; the commit after the response reports the rest.
 #[cfg(feature = "testing")]
 pub(crate) async fn sign_in<'r>(req: &'r Request<'_>) -> Option<&'r crate::testing::SigningIn> {

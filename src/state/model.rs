@@ -44,7 +44,7 @@ pub(crate) struct State {
     pub(super) bound: bool,
     /// Whether the session, as loaded, held only bookkeeping (a flash message).
     pub(super) was_bookkeeping_only: bool,
-    /// Whether a user logged in here ([`Auth::login`](crate::Auth::login)).
+    /// Whether a user logged in here ([`AuthSession::login`](crate::AuthSession::login)).
     pub(super) logs_in: bool,
     /// The configured lifetime, which a new session starts with.
     pub(super) max_age: Duration,

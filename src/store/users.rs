@@ -43,21 +43,21 @@ struct Member {
     created: u64,
 }
 
-/// One of a logged-in user's sessions, as [`Auth::sessions`](crate::Auth::sessions) lists
-/// them: never its id or cookie, only a handle that revokes it.
+/// One of a logged-in user's sessions, as [`AuthSession::sessions`](crate::AuthSession::sessions)
+/// lists them: never its id or cookie, only a public id that revokes it.
 ///
 /// # Example
 ///
 /// ```
 /// use rocket::{get, serde::json::Json};
-/// use rocket_server_sessions::{Auth, Error};
+/// use rocket_server_sessions::{AuthSession, Error};
 ///
-/// /// The handles of the user's other sessions, newest last.
+/// /// The public ids of the user's other sessions, newest last.
 /// #[get("/devices")]
-/// async fn devices(auth: Auth) -> Result<Json<Vec<String>>, Error> {
+/// async fn devices(auth: AuthSession) -> Result<Json<Vec<String>>, Error> {
 ///     let sessions = auth.sessions().await?;
 ///     let others = sessions.iter().filter(|s| !s.is_current());
-///     Ok(Json(others.map(|s| s.handle().to_string()).collect()))
+///     Ok(Json(others.map(|s| s.public_id().to_string()).collect()))
 /// }
 /// ```
 #[derive(Clone, PartialEq, Eq)]
@@ -69,9 +69,10 @@ pub struct UserSession {
 }
 
 impl UserSession {
-    /// An opaque name for the session, for [`Auth::revoke`](crate::Auth::revoke): safe to
-    /// show the user, it gives nobody the session.
-    pub fn handle(&self) -> &str {
+    /// An opaque name for the session, for [`AuthSession::revoke`](crate::AuthSession::revoke):
+    /// safe to show the user and to send back, it gives nobody the session (a hash of its
+    /// id, never the id).
+    pub fn public_id(&self) -> &str {
         &self.handle
     }
 
@@ -224,7 +225,7 @@ impl<'a> Users<'a> {
         };
         let member = serde_json::to_string(&member).map_err(StoreError::corrupt)?;
         let mut changes = keeping(now, until);
-        changes.set(id.handle(), member);
+        changes.set(id.public_id(), member);
         for _ in 0..3 {
             if self.store.commit(index, &changes).await? == CommitOutcome::Applied {
                 return Ok(());
@@ -256,7 +257,7 @@ impl<'a> Users<'a> {
     ) -> Result<(), StoreError> {
         let now = unix_millis();
         let until = after(now, lifetime);
-        let handle = id.handle();
+        let handle = id.public_id();
         let mut listed = false;
         for index in self.indexes(user) {
             // Read back once written: another session's write of a shorter time, racing
@@ -292,7 +293,7 @@ impl<'a> Users<'a> {
     /// Removes session `id` from `user`'s lists (it logged out).
     pub(crate) async fn remove(&self, user: &str, id: &SessionId) -> Result<(), StoreError> {
         let mut changes = Changes::default();
-        changes.remove(id.handle());
+        changes.remove(id.public_id());
         for index in self.indexes(user) {
             let _: CommitOutcome = self.store.commit(&index, &changes).await?;
         }

@@ -2,7 +2,7 @@
 //! password, no CSRF token to scrape.
 //!
 //! The helper puts a [`SigningIn`] in the local cache of a request it makes itself; the
-//! fairing logs that request's session in as `Auth::login` does, and the response's
+//! fairing logs that request's session in as `AuthSession::login` does, and the response's
 //! `Set-Cookie` fills the client's cookie jar. A request from the network never carries
 //! one: only Rust code holding the request can put it there.
 
@@ -26,7 +26,7 @@ type Outcome = Arc<Mutex<Option<Result<String, Error>>>>;
 
 /// What a sign-in request asks of the fairing, and where the fairing reports back.
 pub(crate) struct SigningIn {
-    /// The user, encoded as `Auth::login` stores it.
+    /// The user, encoded as `AuthSession::login` stores it.
     user: serde_json::Value,
     outcome: Outcome,
 }
@@ -85,10 +85,10 @@ fn cookie<'a>(
 
 /// Signs `client` in as `user`: its cookie jar then holds a session logged in as `user`,
 /// as if it had posted a log-in form whose handler called
-/// [`Auth::login`](crate::Auth::login). For an application's tests, with Rocket's
+/// [`AuthSession::login`](crate::AuthSession::login). For an application's tests, with Rocket's
 /// asynchronous local client; [`sign_in_blocking`] is the same for the blocking one.
 ///
-/// `user` is what the application's `Auth<U>` stores (a `String` by default). What the
+/// `user` is what the application's `AuthSession<U>` stores (a `String` by default). What the
 /// client's session held before stays, as at a log-in, and the session moves to a new
 /// id. The session is stored, and listed among the user's sessions, as a real log-in's.
 ///

@@ -12,7 +12,7 @@ use rocket::{get, post, routes, Build, Rocket, State};
 use rocket_server_sessions::store::{CommitOutcome, CreateOutcome, DeleteOutcome};
 use rocket_server_sessions::{
     store::{Changes, MemoryStore, SessionId, SessionRecord, SessionStore, StoreError},
-    Auth, Authenticated, CsrfToken, Error, Session, SessionEntry, SessionHandle, Sessions,
+    AuthSession, Authenticated, CsrfToken, Error, Session, SessionEntry, SessionHandle, Sessions,
     SessionsBuilder,
 };
 use serde::{Deserialize, Serialize};
@@ -99,7 +99,7 @@ fn both(mut visits: Session<Visits>, mut cart: Session<Cart>) -> Result<String, 
 }
 
 #[get("/id")]
-fn id(session: Session<Visits>) -> String {
+fn id(session: SessionHandle) -> String {
     session.id().to_string()
 }
 
@@ -109,36 +109,40 @@ fn forget(mut visits: Session<Visits>) -> String {
 }
 
 #[post("/destroy")]
-fn destroy(mut session: Session<Visits>) {
+fn destroy(mut session: SessionHandle) {
     session.destroy();
 }
 
 #[post("/destroy-then-set")]
-fn destroy_then_set(mut session: Session<Visits>) -> Result<(), Error> {
+fn destroy_then_set(mut session: SessionHandle, mut visits: Session<Visits>) -> Result<(), Error> {
     session.destroy();
-    session.set(Visits { count: 100 })
+    visits.set(Visits { count: 100 })
 }
 
 #[post("/regenerate")]
-fn regenerate(mut session: Session<Visits>) -> String {
+fn regenerate(mut session: SessionHandle) -> String {
     session.regenerate();
     session.id().to_string()
 }
 
 #[post("/remember/<millis>")]
-fn remember(mut session: Session<Visits>, millis: u64) -> Result<(), Error> {
+fn remember(
+    mut session: SessionHandle,
+    mut visits: Session<Visits>,
+    millis: u64,
+) -> Result<(), Error> {
     session.set_max_age(Duration::from_millis(millis));
-    session.update(|v| v.count += 1)
+    visits.update(|v| v.count += 1)
 }
 
 #[get("/login/<user>")]
-fn login_as(mut auth: Auth, user: &str) -> Result<(), Error> {
+fn login_as(mut auth: AuthSession, user: &str) -> Result<(), Error> {
     auth.login(&user.to_string())
 }
 
 /// "Remember me": a log-in for `secs` seconds.
 #[get("/login/<user>/for/<secs>")]
-fn login_for(mut auth: Auth, user: &str, secs: u64) -> Result<(), Error> {
+fn login_for(mut auth: AuthSession, user: &str, secs: u64) -> Result<(), Error> {
     auth.login_for(&user.to_string(), Duration::from_secs(secs))
 }
 
@@ -154,30 +158,30 @@ fn ended(session: SessionHandle) -> String {
     format!("{:?}", session.ended())
 }
 
-/// The logged-in user's sessions: a line of `<handle> <current>` each, the oldest first.
+/// The logged-in user's sessions: a line of `<public id> <current>` each, the oldest first.
 #[get("/sessions")]
-async fn sessions(auth: Auth) -> Result<String, Error> {
+async fn sessions(auth: AuthSession) -> Result<String, Error> {
     let sessions = auth.sessions().await?;
     let lines: Vec<String> = sessions
         .iter()
-        .map(|s| format!("{} {}", s.handle(), s.is_current()))
+        .map(|s| format!("{} {}", s.public_id(), s.is_current()))
         .collect();
     Ok(lines.join("\n"))
 }
 
 /// Signs out the user's other sessions: how many.
 #[post("/logout/others")]
-async fn logout_others(auth: Auth) -> Result<String, Error> {
+async fn logout_others(auth: AuthSession) -> Result<String, Error> {
     Ok(auth.revoke_others().await?.to_string())
 }
 
-/// Revokes the user's session `handle`: whether it was one.
-#[post("/revoke/<handle>")]
-async fn revoke(auth: Auth, handle: &str) -> Result<String, Error> {
-    Ok(auth.revoke(handle).await?.to_string())
+/// Revokes the user's session of `public_id`: whether it was one.
+#[post("/revoke/<public_id>")]
+async fn revoke(auth: AuthSession, public_id: &str) -> Result<String, Error> {
+    Ok(auth.revoke(public_id).await?.to_string())
 }
 
-/// Ends the session through the untyped handle.
+/// Ends the session through `SessionHandle`.
 #[post("/forget-me")]
 fn forget_me(mut session: SessionHandle) {
     session.destroy();
@@ -197,7 +201,7 @@ fn debug(
     visits: Session<Visits>,
     csrf: CsrfToken,
     user: Authenticated,
-    auth: Auth,
+    auth: AuthSession,
 ) -> String {
     format!("{session:?} {visits:?} {csrf:?} {user:?} {auth:?}")
 }
@@ -229,7 +233,7 @@ async fn slow_counter(mut visits: Session<Visits>, gate: &State<Gate>) -> Result
 }
 
 #[post("/slow/destroy")]
-async fn slow_destroy(mut session: Session<Visits>, gate: &State<Gate>) {
+async fn slow_destroy(mut session: SessionHandle, gate: &State<Gate>) {
     gate.loaded.notify_one();
     gate.open.notified().await;
     session.destroy();

@@ -357,12 +357,12 @@ fn member_or_error(user: Result<Authenticated<Member>, rocket_server_sessions::E
 
 #[rocket::post("/login-as-name")]
 fn login_as_name(
-    mut auth: rocket_server_sessions::Auth,
+    mut auth: rocket_server_sessions::AuthSession,
 ) -> Result<(), rocket_server_sessions::Error> {
     auth.login(&"alice".to_string())
 }
 
-/// The shape issue: `Auth<U>` and `Authenticated<U>` took unrelated `U`s under one entry,
+/// The shape issue: `AuthSession<U>` and `Authenticated<U>` took unrelated `U`s under one entry,
 /// and a mismatch silently logged everyone out. Now it stops launch.
 #[rocket::async_test]
 async fn auth_and_authenticated_of_different_user_types_stop_launch() {
@@ -370,7 +370,7 @@ async fn auth_and_authenticated_of_different_user_types_stop_launch() {
         .attach(Sessions::fairing())
         .mount("/", routes![member, login_as_name]);
     match Client::untracked(rocket).await {
-        Ok(_) => panic!("launched with Auth<String> and Authenticated<Member>"),
+        Ok(_) => panic!("launched with AuthSession<String> and Authenticated<Member>"),
         Err(e) => assert!(matches!(
             e.kind(),
             rocket::error::ErrorKind::SentinelAborts(_)

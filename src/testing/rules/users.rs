@@ -40,14 +40,14 @@ async fn logged_in(store: &Store, keys: &UserKeys, user: &str, ttl: Duration) ->
 async fn listed(store: &Store, keys: &UserKeys, user: &str) -> Vec<String> {
     let users = Users::new(store.as_ref(), keys, None);
     let sessions = users.sessions(user, None).await.expect("the store answers");
-    let mut handles: Vec<String> = sessions.iter().map(|s| s.handle().to_string()).collect();
+    let mut handles: Vec<String> = sessions.iter().map(|s| s.public_id().to_string()).collect();
     handles.sort();
     handles
 }
 
 /// The handles of `ids`, sorted.
 fn handles(ids: &[&SessionId]) -> Vec<String> {
-    let mut handles: Vec<String> = ids.iter().map(|id| id.handle()).collect();
+    let mut handles: Vec<String> = ids.iter().map(|id| id.public_id()).collect();
     handles.sort();
     handles
 }
@@ -59,7 +59,7 @@ pub async fn a_log_in_joins_its_users_list_and_a_log_out_leaves_it(store: Store)
     let (alice, bob) = (user(), user());
     let (alice, bob) = (alice.as_str(), bob.as_str());
     let a = logged_in(&store, &keys, alice, LONG).await;
-    assert_eq!(listed(&store, &keys, alice).await, [a.handle()]);
+    assert_eq!(listed(&store, &keys, alice).await, [a.public_id()]);
     let b = logged_in(&store, &keys, alice, LONG).await;
     assert_eq!(listed(&store, &keys, alice).await, handles(&[&a, &b]));
     assert!(listed(&store, &keys, bob).await.is_empty());
@@ -67,7 +67,7 @@ pub async fn a_log_in_joins_its_users_list_and_a_log_out_leaves_it(store: Store)
     // Taken off by the log-out itself, not by a later prune: its session still lives.
     let users = Users::new(store.as_ref(), &keys, None);
     users.remove(alice, &a).await.unwrap();
-    assert_eq!(listed(&store, &keys, alice).await, [b.handle()]);
+    assert_eq!(listed(&store, &keys, alice).await, [b.public_id()]);
     assert!(loaded(&store, &a).await.is_some());
 }
 
@@ -91,15 +91,15 @@ pub async fn a_users_list_drops_sessions_that_expired(store: Store) {
             sleep(Duration::from_millis(20)).await;
         }
 
-        assert_eq!(listed(&store, &keys, alice).await, [long.handle()]);
+        assert_eq!(listed(&store, &keys, alice).await, [long.public_id()]);
         let index = &keys.index.derive_ids(alice.as_bytes())[0];
         let list = loaded(&store, index).await.expect("the list is there");
         assert_eq!(
-            list.get(&short.handle()),
+            list.get(&short.public_id()),
             None,
             "the expired session is off the list"
         );
-        assert!(list.get(&long.handle()).is_some());
+        assert!(list.get(&long.public_id()).is_some());
         Ok(())
     })
     .await;
@@ -126,7 +126,7 @@ pub async fn revoking_all_leaves_no_session_of_the_user_usable(store: Store) {
     for id in &ids[1..] {
         assert_eq!(loaded(&store, id).await, None, "a revoked session is gone");
     }
-    assert_eq!(listed(&store, &keys, alice).await, [ids[0].handle()]);
+    assert_eq!(listed(&store, &keys, alice).await, [ids[0].public_id()]);
 
     assert_eq!(users.revoke_all(alice, None).await.unwrap(), 1);
     assert_eq!(loaded(&store, &ids[0]).await, None);
@@ -146,11 +146,14 @@ pub async fn a_handle_revokes_only_its_users_session(store: Store) {
     let hers = logged_in(&store, &keys, alice, LONG).await;
     let his = logged_in(&store, &keys, bob, LONG).await;
 
-    assert!(!users.revoke(alice, &his.handle()).await.unwrap());
+    assert!(!users.revoke(alice, &his.public_id()).await.unwrap());
     assert!(loaded(&store, &his).await.is_some());
-    assert!(users.revoke(alice, &hers.handle()).await.unwrap());
+    assert!(users.revoke(alice, &hers.public_id()).await.unwrap());
     assert_eq!(loaded(&store, &hers).await, None);
-    assert!(!users.revoke(alice, &hers.handle()).await.unwrap(), "once");
+    assert!(
+        !users.revoke(alice, &hers.public_id()).await.unwrap(),
+        "once"
+    );
 }
 
 /// Log-ins of one user at once all appear on the list: none overwrites another.
@@ -186,7 +189,7 @@ pub async fn a_list_lives_as_long_as_a_session_given_longer(store: Store) {
     users.keep_for(alice, &id, SHORT).await.unwrap();
     let list = loaded(&store, index).await.expect("the list is there");
     assert!(list.ttl() >= longer, "the list lives {:?}", list.ttl());
-    assert_eq!(listed(&store, &keys, alice).await, [id.handle()]);
+    assert_eq!(listed(&store, &keys, alice).await, [id.public_id()]);
 }
 
 /// A logged-in session whose list ended early (a failed extension, or a race that wrote a
@@ -203,7 +206,7 @@ pub async fn a_session_on_no_list_is_put_back_when_it_lives_longer(store: Store)
     assert!(listed(&store, &keys, alice).await.is_empty());
 
     users.keep_for(alice, &id, LONG).await.unwrap();
-    assert_eq!(listed(&store, &keys, alice).await, [id.handle()]);
+    assert_eq!(listed(&store, &keys, alice).await, [id.public_id()]);
     let list = loaded(&store, index).await.expect("the list is back");
     assert!(list.ttl() >= LONG, "the list lives {:?}", list.ttl());
     assert_eq!(users.revoke_all(alice, None).await.unwrap(), 1);
