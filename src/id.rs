@@ -34,6 +34,8 @@ pub(crate) mod label {
     pub(crate) const USER_INDEX: &[u8] = b"rocket_server_sessions/v1/user-index";
     /// Seals the session ids that record lists, so that the store holds none in the clear.
     pub(crate) const SEAL: &[u8] = b"rocket_server_sessions/v1/sealed-id";
+    /// Derives, from a session's id, the key its entries are sealed under at rest.
+    pub(crate) const DATA: &[u8] = b"rocket_server_sessions/v1/sealed-data";
 }
 
 /// How many hex digits of the storage key make a session's [public id](SessionId::public_id).
@@ -182,6 +184,21 @@ impl Signer {
             let mut out = [0; ID_BYTES];
             out.copy_from_slice(&mac.finalize().into_bytes()[..ID_BYTES]);
             out
+        })
+    }
+
+    /// How many secrets it holds.
+    pub(crate) fn count(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// The 256-bit keys `data` derives under each secret, the signing one first: HMAC-SHA256
+    /// of `data`.
+    pub(crate) fn derive_keys<'a>(&'a self, data: &'a [u8]) -> impl Iterator<Item = [u8; 32]> + 'a {
+        self.keys.iter().map(move |key| {
+            let mut mac = key.clone();
+            mac.update(data);
+            mac.finalize().into_bytes().into()
         })
     }
 

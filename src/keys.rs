@@ -1,6 +1,8 @@
 //! The keys derived from the secrets, one per purpose: pure data, read from the
 //! configuration by `state::secrets` at ignite.
 
+use std::sync::Arc;
+
 use crate::id::{label, Signer};
 
 /// The keys derived from the secrets, one per purpose.
@@ -13,6 +15,8 @@ pub(crate) struct Keys {
     pub(crate) csrf: Signer,
     /// Names the records that list a user's sessions, and seals the ids they hold.
     pub(crate) users: UserKeys,
+    /// Derives, from each session's id, the key its data is sealed under at rest.
+    pub(crate) data: Arc<Signer>,
 }
 
 /// The keys of the lists of a user's sessions.

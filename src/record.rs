@@ -42,6 +42,9 @@ pub(crate) mod reserved {
     /// On a list of a user's sessions: until when it must live, past every session on it,
     /// in milliseconds since the Unix epoch.
     pub(crate) const UNTIL: &str = "$until";
+    /// Set on a loaded record, never stored: it held values written before sealing at
+    /// rest, which its commit seals ([`store::sealed`](crate::store)).
+    pub(crate) const UNSEALED: &str = "$unsealed";
 
     /// Whether `key` describes the session rather than holds anything for it: a session
     /// holding only these is not worth storing.
@@ -149,6 +152,11 @@ impl SessionRecord {
     /// Every entry, as `(key, JSON text)`, ordered by key.
     pub fn entries(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
         self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The entries' values, by key, to change in place (sealing at rest).
+    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = (&str, &mut String)> {
+        self.entries.iter_mut().map(|(k, v)| (k.as_str(), v))
     }
 
     /// The bytes of every entry's key and JSON text: what `max_session_size` limits.
@@ -295,6 +303,12 @@ impl Changes {
     /// The changed entries, ordered by key: `Some(json)` for a set, `None` for a removal.
     pub fn entries(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
         self.entries.iter().map(|(k, v)| (k.as_str(), v.as_deref()))
+    }
+
+    /// The values set, by key, to change in place (sealing at rest).
+    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = (&str, &mut String)> {
+        let set = self.entries.iter_mut();
+        set.filter_map(|(k, v)| v.as_mut().map(|v| (k.as_str(), v)))
     }
 
     /// The new lifetime, when the expiry is to be reset.

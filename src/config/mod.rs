@@ -34,6 +34,7 @@ pub use values::{SameSitePolicy, Secure};
 /// # touch_after = 60         # seconds; with rolling, refresh an unchanged session at most
 ///                            # this often (unset: on every request)
 /// resave = false
+/// accept_unsealed = true    # read session data written before sealing at rest (0.1)
 /// save_uninitialized = false
 /// http_only = true
 /// secure = true             # or false / "auto" ("auto" is the debug profile's default)
@@ -192,6 +193,16 @@ pub struct SessionConfig {
     ///
     /// _Default:_ `false`
     pub resave: bool,
+    /// Whether a session entry found in a persistent store in the clear (written before
+    /// the data was sealed at rest, SECURITY.md "Data at rest") is read: it is then sealed
+    /// by the same request's commit, every entry of the session with it. Set it to
+    /// `false` once every session from before the upgrade has ended (`max_age` after the
+    /// upgrade, or `absolute_timeout`), so that a value planted in the store in the clear
+    /// is no way in; such a value then reads as absent. The release after 0.1 makes
+    /// `false` the default.
+    ///
+    /// _Default:_ `true`
+    pub accept_unsealed: bool,
     /// When true, a new session is stored, and its cookie set, even when nothing was
     /// written into it. Left false, a visitor gets no cookie and costs no store write until
     /// the application stores something.
@@ -300,6 +311,7 @@ impl Default for SessionConfig {
             touch_after: None,
             idle_timeout: None,
             resave: false,
+            accept_unsealed: true,
             save_uninitialized: false,
             http_only: true,
             secure: Secure::Always,
@@ -332,6 +344,7 @@ impl fmt::Debug for SessionConfig {
             .field("touch_after", &self.touch_after)
             .field("idle_timeout", &self.idle_timeout)
             .field("resave", &self.resave)
+            .field("accept_unsealed", &self.accept_unsealed)
             .field("save_uninitialized", &self.save_uninitialized)
             .field("http_only", &self.http_only)
             .field("secure", &self.secure)
@@ -409,6 +422,7 @@ mod tests {
             "touch_after",
             "idle_timeout",
             "resave",
+            "accept_unsealed",
             "save_uninitialized",
             "http_only",
             "secure",

@@ -16,7 +16,7 @@ use crate::config::{Secure, SessionConfig};
 use crate::error::chain;
 use crate::error::{Error, StoreError};
 use crate::state::{perform, Answer, Context, Cookie, Machine, Slot, Step};
-use crate::store::{Observed, RequestStore};
+use crate::store::{Observed, RequestStore, Sealer};
 use crate::time::unix_millis;
 
 /// The sessions fairing: attach it once, and `Session<T>` guards work in every route.
@@ -83,9 +83,17 @@ async fn context(rocket: &Rocket<Build>, sessions: &Sessions) -> Result<Context,
         Some(source) => (source.store(rocket, &config).await?, "custom"),
         None => (crate::store::open(&config).await?, config.store.name()),
     };
+    // A store that keeps sessions where others may read them gets only sealed values.
+    let sealer = store
+        .at_rest()
+        .then(|| Sealer::new(keys.data.clone(), config.accept_unsealed));
     crate::metrics::describe();
 
-    Ok(Context::new(config, Observed::new(store, name), keys))
+    Ok(Context::new(
+        config,
+        Observed::new(store, name, sealer),
+        keys,
+    ))
 }
 
 /// Fills `config.sql` from `databases.<name>`, the settings of the `rocket_db_pools`

@@ -57,6 +57,9 @@ pub(crate) struct State {
     /// Why the signed-in session the cookie named ended, when the store no longer holds
     /// it (or holds it past its absolute timeout) and no other cookie's session is live.
     pub(super) ended: Option<Ended>,
+    /// Whether the stored session held values written before sealing at rest: its commit
+    /// writes every entry back, sealed.
+    pub(super) reseal: bool,
 }
 
 impl State {
@@ -91,11 +94,13 @@ impl State {
             absolute_timeout: config.absolute_timeout,
             now,
             ended: None,
+            reseal: false,
         }
     }
 
     /// The store had session `id`: this request uses it.
-    pub(super) fn found(&mut self, id: SessionId, record: SessionRecord) {
+    pub(super) fn found(&mut self, id: SessionId, mut record: SessionRecord) {
+        self.reseal = record.remove(reserved::UNSEALED).is_some();
         self.was_bookkeeping_only = !record.holds_app_data();
         self.loaded_user = record.get(reserved::USER).map(String::from);
         self.record = record;
@@ -251,6 +256,7 @@ impl State {
             absolute_timeout: self.absolute_timeout,
             now: self.now,
             ended: self.ended,
+            reseal: std::mem::take(&mut self.reseal),
         }
     }
 }

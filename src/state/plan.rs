@@ -166,6 +166,7 @@ impl State {
             own_lifetime,
             was_bookkeeping_only,
             now,
+            reseal,
             ..
         } = self;
         let mut changes = Changes::default();
@@ -175,7 +176,9 @@ impl State {
         }
         // With `touch_after`, an unchanged session is refreshed only once its last refresh
         // is that old; a write that happens anyway refreshes it.
-        let writes = !changed.is_empty() || config.resave || changes.ttl().is_some();
+        // A session from before sealing at rest is written back whole, sealed.
+        let resave = config.resave || reseal;
+        let writes = !changed.is_empty() || resave || changes.ttl().is_some();
         // Never lazier than an eighth of the session's own lifetime: one shorter than the
         // configured ones (`set_max_age`, bookkeeping alone) must not end while in use.
         let fresh = config.touch_after.is_some_and(|after| {
@@ -223,7 +226,7 @@ impl State {
                 None => changes.remove(key),
             }
         }
-        if config.resave {
+        if resave {
             for (key, json) in record.into_entries() {
                 changes.set(key, json);
             }
@@ -432,6 +435,7 @@ pub(super) mod tests {
             absolute_timeout,
             now: NOW,
             ended: None,
+            reseal: false,
         };
         if let (Incoming::Session(id), Some(entries)) = (incoming, stored) {
             state.found(id, record(entries));
@@ -706,6 +710,26 @@ pub(super) mod tests {
             ),
             "{plan:?}"
         );
+    }
+
+    #[test]
+    fn a_session_from_before_sealing_is_written_back_whole_by_a_request_that_changes_nothing() {
+        let (id, mut s) = stored(&[("cart", "[1]"), ("theme", "\"dark\"")]);
+        let mut loaded = s.record.clone();
+        loaded.insert(reserved::UNSEALED, "1");
+        s.found(id.clone(), loaded);
+        assert!(s.reseal);
+        assert_eq!(s.record.get(reserved::UNSEALED), None, "never stored");
+        let Plan::Update { changes, .. } = s.plan(&config()) else {
+            panic!("not written back");
+        };
+        assert_eq!(
+            entries(&changes),
+            [("cart", Some("[1]")), ("theme", Some("\"dark\""))]
+        );
+        // Sealed already: nothing to write.
+        let (_, s) = stored(&[("cart", "[1]")]);
+        assert_eq!(s.plan(&config()), Plan::Nothing);
     }
 
     #[test]

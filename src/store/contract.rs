@@ -153,6 +153,15 @@ pub trait SessionStore: Send + Sync + 'static {
     /// # });
     /// ```
     async fn shutdown(&self) {}
+
+    /// Whether the store keeps sessions where others may read them (a disk, a server): then
+    /// the fairing seals every entry's value before it reaches the store, under a key only
+    /// the session's cookie unlocks (SECURITY.md, "Data at rest"). `true` unless the store
+    /// keeps them in this process's memory alone, as [`MemoryStore`](crate::store::MemoryStore)
+    /// does.
+    fn at_rest(&self) -> bool {
+        true
+    }
 }
 
 /// A shared store is a store: the application can keep a handle on the store its
@@ -197,6 +206,10 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
 
     async fn shutdown(&self) {
         (**self).shutdown().await
+    }
+
+    fn at_rest(&self) -> bool {
+        (**self).at_rest()
     }
 }
 

@@ -92,6 +92,7 @@ mod observed;
 mod open;
 #[cfg(feature = "redis")]
 mod redis;
+mod sealed;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 pub mod sql;
 mod sweep;
@@ -103,6 +104,9 @@ pub use crate::record::{Changes, SessionRecord, FORMAT_VERSION};
 pub use contract::{CommitOutcome, CreateOutcome, DeleteOutcome, SessionStore};
 pub(crate) use observed::{Observed, RequestStore};
 pub(crate) use open::open;
+#[cfg(any(test, feature = "testing"))]
+pub(crate) use sealed::Sealed;
+pub(crate) use sealed::Sealer;
 
 #[cfg(all(feature = "file", unix))]
 pub use file::FileStore;

@@ -4,12 +4,13 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rocket::log::private as log;
 
 use super::budget::Budget;
+use super::sealed::{Sealer, SessionCipher};
 use super::{CommitOutcome, CreateOutcome, DeleteOutcome, SessionStore};
 use crate::error::StoreError;
 use crate::error::{chain, Throttle};
@@ -23,6 +24,9 @@ use crate::record::{Changes, SessionRecord};
 #[derive(Clone)]
 pub(crate) struct Observed {
     store: Arc<dyn SessionStore>,
+    /// Seals every value on its way in and opens it on its way out, for a store that
+    /// keeps sessions at rest ([`SessionStore::at_rest`]).
+    sealer: Option<Arc<Sealer>>,
     /// The store's name in metrics: `sessions.store`'s, or `"custom"`.
     name: &'static str,
     /// The store's [`timeout`](SessionStore::timeout): each request's budget.
@@ -36,7 +40,15 @@ pub(crate) struct Observed {
 #[derive(Clone)]
 pub(crate) struct RequestStore {
     store: Observed,
-    budget: Arc<Budget>,
+    request: Arc<PerRequest>,
+}
+
+/// What the calls of one request share.
+struct PerRequest {
+    budget: Budget,
+    /// The cipher of the session the request last sealed or opened: a load and the commit
+    /// after it derive the session's key once.
+    cipher: Mutex<Option<SessionCipher>>,
 }
 
 /// Whether the last store call failed.
@@ -69,10 +81,15 @@ impl Observed {
         self.store.shutdown().await;
     }
 
-    pub(crate) fn new(store: Arc<dyn SessionStore>, name: &'static str) -> Self {
+    pub(crate) fn new(
+        store: Arc<dyn SessionStore>,
+        name: &'static str,
+        sealer: Option<Sealer>,
+    ) -> Self {
         Observed {
             timeout: store.timeout(),
             store,
+            sealer: sealer.map(Arc::new),
             name,
             outage: Arc::default(),
         }
@@ -82,7 +99,10 @@ impl Observed {
     pub(crate) fn for_request(&self) -> RequestStore {
         RequestStore {
             store: self.clone(),
-            budget: Arc::new(Budget::new(self.timeout)),
+            request: Arc::new(PerRequest {
+                budget: Budget::new(self.timeout),
+                cipher: Mutex::new(None),
+            }),
         }
     }
 
@@ -120,7 +140,35 @@ impl RequestStore {
         call: &'static str,
         run: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        self.store.call(call, self.budget.run(run)).await
+        self.store.call(call, self.request.budget.run(run)).await
+    }
+
+    /// `seal` run with session `id`'s cipher, when the store seals at rest.
+    fn sealing<R>(
+        &self,
+        id: &SessionId,
+        seal: impl FnOnce(&Sealer, &mut SessionCipher) -> R,
+    ) -> Option<R> {
+        let sealer = self.store.sealer.as_deref()?;
+        let mut cached = self
+            .request
+            .cipher
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let cipher = match &mut *cached {
+            Some(cipher) if cipher.is_for(id) => cipher,
+            other => other.insert(sealer.cipher(id)),
+        };
+        Some(seal(sealer, cipher))
+    }
+
+    /// Session `id`'s `record` as the store gave it, opened.
+    fn opened(&self, id: &SessionId, record: Option<SessionRecord>) -> Option<SessionRecord> {
+        let record = record?;
+        match self.store.sealer {
+            Some(_) => self.sealing(id, |sealer, cipher| sealer.open_record(cipher, record)),
+            None => Some(record),
+        }
     }
 }
 
@@ -129,7 +177,8 @@ impl RequestStore {
 #[rocket::async_trait]
 impl SessionStore for RequestStore {
     async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        self.call("load", self.store.inner().load(id)).await
+        let record = self.call("load", self.store.inner().load(id)).await?;
+        Ok(self.opened(id, record))
     }
 
     async fn create(
@@ -137,17 +186,22 @@ impl SessionStore for RequestStore {
         id: &SessionId,
         record: &SessionRecord,
     ) -> Result<CreateOutcome, StoreError> {
+        let sealed = self.sealing(id, |sealer, cipher| sealer.seal_record(cipher, record));
+        let record = sealed.as_ref().unwrap_or(record);
         self.call("create", self.store.inner().create(id, record))
             .await
     }
 
     async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
+        let sealed = self.sealing(id, |sealer, cipher| sealer.seal_changes(cipher, changes));
+        let changes = sealed.as_ref().unwrap_or(changes);
         self.call("commit", self.store.inner().commit(id, changes))
             .await
     }
 
     async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        self.call("touch", self.store.inner().touch(id)).await
+        let record = self.call("touch", self.store.inner().touch(id)).await?;
+        Ok(self.opened(id, record))
     }
 
     async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {

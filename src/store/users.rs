@@ -187,7 +187,7 @@ impl<'a> Users<'a> {
         let index = self.indexes(user).swap_remove(0);
         // The list's own time first: a session that had it kept longer may not have
         // recorded that yet (its `$listed` comes after the list).
-        let kept = self.store.load(&index).await?;
+        let kept = self.load_list(&index).await?;
         let until = after(now, lifetime).max(kept.map_or(0, |list| kept_until(&list, now)));
         self.insert(user, &index, id, now, until).await?;
 
@@ -263,7 +263,7 @@ impl<'a> Users<'a> {
             // Read back once written: another session's write of a shorter time, racing
             // this one, may land over it (last write wins); this then writes again.
             for _ in 0..3 {
-                let Some(list) = self.store.load(&index).await? else {
+                let Some(list) = self.load_list(&index).await? else {
                     break;
                 };
                 listed |= list.get(&handle).is_some();
@@ -281,6 +281,22 @@ impl<'a> Users<'a> {
             self.insert(user, &index, id, now, until).await?;
         }
         Ok(())
+    }
+
+    /// The list `index`, as the store has it. One written before sealing at rest is
+    /// written back whole here, sealed (a session is, by its request's commit).
+    async fn load_list(&self, index: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        let Some(mut list) = self.store.load(index).await? else {
+            return Ok(None);
+        };
+        if list.remove(reserved::UNSEALED).is_some() {
+            let mut changes = Changes::default();
+            for (key, value) in list.entries() {
+                changes.set(key, value);
+            }
+            let _: CommitOutcome = self.store.commit(index, &changes).await?;
+        }
+        Ok(Some(list))
     }
 
     /// Has the list `index` kept until `until` (milliseconds since the Unix epoch, after
@@ -390,7 +406,7 @@ impl<'a> Users<'a> {
     ) -> Result<Vec<Listed>, StoreError> {
         let mut live = Vec::new();
         for index in self.indexes(user) {
-            let Some(record) = self.store.load(&index).await? else {
+            let Some(record) = self.load_list(&index).await? else {
                 continue;
             };
             let members = record

@@ -63,6 +63,7 @@ macro_rules! __for_each_store_rule {
             touches_racing_commits_undo_none_of_them,
             delete_is_idempotent_and_says_whether_it_held_the_session,
             values_round_trip_exactly,
+            sealed_at_rest_the_store_holds_no_value_in_the_clear,
             an_empty_record_is_a_live_session,
             a_log_in_joins_its_users_list_and_a_log_out_leaves_it,
             a_users_list_drops_sessions_that_expired,

@@ -9,8 +9,11 @@ use rocket::futures::future::join_all;
 use super::Store;
 
 mod users;
-use crate::id::SessionId;
+use std::sync::Arc;
+
+use crate::id::{label, SessionId, Signer};
 use crate::record::{Changes, SessionRecord};
+use crate::store::Sealed;
 use crate::store::{CommitOutcome, CreateOutcome, DeleteOutcome};
 pub use users::*;
 
@@ -390,6 +393,55 @@ pub async fn values_round_trip_exactly(store: Store) {
     ];
     let id = created(&store, &entries, LONG).await;
     assert_eq!(loaded(&store, &id).await, Some(record(&entries, LONG)));
+}
+
+/// Sealed at rest over this store (as the fairing seals every store but the memory store):
+/// the store holds no value in the clear, only the entries' names, so it still counts a
+/// signed-in session as one; what it gives back opens as written; a value moved to
+/// another session's record, or planted in the clear, opens to nothing.
+pub async fn sealed_at_rest_the_store_holds_no_value_in_the_clear(store: Store) {
+    let keys = Arc::new(Signer::new(&["the kit's secret"], label::DATA).expect("a secret"));
+    let sealed: Store = Arc::new(Sealed::new(store.clone(), keys, false));
+    let entries = [
+        ("$user", "\"alice-of-the-kit\""),
+        ("cart", "[\"kit-apple\"]"),
+    ];
+    let id = created(&sealed, &entries, LONG).await;
+    let other = created(&sealed, &[("cart", "[\"kit-pear\"]")], LONG).await;
+    let at_rest = loaded(&store, &id).await.expect("the session");
+    assert!(
+        at_rest.is_authenticated(),
+        "the store sees a signed-in session"
+    );
+    for (key, value) in at_rest.entries() {
+        assert!(
+            !value.contains("alice-of-the-kit") && !value.contains("kit-apple"),
+            "{key} in the clear: {value}"
+        );
+    }
+    assert_eq!(loaded(&sealed, &id).await, Some(record(&entries, LONG)));
+
+    let theirs = loaded(&store, &other).await.expect("the session");
+    let moved = theirs.get("cart").expect("a cart").to_string();
+    let applied = store.commit(&id, &set(&[("cart", &moved)])).await.unwrap();
+    assert_eq!(applied, CommitOutcome::Applied);
+    let opened = loaded(&sealed, &id).await.expect("the session");
+    assert_eq!(
+        opened.get("cart"),
+        None,
+        "another session's value opens here"
+    );
+    let planted = set(&[("$user", "\"mallory\"")]);
+    assert_eq!(
+        store.commit(&id, &planted).await.unwrap(),
+        CommitOutcome::Applied
+    );
+    let opened = loaded(&sealed, &id).await.expect("the session");
+    assert_eq!(
+        opened.get("$user"),
+        None,
+        "a value planted in the clear lets one in"
+    );
 }
 
 /// A session with no entries is a live session, and stays one when its entries are removed.

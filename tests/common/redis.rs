@@ -112,6 +112,11 @@ impl OwnServer {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
+    /// Where the server keeps its files: its append-only file, with `start`.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     pub fn config(&self) -> RedisConfig {
         let mut config = RedisConfig::default();
         config.url = self.url();

@@ -2,6 +2,8 @@
 
 mod entropy;
 
+use std::sync::Arc;
+
 use rocket::figment::{value::Value, Figment};
 use rocket::log::private as log;
 
@@ -65,6 +67,7 @@ pub(crate) fn keys(config: &SessionConfig, figment: &Figment, debug: bool) -> Re
         pending: signer(label::PENDING),
         csrf: signer(label::CSRF),
         users: UserKeys::new(&secrets).expect("at least one secret"),
+        data: Arc::new(signer(label::DATA)),
     })
 }
 

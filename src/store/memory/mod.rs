@@ -393,6 +393,12 @@ fn readable<T>(decoded: Option<T>) -> Result<T, StoreError> {
 
 #[rocket::async_trait]
 impl SessionStore for MemoryStore {
+    /// Nothing is at rest: the sessions live in this process's memory alone, so they
+    /// are not sealed.
+    fn at_rest(&self) -> bool {
+        false
+    }
+
     async fn shutdown(&self) {
         self.sweeper.stop();
     }

@@ -1,0 +1,480 @@
+//! Session data sealed at rest: a store that writes every entry's value through
+//! AES-256-GCM to the store it wraps, and opens it again on the way back.
+//!
+//! Each session's entries are sealed under a key of its own, derived from the session's id
+//! and the configured secrets (HMAC-SHA256 under the `sealed-data` key of each secret; the
+//! first seals, every one opens, so secrets rotate). The store holds only the hash of the
+//! id (its storage key), so a dump of the store opens nothing, and neither do the secrets
+//! alone: a session opens only with its cookie's id. The record's storage key and the
+//! entry's name are the associated data: a value moved to another entry or another
+//! session's record fails to open.
+//!
+//! Entry names stay readable. They are the application's constants (`cart`, `$user`),
+//! and the stores count signed-in sessions by the presence of `$user` and `$index` (the
+//! file store rebuilds its index from them at start-up, the SQL stores query them), which
+//! keeps "a stranger only displaces strangers" true without a key. What they hold, the
+//! user's name included, is sealed.
+//!
+//! A sealed value is the text `s1:` and the URL-safe base64 of its 12-byte nonce, drawn at
+//! random for each write, the ciphertext and its 16-byte tag. Each session has a key of its
+//! own, so a nonce repeats under one key only after billions of writes to one session. No JSON text starts
+//! with `s`, so a value written before sealing (plain JSON) is told apart: it is accepted
+//! while [`accept_unsealed`](crate::config::SessionConfig::accept_unsealed) is on, and the
+//! request that loads it seals every entry at its commit; otherwise it is dropped. A value
+//! that does not open (changed, truncated, moved, or sealed under a secret now gone) is
+//! treated as absent and logged at `warn`, never an error.
+
+use std::sync::Arc;
+
+use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use data_encoding::BASE64URL_NOPAD;
+use rand::RngCore;
+use rocket::log::private as log;
+use sha2::{Digest, Sha256};
+
+use crate::error::Throttle;
+use crate::id::{SessionId, Signer};
+use crate::record::reserved;
+use crate::record::{Changes, SessionRecord};
+
+/// What starts a sealed value.
+const SEALED: &str = "s1:";
+/// The nonce's length: GCM's 96 bits, drawn at random under a key per session.
+const NONCE_BYTES: usize = 12;
+/// The tag's length.
+const TAG_BYTES: usize = 16;
+
+/// Seals and opens the values of sessions under the secrets' `sealed-data` keys: see the
+/// module. The fairing's [`RequestStore`](super::RequestStore) runs every call through
+/// it; [`Sealed`] puts it over any store.
+pub(crate) struct Sealer {
+    keys: Arc<Signer>,
+    accept_unsealed: bool,
+    /// Values that do not open: one line a second at most, whatever the flood.
+    tampered: Throttle,
+}
+
+/// One session's cipher: the first secret's, which seals and opens first, and what binds
+/// a value to its place.
+pub(crate) struct SessionCipher {
+    id: SessionId,
+    first: Aes256Gcm,
+    /// The other secrets' ciphers, derived the first time a value does not open under
+    /// `first`.
+    older: Option<Vec<Aes256Gcm>>,
+    /// The associated data: the SHA-256 of the id (the bytes of its storage key), a zero
+    /// byte, then the entry's name (appended for each value).
+    aad: Vec<u8>,
+}
+
+/// The length of the associated data before the entry's name.
+const AAD_PREFIX: usize = 32 + 1;
+
+impl Sealer {
+    /// Seals under `keys` (the secrets' `sealed-data` keys), accepting values written
+    /// before sealing when `accept_unsealed`.
+    pub(crate) fn new(keys: Arc<Signer>, accept_unsealed: bool) -> Self {
+        Sealer {
+            keys,
+            accept_unsealed,
+            tampered: Throttle::new(),
+        }
+    }
+
+    /// The cipher of session `id`.
+    pub(crate) fn cipher(&self, id: &SessionId) -> SessionCipher {
+        let first = self
+            .keys
+            .derive_keys(id.as_bytes())
+            .next()
+            .unwrap_or_default();
+        let mut aad = Vec::with_capacity(AAD_PREFIX + 32);
+        aad.extend_from_slice(&Sha256::digest(id.as_bytes()));
+        aad.push(0);
+        SessionCipher {
+            id: id.clone(),
+            first: Aes256Gcm::new(&first.into()),
+            older: None,
+            aad,
+        }
+    }
+
+    /// `record` as its session's store gets it (`cipher`'s): every value sealed.
+    pub(crate) fn seal_record(
+        &self,
+        cipher: &mut SessionCipher,
+        record: &SessionRecord,
+    ) -> SessionRecord {
+        let mut sealed = record.clone();
+        for (key, value) in sealed.values_mut() {
+            *value = cipher.seal(key, value);
+        }
+        sealed
+    }
+
+    /// `changes` as their session's store gets them (`cipher`'s): every value set sealed.
+    pub(crate) fn seal_changes(&self, cipher: &mut SessionCipher, changes: &Changes) -> Changes {
+        let mut sealed = changes.clone();
+        for (key, value) in sealed.values_mut() {
+            *value = cipher.seal(key, value);
+        }
+        sealed
+    }
+
+    /// `record` as its session's store (`cipher`'s) gave it, every value opened: one that
+    /// does not open is left out; one written before sealing is kept (or left out, when
+    /// those are refused), and the record marked for its commit to seal it.
+    pub(crate) fn open_record(
+        &self,
+        cipher: &mut SessionCipher,
+        mut record: SessionRecord,
+    ) -> SessionRecord {
+        let (mut tampered, mut unsealed) = (Vec::new(), false);
+        for (key, value) in record.values_mut() {
+            let opened = match value.strip_prefix(SEALED) {
+                Some(sealed) => cipher.open(&self.keys, key, sealed),
+                None if self.accept_unsealed => {
+                    unsealed = true;
+                    continue;
+                }
+                None => None,
+            };
+            match opened {
+                Some(opened) => *value = opened,
+                None => tampered.push(key.to_string()),
+            }
+        }
+        for key in &tampered {
+            record.remove(key);
+        }
+        if !tampered.is_empty() && self.tampered.allow() {
+            log::warn!("a session entry in the store does not open (changed, moved, unsealed, or sealed under a secret no longer configured); treating it as absent");
+        }
+        if unsealed {
+            record.insert(reserved::UNSEALED, "1");
+        }
+        record
+    }
+}
+
+impl SessionCipher {
+    /// Whether it is session `id`'s.
+    pub(crate) fn is_for(&self, id: &SessionId) -> bool {
+        self.id == *id
+    }
+
+    /// The associated data of entry `key`.
+    fn bind(&mut self, key: &str) {
+        self.aad.truncate(AAD_PREFIX);
+        self.aad.extend_from_slice(key.as_bytes());
+    }
+
+    /// `value` of entry `key`, sealed under the first secret.
+    fn seal(&mut self, key: &str, value: &str) -> String {
+        let mut bytes = Vec::with_capacity(NONCE_BYTES + value.len() + TAG_BYTES);
+        let mut nonce = [0; NONCE_BYTES];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        bytes.extend_from_slice(&nonce);
+        bytes.extend_from_slice(value.as_bytes());
+        self.bind(key);
+        // Encryption fails only past 64 GiB of plaintext.
+        let tag = self
+            .first
+            .encrypt_in_place_detached(&Nonce::from(nonce), &self.aad, &mut bytes[NONCE_BYTES..])
+            .unwrap_or_default();
+        bytes.extend_from_slice(&tag);
+        let mut out = String::with_capacity(SEALED.len() + BASE64URL_NOPAD.encode_len(bytes.len()));
+        out.push_str(SEALED);
+        BASE64URL_NOPAD.encode_append(&bytes, &mut out);
+        out
+    }
+
+    /// The value `sealed` (without its prefix) holds for entry `key`, under any of `keys`;
+    /// `None` when it does not open.
+    fn open(&mut self, keys: &Signer, key: &str, sealed: &str) -> Option<String> {
+        let bytes = BASE64URL_NOPAD.decode(sealed.as_bytes()).ok()?;
+        if bytes.len() < NONCE_BYTES + TAG_BYTES {
+            return None;
+        }
+        self.bind(key);
+        // A failed open leaves the buffer garbled: keep the bytes for the older secrets.
+        if keys.count() == 1 {
+            return open_with(&self.first, &self.aad, bytes);
+        }
+        if let Some(opened) = open_with(&self.first, &self.aad, bytes.clone()) {
+            return Some(opened);
+        }
+        let id = &self.id;
+        let older = self.older.get_or_insert_with(|| {
+            let keys = keys.derive_keys(id.as_bytes()).skip(1);
+            keys.map(|key| Aes256Gcm::new(&key.into())).collect()
+        });
+        older
+            .iter()
+            .find_map(|cipher| open_with(cipher, &self.aad, bytes.clone()))
+    }
+}
+
+/// `bytes` (nonce, ciphertext, tag) opened under `cipher` with `aad`, in place.
+fn open_with(cipher: &Aes256Gcm, aad: &[u8], mut bytes: Vec<u8>) -> Option<String> {
+    let end = bytes.len() - TAG_BYTES;
+    let tag = Tag::clone_from_slice(&bytes[end..]);
+    let nonce = Nonce::clone_from_slice(&bytes[..NONCE_BYTES]);
+    cipher
+        .decrypt_in_place_detached(&nonce, aad, &mut bytes[NONCE_BYTES..end], &tag)
+        .ok()?;
+    bytes.copy_within(NONCE_BYTES..end, 0);
+    bytes.truncate(end - NONCE_BYTES);
+    String::from_utf8(bytes).ok()
+}
+
+#[cfg(any(test, feature = "testing"))]
+pub(crate) use over::Sealed;
+
+/// The [`Sealer`] over a store, for the store kit and the tests.
+#[cfg(any(test, feature = "testing"))]
+mod over {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::Sealer;
+    use crate::error::StoreError;
+    use crate::id::{SessionId, Signer};
+    use crate::record::{Changes, SessionRecord};
+    use crate::store::{CommitOutcome, CreateOutcome, DeleteOutcome, SessionStore};
+
+    /// A store over a store, sealing what goes into it: the [`Sealer`] as a [`SessionStore`],
+    /// for the store kit's rule and for tests. (The fairing seals in its
+    /// [`RequestStore`](super::RequestStore), which caches a request's cipher.)
+    pub(crate) struct Sealed {
+        store: Arc<dyn SessionStore>,
+        pub(super) sealer: Sealer,
+    }
+
+    impl Sealed {
+        /// `store`, sealing at rest under `keys`, accepting values written before sealing
+        /// when `accept_unsealed`.
+        pub(crate) fn new(
+            store: Arc<dyn SessionStore>,
+            keys: Arc<Signer>,
+            accept_unsealed: bool,
+        ) -> Self {
+            Sealed {
+                store,
+                sealer: Sealer::new(keys, accept_unsealed),
+            }
+        }
+
+        fn open(&self, id: &SessionId, record: Option<SessionRecord>) -> Option<SessionRecord> {
+            let record = record?;
+            Some(self.sealer.open_record(&mut self.sealer.cipher(id), record))
+        }
+    }
+
+    #[rocket::async_trait]
+    impl SessionStore for Sealed {
+        async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+            Ok(self.open(id, self.store.load(id).await?))
+        }
+
+        async fn create(
+            &self,
+            id: &SessionId,
+            record: &SessionRecord,
+        ) -> Result<CreateOutcome, StoreError> {
+            let sealed = self.sealer.seal_record(&mut self.sealer.cipher(id), record);
+            self.store.create(id, &sealed).await
+        }
+
+        async fn commit(
+            &self,
+            id: &SessionId,
+            changes: &Changes,
+        ) -> Result<CommitOutcome, StoreError> {
+            let sealed = self
+                .sealer
+                .seal_changes(&mut self.sealer.cipher(id), changes);
+            self.store.commit(id, &sealed).await
+        }
+
+        async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+            Ok(self.open(id, self.store.touch(id).await?))
+        }
+
+        async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
+            self.store.delete(id).await
+        }
+
+        fn timeout(&self) -> Option<Duration> {
+            self.store.timeout()
+        }
+
+        fn at_rest(&self) -> bool {
+            self.store.at_rest()
+        }
+
+        async fn shutdown(&self) {
+            self.store.shutdown().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::store::{CommitOutcome, CreateOutcome, SessionStore};
+    use crate::id::label;
+    use crate::store::MemoryStore;
+
+    fn sealed(secrets: &[&str], accept_unsealed: bool) -> (Sealed, Arc<MemoryStore>) {
+        let raw = Arc::new(MemoryStore::default());
+        let keys = Arc::new(Signer::new(secrets, label::DATA).unwrap());
+        (Sealed::new(raw.clone(), keys, accept_unsealed), raw)
+    }
+
+    fn record(entries: &[(&str, &str)]) -> SessionRecord {
+        let mut record = SessionRecord::new(Duration::from_secs(60));
+        for (key, value) in entries {
+            record.insert(*key, *value);
+        }
+        record
+    }
+
+    #[rocket::async_test]
+    async fn values_are_sealed_in_the_store_and_open_as_written() {
+        let (store, raw) = sealed(&["first"], true);
+        let id = SessionId::generate();
+        let written = record(&[("$user", "\"alice\""), ("cart", "[\"apple\"]")]);
+        assert_eq!(
+            store.create(&id, &written).await.unwrap(),
+            CreateOutcome::Created
+        );
+        let at_rest = raw.load(&id).await.unwrap().unwrap();
+        for (key, value) in at_rest.entries() {
+            assert!(value.starts_with(SEALED), "{key}: {value}");
+            assert!(!value.contains("alice") && !value.contains("apple"));
+        }
+        // Names stay readable: the store still sees a signed-in session.
+        assert!(at_rest.is_authenticated());
+        assert_eq!(store.load(&id).await.unwrap(), Some(written.clone()));
+
+        let mut changes = Changes::default();
+        changes.set("cart", "[\"pear\"]");
+        changes.remove("$user");
+        assert_eq!(
+            store.commit(&id, &changes).await.unwrap(),
+            CommitOutcome::Applied
+        );
+        let at_rest = raw.load(&id).await.unwrap().unwrap();
+        assert!(!at_rest.entries().any(|(_, v)| v.contains("pear")));
+        let loaded = store.load(&id).await.unwrap().unwrap();
+        assert_eq!(loaded, record(&[("cart", "[\"pear\"]")]));
+        // The same value seals differently each time: nothing to compare across records.
+        let seal = || {
+            store
+                .sealer
+                .seal_record(&mut store.sealer.cipher(&id), &loaded)
+        };
+        assert_ne!(seal(), seal());
+    }
+
+    #[rocket::async_test]
+    async fn a_changed_truncated_or_moved_value_is_absent_and_nothing_fails() {
+        let (store, raw) = sealed(&["first"], true);
+        let (id, other) = (SessionId::generate(), SessionId::generate());
+        let mine = record(&[("cart", "[1]"), ("theme", "\"dark\"")]);
+        assert_eq!(
+            store.create(&id, &mine).await.unwrap(),
+            CreateOutcome::Created
+        );
+        let theirs = record(&[("cart", "[2]")]);
+        assert_eq!(
+            store.create(&other, &theirs).await.unwrap(),
+            CreateOutcome::Created
+        );
+        let at_rest = raw.load(&id).await.unwrap().unwrap();
+        let cart = at_rest.get("cart").unwrap().to_string();
+        let theme = at_rest.get("theme").unwrap().to_string();
+
+        let mut flipped = cart.clone().into_bytes();
+        let last = flipped.len() - 1;
+        flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
+        let cases = [
+            ("cart", String::from_utf8(flipped).unwrap()),
+            ("cart", cart[..cart.len() - 4].to_string()),
+            ("cart", "s1:!!".to_string()),
+            // Another entry's value, under this entry's name.
+            ("cart", theme.clone()),
+        ];
+        for (key, value) in cases {
+            let mut changes = Changes::default();
+            changes.set(key, value);
+            assert_eq!(
+                raw.commit(&id, &changes).await.unwrap(),
+                CommitOutcome::Applied
+            );
+            let loaded = store.load(&id).await.unwrap().unwrap();
+            assert_eq!(loaded.get("cart"), None);
+            assert_eq!(loaded.get("theme"), Some("\"dark\""));
+        }
+        // Another session's value, moved into this one.
+        let theirs = raw.load(&other).await.unwrap().unwrap();
+        let mut changes = Changes::default();
+        changes.set("cart", theirs.get("cart").unwrap());
+        assert_eq!(
+            raw.commit(&id, &changes).await.unwrap(),
+            CommitOutcome::Applied
+        );
+        assert_eq!(store.load(&id).await.unwrap().unwrap().get("cart"), None);
+    }
+
+    #[rocket::async_test]
+    async fn values_from_before_sealing_are_kept_once_and_marked_or_refused() {
+        let (store, raw) = sealed(&["first"], true);
+        let id = SessionId::generate();
+        assert_eq!(
+            raw.create(&id, &record(&[("cart", "[1]")])).await.unwrap(),
+            CreateOutcome::Created
+        );
+        let loaded = store.load(&id).await.unwrap().unwrap();
+        assert_eq!(loaded.get("cart"), Some("[1]"));
+        assert_eq!(
+            loaded.get(reserved::UNSEALED),
+            Some("1"),
+            "to be sealed at commit"
+        );
+
+        let (strict, raw) = sealed(&["first"], false);
+        let planted = record(&[("$user", "\"mallory\""), ("cart", "[1]")]);
+        assert_eq!(
+            raw.create(&id, &planted).await.unwrap(),
+            CreateOutcome::Created
+        );
+        let loaded = strict.load(&id).await.unwrap().unwrap();
+        assert!(
+            loaded.entries().next().is_none(),
+            "planted plaintext is no way in"
+        );
+    }
+
+    #[rocket::async_test]
+    async fn an_old_secret_opens_what_it_sealed_and_an_unknown_one_nothing() {
+        let (old, raw) = sealed(&["old"], true);
+        let id = SessionId::generate();
+        assert_eq!(
+            old.create(&id, &record(&[("cart", "[1]")])).await.unwrap(),
+            CreateOutcome::Created
+        );
+        let keys = |secrets: &[&str]| Arc::new(Signer::new(secrets, label::DATA).unwrap());
+        let rotated = Sealed::new(raw.clone(), keys(&["new", "old"]), true);
+        assert_eq!(
+            rotated.load(&id).await.unwrap().unwrap().get("cart"),
+            Some("[1]")
+        );
+        let other = Sealed::new(raw.clone(), keys(&["other"]), true);
+        assert_eq!(other.load(&id).await.unwrap().unwrap().get("cart"), None);
+    }
+}
