@@ -325,9 +325,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::store::{CommitOutcome, CreateOutcome, SessionStore};
     use crate::id::label;
     use crate::store::MemoryStore;
+    use crate::store::{CommitOutcome, CreateOutcome, SessionStore};
 
     fn sealed(secrets: &[&str], accept_unsealed: bool) -> (Sealed, Arc<MemoryStore>) {
         let raw = Arc::new(MemoryStore::default());
