@@ -240,9 +240,17 @@ async fn a_session_from_before_sealing_is_sealed_by_its_next_request_or_refused(
     let cookie = session_cookie(&response).expect("a session");
     assert!(dump().await.contains(USER));
 
-    // After it: read, and sealed by the same request; the user's list, the next time the
-    // crate reads it (a log-in, an extension, or here, a listing of her sessions).
-    let after = untracked(Sessions::builder().store(raw.clone())).await;
+    // After it, with `accept_unsealed` for the upgrade: read, and sealed by the same
+    // request; the user's list, the next time the crate reads it (a log-in, an extension,
+    // or here, a listing of her sessions).
+    let upgrading = figment().merge(("sessions.accept_unsealed", true));
+    let app = rocket_with(
+        upgrading,
+        Some(Sessions::builder().store(raw.clone()).build()),
+    );
+    let after = rocket::local::asynchronous::Client::untracked(app)
+        .await
+        .expect("the test app launches");
     let response = after.get("/whoami").cookie(cookie.clone()).dispatch().await;
     assert_eq!(response.into_string().await.unwrap(), USER);
     let response = after
@@ -257,12 +265,13 @@ async fn a_session_from_before_sealing_is_sealed_by_its_next_request_or_refused(
     let response = after.get("/whoami").cookie(cookie).dispatch().await;
     assert_eq!(response.into_string().await.unwrap(), USER);
 
-    // Once every old session has ended, plaintext is refused: planted, it is no one.
+    // By default (once every old session has ended), plaintext is refused: planted, it is
+    // no one.
     let old = untracked(Sessions::builder().store(BeforeSealing(raw.clone()))).await;
     let response = old.get("/login/mallory").dispatch().await;
     let planted = session_cookie(&response).expect("a session");
     let strict = Sessions::builder().store(raw.clone());
-    let figment = figment().merge(("sessions.accept_unsealed", false));
+    let figment = figment();
     let strict =
         rocket::local::asynchronous::Client::untracked(rocket_with(figment, Some(strict.build())))
             .await

@@ -248,9 +248,14 @@ fn signup_done(mut signup: Session<Signup>) -> Either<Template, Redirect> {
 // Exercises 4 and 5: log-in, signing out after inactivity, and "remember me".
 
 /// Password checks: Argon2 against the users' hashes (never the passwords), on the
-/// blocking pool, a few at a time. A check past that is refused at once (`429`), so a
-/// flood of wrong passwords costs bounded memory and CPU (19 MiB per check running).
+/// blocking pool, two at a time and sixteen more in line. A check that finds the line full
+/// is refused at once (`429`), so a flood of wrong passwords costs bounded memory and CPU
+/// (19 MiB per check running). A flood still fills the line for everyone: a real app adds
+/// a limit per client (a proxy's, or a fairing's) in front of its log-in.
 struct Passwords {
+    /// A permit per check running or waiting.
+    admitted: Semaphore,
+    /// A permit per check running.
     running: Arc<Semaphore>,
 }
 
@@ -261,7 +266,12 @@ impl Passwords {
     /// Whether `password` is `username`'s; `Err(429)` when too many checks run. An
     /// unknown user is checked against alice's hash too, so the time tells nothing.
     async fn check(&self, username: &str, password: &str) -> Result<bool, Status> {
-        let permit = self.running.clone().try_acquire_owned();
+        // Held until the check ends: its place in the line.
+        let _in_line = self
+            .admitted
+            .try_acquire()
+            .map_err(|_| Status::TooManyRequests)?;
+        let permit = self.running.clone().acquire_owned().await;
         let permit = permit.map_err(|_| Status::TooManyRequests)?;
         let password = password.to_owned();
         let verified = spawn_blocking(move || {
@@ -373,11 +383,11 @@ pub fn app() -> Rocket<Build> {
 /// The app on `figment`, with `sessions`: the tests use their own.
 pub fn app_with(figment: rocket::figment::Figment, sessions: SessionsBuilder) -> Rocket<Build> {
     let templates = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
-    let running = Arc::new(Semaphore::new(2));
+    let (admitted, running) = (Semaphore::new(2 + 16), Arc::new(Semaphore::new(2)));
     rocket::custom(figment.merge(("template_dir", templates)))
         .attach(sessions.build())
         .attach(Template::fairing())
-        .manage(Passwords { running })
+        .manage(Passwords { admitted, running })
         .mount(
             "/",
             routes![

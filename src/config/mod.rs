@@ -34,7 +34,7 @@ pub use values::{SameSitePolicy, Secure};
 /// # touch_after = 60         # seconds; with rolling, refresh an unchanged session at most
 ///                            # this often (unset: on every request)
 /// resave = false
-/// accept_unsealed = true    # read session data written before sealing at rest (0.1)
+/// accept_unsealed = false   # true: read session data written before sealing at rest
 /// save_uninitialized = false
 /// http_only = true
 /// secure = true             # or false / "auto" ("auto" is the debug profile's default)
@@ -193,15 +193,16 @@ pub struct SessionConfig {
     ///
     /// _Default:_ `false`
     pub resave: bool,
-    /// Whether a session entry found in a persistent store in the clear (written before
-    /// the data was sealed at rest, SECURITY.md "Data at rest") is read: it is then sealed
-    /// by the same request's commit, every entry of the session with it. Set it to
-    /// `false` once every session from before the upgrade has ended (`max_age` after the
-    /// upgrade, or `absolute_timeout`), so that a value planted in the store in the clear
-    /// is no way in; such a value then reads as absent. The release after 0.1 makes
-    /// `false` the default.
+    /// Whether a session found in a persistent store all in the clear (written by a build
+    /// from before the data was sealed at rest, SECURITY.md "Data at rest") is read: it is
+    /// then sealed by the same request's commit. Turn it on for an upgrade from such a
+    /// build, and off again once every session from before it has ended (`max_age` after
+    /// the upgrade, or `absolute_timeout`): while it is on, whoever can write to the store
+    /// can plant a session in the clear. Off, a value in the clear reads as absent, and a
+    /// session whose own entries (`$user`, `$created`...) do not open is not trusted at
+    /// all. A value in the clear beside sealed ones is never read.
     ///
-    /// _Default:_ `true`
+    /// _Default:_ `false`
     pub accept_unsealed: bool,
     /// When true, a new session is stored, and its cookie set, even when nothing was
     /// written into it. Left false, a visitor gets no cookie and costs no store write until
@@ -311,7 +312,7 @@ impl Default for SessionConfig {
             touch_after: None,
             idle_timeout: None,
             resave: false,
-            accept_unsealed: true,
+            accept_unsealed: false,
             save_uninitialized: false,
             http_only: true,
             secure: Secure::Always,

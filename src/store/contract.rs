@@ -155,8 +155,9 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn shutdown(&self) {}
 
     /// Whether the store keeps sessions where others may read them (a disk, a server): then
-    /// the fairing seals every entry's value before it reaches the store, under a key only
-    /// the session's cookie unlocks (SECURITY.md, "Data at rest"). `true` unless the store
+    /// the fairing seals every entry's value before it reaches the store, under a key of
+    /// the session's own, derived from its id and the secrets (SECURITY.md, "Data at
+    /// rest"). `true` unless the store
     /// keeps them in this process's memory alone, as [`MemoryStore`](crate::store::MemoryStore)
     /// does.
     fn at_rest(&self) -> bool {

@@ -150,6 +150,17 @@ impl RequestStore {
         seal: impl FnOnce(&Sealer, &mut SessionCipher) -> R,
     ) -> Option<R> {
         let sealer = self.store.sealer.as_deref()?;
+        Some(self.with_cipher(sealer, id, |cipher| seal(sealer, cipher)))
+    }
+
+    /// `run` with session `id`'s cipher under `sealer`: the request's cached one, or a
+    /// new one it caches.
+    fn with_cipher<R>(
+        &self,
+        sealer: &Sealer,
+        id: &SessionId,
+        run: impl FnOnce(&mut SessionCipher) -> R,
+    ) -> R {
         let mut cached = self
             .request
             .cipher
@@ -159,15 +170,20 @@ impl RequestStore {
             Some(cipher) if cipher.is_for(id) => cipher,
             other => other.insert(sealer.cipher(id)),
         };
-        Some(seal(sealer, cipher))
+        run(cipher)
     }
 
     /// Session `id`'s `record` as the store gave it, opened.
-    fn opened(&self, id: &SessionId, record: Option<SessionRecord>) -> Option<SessionRecord> {
-        let record = record?;
-        match self.store.sealer {
-            Some(_) => self.sealing(id, |sealer, cipher| sealer.open_record(cipher, record)),
-            None => Some(record),
+    fn opened(
+        &self,
+        id: &SessionId,
+        record: Option<SessionRecord>,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        match (record, self.store.sealer.as_deref()) {
+            (Some(record), Some(sealer)) => self
+                .with_cipher(sealer, id, |cipher| sealer.open_record(cipher, record))
+                .map(Some),
+            (record, _) => Ok(record),
         }
     }
 }
@@ -178,7 +194,7 @@ impl RequestStore {
 impl SessionStore for RequestStore {
     async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
         let record = self.call("load", self.store.inner().load(id)).await?;
-        Ok(self.opened(id, record))
+        self.opened(id, record)
     }
 
     async fn create(
@@ -201,7 +217,7 @@ impl SessionStore for RequestStore {
 
     async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
         let record = self.call("touch", self.store.inner().touch(id)).await?;
-        Ok(self.opened(id, record))
+        self.opened(id, record)
     }
 
     async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {

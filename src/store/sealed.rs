@@ -4,8 +4,10 @@
 //! Each session's entries are sealed under a key of its own, derived from the session's id
 //! and the configured secrets (HMAC-SHA256 under the `sealed-data` key of each secret; the
 //! first seals, every one opens, so secrets rotate). The store holds only the hash of the
-//! id (its storage key), so a dump of the store opens nothing, and neither do the secrets
-//! alone: a session opens only with its cookie's id. The record's storage key and the
+//! id (its storage key), so a dump of the store opens nothing without the sessions' ids
+//! (their cookies), and a session's key needs its id and the secrets together. (A user's
+//! list keeps its sessions' ids sealed under the secret: SECURITY.md, "Data at rest", says
+//! which sessions a dump together with the secrets opens.) The record's storage key and the
 //! entry's name are the associated data: a value moved to another entry or another
 //! session's record fails to open.
 //!
@@ -33,7 +35,7 @@ use rand::RngCore;
 use rocket::log::private as log;
 use sha2::{Digest, Sha256};
 
-use crate::error::Throttle;
+use crate::error::{StoreError, Throttle};
 use crate::id::{SessionId, Signer};
 use crate::record::reserved;
 use crate::record::{Changes, SessionRecord};
@@ -122,19 +124,32 @@ impl Sealer {
         sealed
     }
 
-    /// `record` as its session's store (`cipher`'s) gave it, every value opened: one that
-    /// does not open is left out; one written before sealing is kept (or left out, when
-    /// those are refused), and the record marked for its commit to seal it.
+    /// `record` as its session's store (`cipher`'s) gave it, every value opened. An entry
+    /// of the application's that does not open is left out. One written before sealing is
+    /// kept while those are accepted and no other value of the record is sealed (a record
+    /// from before sealing is all in the clear), and the record is marked for its commit
+    /// to seal it; otherwise it does not open either.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Corrupt`] when one of the crate's own entries of a session (`$user`,
+    /// `$created`...) does not open: the session is not trusted at all (a tampered
+    /// `$created` would restart its absolute timeout), so the request starts a fresh one
+    /// and the old one is deleted. A user's list loses the entries that do not open.
     pub(crate) fn open_record(
         &self,
         cipher: &mut SessionCipher,
         mut record: SessionRecord,
-    ) -> SessionRecord {
+    ) -> Result<SessionRecord, StoreError> {
+        let all_clear = record
+            .entries()
+            .all(|(_, value)| !value.starts_with(SEALED));
+        let accept_clear = self.accept_unsealed && all_clear;
         let (mut tampered, mut unsealed) = (Vec::new(), false);
         for (key, value) in record.values_mut() {
             let opened = match value.strip_prefix(SEALED) {
                 Some(sealed) => cipher.open(&self.keys, key, sealed),
-                None if self.accept_unsealed => {
+                None if accept_clear => {
                     unsealed = true;
                     continue;
                 }
@@ -145,16 +160,24 @@ impl Sealer {
                 None => tampered.push(key.to_string()),
             }
         }
+        if tampered.is_empty() {
+            if unsealed {
+                record.insert(reserved::UNSEALED, "1");
+            }
+            return Ok(record);
+        }
+        if !record.is_user_list() && tampered.iter().any(|key| key.starts_with('$')) {
+            return Err(StoreError::corrupt(
+                "one of the session's own entries does not open (changed, moved, in the clear, or sealed under a secret no longer configured)",
+            ));
+        }
         for key in &tampered {
             record.remove(key);
         }
-        if !tampered.is_empty() && self.tampered.allow() {
-            log::warn!("a session entry in the store does not open (changed, moved, unsealed, or sealed under a secret no longer configured); treating it as absent");
+        if self.tampered.allow() {
+            log::warn!("a session entry in the store does not open (changed, moved, in the clear, or sealed under a secret no longer configured); treating it as absent");
         }
-        if unsealed {
-            record.insert(reserved::UNSEALED, "1");
-        }
-        record
+        Ok(record)
     }
 }
 
@@ -266,16 +289,23 @@ mod over {
             }
         }
 
-        fn open(&self, id: &SessionId, record: Option<SessionRecord>) -> Option<SessionRecord> {
-            let record = record?;
-            Some(self.sealer.open_record(&mut self.sealer.cipher(id), record))
+        fn open(
+            &self,
+            id: &SessionId,
+            record: Option<SessionRecord>,
+        ) -> Result<Option<SessionRecord>, StoreError> {
+            let Some(record) = record else {
+                return Ok(None);
+            };
+            let mut cipher = self.sealer.cipher(id);
+            self.sealer.open_record(&mut cipher, record).map(Some)
         }
     }
 
     #[rocket::async_trait]
     impl SessionStore for Sealed {
         async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-            Ok(self.open(id, self.store.load(id).await?))
+            self.open(id, self.store.load(id).await?)
         }
 
         async fn create(
@@ -299,7 +329,7 @@ mod over {
         }
 
         async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-            Ok(self.open(id, self.store.touch(id).await?))
+            self.open(id, self.store.touch(id).await?)
         }
 
         async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
@@ -325,6 +355,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::error::StoreError;
     use crate::id::label;
     use crate::store::MemoryStore;
     use crate::store::{CommitOutcome, CreateOutcome, SessionStore};
@@ -453,11 +484,43 @@ mod tests {
             raw.create(&id, &planted).await.unwrap(),
             CreateOutcome::Created
         );
-        let loaded = strict.load(&id).await.unwrap().unwrap();
+        let planted_in = strict.load(&id).await;
         assert!(
-            loaded.entries().next().is_none(),
-            "planted plaintext is no way in"
+            matches!(planted_in, Err(StoreError::Corrupt(_))),
+            "{planted_in:?}"
         );
+    }
+
+    #[rocket::async_test]
+    async fn a_value_in_the_clear_beside_sealed_ones_does_not_open_and_a_crate_entry_ends_the_session(
+    ) {
+        let (store, raw) = sealed(&["first"], true);
+        let id = SessionId::generate();
+        let mine = record(&[("$user", "\"alice\""), ("cart", "[1]")]);
+        assert_eq!(
+            store.create(&id, &mine).await.unwrap(),
+            CreateOutcome::Created
+        );
+        // Planted in the clear into a sealed session: an entry of the application's is
+        // absent, even while values from before sealing are accepted.
+        let mut changes = Changes::default();
+        changes.set("cart", "[\"planted\"]");
+        assert_eq!(
+            raw.commit(&id, &changes).await.unwrap(),
+            CommitOutcome::Applied
+        );
+        let loaded = store.load(&id).await.unwrap().unwrap();
+        assert_eq!(loaded.get("cart"), None);
+        assert_eq!(loaded.get(reserved::UNSEALED), None);
+        assert_eq!(loaded.get("$user"), Some("\"alice\""));
+        // One of the crate's own: the whole session is no longer trusted.
+        let mut changes = Changes::default();
+        changes.set("$created", "99999999999999");
+        assert_eq!(
+            raw.commit(&id, &changes).await.unwrap(),
+            CommitOutcome::Applied
+        );
+        assert!(matches!(store.load(&id).await, Err(StoreError::Corrupt(_))));
     }
 
     #[rocket::async_test]

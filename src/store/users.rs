@@ -93,12 +93,12 @@ impl UserSession {
     }
 }
 
-/// Prints the handle's first characters only.
+/// Prints the public id's first characters only.
 impl fmt::Debug for UserSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UserSession")
             .field(
-                "handle",
+                "public_id",
                 &format_args!("{}…", &self.handle[..6.min(self.handle.len())]),
             )
             .field("created", &self.created())

@@ -68,7 +68,7 @@ macro_rules! __for_each_store_rule {
             a_log_in_joins_its_users_list_and_a_log_out_leaves_it,
             a_users_list_drops_sessions_that_expired,
             revoking_all_leaves_no_session_of_the_user_usable,
-            a_handle_revokes_only_its_users_session,
+            a_public_id_revokes_only_its_users_session,
             concurrent_log_ins_of_one_user_all_appear,
             a_list_lives_as_long_as_a_session_given_longer,
             a_session_on_no_list_is_put_back_when_it_lives_longer

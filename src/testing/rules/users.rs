@@ -137,8 +137,8 @@ pub async fn revoking_all_leaves_no_session_of_the_user_usable(store: Store) {
     );
 }
 
-/// A handle revokes its user's session, never another user's.
-pub async fn a_handle_revokes_only_its_users_session(store: Store) {
+/// A public id revokes its user's session, never another user's.
+pub async fn a_public_id_revokes_only_its_users_session(store: Store) {
     let keys = keys();
     let (alice, bob) = (user(), user());
     let (alice, bob) = (alice.as_str(), bob.as_str());
