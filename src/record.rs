@@ -7,19 +7,18 @@ use std::time::Duration;
 /// write it beside the data and refuse (as [`StoreError::Corrupt`]) a version they do not
 /// know, so that an upgrade never misreads old data.
 ///
-/// [`StoreError::Corrupt`]: crate::store::StoreError::Corrupt
+/// [`StoreError::Corrupt`]: crate::error::StoreError::Corrupt
 pub const FORMAT_VERSION: u32 = 1;
 
 /// The entry keys this crate keeps in a session. They start with `$`, which application
 /// keys may not.
 pub(crate) mod reserved {
-    /// The logged-in user ([`AuthSession::login`](crate::AuthSession::login)).
+    /// The logged-in user (`AuthSession::login`).
     pub(crate) const USER: &str = "$user";
-    /// The pending flash message ([`SessionFlash`](crate::SessionFlash)).
+    /// The pending flash message (`SessionFlash`).
     pub(crate) const FLASH: &str = "$flash";
-    /// Present when the session has a lifetime of its own
-    /// ([`SessionHandle::set_max_age`](crate::SessionHandle::set_max_age)): its cookie persists
-    /// even with `browser_session`.
+    /// Present when the session has a lifetime of its own (`SessionHandle::set_max_age`):
+    /// its cookie persists even with `browser_session`.
     pub(crate) const LIFETIME: &str = "$lifetime";
     /// When the session began, in milliseconds since the Unix epoch: its creation, or the
     /// log-in that moved it to a new id. Kept when `absolute_timeout` is set, which counts
@@ -43,7 +42,7 @@ pub(crate) mod reserved {
     /// in milliseconds since the Unix epoch.
     pub(crate) const UNTIL: &str = "$until";
     /// Set on a loaded record, never stored: it held values written before sealing at
-    /// rest, which its commit seals ([`store::sealed`](crate::store)).
+    /// rest, which its commit seals (the store's sealing, `store::sealed`).
     pub(crate) const UNSEALED: &str = "$unsealed";
 
     /// Whether `key` describes the session rather than holds anything for it: a session
@@ -63,7 +62,7 @@ pub(crate) mod reserved {
 /// One session's data: named entries, each the JSON text of one typed value, and the
 /// session's lifetime.
 ///
-/// Entries are keyed by [`SessionEntry::KEY`](crate::SessionEntry::KEY), an explicit and
+/// Entries are keyed by `SessionEntry::KEY`, an explicit and
 /// stable name, so several typed views share one record and a record survives compiler
 /// upgrades.
 ///
@@ -170,7 +169,7 @@ impl SessionRecord {
     }
 
     /// `true` when a user is logged in to the session
-    /// ([`AuthSession::login`](crate::AuthSession::login)).
+    /// (`AuthSession::login`).
     ///
     /// Stores that keep a cap let a stranger displace only strangers: a new anonymous
     /// session never evicts one a user is logged in to (a list of a user's sessions,
@@ -272,10 +271,8 @@ pub(crate) fn outlived(
 /// What one request changed in a session: the entries it set or removed and, when the
 /// expiry is to be reset, the lifetime to reset it to.
 ///
-/// Stores apply changes entry by entry ([`SessionStore::commit`]), so two requests that
+/// Stores apply changes entry by entry (`SessionStore::commit`), so two requests that
 /// change different entries of one session both keep their change.
-///
-/// [`SessionStore::commit`]: crate::store::SessionStore::commit
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Changes {
     /// Sorted by key; `None` is a removal.
