@@ -11,6 +11,10 @@ use std::sync::Arc;
 
 use common::*;
 use rocket::{post, routes};
+use rocket_server_sessions::store::{
+    Changes, CommitOutcome, CreateOutcome, DeleteOutcome, SessionId, SessionRecord, SessionStore,
+    StoreError,
+};
 use rocket_server_sessions::{Error, SessionFlash, Sessions};
 
 const USER: &str = "alice-at-rest";
@@ -156,56 +160,28 @@ async fn redis_append_only_file_holds_no_value_in_the_clear() {
 struct BeforeSealing(stores::Store);
 
 #[rocket::async_trait]
-impl rocket_server_sessions::store::SessionStore for BeforeSealing {
-    async fn load(
-        &self,
-        id: &rocket_server_sessions::store::SessionId,
-    ) -> Result<
-        Option<rocket_server_sessions::store::SessionRecord>,
-        rocket_server_sessions::store::StoreError,
-    > {
+impl SessionStore for BeforeSealing {
+    async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
         self.0.load(id).await
     }
 
     async fn create(
         &self,
-        id: &rocket_server_sessions::store::SessionId,
-        record: &rocket_server_sessions::store::SessionRecord,
-    ) -> Result<
-        rocket_server_sessions::store::CreateOutcome,
-        rocket_server_sessions::store::StoreError,
-    > {
+        id: &SessionId,
+        record: &SessionRecord,
+    ) -> Result<CreateOutcome, StoreError> {
         self.0.create(id, record).await
     }
 
-    async fn commit(
-        &self,
-        id: &rocket_server_sessions::store::SessionId,
-        changes: &rocket_server_sessions::store::Changes,
-    ) -> Result<
-        rocket_server_sessions::store::CommitOutcome,
-        rocket_server_sessions::store::StoreError,
-    > {
+    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
         self.0.commit(id, changes).await
     }
 
-    async fn touch(
-        &self,
-        id: &rocket_server_sessions::store::SessionId,
-    ) -> Result<
-        Option<rocket_server_sessions::store::SessionRecord>,
-        rocket_server_sessions::store::StoreError,
-    > {
+    async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
         self.0.touch(id).await
     }
 
-    async fn delete(
-        &self,
-        id: &rocket_server_sessions::store::SessionId,
-    ) -> Result<
-        rocket_server_sessions::store::DeleteOutcome,
-        rocket_server_sessions::store::StoreError,
-    > {
+    async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
         self.0.delete(id).await
     }
 

@@ -15,7 +15,7 @@ use rocket::{Build, Orbit, Rocket};
 use crate::config::{Secure, SessionConfig};
 use crate::error::chain;
 use crate::error::{Error, StoreError};
-use crate::state::{perform, Answer, Context, Cookie, Machine, Slot, Step};
+use crate::state::{perform, Answer, Context, Machine, Slot, Step};
 use crate::store::{Observed, RequestStore, Sealer};
 use crate::time::unix_millis;
 
@@ -83,10 +83,7 @@ async fn context(rocket: &Rocket<Build>, sessions: &Sessions) -> Result<Context,
         Some(source) => (source.store(rocket, &config).await?, "custom"),
         None => (crate::store::open(&config).await?, config.store.name()),
     };
-    // A store that keeps sessions where others may read them gets only sealed values.
-    let sealer = store
-        .at_rest()
-        .then(|| Sealer::new(keys.data.clone(), config.accept_unsealed));
+    let sealer = Sealer::new(keys.data.clone(), config.accept_unsealed);
     crate::metrics::describe();
 
     Ok(Context::new(
@@ -131,20 +128,7 @@ async fn carry_out<'r>(
                 Answer::Done
             }
             Step::Cookie(cookie) => {
-                let (keys, cookies) = (&ctx.keys, &ctx.cookies);
-                match cookie {
-                    Cookie::Session(id, life, stamp) => {
-                        let value = match stamp {
-                            Some(stamp) => keys.session.sign_with(&id, &stamp.encode()),
-                            None => keys.session.sign(&id),
-                        };
-                        cookies.set(req, res, &value, life)
-                    }
-                    Cookie::Pending(id, life) => {
-                        cookies.set(req, res, &keys.pending.sign(&id), life)
-                    }
-                    Cookie::Expire => cookies.expire(req, res),
-                }
+                ctx.cookies.write(&ctx.keys, cookie, req, res);
                 Answer::Done
             }
         };

@@ -7,7 +7,9 @@ use rocket::http::Header;
 use rocket::request::Request;
 use rocket::response::Response;
 
+use super::machine::Cookie;
 use crate::config::{has_prefix, SameSitePolicy, Secure, SessionConfig};
+use crate::keys::Keys;
 
 /// Writes `Set-Cookie` headers for the session cookie. The attributes that never change
 /// are formatted once, at ignite, so a response pays for one string.
@@ -80,6 +82,25 @@ impl CookieWriter {
     }
 
     /// Tells the browser to drop the cookie.
+    /// Writes `cookie`, the commit machine's, signing its id with `keys`: a session's
+    /// (with the stamp of a signed-in session) or a pending one; or expires the cookie.
+    pub(crate) fn write(
+        &self,
+        keys: &Keys,
+        cookie: Cookie,
+        req: &Request<'_>,
+        res: &mut Response<'_>,
+    ) {
+        match cookie {
+            Cookie::Session(id, lifetime, stamp) => {
+                let stamp = stamp.map(|stamp| stamp.encode()).unwrap_or_default();
+                self.set(req, res, &keys.session.sign_with(&id, &stamp), lifetime)
+            }
+            Cookie::Pending(id, lifetime) => self.set(req, res, &keys.pending.sign(&id), lifetime),
+            Cookie::Expire => self.expire(req, res),
+        }
+    }
+
     pub(crate) fn expire(&self, req: &Request<'_>, res: &mut Response<'_>) {
         let header = format!(
             "{}=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT",

@@ -29,7 +29,7 @@ mod run;
 mod secrets;
 
 pub(crate) use context::{Context, Incoming};
-pub(crate) use machine::{Answer, Cookie, Machine, Step};
+pub(crate) use machine::{Answer, Machine, Step};
 use model::State;
 pub(crate) use run::perform;
 pub(crate) use secrets::keys;

@@ -81,15 +81,13 @@ impl Observed {
         self.store.shutdown().await;
     }
 
-    pub(crate) fn new(
-        store: Arc<dyn SessionStore>,
-        name: &'static str,
-        sealer: Option<Sealer>,
-    ) -> Self {
+    /// `store`, named `name` in metrics, whose values `sealer` seals when it keeps them at
+    /// rest ([`SessionStore::at_rest`]).
+    pub(crate) fn new(store: Arc<dyn SessionStore>, name: &'static str, sealer: Sealer) -> Self {
         Observed {
             timeout: store.timeout(),
+            sealer: store.at_rest().then(|| Arc::new(sealer)),
             store,
-            sealer: sealer.map(Arc::new),
             name,
             outage: Arc::default(),
         }
