@@ -77,11 +77,7 @@ impl Context {
     /// first that verifies as a pending id (see [`Context::cookies`]).
     pub(crate) fn incoming(&self, req: &Request<'_>) -> Incoming {
         let cookies = self.cookies_of(req);
-        match (cookies.sessions.into_iter().next(), cookies.pending) {
-            (Some((id, _)), _) => Incoming::Session(id),
-            (None, Some(id)) => Incoming::Pending(id),
-            (None, None) => Incoming::Nothing,
-        }
+        cookies.incoming()
     }
 
     /// The request's cookies of our name that verify. When a request carries several (one
@@ -97,7 +93,7 @@ impl Context {
         let mut verify = |value: &str| {
             seen = true;
             match self.keys.session.verify_with(value, MAX_STAMP_CHARS) {
-                Some((id, stamp)) => cookies.sessions.push((id, Stamp::parse(stamp))),
+                Some((id, stamp)) => cookies.push((id, Stamp::parse(stamp))),
                 None if cookies.pending.is_none() => {
                     cookies.pending = self.keys.pending.verify(value);
                 }
@@ -112,7 +108,7 @@ impl Context {
             verify(cookie.value());
         }
 
-        if seen && cookies.sessions.is_empty() && cookies.pending.is_none() {
+        if seen && cookies.first.is_none() && cookies.pending.is_none() {
             log::debug!(
                 "ignoring a session cookie that is malformed or not signed by a known secret"
             );
@@ -132,10 +128,37 @@ pub(crate) const MAX_COOKIES: usize = 4;
 /// The cookies of our name a request carried that verify, in order.
 #[derive(Default)]
 pub(crate) struct Cookies {
-    /// Sessions' ids, each with the stamp of a signed-in session's cookie.
-    pub(crate) sessions: Vec<(SessionId, Option<Stamp>)>,
+    /// The first session's id, with the stamp of a signed-in session's cookie: apart from
+    /// the others, as nearly every request carries one cookie, and so allocates nothing.
+    first: Option<(SessionId, Option<Stamp>)>,
+    /// The sessions' ids after the first.
+    more: Vec<(SessionId, Option<Stamp>)>,
     /// The first pending id.
-    pub(crate) pending: Option<SessionId>,
+    pending: Option<SessionId>,
+}
+
+impl Cookies {
+    fn push(&mut self, session: (SessionId, Option<Stamp>)) {
+        match self.first {
+            None => self.first = Some(session),
+            Some(_) => self.more.push(session),
+        }
+    }
+
+    /// What the cookies say of the request's session: its first session's id, else its
+    /// pending id.
+    pub(crate) fn incoming(&self) -> Incoming {
+        match (&self.first, &self.pending) {
+            (Some((id, _)), _) => Incoming::Session(id.clone()),
+            (None, Some(id)) => Incoming::Pending(id.clone()),
+            (None, None) => Incoming::Nothing,
+        }
+    }
+
+    /// The sessions' ids, in order, each with its cookie's stamp.
+    pub(crate) fn sessions(self) -> impl Iterator<Item = (SessionId, Option<Stamp>)> {
+        self.first.into_iter().chain(self.more)
+    }
 }
 
 /// The values of every cookie named `name` in the request's `Cookie` headers, in order.

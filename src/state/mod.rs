@@ -18,7 +18,6 @@ use crate::error::{Error, StoreError};
 use crate::id::SessionId;
 use crate::metrics::{self, Event, Expiry};
 use crate::store::RequestStore;
-use crate::store::SessionStore;
 
 mod context;
 mod cookie;
@@ -49,18 +48,14 @@ impl Slot {
     async fn load<'r>(req: &'r Request<'_>, ctx: &Arc<Context>) -> &'r Slot {
         req.local_cache_async(async {
             let cookies = ctx.cookies_of(req);
-            let incoming = match (cookies.sessions.first(), &cookies.pending) {
-                (Some((id, _)), _) => Incoming::Session(id.clone()),
-                (None, Some(id)) => Incoming::Pending(id.clone()),
-                (None, None) => Incoming::Nothing,
-            };
+            let incoming = cookies.incoming();
             let now = crate::time::unix_millis();
             let mut state = State::new(incoming, &ctx.config, ctx.max_size, now);
             // The request's store time, for this load and every call after it.
             let store = ctx.store.for_request();
             // Of several session cookies (one tossed in by another site), the first whose
             // session the store holds: a dead one never shadows the live one.
-            for (id, stamp) in cookies.sessions {
+            for (id, stamp) in cookies.sessions() {
                 match store.load(&id).await {
                     Ok(Some(record)) if state.outlived(&record) => {
                         log::debug!(

@@ -9,7 +9,6 @@ use crate::error::StoreError;
 use crate::metrics;
 use crate::store::users::Users;
 use crate::store::RequestStore;
-use crate::store::SessionStore;
 use crate::time::unix_millis;
 
 /// Carries out `call` on `store` (the request's: what is left of its store time), and

@@ -36,19 +36,18 @@ pub(crate) struct Observed {
 
 /// The store as one request sees it: every call counted, timed and watched as
 /// [`Observed`]'s, and all of them together within the store's timeout (see [`Budget`]).
-/// Clones share the budget.
-#[derive(Clone)]
+///
+/// It lives in the request's session, shared by its guards and its commit, so it is not
+/// behind an `Arc` of its own; and its calls are plain `async fn`s, so the fairing's calls
+/// box no future of theirs (its [`SessionStore`] impl, for the lists of users' sessions,
+/// does).
 pub(crate) struct RequestStore {
     store: Observed,
-    request: Arc<PerRequest>,
-}
-
-/// What the calls of one request share.
-struct PerRequest {
     budget: Budget,
     /// The cipher of the session the request last sealed or opened: a load and the commit
-    /// after it derive the session's key once.
-    cipher: Mutex<Option<SessionCipher>>,
+    /// after it derive the session's key once. Boxed, as only a store that seals needs it:
+    /// a cipher holds its key schedules, about a kilobyte.
+    cipher: Mutex<Option<Box<SessionCipher>>>,
 }
 
 /// Whether the last store call failed.
@@ -97,10 +96,8 @@ impl Observed {
     pub(crate) fn for_request(&self) -> RequestStore {
         RequestStore {
             store: self.clone(),
-            request: Arc::new(PerRequest {
-                budget: Budget::new(self.timeout),
-                cipher: Mutex::new(None),
-            }),
+            budget: Budget::new(self.timeout),
+            cipher: Mutex::new(None),
         }
     }
 
@@ -138,7 +135,7 @@ impl RequestStore {
         call: &'static str,
         run: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        self.store.call(call, self.request.budget.run(run)).await
+        self.store.call(call, self.budget.run(run)).await
     }
 
     /// `seal` run with session `id`'s cipher, when the store seals at rest.
@@ -159,14 +156,10 @@ impl RequestStore {
         id: &SessionId,
         run: impl FnOnce(&mut SessionCipher) -> R,
     ) -> R {
-        let mut cached = self
-            .request
-            .cipher
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut cached = self.cipher.lock().unwrap_or_else(|e| e.into_inner());
         let cipher = match &mut *cached {
             Some(cipher) if cipher.is_for(id) => cipher,
-            other => other.insert(sealer.cipher(id)),
+            other => other.insert(Box::new(sealer.cipher(id))),
         };
         run(cipher)
     }
@@ -188,14 +181,13 @@ impl RequestStore {
 
 /// Every call of the fairing, its guards and the lists of users' sessions goes through
 /// here: counted, timed, watched for outages, and bounded by the request's budget.
-#[rocket::async_trait]
-impl SessionStore for RequestStore {
-    async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+impl RequestStore {
+    pub(crate) async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
         let record = self.call("load", self.store.inner().load(id)).await?;
         self.opened(id, record)
     }
 
-    async fn create(
+    pub(crate) async fn create(
         &self,
         id: &SessionId,
         record: &SessionRecord,
@@ -206,20 +198,53 @@ impl SessionStore for RequestStore {
             .await
     }
 
-    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
+    pub(crate) async fn commit(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+    ) -> Result<CommitOutcome, StoreError> {
         let sealed = self.sealing(id, |sealer, cipher| sealer.seal_changes(cipher, changes));
         let changes = sealed.as_ref().unwrap_or(changes);
         self.call("commit", self.store.inner().commit(id, changes))
             .await
     }
 
-    async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+    pub(crate) async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
         let record = self.call("touch", self.store.inner().touch(id)).await?;
         self.opened(id, record)
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
+    pub(crate) async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
         self.call("delete", self.store.inner().delete(id)).await
+    }
+}
+
+/// The request's store as the lists of users' sessions take it: the same calls, each
+/// future boxed.
+#[rocket::async_trait]
+impl SessionStore for RequestStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        RequestStore::load(self, id).await
+    }
+
+    async fn create(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord,
+    ) -> Result<CreateOutcome, StoreError> {
+        RequestStore::create(self, id, record).await
+    }
+
+    async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
+        RequestStore::commit(self, id, changes).await
+    }
+
+    async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        RequestStore::touch(self, id).await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
+        RequestStore::delete(self, id).await
     }
 
     fn timeout(&self) -> Option<Duration> {
