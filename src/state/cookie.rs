@@ -76,7 +76,8 @@ impl CookieWriter {
             let secs = max_age
                 .as_secs()
                 .saturating_add(u64::from(max_age.subsec_nanos() > 0));
-            let _ = write!(header, "; Max-Age={secs}");
+            header.push_str("; Max-Age=");
+            header.push_str(itoa::Buffer::new().format(secs));
         }
         self.finish(req, res, header);
     }
@@ -118,8 +119,10 @@ impl CookieWriter {
         // Rocket writes its own cookie jar before response fairings run: adjoin ours.
         res.adjoin_header(Header::new("Set-Cookie", header));
         // A response that sets a visitor's cookie is theirs alone: no shared cache may
-        // hand it, and the cookie, to others. An application's own choice stays.
-        if !res.headers().contains("Cache-Control") {
+        // hand it, and the cookie, to others. An application's own choice stays. (A
+        // response has a few headers: comparing their names costs less than hashing one.)
+        let cache_control = |h: Header<'_>| h.name().as_str().eq_ignore_ascii_case("Cache-Control");
+        if !res.headers().iter().any(cache_control) {
             res.set_raw_header("Cache-Control", "private");
         }
     }
