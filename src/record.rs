@@ -158,6 +158,16 @@ impl SessionRecord {
         self.entries.iter_mut().map(|(k, v)| (k.as_str(), v))
     }
 
+    /// The record with each entry's value `map(key, value)` (sealing at rest): the old
+    /// values are not copied.
+    pub(crate) fn map_values(&self, mut map: impl FnMut(&str, &str) -> String) -> Self {
+        let entries = self.entries.iter();
+        SessionRecord {
+            entries: entries.map(|(k, v)| (k.clone(), map(k, v))).collect(),
+            ttl: self.ttl,
+        }
+    }
+
     /// The bytes of every entry's key and JSON text: what `max_session_size` limits.
     pub(crate) fn size(&self) -> usize {
         self.entries.iter().map(|(k, v)| k.len() + v.len()).sum()
@@ -302,10 +312,16 @@ impl Changes {
         self.entries.iter().map(|(k, v)| (k.as_str(), v.as_deref()))
     }
 
-    /// The values set, by key, to change in place (sealing at rest).
-    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = (&str, &mut String)> {
-        let set = self.entries.iter_mut();
-        set.filter_map(|(k, v)| v.as_mut().map(|v| (k.as_str(), v)))
+    /// The changes with each value set `map(key, value)` (sealing at rest): the old
+    /// values are not copied.
+    pub(crate) fn map_values(&self, mut map: impl FnMut(&str, &str) -> String) -> Self {
+        let entries = self.entries.iter();
+        Changes {
+            entries: entries
+                .map(|(k, v)| (k.clone(), v.as_deref().map(|v| map(k, v))))
+                .collect(),
+            ttl: self.ttl,
+        }
     }
 
     /// The new lifetime, when the expiry is to be reset.

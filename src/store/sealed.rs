@@ -46,6 +46,8 @@ const SEALED: &str = "s1:";
 const NONCE_BYTES: usize = 12;
 /// The tag's length.
 const TAG_BYTES: usize = 16;
+/// The longest sealed value (nonce, ciphertext and tag) sealed on the stack.
+const SMALL_SEALED: usize = 512;
 
 /// Seals and opens the values of sessions under the secrets' `sealed-data` keys: see the
 /// module. The fairing's [`RequestStore`](super::RequestStore) runs every call through
@@ -108,20 +110,12 @@ impl Sealer {
         cipher: &mut SessionCipher,
         record: &SessionRecord,
     ) -> SessionRecord {
-        let mut sealed = record.clone();
-        for (key, value) in sealed.values_mut() {
-            *value = cipher.seal(key, value);
-        }
-        sealed
+        record.map_values(|key, value| cipher.seal(key, value))
     }
 
     /// `changes` as their session's store gets them (`cipher`'s): every value set sealed.
     pub(crate) fn seal_changes(&self, cipher: &mut SessionCipher, changes: &Changes) -> Changes {
-        let mut sealed = changes.clone();
-        for (key, value) in sealed.values_mut() {
-            *value = cipher.seal(key, value);
-        }
-        sealed
+        changes.map_values(|key, value| cipher.seal(key, value))
     }
 
     /// `record` as its session's store (`cipher`'s) gave it, every value opened. An entry
@@ -195,21 +189,31 @@ impl SessionCipher {
 
     /// `value` of entry `key`, sealed under the first secret.
     fn seal(&mut self, key: &str, value: &str) -> String {
-        let mut bytes = Vec::with_capacity(NONCE_BYTES + value.len() + TAG_BYTES);
-        let mut nonce = [0; NONCE_BYTES];
-        rand::thread_rng().fill_bytes(&mut nonce);
-        bytes.extend_from_slice(&nonce);
-        bytes.extend_from_slice(value.as_bytes());
+        // Sealed in a buffer on the stack when the value is small, as most are: the only
+        // allocation is the text returned.
+        let len = NONCE_BYTES + value.len() + TAG_BYTES;
+        let (mut stack, mut heap) = ([0; SMALL_SEALED], Vec::new());
+        let bytes = match stack.get_mut(..len) {
+            Some(small) => small,
+            None => {
+                heap.resize(len, 0);
+                &mut heap[..]
+            }
+        };
+        let (nonce, rest) = bytes.split_at_mut(NONCE_BYTES);
+        rand::thread_rng().fill_bytes(nonce);
+        let (text, tag) = rest.split_at_mut(value.len());
+        text.copy_from_slice(value.as_bytes());
         self.bind(key);
         // Encryption fails only past 64 GiB of plaintext.
-        let tag = self
+        let sealed_tag = self
             .first
-            .encrypt_in_place_detached(&Nonce::from(nonce), &self.aad, &mut bytes[NONCE_BYTES..])
+            .encrypt_in_place_detached(Nonce::from_slice(nonce), &self.aad, text)
             .unwrap_or_default();
-        bytes.extend_from_slice(&tag);
-        let mut out = String::with_capacity(SEALED.len() + BASE64URL_NOPAD.encode_len(bytes.len()));
+        tag.copy_from_slice(&sealed_tag);
+        let mut out = String::with_capacity(SEALED.len() + BASE64URL_NOPAD.encode_len(len));
         out.push_str(SEALED);
-        BASE64URL_NOPAD.encode_append(&bytes, &mut out);
+        BASE64URL_NOPAD.encode_append(bytes, &mut out);
         out
     }
 
