@@ -74,7 +74,7 @@ impl Context {
     }
 
     /// The request's session cookie: the first that verifies as a session's, else the
-    /// first that verifies as a pending id (see [`Context::cookies`]).
+    /// first that verifies as a pending id (see [`Context::cookies_of`]).
     pub(crate) fn incoming(&self, req: &Request<'_>) -> Incoming {
         let cookies = self.cookies_of(req);
         cookies.incoming()

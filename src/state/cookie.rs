@@ -82,7 +82,6 @@ impl CookieWriter {
         self.finish(req, res, header);
     }
 
-    /// Tells the browser to drop the cookie.
     /// Writes `cookie`, the commit machine's, signing its id with `keys`: a session's
     /// (with the stamp of a signed-in session) or a pending one; or expires the cookie.
     pub(crate) fn write(
@@ -102,6 +101,7 @@ impl CookieWriter {
         }
     }
 
+    /// Tells the browser to drop the cookie.
     pub(crate) fn expire(&self, req: &Request<'_>, res: &mut Response<'_>) {
         let header = format!(
             "{}=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
@@ -121,8 +121,7 @@ impl CookieWriter {
         // A response that sets a visitor's cookie is theirs alone: no shared cache may
         // hand it, and the cookie, to others. An application's own choice stays. (A
         // response has a few headers: comparing their names costs less than hashing one.)
-        let cache_control = |h: Header<'_>| h.name().as_str().eq_ignore_ascii_case("Cache-Control");
-        if !res.headers().iter().any(cache_control) {
+        if !res.headers().iter().any(|h| h.name() == "Cache-Control") {
             res.set_raw_header("Cache-Control", "private");
         }
     }

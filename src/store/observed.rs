@@ -37,8 +37,9 @@ pub(crate) struct Observed {
 /// The store as one request sees it: every call counted, timed and watched as
 /// [`Observed`]'s, and all of them together within the store's timeout (see [`Budget`]).
 ///
-/// It lives in the request's session, shared by its guards and its commit, so it is not
-/// behind an `Arc` of its own; and its calls are plain `async fn`s, so the fairing's calls
+/// It lives as long as the request's session (or, on a route without a session guard, the
+/// `rolling` touch), shared by its guards and its commit, so it is not behind an `Arc` of
+/// its own; and its calls are plain `async fn`s, so the fairing's calls
 /// box no future of theirs (its [`SessionStore`] impl, for the lists of users' sessions,
 /// does).
 pub(crate) struct RequestStore {

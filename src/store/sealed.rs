@@ -205,11 +205,12 @@ impl SessionCipher {
         let (text, tag) = rest.split_at_mut(value.len());
         text.copy_from_slice(value.as_bytes());
         self.bind(key);
-        // Encryption fails only past 64 GiB of plaintext.
-        let sealed_tag = self
-            .first
-            .encrypt_in_place_detached(Nonce::from_slice(nonce), &self.aad, text)
-            .unwrap_or_default();
+        // Encryption fails only past 64 GiB of plaintext; then, closed: a value that does
+        // not open, never the text in the clear.
+        let nonce = Nonce::from_slice(nonce);
+        let Ok(sealed_tag) = self.first.encrypt_in_place_detached(nonce, &self.aad, text) else {
+            return SEALED.to_string();
+        };
         tag.copy_from_slice(&sealed_tag);
         let mut out = String::with_capacity(SEALED.len() + BASE64URL_NOPAD.encode_len(len));
         out.push_str(SEALED);
@@ -376,6 +377,27 @@ mod tests {
             record.insert(*key, *value);
         }
         record
+    }
+
+    #[rocket::async_test]
+    async fn values_of_every_size_seal_on_the_stack_or_the_heap_and_open_as_written() {
+        let (store, raw) = sealed(&["first"], false);
+        // Around the largest value sealed on the stack, and far past it.
+        let largest_on_stack = SMALL_SEALED - NONCE_BYTES - TAG_BYTES;
+        let sizes = [0, 1, largest_on_stack - 1, largest_on_stack];
+        let sizes = sizes.into_iter().chain([largest_on_stack + 1, 256 * 1024]);
+        for size in sizes {
+            let id = SessionId::generate();
+            let value = "x".repeat(size);
+            let written = record(&[("cart", &value)]);
+            let created = store.create(&id, &written).await.unwrap();
+            assert_eq!(created, CreateOutcome::Created);
+            let at_rest = raw.load(&id).await.unwrap().unwrap();
+            let sealed = at_rest.get("cart").unwrap().strip_prefix(SEALED).unwrap();
+            let bytes = BASE64URL_NOPAD.decode(sealed.as_bytes()).unwrap();
+            assert_eq!(bytes.len(), NONCE_BYTES + size + TAG_BYTES, "{size}");
+            assert_eq!(store.load(&id).await.unwrap(), Some(written), "{size}");
+        }
     }
 
     #[rocket::async_test]
