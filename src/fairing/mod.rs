@@ -115,12 +115,19 @@ fn named_database(config: &mut SessionConfig, figment: &Figment, name: &str) -> 
 async fn carry_out<'r>(
     ctx: &Context,
     store: &RequestStore,
-    mut machine: Machine<'_>,
+    // Borrowed: a machine moved into this future would take its place twice.
+    machine: &mut Machine<'_>,
     req: &'r Request<'_>,
     res: &mut Response<'r>,
 ) -> Result<(), StoreError> {
     let mut last = Answer::Start;
-    while let Some(step) = machine.next(last)? {
+    loop {
+        // Matched, not `?`-ed: a temporary of `?` would stay in this future across the call.
+        let step = match machine.next(last) {
+            Ok(Some(step)) => step,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(e),
+        };
         last = match step {
             Step::Call(call) => perform(ctx, store, call).await?,
             Step::Note(note) => {
@@ -133,8 +140,6 @@ async fn carry_out<'r>(
             }
         };
     }
-
-    Ok(())
 }
 
 /// Names the key a figment error is about, relative to `sessions`.
@@ -199,11 +204,20 @@ impl Fairing for Sessions {
 
         let slot = Slot::of(req);
         let committed = match slot {
-            Slot::Ready(live) => carry_out(ctx, &live.store, live.commit(), req, res).await,
+            // The machine is boxed: held in this future, it would take it past the
+            // allocator's fast sizes (BENCHMARKS.md, "What the commit machine costs").
+            Slot::Ready(live) => {
+                let mut machine = Box::new(live.commit());
+                carry_out(ctx, &live.store, &mut machine, req, res).await
+            }
             Slot::Failed(_) => Ok(()),
             Slot::Unused => {
-                match Machine::unused(&ctx.config, unix_millis(), || ctx.incoming(req)) {
-                    Some(touch) => carry_out(ctx, &ctx.store.for_request(), touch, req, res).await,
+                let touch = Machine::unused(&ctx.config, unix_millis(), || ctx.incoming(req));
+                match touch.map(Box::new) {
+                    Some(mut touch) => {
+                        let store = ctx.store.for_request();
+                        carry_out(ctx, &store, &mut touch, req, res).await
+                    }
                     None => Ok(()),
                 }
             }
@@ -254,6 +268,25 @@ mod tests {
 
     fn debug() -> Figment {
         Figment::from(rocket::Config::debug_default())
+    }
+
+    #[test]
+    fn a_requests_futures_stay_within_the_allocators_fast_sizes() {
+        use rocket::request::FromRequest;
+
+        // glibc serves blocks of up to 1032 bytes from a per-thread cache; a boxed future
+        // past that (Rocket boxes a guard's and a fairing's) cost about 300 instructions
+        // more a request to allocate and free (BENCHMARKS.md, the commit machine's cost).
+        let client =
+            rocket::local::blocking::Client::untracked(rocket::build().attach(Sessions::fairing()))
+                .unwrap();
+        let req = client.get("/");
+        let guard = crate::SessionHandle::from_request(req.inner());
+        assert!(std::mem::size_of_val(&*guard) <= 1024);
+        let fairing = Sessions::fairing();
+        let mut res = Response::new();
+        let commit = fairing.on_response(req.inner(), &mut res);
+        assert!(std::mem::size_of_val(&*commit) <= 1024);
     }
 
     #[test]

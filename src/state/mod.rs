@@ -46,7 +46,10 @@ pub(crate) enum Slot {
 impl Slot {
     /// The slot of `req`, loading the session from the store the first time a guard asks.
     async fn load<'r>(req: &'r Request<'_>, ctx: &Arc<Context>) -> &'r Slot {
-        req.local_cache_async(async {
+        // Boxed: `local_cache_async` holds the future it is given twice (its argument,
+        // then what it awaits), which took a guard's future past the allocator's fast
+        // sizes; boxed, each is allocated in one of those.
+        req.local_cache_async(Box::pin(async {
             let cookies = ctx.cookies_of(req);
             let incoming = cookies.incoming();
             let now = crate::time::unix_millis();
@@ -84,7 +87,7 @@ impl Slot {
                 store,
                 state: Mutex::new(state),
             }))
-        })
+        }))
         .await
     }
 

@@ -108,14 +108,16 @@ impl Observed {
         &*self.store
     }
 
-    /// Runs the store call `call`, counting and timing it.
-    async fn call<T>(
+    /// What the store call `call`, timed by `timer`, answered: counted, timed, and watched
+    /// for an outage. Not an `async fn` around the call: each layer of those would hold its
+    /// callee's future twice (its argument, then what it awaits), and a request's futures
+    /// would outgrow the allocator's fast sizes.
+    fn answered<T>(
         &self,
         call: &'static str,
-        run: impl Future<Output = Result<T, StoreError>>,
+        timer: Timer,
+        result: Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let timer = Timer::start();
-        let result = run.await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(StoreError::Unavailable(_)) => "unavailable",
@@ -136,7 +138,9 @@ impl RequestStore {
         call: &'static str,
         run: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        self.store.call(call, self.budget.run(run)).await
+        let timer = Timer::start();
+        let result = self.budget.run(run).await;
+        self.store.answered(call, timer, result)
     }
 
     /// `seal` run with session `id`'s cipher, when the store seals at rest.
