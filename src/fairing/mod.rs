@@ -204,8 +204,8 @@ impl Fairing for Sessions {
 
         let slot = Slot::of(req);
         let committed = match slot {
-            // The machine is boxed: held in this future, it would take it past the
-            // allocator's fast sizes (BENCHMARKS.md, "What the commit machine costs").
+            // The machine (and a touch's store) is boxed: held in this future, it would
+            // take it past the allocator's fast sizes (the test below).
             Slot::Ready(live) => {
                 let mut machine = Box::new(live.commit());
                 carry_out(ctx, &live.store, &mut machine, req, res).await
@@ -213,10 +213,10 @@ impl Fairing for Sessions {
             Slot::Failed(_) => Ok(()),
             Slot::Unused => {
                 let touch = Machine::unused(&ctx.config, unix_millis(), || ctx.incoming(req));
-                match touch.map(Box::new) {
+                match touch.map(|touch| Box::new((touch, ctx.store.for_request()))) {
                     Some(mut touch) => {
-                        let store = ctx.store.for_request();
-                        carry_out(ctx, &store, &mut touch, req, res).await
+                        let (touch, store) = &mut *touch;
+                        carry_out(ctx, store, touch, req, res).await
                     }
                     None => Ok(()),
                 }

@@ -46,9 +46,8 @@ pub(crate) struct RequestStore {
     store: Observed,
     budget: Budget,
     /// The cipher of the session the request last sealed or opened: a load and the commit
-    /// after it derive the session's key once. Boxed, as only a store that seals needs it:
-    /// a cipher holds its key schedules, about a kilobyte.
-    cipher: Mutex<Option<Box<SessionCipher>>>,
+    /// after it derive the session's key once.
+    cipher: Mutex<Option<SessionCipher>>,
 }
 
 /// Whether the last store call failed.
@@ -164,7 +163,7 @@ impl RequestStore {
         let mut cached = self.cipher.lock().unwrap_or_else(|e| e.into_inner());
         let cipher = match &mut *cached {
             Some(cipher) if cipher.is_for(id) => cipher,
-            other => other.insert(Box::new(sealer.cipher(id))),
+            other => other.insert(sealer.cipher(id)),
         };
         run(cipher)
     }

@@ -59,11 +59,14 @@ pub(crate) struct Sealer {
     tampered: Throttle,
 }
 
-/// One session's cipher: the first secret's, which seals and opens first, and what binds
-/// a value to its place.
+/// One session's cipher: the first secret's key, which seals and opens first, and what
+/// binds a value to its place.
 pub(crate) struct SessionCipher {
     id: SessionId,
-    first: Aes256Gcm,
+    /// The session's key under the first secret. Kept as a key, and the cipher built from
+    /// it for each record: a cipher holds its key schedules, about a kilobyte, which put
+    /// every sealing request's cache of it past the allocator's fast sizes.
+    first: [u8; 32],
     /// The other secrets' ciphers, derived the first time a value does not open under
     /// `first`.
     older: Option<Vec<Aes256Gcm>>,
@@ -98,7 +101,7 @@ impl Sealer {
         aad.push(0);
         SessionCipher {
             id: id.clone(),
-            first: Aes256Gcm::new(&first.into()),
+            first,
             older: None,
             aad,
         }
@@ -110,12 +113,14 @@ impl Sealer {
         cipher: &mut SessionCipher,
         record: &SessionRecord,
     ) -> SessionRecord {
-        record.map_values(|key, value| cipher.seal(key, value))
+        let first = cipher.first();
+        record.map_values(|key, value| cipher.seal(&first, key, value))
     }
 
     /// `changes` as their session's store gets them (`cipher`'s): every value set sealed.
     pub(crate) fn seal_changes(&self, cipher: &mut SessionCipher, changes: &Changes) -> Changes {
-        changes.map_values(|key, value| cipher.seal(key, value))
+        let first = cipher.first();
+        changes.map_values(|key, value| cipher.seal(&first, key, value))
     }
 
     /// `record` as its session's store (`cipher`'s) gave it, every value opened. An entry
@@ -140,9 +145,14 @@ impl Sealer {
             .all(|(_, value)| !value.starts_with(SEALED));
         let accept_clear = self.accept_unsealed && all_clear;
         let (mut tampered, mut unsealed) = (Vec::new(), false);
+        // Built at the first sealed value: a record all in the clear needs none.
+        let mut first = None;
         for (key, value) in record.values_mut() {
             let opened = match value.strip_prefix(SEALED) {
-                Some(sealed) => cipher.open(&self.keys, key, sealed),
+                Some(sealed) => {
+                    let first = first.get_or_insert_with(|| cipher.first());
+                    cipher.open(first, &self.keys, key, sealed)
+                }
                 None if accept_clear => {
                     unsealed = true;
                     continue;
@@ -176,6 +186,11 @@ impl Sealer {
 }
 
 impl SessionCipher {
+    /// The first secret's cipher for the session.
+    fn first(&self) -> Aes256Gcm {
+        Aes256Gcm::new(&self.first.into())
+    }
+
     /// Whether it is session `id`'s.
     pub(crate) fn is_for(&self, id: &SessionId) -> bool {
         self.id == *id
@@ -187,8 +202,8 @@ impl SessionCipher {
         self.aad.extend_from_slice(key.as_bytes());
     }
 
-    /// `value` of entry `key`, sealed under the first secret.
-    fn seal(&mut self, key: &str, value: &str) -> String {
+    /// `value` of entry `key`, sealed with `first` (the first secret's cipher).
+    fn seal(&mut self, first: &Aes256Gcm, key: &str, value: &str) -> String {
         // Sealed in a buffer on the stack when the value is small, as most are: the only
         // allocation is the text returned.
         let len = NONCE_BYTES + value.len() + TAG_BYTES;
@@ -208,7 +223,7 @@ impl SessionCipher {
         // Encryption fails only past 64 GiB of plaintext; then, closed: a value that does
         // not open, never the text in the clear.
         let nonce = Nonce::from_slice(nonce);
-        let Ok(sealed_tag) = self.first.encrypt_in_place_detached(nonce, &self.aad, text) else {
+        let Ok(sealed_tag) = first.encrypt_in_place_detached(nonce, &self.aad, text) else {
             return SEALED.to_string();
         };
         tag.copy_from_slice(&sealed_tag);
@@ -218,9 +233,15 @@ impl SessionCipher {
         out
     }
 
-    /// The value `sealed` (without its prefix) holds for entry `key`, under any of `keys`;
-    /// `None` when it does not open.
-    fn open(&mut self, keys: &Signer, key: &str, sealed: &str) -> Option<String> {
+    /// The value `sealed` (without its prefix) holds for entry `key`, with `first` (the
+    /// first secret's cipher) or under any other of `keys`; `None` when it does not open.
+    fn open(
+        &mut self,
+        first: &Aes256Gcm,
+        keys: &Signer,
+        key: &str,
+        sealed: &str,
+    ) -> Option<String> {
         let bytes = BASE64URL_NOPAD.decode(sealed.as_bytes()).ok()?;
         if bytes.len() < NONCE_BYTES + TAG_BYTES {
             return None;
@@ -228,9 +249,9 @@ impl SessionCipher {
         self.bind(key);
         // A failed open leaves the buffer garbled: keep the bytes for the older secrets.
         if keys.count() == 1 {
-            return open_with(&self.first, &self.aad, bytes);
+            return open_with(first, &self.aad, bytes);
         }
-        if let Some(opened) = open_with(&self.first, &self.aad, bytes.clone()) {
+        if let Some(opened) = open_with(first, &self.aad, bytes.clone()) {
             return Some(opened);
         }
         let id = &self.id;
