@@ -48,47 +48,53 @@ impl Slot {
     async fn load<'r>(req: &'r Request<'_>, ctx: &Arc<Context>) -> &'r Slot {
         // Boxed: `local_cache_async` holds the future it is given twice (its argument,
         // then what it awaits), which took a guard's future past the allocator's fast
-        // sizes; boxed, each is allocated in one of those.
-        req.local_cache_async(Box::pin(async {
-            let cookies = ctx.cookies_of(req);
-            let incoming = cookies.incoming();
-            let now = crate::time::unix_millis();
-            let mut state = State::new(incoming, &ctx.config, ctx.max_size, now);
-            // The request's store time, for this load and every call after it.
-            let store = ctx.store.for_request();
-            // Of several session cookies (one tossed in by another site), the first whose
-            // session the store holds: a dead one never shadows the live one.
-            for (id, stamp) in cookies.sessions() {
-                match store.load(&id).await {
-                    Ok(Some(record)) if state.outlived(&record) => {
-                        log::debug!(
-                            "session passed its absolute timeout; starting a fresh session"
-                        );
-                        metrics::count(Event::Expired(Expiry::AbsoluteTimeout), 1);
-                        state.timed_out(id, &record);
-                    }
-                    Ok(Some(record)) => {
-                        metrics::count(Event::Loaded, 1);
-                        state.incoming = Incoming::Session(id.clone());
-                        state.found(id, record);
-                        break;
-                    }
-                    Ok(None) => state.gone(stamp),
-                    Err(StoreError::Corrupt(e)) => {
-                        log::warn!("session record is corrupt ({e}); starting a fresh session");
-                        state.retire(id);
-                    }
-                    Err(e) => return Slot::Failed(e),
-                }
-            }
+        // sizes; boxed, each is allocated in one of those. The box is made only when the
+        // slot is empty: `local_cache_async` runs the future only then.
+        req.local_cache_async(async { Box::pin(Slot::fill(req, ctx)).await })
+            .await
+    }
 
-            Slot::Ready(Arc::new(Live {
-                ctx: ctx.clone(),
-                store,
-                state: Mutex::new(state),
-            }))
-        }))
-        .await
+    /// The slot of a request no guard asked for its session yet: its cookie read, its
+    /// session loaded.
+    pub(crate) async fn fill(req: &Request<'_>, ctx: &Arc<Context>) -> Slot {
+        let cookies = ctx.cookies_of(req);
+        let now = crate::time::unix_millis();
+        let state = State::new(cookies.incoming(), &ctx.config, ctx.max_size, now);
+        // Made before the loads, so that this future holds a pointer across them, not
+        // the state and the store (see `Slot::load`).
+        let live = Arc::new(Live {
+            ctx: ctx.clone(),
+            // The request's store time, for this load and every call after it.
+            store: ctx.store.for_request(),
+            state: Mutex::new(state),
+        });
+        // Of several session cookies (one tossed in by another site), the first whose
+        // session the store holds: a dead one never shadows the live one.
+        for (id, stamp) in cookies.sessions() {
+            let loaded = live.store.load(&id).await;
+            let mut state = live.lock();
+            match loaded {
+                Ok(Some(record)) if state.outlived(&record) => {
+                    log::debug!("session passed its absolute timeout; starting a fresh session");
+                    metrics::count(Event::Expired(Expiry::AbsoluteTimeout), 1);
+                    state.timed_out(id, &record);
+                }
+                Ok(Some(record)) => {
+                    metrics::count(Event::Loaded, 1);
+                    state.incoming = Incoming::Session(id.clone());
+                    state.found(id, record);
+                    break;
+                }
+                Ok(None) => state.gone(stamp),
+                Err(StoreError::Corrupt(e)) => {
+                    log::warn!("session record is corrupt ({e}); starting a fresh session");
+                    state.retire(id);
+                }
+                Err(e) => return Slot::Failed(e),
+            }
+        }
+
+        Slot::Ready(live)
     }
 
     /// The slot of `req` as the response hook sees it: `Unused` when no guard asked.

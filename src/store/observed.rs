@@ -45,8 +45,8 @@ pub(crate) struct Observed {
 pub(crate) struct RequestStore {
     store: Observed,
     budget: Budget,
-    /// The cipher of the session the request last sealed or opened: a load and the commit
-    /// after it derive the session's key once.
+    /// The key of the session the request last sealed or opened: a load and the commit
+    /// after it derive it once.
     cipher: Mutex<Option<SessionCipher>>,
 }
 

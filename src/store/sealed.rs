@@ -113,14 +113,15 @@ impl Sealer {
         cipher: &mut SessionCipher,
         record: &SessionRecord,
     ) -> SessionRecord {
-        let first = cipher.first();
-        record.map_values(|key, value| cipher.seal(&first, key, value))
+        let mut first = None;
+        record.map_values(|key, value| cipher.seal(&mut first, key, value))
     }
 
     /// `changes` as their session's store gets them (`cipher`'s): every value set sealed.
     pub(crate) fn seal_changes(&self, cipher: &mut SessionCipher, changes: &Changes) -> Changes {
-        let first = cipher.first();
-        changes.map_values(|key, value| cipher.seal(&first, key, value))
+        // Built at the first value: a commit that only moves the expiry needs none.
+        let mut first = None;
+        changes.map_values(|key, value| cipher.seal(&mut first, key, value))
     }
 
     /// `record` as its session's store (`cipher`'s) gave it, every value opened. An entry
@@ -149,10 +150,7 @@ impl Sealer {
         let mut first = None;
         for (key, value) in record.values_mut() {
             let opened = match value.strip_prefix(SEALED) {
-                Some(sealed) => {
-                    let first = first.get_or_insert_with(|| cipher.first());
-                    cipher.open(first, &self.keys, key, sealed)
-                }
+                Some(sealed) => cipher.open(&mut first, &self.keys, key, sealed),
                 None if accept_clear => {
                     unsealed = true;
                     continue;
@@ -186,9 +184,9 @@ impl Sealer {
 }
 
 impl SessionCipher {
-    /// The first secret's cipher for the session.
-    fn first(&self) -> Aes256Gcm {
-        Aes256Gcm::new(&self.first.into())
+    /// The first secret's cipher for the session, in `built`: built there the first time.
+    fn first<'b>(&self, built: &'b mut Option<Aes256Gcm>) -> &'b Aes256Gcm {
+        built.get_or_insert_with(|| Aes256Gcm::new(&self.first.into()))
     }
 
     /// Whether it is session `id`'s.
@@ -202,8 +200,8 @@ impl SessionCipher {
         self.aad.extend_from_slice(key.as_bytes());
     }
 
-    /// `value` of entry `key`, sealed with `first` (the first secret's cipher).
-    fn seal(&mut self, first: &Aes256Gcm, key: &str, value: &str) -> String {
+    /// `value` of entry `key`, sealed under the first secret (its cipher built in `first`).
+    fn seal(&mut self, first: &mut Option<Aes256Gcm>, key: &str, value: &str) -> String {
         // Sealed in a buffer on the stack when the value is small, as most are: the only
         // allocation is the text returned.
         let len = NONCE_BYTES + value.len() + TAG_BYTES;
@@ -223,6 +221,7 @@ impl SessionCipher {
         // Encryption fails only past 64 GiB of plaintext; then, closed: a value that does
         // not open, never the text in the clear.
         let nonce = Nonce::from_slice(nonce);
+        let first = self.first(first);
         let Ok(sealed_tag) = first.encrypt_in_place_detached(nonce, &self.aad, text) else {
             return SEALED.to_string();
         };
@@ -233,11 +232,12 @@ impl SessionCipher {
         out
     }
 
-    /// The value `sealed` (without its prefix) holds for entry `key`, with `first` (the
-    /// first secret's cipher) or under any other of `keys`; `None` when it does not open.
+    /// The value `sealed` (without its prefix) holds for entry `key`, under the first
+    /// secret (its cipher built in `first`) or any other of `keys`; `None` when it does not
+    /// open.
     fn open(
         &mut self,
-        first: &Aes256Gcm,
+        first: &mut Option<Aes256Gcm>,
         keys: &Signer,
         key: &str,
         sealed: &str,
@@ -247,6 +247,7 @@ impl SessionCipher {
             return None;
         }
         self.bind(key);
+        let first = self.first(first);
         // A failed open leaves the buffer garbled: keep the bytes for the older secrets.
         if keys.count() == 1 {
             return open_with(first, &self.aad, bytes);
@@ -295,7 +296,8 @@ mod over {
 
     /// A store over a store, sealing what goes into it: the [`Sealer`] as a [`SessionStore`],
     /// for the store kit's rule and for tests. (The fairing seals in its
-    /// [`RequestStore`](super::RequestStore), which caches a request's cipher.)
+    /// [`RequestStore`](super::RequestStore), which keeps the session's key between a
+    /// request's calls.)
     pub(crate) struct Sealed {
         store: Arc<dyn SessionStore>,
         pub(super) sealer: Sealer,
