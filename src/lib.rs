@@ -82,6 +82,7 @@
 // Layers, bottom to top; a module imports only from its own layer or below
 // (ARCHITECTURE.md says what each owns; tests/layers.rs checks it).
 // 1. Pure data: configuration, ids, signing and keys, records, errors, time, redirect rules.
+mod base64url;
 pub mod config;
 mod ended;
 mod error;

@@ -158,16 +158,6 @@ impl SessionRecord {
         self.entries.iter_mut().map(|(k, v)| (k.as_str(), v))
     }
 
-    /// The record with each entry's value `map(key, value)` (sealing at rest): the old
-    /// values are not copied.
-    pub(crate) fn map_values(&self, mut map: impl FnMut(&str, &str) -> String) -> Self {
-        let entries = self.entries.iter();
-        SessionRecord {
-            entries: entries.map(|(k, v)| (k.clone(), map(k, v))).collect(),
-            ttl: self.ttl,
-        }
-    }
-
     /// The bytes of every entry's key and JSON text: what `max_session_size` limits.
     pub(crate) fn size(&self) -> usize {
         self.entries.iter().map(|(k, v)| k.len() + v.len()).sum()
@@ -312,16 +302,10 @@ impl Changes {
         self.entries.iter().map(|(k, v)| (k.as_str(), v.as_deref()))
     }
 
-    /// The changes with each value set `map(key, value)` (sealing at rest): the old
-    /// values are not copied.
-    pub(crate) fn map_values(&self, mut map: impl FnMut(&str, &str) -> String) -> Self {
-        let entries = self.entries.iter();
-        Changes {
-            entries: entries
-                .map(|(k, v)| (k.clone(), v.as_deref().map(|v| map(k, v))))
-                .collect(),
-            ttl: self.ttl,
-        }
+    /// Each value set, with its key, to change in place (sealing at rest).
+    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = (&str, &mut String)> {
+        let entries = self.entries.iter_mut();
+        entries.filter_map(|(k, v)| Some((k.as_str(), v.as_mut()?)))
     }
 
     /// The new lifetime, when the expiry is to be reset.

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 /// Each top-level module's layer (ARCHITECTURE.md, Layers): 1 pure data, 2 stores, 3 the
 /// request's state, its commit machine and their Rocket glue, 4 guards, 5 the fairing.
 const LAYERS: &[(&str, u8)] = &[
+    ("base64url", 1),
     ("config", 1),
     ("ended", 1),
     ("error", 1),

@@ -25,8 +25,11 @@ pub(crate) async fn perform(
     let users = || Users::new(store, &ctx.keys.users, ctx.config.absolute_timeout);
     let answer = match call {
         Call::Load(id) => Answer::Loaded(store.load(&id).await?),
-        Call::Create(id, record) => Answer::Created(store.create(&id, &record).await?, record),
-        Call::Commit(id, changes) => Answer::Committed(store.commit(&id, &changes).await?),
+        Call::Create(id, record) => {
+            let (outcome, record) = store.create(&id, record).await?;
+            Answer::Created(outcome, record)
+        }
+        Call::Commit(id, changes) => Answer::Committed(store.commit(&id, changes).await?),
         Call::Delete(id) => Answer::Deleted(store.delete(&id).await?),
         Call::Touch(id) => Answer::Touched(store.touch(&id).await?),
         Call::AddToList(listing) => {

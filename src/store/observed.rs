@@ -45,8 +45,8 @@ pub(crate) struct Observed {
 pub(crate) struct RequestStore {
     store: Observed,
     budget: Budget,
-    /// The key of the session the request last sealed or opened: a load and the commit
-    /// after it derive it once.
+    /// The cipher of the session the request last sealed or opened: a load and the
+    /// commit after it derive its key and build its cipher once.
     cipher: Mutex<Option<SessionCipher>>,
 }
 
@@ -191,25 +191,34 @@ impl RequestStore {
         self.opened(id, record)
     }
 
+    /// Creates session `id` with `record`, owned: a store that seals at rest seals it in
+    /// place. The record comes back with the outcome, opened again when the id was taken
+    /// (for a retry under another id; a record sealed here always opens).
     pub(crate) async fn create(
         &self,
         id: &SessionId,
-        record: &SessionRecord,
-    ) -> Result<CreateOutcome, StoreError> {
-        let sealed = self.sealing(id, |sealer, cipher| sealer.seal_record(cipher, record));
-        let record = sealed.as_ref().unwrap_or(record);
-        self.call("create", self.store.inner().create(id, record))
-            .await
+        mut record: SessionRecord,
+    ) -> Result<(CreateOutcome, SessionRecord), StoreError> {
+        self.sealing(id, |sealer, cipher| sealer.seal_record(cipher, &mut record));
+        let outcome = self
+            .call("create", self.store.inner().create(id, &record))
+            .await?;
+        if let (CreateOutcome::Taken, Some(sealer)) = (&outcome, self.store.sealer.as_deref()) {
+            record = self.with_cipher(sealer, id, |cipher| sealer.open_record(cipher, record))?;
+        }
+        Ok((outcome, record))
     }
 
+    /// Commits `changes`, owned: a store that seals at rest seals them in place.
     pub(crate) async fn commit(
         &self,
         id: &SessionId,
-        changes: &Changes,
+        mut changes: Changes,
     ) -> Result<CommitOutcome, StoreError> {
-        let sealed = self.sealing(id, |sealer, cipher| sealer.seal_changes(cipher, changes));
-        let changes = sealed.as_ref().unwrap_or(changes);
-        self.call("commit", self.store.inner().commit(id, changes))
+        self.sealing(id, |sealer, cipher| {
+            sealer.seal_changes(cipher, &mut changes)
+        });
+        self.call("commit", self.store.inner().commit(id, &changes))
             .await
     }
 
@@ -236,11 +245,12 @@ impl SessionStore for RequestStore {
         id: &SessionId,
         record: &SessionRecord,
     ) -> Result<CreateOutcome, StoreError> {
-        RequestStore::create(self, id, record).await
+        let (outcome, _) = RequestStore::create(self, id, record.clone()).await?;
+        Ok(outcome)
     }
 
     async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
-        RequestStore::commit(self, id, changes).await
+        RequestStore::commit(self, id, changes.clone()).await
     }
 
     async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
@@ -321,5 +331,46 @@ mod tests {
         assert!((0..50).all(|_| up() == Change::Same));
         assert_eq!(down(), Change::Started, "a second outage is logged");
         assert_eq!(up(), Change::Ended);
+    }
+}
+
+#[cfg(all(test, feature = "file", unix))]
+mod sealing_tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::SessionConfig;
+    use crate::id::{label, Signer};
+    use crate::store::FileStore;
+
+    #[rocket::async_test]
+    async fn a_create_seals_in_place_and_a_taken_id_hands_the_record_back_in_the_clear() {
+        let mut config = SessionConfig::default();
+        config.file.dir = std::env::temp_dir().join(format!("rss-obs-{}", SessionId::generate()));
+        let file = Arc::new(FileStore::open(&config.file, config.max_session_size).unwrap());
+        let keys = Arc::new(Signer::new(&["secret"], label::DATA).unwrap());
+        let observed = Observed::new(file.clone(), "file", Sealer::new(keys, false));
+        let (id, mut record) = (
+            SessionId::generate(),
+            SessionRecord::new(Duration::from_secs(60)),
+        );
+        record.insert("cart", "[\"pear\"]");
+
+        let request = observed.for_request();
+        let (outcome, _) = request.create(&id, record.clone()).await.unwrap();
+        assert_eq!(outcome, CreateOutcome::Created);
+        let at_rest = file.load(&id).await.unwrap().unwrap();
+        assert!(at_rest.get("cart").unwrap().starts_with("s1:"));
+        assert_eq!(request.load(&id).await.unwrap(), Some(record.clone()));
+
+        // A second request offers the same id: taken, and its record comes back as given,
+        // to be offered again under another id.
+        let (outcome, back) = observed
+            .for_request()
+            .create(&id, record.clone())
+            .await
+            .unwrap();
+        assert_eq!((outcome, back), (CreateOutcome::Taken, record));
+        let _ = std::fs::remove_dir_all(&config.file.dir);
     }
 }

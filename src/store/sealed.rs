@@ -28,17 +28,24 @@
 
 use std::sync::Arc;
 
+use aes_gcm::aead::consts::U12;
 use aes_gcm::aead::{AeadInPlace, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce, Tag};
-use data_encoding::BASE64URL_NOPAD;
+use aes_gcm::aes::Aes256Enc;
+use aes_gcm::{AesGcm, Nonce, Tag};
 use rand::RngCore;
 use rocket::log::private as log;
 use sha2::{Digest, Sha256};
 
+use crate::base64url;
 use crate::error::{StoreError, Throttle};
 use crate::id::{SessionId, Signer};
 use crate::record::reserved;
 use crate::record::{Changes, SessionRecord};
+
+/// AES-256-GCM with a 96-bit nonce. GCM only ever encrypts blocks (its counter mode), so
+/// the cipher holds AES's encryption key schedule alone: `Aes256Gcm` also expands the
+/// decryption schedule, which GCM never uses.
+type Cipher = AesGcm<Aes256Enc, U12>;
 
 /// What starts a sealed value.
 const SEALED: &str = "s1:";
@@ -46,8 +53,13 @@ const SEALED: &str = "s1:";
 const NONCE_BYTES: usize = 12;
 /// The tag's length.
 const TAG_BYTES: usize = 16;
-/// The longest sealed value (nonce, ciphertext and tag) sealed on the stack.
+/// The longest sealed value (nonce, ciphertext and tag) sealed and opened on the stack.
 const SMALL_SEALED: usize = 512;
+/// The length of the associated data before the entry's name: the storage key's bytes and
+/// a zero byte.
+const AAD_PREFIX: usize = 32 + 1;
+/// The longest associated data built on the stack: entry names up to 31 bytes.
+const SMALL_AAD: usize = 64;
 
 /// Seals and opens the values of sessions under the secrets' `sealed-data` keys: see the
 /// module. The fairing's [`RequestStore`](super::RequestStore) runs every call through
@@ -60,23 +72,24 @@ pub(crate) struct Sealer {
 }
 
 /// One session's cipher: the first secret's key, which seals and opens first, and what
-/// binds a value to its place.
+/// binds a value to its place. A request keeps it from its load to its commit.
 pub(crate) struct SessionCipher {
     id: SessionId,
-    /// The session's key under the first secret. Kept as a key, and the cipher built from
-    /// it for each record: a cipher holds its key schedules, about a kilobyte, which put
-    /// every sealing request's cache of it past the allocator's fast sizes.
-    first: [u8; 32],
+    /// The session's key under the first secret.
+    key: [u8; 32],
+    /// Its cipher, built the first time a value is sealed or opened (a commit that only
+    /// moves the expiry needs none), then kept for the rest of the request: a load and
+    /// the commit after it expand the key once. Boxed: a cipher holds its key schedules
+    /// (992 bytes, the software one beside AES-NI's), and inline they would put the
+    /// request's store past the allocator's fast sizes.
+    first: Option<Box<Cipher>>,
     /// The other secrets' ciphers, derived the first time a value does not open under
     /// `first`.
-    older: Option<Vec<Aes256Gcm>>,
-    /// The associated data: the SHA-256 of the id (the bytes of its storage key), a zero
-    /// byte, then the entry's name (appended for each value).
-    aad: Vec<u8>,
+    older: Option<Vec<Cipher>>,
+    /// The SHA-256 of the id (the bytes of its storage key): what the associated data of
+    /// every value starts with.
+    storage_key: [u8; 32],
 }
-
-/// The length of the associated data before the entry's name.
-const AAD_PREFIX: usize = 32 + 1;
 
 impl Sealer {
     /// Seals under `keys` (the secrets' `sealed-data` keys), accepting values written
@@ -91,37 +104,53 @@ impl Sealer {
 
     /// The cipher of session `id`.
     pub(crate) fn cipher(&self, id: &SessionId) -> SessionCipher {
-        let first = self
+        let key = self
             .keys
             .derive_keys(id.as_bytes())
             .next()
             .unwrap_or_default();
-        let mut aad = Vec::with_capacity(AAD_PREFIX + 32);
-        aad.extend_from_slice(&Sha256::digest(id.as_bytes()));
-        aad.push(0);
         SessionCipher {
             id: id.clone(),
-            first,
+            key,
+            first: None,
             older: None,
-            aad,
+            storage_key: Sha256::digest(id.as_bytes()).into(),
         }
     }
 
-    /// `record` as its session's store gets it (`cipher`'s): every value sealed.
-    pub(crate) fn seal_record(
-        &self,
-        cipher: &mut SessionCipher,
-        record: &SessionRecord,
-    ) -> SessionRecord {
-        let mut first = None;
-        record.map_values(|key, value| cipher.seal(&mut first, key, value))
+    /// `record` as its session's store (`cipher`'s) gets it: every value sealed, in place.
+    pub(crate) fn seal_record(&self, cipher: &mut SessionCipher, record: &mut SessionRecord) {
+        if record.is_empty() {
+            return;
+        }
+        // A create is most often its request's only sealing call: unless the request has
+        // built the session's cipher already, it is built here on the stack, not boxed
+        // and kept.
+        let SessionCipher {
+            key,
+            first,
+            storage_key,
+            ..
+        } = cipher;
+        let built;
+        let first = match first {
+            Some(first) => &**first,
+            None => {
+                built = Cipher::new(&(*key).into());
+                &built
+            }
+        };
+        for (key, value) in record.values_mut() {
+            *value = seal(first, storage_key, key, value);
+        }
     }
 
-    /// `changes` as their session's store gets them (`cipher`'s): every value set sealed.
-    pub(crate) fn seal_changes(&self, cipher: &mut SessionCipher, changes: &Changes) -> Changes {
-        // Built at the first value: a commit that only moves the expiry needs none.
-        let mut first = None;
-        changes.map_values(|key, value| cipher.seal(&mut first, key, value))
+    /// `changes` as their session's store (`cipher`'s) gets them: every value set sealed,
+    /// in place.
+    pub(crate) fn seal_changes(&self, cipher: &mut SessionCipher, changes: &mut Changes) {
+        for (key, value) in changes.values_mut() {
+            *value = cipher.seal(key, value);
+        }
     }
 
     /// `record` as its session's store (`cipher`'s) gave it, every value opened. An entry
@@ -146,20 +175,17 @@ impl Sealer {
             .all(|(_, value)| !value.starts_with(SEALED));
         let accept_clear = self.accept_unsealed && all_clear;
         let (mut tampered, mut unsealed) = (Vec::new(), false);
-        // Built at the first sealed value: a record all in the clear needs none.
-        let mut first = None;
         for (key, value) in record.values_mut() {
-            let opened = match value.strip_prefix(SEALED) {
-                Some(sealed) => cipher.open(&mut first, &self.keys, key, sealed),
-                None if accept_clear => {
+            let opened = match value.starts_with(SEALED) {
+                true => cipher.open(&self.keys, key, value),
+                false if accept_clear => {
                     unsealed = true;
                     continue;
                 }
-                None => None,
+                false => None,
             };
-            match opened {
-                Some(opened) => *value = opened,
-                None => tampered.push(key.to_string()),
+            if opened.is_none() {
+                tampered.push(key.to_string());
             }
         }
         if tampered.is_empty() {
@@ -184,9 +210,9 @@ impl Sealer {
 }
 
 impl SessionCipher {
-    /// The first secret's cipher for the session, in `built`: built there the first time.
-    fn first<'b>(&self, built: &'b mut Option<Aes256Gcm>) -> &'b Aes256Gcm {
-        built.get_or_insert_with(|| Aes256Gcm::new(&self.first.into()))
+    /// The first secret's cipher for the session: built the first time.
+    fn first<'c>(first: &'c mut Option<Box<Cipher>>, key: &[u8; 32]) -> &'c Cipher {
+        first.get_or_insert_with(|| Box::new(Cipher::new(key.into())))
     }
 
     /// Whether it is session `id`'s.
@@ -194,89 +220,121 @@ impl SessionCipher {
         self.id == *id
     }
 
-    /// The associated data of entry `key`.
-    fn bind(&mut self, key: &str) {
-        self.aad.truncate(AAD_PREFIX);
-        self.aad.extend_from_slice(key.as_bytes());
+    /// `value` of entry `key`, sealed under the first secret.
+    fn seal(&mut self, key: &str, value: &str) -> String {
+        let first = Self::first(&mut self.first, &self.key);
+        seal(first, &self.storage_key, key, value)
     }
 
-    /// `value` of entry `key`, sealed under the first secret (its cipher built in `first`).
-    fn seal(&mut self, first: &mut Option<Aes256Gcm>, key: &str, value: &str) -> String {
-        // Sealed in a buffer on the stack when the value is small, as most are: the only
-        // allocation is the text returned.
-        let len = NONCE_BYTES + value.len() + TAG_BYTES;
-        let (mut stack, mut heap) = ([0; SMALL_SEALED], Vec::new());
-        let bytes = match stack.get_mut(..len) {
-            Some(small) => small,
-            None => {
-                heap.resize(len, 0);
-                &mut heap[..]
-            }
-        };
-        let (nonce, rest) = bytes.split_at_mut(NONCE_BYTES);
-        rand::thread_rng().fill_bytes(nonce);
-        let (text, tag) = rest.split_at_mut(value.len());
-        text.copy_from_slice(value.as_bytes());
-        self.bind(key);
-        // Encryption fails only past 64 GiB of plaintext; then, closed: a value that does
-        // not open, never the text in the clear.
-        let nonce = Nonce::from_slice(nonce);
-        let first = self.first(first);
-        let Ok(sealed_tag) = first.encrypt_in_place_detached(nonce, &self.aad, text) else {
-            return SEALED.to_string();
-        };
-        tag.copy_from_slice(&sealed_tag);
-        let mut out = String::with_capacity(SEALED.len() + BASE64URL_NOPAD.encode_len(len));
-        out.push_str(SEALED);
-        BASE64URL_NOPAD.encode_append(bytes, &mut out);
-        out
-    }
-
-    /// The value `sealed` (without its prefix) holds for entry `key`, under the first
-    /// secret (its cipher built in `first`) or any other of `keys`; `None` when it does not
-    /// open.
-    fn open(
-        &mut self,
-        first: &mut Option<Aes256Gcm>,
-        keys: &Signer,
-        key: &str,
-        sealed: &str,
-    ) -> Option<String> {
-        let bytes = BASE64URL_NOPAD.decode(sealed.as_bytes()).ok()?;
-        if bytes.len() < NONCE_BYTES + TAG_BYTES {
+    /// Opens `value`, sealed, for entry `key`, under the first secret or any other of
+    /// `keys`: in place, in its own allocation (a value opens to fewer bytes than it
+    /// takes sealed). `None` when it does not open, `value` then unchanged.
+    fn open(&mut self, keys: &Signer, key: &str, value: &mut String) -> Option<()> {
+        let sealed = value.strip_prefix(SEALED)?;
+        let len = base64url::decoded_len(sealed.len())?;
+        if len < NONCE_BYTES + TAG_BYTES {
             return None;
         }
-        self.bind(key);
-        let first = self.first(first);
-        // A failed open leaves the buffer garbled: keep the bytes for the older secrets.
+        let (mut stack, mut heap) = ([0; SMALL_SEALED], Vec::new());
+        let bytes = buffer(&mut stack, &mut heap, len);
+        base64url::decode_exact(sealed, bytes)?;
+        let (mut aad_stack, mut aad_heap) = ([0; SMALL_AAD], Vec::new());
+        let aad = aad(&self.storage_key, key, &mut aad_stack, &mut aad_heap);
+        let first = Self::first(&mut self.first, &self.key);
         if keys.count() == 1 {
-            return open_with(first, &self.aad, bytes);
+            return open_with(first, aad, bytes).map(|text| replace(value, text));
         }
-        if let Some(opened) = open_with(first, &self.aad, bytes.clone()) {
-            return Some(opened);
+        // A failed open leaves the bytes garbled: keep a copy for the older secrets.
+        let copy = bytes.to_vec();
+        if let Some(text) = open_with(first, aad, bytes) {
+            replace(value, text);
+            return Some(());
         }
         let id = &self.id;
         let older = self.older.get_or_insert_with(|| {
             let keys = keys.derive_keys(id.as_bytes()).skip(1);
-            keys.map(|key| Aes256Gcm::new(&key.into())).collect()
+            keys.map(|key| Cipher::new(&key.into())).collect()
         });
-        older
-            .iter()
-            .find_map(|cipher| open_with(cipher, &self.aad, bytes.clone()))
+        older.iter().find_map(|cipher| {
+            let mut bytes = copy.clone();
+            open_with(cipher, aad, &mut bytes).map(|text| replace(value, text))
+        })
     }
 }
 
-/// `bytes` (nonce, ciphertext, tag) opened under `cipher` with `aad`, in place.
-fn open_with(cipher: &Aes256Gcm, aad: &[u8], mut bytes: Vec<u8>) -> Option<String> {
-    let end = bytes.len() - TAG_BYTES;
-    let tag = Tag::clone_from_slice(&bytes[end..]);
-    let nonce = Nonce::clone_from_slice(&bytes[..NONCE_BYTES]);
+/// `value` of entry `key` of the record filed under `storage_key`, sealed under `cipher`.
+fn seal(cipher: &Cipher, storage_key: &[u8; 32], key: &str, value: &str) -> String {
+    // Sealed in buffers on the stack when the value is small, as most are: the only
+    // allocation is the text returned.
+    let len = NONCE_BYTES + value.len() + TAG_BYTES;
+    let (mut stack, mut heap) = ([0; SMALL_SEALED], Vec::new());
+    let bytes = buffer(&mut stack, &mut heap, len);
+    let (nonce, rest) = bytes.split_at_mut(NONCE_BYTES);
+    rand::thread_rng().fill_bytes(nonce);
+    let (text, tag) = rest.split_at_mut(value.len());
+    text.copy_from_slice(value.as_bytes());
+    let (mut aad_stack, mut aad_heap) = ([0; SMALL_AAD], Vec::new());
+    let aad = aad(storage_key, key, &mut aad_stack, &mut aad_heap);
+    // Encryption fails only past 64 GiB of plaintext; then, closed: a value that does not
+    // open, never the text in the clear.
+    let nonce = Nonce::from_slice(nonce);
+    let Ok(sealed_tag) = cipher.encrypt_in_place_detached(nonce, aad, text) else {
+        return SEALED.to_string();
+    };
+    tag.copy_from_slice(&sealed_tag);
+    let mut out = String::with_capacity(SEALED.len() + base64url::encoded_len(len));
+    out.push_str(SEALED);
+    base64url::encode_append(bytes, &mut out);
+    out
+}
+
+/// The associated data of entry `key` of the record filed under `storage_key`: in
+/// `stack` when it fits, as it does for names up to 31 bytes, or else in `heap`.
+fn aad<'b>(
+    storage_key: &[u8; 32],
+    key: &str,
+    stack: &'b mut [u8; SMALL_AAD],
+    heap: &'b mut Vec<u8>,
+) -> &'b [u8] {
+    let aad = buffer(stack, heap, AAD_PREFIX + key.len());
+    let (prefix, name) = aad.split_at_mut(AAD_PREFIX);
+    prefix[..32].copy_from_slice(storage_key);
+    prefix[32] = 0;
+    name.copy_from_slice(key.as_bytes());
+    aad
+}
+
+/// `value` replaced by `text`, in its own allocation when it is large enough.
+fn replace(value: &mut String, text: &str) {
+    value.clear();
+    value.push_str(text);
+}
+
+/// The first `len` bytes of `stack`, or, when they do not fit, of `heap` grown to them.
+fn buffer<'b, const N: usize>(
+    stack: &'b mut [u8; N],
+    heap: &'b mut Vec<u8>,
+    len: usize,
+) -> &'b mut [u8] {
+    match stack.get_mut(..len) {
+        Some(small) => small,
+        None => {
+            heap.resize(len, 0);
+            &mut heap[..]
+        }
+    }
+}
+
+/// `bytes` (nonce, ciphertext, tag) opened under `cipher` with `aad`, in place: the text,
+/// when it opens to UTF-8.
+fn open_with<'b>(cipher: &Cipher, aad: &[u8], bytes: &'b mut [u8]) -> Option<&'b str> {
+    let (nonce, rest) = bytes.split_at_mut(NONCE_BYTES);
+    let (text, tag) = rest.split_at_mut(rest.len() - TAG_BYTES);
+    let (nonce, tag) = (Nonce::from_slice(nonce), Tag::from_slice(tag));
     cipher
-        .decrypt_in_place_detached(&nonce, aad, &mut bytes[NONCE_BYTES..end], &tag)
+        .decrypt_in_place_detached(nonce, aad, text, tag)
         .ok()?;
-    bytes.copy_within(NONCE_BYTES..end, 0);
-    bytes.truncate(end - NONCE_BYTES);
-    String::from_utf8(bytes).ok()
+    std::str::from_utf8(text).ok()
 }
 
 #[cfg(any(test, feature = "testing"))]
@@ -341,7 +399,9 @@ mod over {
             id: &SessionId,
             record: &SessionRecord,
         ) -> Result<CreateOutcome, StoreError> {
-            let sealed = self.sealer.seal_record(&mut self.sealer.cipher(id), record);
+            let mut sealed = record.clone();
+            let mut cipher = self.sealer.cipher(id);
+            self.sealer.seal_record(&mut cipher, &mut sealed);
             self.store.create(id, &sealed).await
         }
 
@@ -350,9 +410,9 @@ mod over {
             id: &SessionId,
             changes: &Changes,
         ) -> Result<CommitOutcome, StoreError> {
-            let sealed = self
-                .sealer
-                .seal_changes(&mut self.sealer.cipher(id), changes);
+            let mut sealed = changes.clone();
+            let mut cipher = self.sealer.cipher(id);
+            self.sealer.seal_changes(&mut cipher, &mut sealed);
             self.store.commit(id, &sealed).await
         }
 
@@ -417,9 +477,33 @@ mod tests {
             assert_eq!(created, CreateOutcome::Created);
             let at_rest = raw.load(&id).await.unwrap().unwrap();
             let sealed = at_rest.get("cart").unwrap().strip_prefix(SEALED).unwrap();
-            let bytes = BASE64URL_NOPAD.decode(sealed.as_bytes()).unwrap();
-            assert_eq!(bytes.len(), NONCE_BYTES + size + TAG_BYTES, "{size}");
+            let bytes = crate::base64url::decoded_len(sealed.len()).unwrap();
+            assert_eq!(bytes, NONCE_BYTES + size + TAG_BYTES, "{size}");
             assert_eq!(store.load(&id).await.unwrap(), Some(written), "{size}");
+        }
+        // Entry names around the longest whose associated data is built on the stack.
+        let longest_on_stack = SMALL_AAD - AAD_PREFIX;
+        for len in [
+            longest_on_stack - 1,
+            longest_on_stack,
+            longest_on_stack + 1,
+            1000,
+        ] {
+            let (id, name) = (SessionId::generate(), "n".repeat(len));
+            let written = record(&[(&name, "\"value\""), ("cart", "[]")]);
+            let created = store.create(&id, &written).await.unwrap();
+            assert_eq!(created, CreateOutcome::Created);
+            let at_rest = raw.load(&id).await.unwrap().unwrap();
+            assert!(at_rest.get(&name).unwrap().starts_with(SEALED), "{len}");
+            assert_eq!(store.load(&id).await.unwrap(), Some(written), "{len}");
+            // Bound to its name: moved to another entry, it does not open.
+            let mut moved = Changes::default();
+            moved.set("cart", at_rest.get(&name).unwrap());
+            let moved = raw.commit(&id, &moved).await.unwrap();
+            assert_eq!(moved, CommitOutcome::Applied);
+            let loaded = store.load(&id).await.unwrap().unwrap();
+            assert_eq!(loaded.get("cart"), None, "{len}");
+            assert_eq!(loaded.get(&name), Some("\"value\""), "{len}");
         }
     }
 
@@ -454,9 +538,11 @@ mod tests {
         assert_eq!(loaded, record(&[("cart", "[\"pear\"]")]));
         // The same value seals differently each time: nothing to compare across records.
         let seal = || {
+            let mut sealed = loaded.clone();
             store
                 .sealer
-                .seal_record(&mut store.sealer.cipher(&id), &loaded)
+                .seal_record(&mut store.sealer.cipher(&id), &mut sealed);
+            sealed
         };
         assert_ne!(seal(), seal());
     }
