@@ -94,7 +94,12 @@ impl SessionId {
     /// Appends [`SessionId::storage_key`] to `out`: a store that prefixes its keys builds
     /// them in one allocation.
     pub(crate) fn append_storage_key(&self, out: &mut String) {
-        HEXLOWER.encode_append(&Sha256::digest(self.0), out);
+        HEXLOWER.encode_append(&self.storage_hash(), out);
+    }
+
+    /// The bytes [`SessionId::storage_key`] spells in hex: the SHA-256 of the id.
+    pub(crate) fn storage_hash(&self) -> [u8; 32] {
+        Sha256::digest(self.0).into()
     }
 
     /// An opaque name for the session that gives nobody the id: the first 128 bits of its

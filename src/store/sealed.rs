@@ -34,7 +34,6 @@ use aes_gcm::aes::Aes256Enc;
 use aes_gcm::{AesGcm, Nonce, Tag};
 use rand::RngCore;
 use rocket::log::private as log;
-use sha2::{Digest, Sha256};
 
 use crate::base64url;
 use crate::error::{StoreError, Throttle};
@@ -114,7 +113,7 @@ impl Sealer {
             key,
             first: None,
             older: None,
-            storage_key: Sha256::digest(id.as_bytes()).into(),
+            storage_key: id.storage_hash(),
         }
     }
 
