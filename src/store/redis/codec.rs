@@ -1,6 +1,9 @@
 //! How a record is laid out in a Redis hash: metadata fields and one field per entry.
 
+use std::io::Write;
 use std::time::Duration;
+
+use redis::{RedisWrite, ToRedisArgs};
 
 use crate::error::StoreError;
 use crate::record::SessionRecord;
@@ -48,9 +51,18 @@ pub(super) fn decode_record(fields: Fields) -> Result<Option<SessionRecord>, Sto
     Ok(Some(record))
 }
 
-/// The hash field of the entry `key`.
-pub(super) fn entry_field(key: &str) -> String {
-    format!("{ENTRY_PREFIX}{key}")
+/// The hash field of the entry `.0`, `e:<key>`: written straight into the command, where
+/// a `String` of its own would cost an allocation per entry per call.
+pub(super) struct EntryField<'k>(pub(super) &'k str);
+
+impl ToRedisArgs for EntryField<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        let mut arg = out.writer_for_next_arg();
+        // Writing into a command's buffer does not fail.
+        let _ = arg
+            .write_all(ENTRY_PREFIX.as_bytes())
+            .and_then(|()| arg.write_all(self.0.as_bytes()));
+    }
 }
 
 #[cfg(test)]
@@ -78,6 +90,21 @@ mod tests {
         assert_eq!(
             record.entries().collect::<Vec<_>>(),
             [("$user", "\"a\""), ("cart", "[1]")]
+        );
+    }
+
+    #[test]
+    fn an_entry_field_is_one_argument_of_its_prefix_and_key() {
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(EntryField("cart")).arg(EntryField("")).arg("x");
+        let args: Vec<_> = cmd.args_iter().collect();
+        assert_eq!(
+            args[1..],
+            [
+                redis::Arg::Simple(&b"e:cart"[..]),
+                redis::Arg::Simple(&b"e:"[..]),
+                redis::Arg::Simple(&b"x"[..])
+            ]
         );
     }
 

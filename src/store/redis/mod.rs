@@ -23,7 +23,7 @@ mod codec;
 mod scripts;
 
 use batch::Batcher;
-use codec::{decode_record, entry_field, RECOUNT, TTL_FIELD, VERSION_FIELD};
+use codec::{decode_record, EntryField, RECOUNT, TTL_FIELD, VERSION_FIELD};
 use scripts::{Lua, Scripts};
 
 /// How many groups sessions are spread over: each group's keys share a hash tag (the
@@ -284,8 +284,10 @@ impl RedisStore {
         args: impl Fn(&mut Cmd),
     ) -> Result<T, StoreError> {
         let cmd = |name: &str, script: &str| {
-            let mut cmd = redis::cmd(name);
-            cmd.arg(script).arg(keys.len());
+            // Room for what a create or a commit of a few small entries sends: growing the
+            // command's buffers cost reallocations on every call.
+            let mut cmd = Cmd::with_capacity(24, 512);
+            cmd.arg(name).arg(script).arg(keys.len());
             for key in keys {
                 cmd.arg(*key);
             }
@@ -377,7 +379,7 @@ impl SessionStore for RedisStore {
                 cmd.arg(VERSION_FIELD).arg(FORMAT_VERSION);
                 cmd.arg(TTL_FIELD).arg(ttl);
                 for (key, json) in record.entries() {
-                    cmd.arg(entry_field(key)).arg(json);
+                    cmd.arg(EntryField(key)).arg(json);
                 }
             })
             .await?;
@@ -411,10 +413,10 @@ impl SessionStore for RedisStore {
                 let sets = || changes.entries().filter_map(|(k, v)| Some((k, v?)));
                 cmd.arg(sets().count());
                 for (key, json) in sets() {
-                    cmd.arg(entry_field(key)).arg(json);
+                    cmd.arg(EntryField(key)).arg(json);
                 }
                 for (key, _) in changes.entries().filter(|(_, v)| v.is_none()) {
-                    cmd.arg(entry_field(key));
+                    cmd.arg(EntryField(key));
                 }
             })
             .await?;
