@@ -32,15 +32,16 @@ const PAIRS: [[u8; 2]; 4096] = {
     table
 };
 
-/// How many characters `bytes` bytes encode to.
+/// How many characters `bytes` bytes encode to. (Whole groups first: `bytes * 4` would
+/// overflow on a 32-bit target past a gigabyte.)
 pub(crate) const fn encoded_len(bytes: usize) -> usize {
-    (bytes * 4).div_ceil(3)
+    bytes / 3 * 4 + (bytes % 3 * 4).div_ceil(3)
 }
 
 /// How many bytes a text of `chars` characters decodes to: `None` for a length no bytes
 /// encode to.
 pub(crate) fn decoded_len(chars: usize) -> Option<usize> {
-    let bytes = chars * 3 / 4;
+    let bytes = chars / 4 * 3 + chars % 4 * 3 / 4;
     (encoded_len(bytes) == chars).then_some(bytes)
 }
 
@@ -186,6 +187,9 @@ mod tests {
         for chars in [1, 5, 9, 101] {
             assert_eq!(decoded_len(chars), None);
         }
+        // Near the top of the range, where multiplying first would overflow.
+        let most = usize::MAX / 4 * 3;
+        assert_eq!(decoded_len(encoded_len(most)), Some(most));
     }
 
     mod prop {

@@ -76,6 +76,12 @@ impl SessionId {
         usize::from(u16::from_be_bytes([self.0[0], self.0[1]])) % n
     }
 
+    /// The id of these bytes: for tests that need one fixed id.
+    #[cfg(test)]
+    pub(crate) fn from_bytes(bytes: [u8; ID_BYTES]) -> Self {
+        SessionId(bytes)
+    }
+
     /// The id's raw bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
@@ -86,15 +92,7 @@ impl SessionId {
     /// It is safe to use as a file name or a database key, and it cannot be turned back
     /// into the id.
     pub fn storage_key(&self) -> String {
-        let mut key = String::with_capacity(64);
-        self.append_storage_key(&mut key);
-        key
-    }
-
-    /// Appends [`SessionId::storage_key`] to `out`: a store that prefixes its keys builds
-    /// them in one allocation.
-    pub(crate) fn append_storage_key(&self, out: &mut String) {
-        HEXLOWER.encode_append(&self.storage_hash(), out);
+        HEXLOWER.encode(&self.storage_hash())
     }
 
     /// The bytes [`SessionId::storage_key`] spells in hex: the SHA-256 of the id.

@@ -76,9 +76,10 @@ pub(crate) struct SessionCipher {
     id: SessionId,
     /// The session's key under the first secret.
     key: [u8; 32],
-    /// Its cipher, built the first time a value is sealed or opened (a commit that only
-    /// moves the expiry needs none), then kept for the rest of the request: a load and
-    /// the commit after it expand the key once. Boxed: a cipher holds its key schedules
+    /// Its cipher, built the first time a value is opened or a change sealed (a commit
+    /// that only moves the expiry needs none), then kept for the rest of the request: a
+    /// load and the commit after it expand the key once. (A create builds its own on the
+    /// stack when none is kept: most often it is the request's only sealing call.) Boxed: a cipher holds its key schedules
     /// (992 bytes, the software one beside AES-NI's), and inline they would put the
     /// request's store past the allocator's fast sizes.
     first: Option<Box<Cipher>>,
@@ -126,7 +127,7 @@ impl Sealer {
         // built the session's cipher already, it is built here on the stack, not boxed
         // and kept.
         let SessionCipher {
-            key,
+            key: session_key,
             first,
             storage_key,
             ..
@@ -135,7 +136,7 @@ impl Sealer {
         let first = match first {
             Some(first) => &**first,
             None => {
-                built = Cipher::new(&(*key).into());
+                built = Cipher::new(&(*session_key).into());
                 &built
             }
         };
@@ -240,24 +241,28 @@ impl SessionCipher {
         let (mut aad_stack, mut aad_heap) = ([0; SMALL_AAD], Vec::new());
         let aad = aad(&self.storage_key, key, &mut aad_stack, &mut aad_heap);
         let first = Self::first(&mut self.first, &self.key);
-        if keys.count() == 1 {
-            return open_with(first, aad, bytes).map(|text| replace(value, text));
-        }
-        // A failed open leaves the bytes garbled: keep a copy for the older secrets.
-        let copy = bytes.to_vec();
         if let Some(text) = open_with(first, aad, bytes) {
             replace(value, text);
             return Some(());
+        }
+        if keys.count() == 1 {
+            return None;
         }
         let id = &self.id;
         let older = self.older.get_or_insert_with(|| {
             let keys = keys.derive_keys(id.as_bytes()).skip(1);
             keys.map(|key| Cipher::new(&key.into())).collect()
         });
-        older.iter().find_map(|cipher| {
-            let mut bytes = copy.clone();
-            open_with(cipher, aad, &mut bytes).map(|text| replace(value, text))
-        })
+        for cipher in older.iter() {
+            // Decoded again for each secret: nothing is assumed of what a failed open
+            // leaves in the buffer.
+            base64url::decode_exact(sealed, bytes)?;
+            if let Some(text) = open_with(cipher, aad, bytes) {
+                replace(value, text);
+                return Some(());
+            }
+        }
+        None
     }
 }
 
@@ -353,7 +358,7 @@ mod over {
 
     /// A store over a store, sealing what goes into it: the [`Sealer`] as a [`SessionStore`],
     /// for the store kit's rule and for tests. (The fairing seals in its
-    /// [`RequestStore`](super::RequestStore), which keeps the session's key between a
+    /// [`RequestStore`](super::RequestStore), which keeps the session's cipher between a
     /// request's calls.)
     pub(crate) struct Sealed {
         store: Arc<dyn SessionStore>,
@@ -673,5 +678,50 @@ mod tests {
         );
         let other = Sealed::new(raw.clone(), keys(&["other"]), true);
         assert_eq!(other.load(&id).await.unwrap().unwrap().get("cart"), None);
+    }
+
+    #[test]
+    fn a_value_sealed_by_the_first_sealing_release_still_opens() {
+        // Sealed by d780b06's code (Aes256Gcm, data-encoding) for this id and secret: the
+        // sealed format, the key's derivation and the associated data are unchanged.
+        const SEALED_BEFORE: &str = "s1:4LLTjIs_cqptLrPtE1vqWlXQ0ExPItllSdM9yzcx7Py4VdZk";
+        let keys = Arc::new(Signer::new(&["golden secret"], label::DATA).unwrap());
+        let sealer = Sealer::new(keys, false);
+        let id = SessionId::from_bytes([7; 24]);
+        let mut cipher = sealer.cipher(&id);
+        let opened = sealer
+            .open_record(&mut cipher, record(&[("cart", SEALED_BEFORE)]))
+            .unwrap();
+        assert_eq!(opened, record(&[("cart", "[\"pear\"]")]));
+        // Bound to its entry and its session.
+        let moved = record(&[("theme", SEALED_BEFORE)]);
+        let opened = sealer.open_record(&mut cipher, moved).unwrap();
+        assert_eq!(opened.get("theme"), None);
+        let other = SessionId::from_bytes([8; 24]);
+        let opened = sealer
+            .open_record(
+                &mut sealer.cipher(&other),
+                record(&[("cart", SEALED_BEFORE)]),
+            )
+            .unwrap();
+        assert_eq!(opened.get("cart"), None);
+    }
+
+    #[rocket::async_test]
+    async fn any_of_three_secrets_opens_what_it_sealed() {
+        let keys = |secrets: &[&str]| Arc::new(Signer::new(secrets, label::DATA).unwrap());
+        let raw = Arc::new(MemoryStore::default());
+        for (at, secret) in ["new", "mid", "old"].into_iter().enumerate() {
+            let id = SessionId::generate();
+            let sealing = Sealed::new(raw.clone(), keys(&[secret]), false);
+            let created = sealing
+                .create(&id, &record(&[("cart", "[1]")]))
+                .await
+                .unwrap();
+            assert_eq!(created, CreateOutcome::Created);
+            let all = Sealed::new(raw.clone(), keys(&["new", "mid", "old"]), false);
+            let loaded = all.load(&id).await.unwrap().unwrap();
+            assert_eq!(loaded.get("cart"), Some("[1]"), "sealed under secret {at}");
+        }
     }
 }
