@@ -555,3 +555,39 @@ async fn creations_at_once_never_pass_the_cap() {
         assert!(files <= 20, "{files} session files over a cap of 20");
     }
 }
+
+#[rocket::async_test]
+async fn a_call_whose_request_stops_waiting_still_runs_to_its_end() {
+    use rocket_server_sessions::store::{Changes, CreateOutcome, SessionRecord, SessionStore};
+
+    let (_dir, store) = fresh_store();
+    // Bounded by `file.timeout`, as the other stores are by theirs.
+    assert_eq!(store.timeout(), Some(SessionConfig::default().file.timeout));
+    let id = SessionId::generate();
+    let mut record = SessionRecord::new(Duration::from_secs(60));
+    record.insert("cart", "[1]");
+    assert_eq!(
+        store.create(&id, &record).await.unwrap(),
+        CreateOutcome::Created
+    );
+
+    // The request's budget is spent at once: its commit is polled once, then dropped.
+    let mut changes = Changes::default();
+    changes.set("cart", "[2]");
+    let mut commit = store.commit(&id, &changes);
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(commit.as_mut().poll(cx))).await;
+    assert!(first.is_pending(), "the commit was still on its way");
+    drop(commit);
+
+    // The commit lands all the same: nothing is left half done.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let loaded = store.load(&id).await.unwrap().unwrap();
+        if loaded.get("cart") == Some("[2]") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the dropped commit never landed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(store.len(), 1);
+}

@@ -72,6 +72,7 @@ pub use values::{SameSitePolicy, Secure};
 /// dir = "sessions"
 /// sweep_interval = 60        # seconds
 /// max_sessions = 100000
+/// timeout = 2                # seconds of file work per request
 ///
 /// [release.sessions]
 /// secure = true
@@ -445,6 +446,7 @@ mod tests {
             "file.dir",
             "file.sweep_interval",
             "file.max_sessions",
+            "file.timeout",
             "colour",
         ];
 

@@ -151,6 +151,16 @@ pub struct FileConfig {
     ///
     /// _Default:_ `100000`
     pub max_sessions: usize,
+    /// Seconds the file store's work for one request may take, all of it together (a load
+    /// and a commit, waiting for a session's lock or for room included), before the
+    /// request is answered `503 Service Unavailable`: a stalled disk or network file
+    /// system holds no request longer. The work itself runs to its end, so a file and the
+    /// store's index never disagree; it may land after the `503`, as a command a Redis
+    /// server received may. Time the request spends elsewhere does not count.
+    ///
+    /// _Default:_ `2`
+    #[serde(with = "seconds")]
+    pub timeout: Duration,
 }
 
 /// Which store keeps sessions: the `sessions.store` key.
@@ -319,6 +329,7 @@ impl Default for FileConfig {
             dir: PathBuf::from("sessions"),
             sweep_interval: Duration::from_secs(60),
             max_sessions: 100_000,
+            timeout: Duration::from_secs(2),
         }
     }
 }

@@ -9,7 +9,7 @@ use super::{SameSitePolicy, Secure, SessionConfig, StoreKind};
 use crate::error::Error;
 use crate::time::MAX_LIFETIME;
 
-/// The longest `redis.timeout` and `sql.timeout`: an hour is already no bound a visitor
+/// The longest `redis.timeout`, `sql.timeout` and `file.timeout`: an hour is already no bound a visitor
 /// would wait for, and past what a clock's `Instant` holds it would not be one at all.
 const MAX_STORE_TIMEOUT: Duration = Duration::from_secs(3600);
 
@@ -194,6 +194,7 @@ impl SessionConfig {
         for (key, timeout) in [
             ("redis.timeout", self.redis.timeout),
             ("sql.timeout", self.sql.timeout),
+            ("file.timeout", self.file.timeout),
         ] {
             if timeout.is_zero() || timeout > MAX_STORE_TIMEOUT {
                 return Err(Error::config(
@@ -507,6 +508,12 @@ mod tests {
         let mut config = base();
         config.redis.timeout = Duration::ZERO;
         cases.push((config, "redis.timeout"));
+        let mut config = base();
+        config.file.timeout = Duration::ZERO;
+        cases.push((config, "file.timeout"));
+        let mut config = base();
+        config.file.timeout = MAX_STORE_TIMEOUT + Duration::from_millis(1);
+        cases.push((config, "file.timeout"));
         let mut config = base();
         config.file.dir = std::path::PathBuf::new();
         cases.push((config, "file.dir"));

@@ -95,6 +95,8 @@ const FILE_FACTOR: u64 = 4;
 pub struct FileStore {
     inner: Arc<Inner>,
     sweeper: Arc<Sweeper>,
+    /// `file.timeout`: each request's budget of store time.
+    timeout: Duration,
 }
 
 struct Inner {
@@ -158,7 +160,11 @@ impl FileStore {
                 0
             })
         });
-        Ok(FileStore { inner, sweeper })
+        Ok(FileStore {
+            inner,
+            sweeper,
+            timeout: config.timeout,
+        })
     }
 
     /// How many sessions the store holds, counting expired ones not yet swept.
@@ -181,11 +187,20 @@ impl FileStore {
         self.inner.sweep().await
     }
 
-    /// The store's state, for a store call: a store opened outside a runtime starts its
-    /// sweep on the first call's, and again on a later call's if that one shut down.
-    fn inner(&self) -> &Inner {
+    /// Runs `call` on the store's state in a task of its own, which runs to its end even
+    /// when the request stops waiting for it (its `file.timeout` spent): a write and the
+    /// index entry that goes with it, or an eviction and the place it makes, are never
+    /// cut in two. A store opened outside a runtime starts its sweep on the first call's,
+    /// and again on a later call's if that one shut down.
+    async fn detached<T, F>(&self, call: impl FnOnce(Arc<Inner>) -> F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
         self.sweeper.ensure_running();
-        &self.inner
+        tokio::spawn(call(self.inner.clone()))
+            .await
+            .map_err(StoreError::unavailable)?
     }
 }
 
@@ -364,9 +379,12 @@ impl SessionStore for FileStore {
     }
 
     async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        let inner = self.inner();
-        let found = inner.live(&id.storage_key()).await?;
-        Ok(found.map(|found| found.record))
+        let key = id.storage_key();
+        self.detached(|inner| async move {
+            let found = inner.live(&key).await?;
+            Ok(found.map(|found| found.record))
+        })
+        .await
     }
 
     async fn create(
@@ -374,67 +392,79 @@ impl SessionStore for FileStore {
         id: &SessionId,
         record: &SessionRecord,
     ) -> Result<CreateOutcome, StoreError> {
-        let inner = self.inner();
-        let _place = inner.reserve(Class::of(record)).await?;
-        let key = id.storage_key();
-        let _lock = inner.lock(&key).await;
-        // A live session is taken; no file, or an unreadable one of ours, is free. Any
-        // other failure may hide a live session: it is the store failing, not a free id.
-        match inner.live(&key).await {
-            Ok(Some(_)) => return Ok(CreateOutcome::Taken),
-            Ok(None) | Err(StoreError::Corrupt(_)) => {}
-            Err(e) => return Err(e),
-        }
+        let (key, record) = (id.storage_key(), record.clone());
+        self.detached(|inner| async move {
+            let _place = inner.reserve(Class::of(&record)).await?;
+            let _lock = inner.lock(&key).await;
+            // A live session is taken; no file, or an unreadable one of ours, is free. Any
+            // other failure may hide a live session: it is the store failing, not a free id.
+            match inner.live(&key).await {
+                Ok(Some(_)) => return Ok(CreateOutcome::Taken),
+                Ok(None) | Err(StoreError::Corrupt(_)) => {}
+                Err(e) => return Err(e),
+            }
 
-        let expires = disk::now().saturating_add(millis(record.ttl()));
-        inner.write(&key, record.clone(), expires).await?;
-        Ok(CreateOutcome::Created)
+            let expires = disk::now().saturating_add(millis(record.ttl()));
+            inner.write(&key, record, expires).await?;
+            Ok(CreateOutcome::Created)
+        })
+        .await
     }
 
     async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
-        let inner = self.inner();
-        let key = id.storage_key();
-        let _lock = inner.lock(&key).await;
-        let Some(Found {
-            mut record,
-            mut expires,
-        }) = inner.live(&key).await?
-        else {
-            return Ok(CommitOutcome::Gone);
-        };
+        let (key, changes) = (id.storage_key(), changes.clone());
+        self.detached(|inner| async move {
+            let _lock = inner.lock(&key).await;
+            let Some(Found {
+                mut record,
+                mut expires,
+            }) = inner.live(&key).await?
+            else {
+                return Ok(CommitOutcome::Gone);
+            };
 
-        record.apply(changes);
-        if let Some(ttl) = changes.ttl() {
-            expires = disk::now().saturating_add(millis(ttl));
-        }
-        inner.write(&key, record, expires).await?;
-        Ok(CommitOutcome::Applied)
+            record.apply(&changes);
+            if let Some(ttl) = changes.ttl() {
+                expires = disk::now().saturating_add(millis(ttl));
+            }
+            inner.write(&key, record, expires).await?;
+            Ok(CommitOutcome::Applied)
+        })
+        .await
     }
 
     async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        let inner = self.inner();
         let key = id.storage_key();
-        let _lock = inner.lock(&key).await;
-        let (dir, name, limit) = (inner.dir.clone(), disk::file_name(&key), inner.limit);
-        let record = blocking(move || dir.touch(&name, limit))
-            .await?
-            .map_err(store_error)?;
-        if let Some(record) = &record {
-            if let Some(standing) = inner.index().get_mut(&key) {
-                standing.expires = disk::now().saturating_add(millis(record.ttl()));
+        self.detached(|inner| async move {
+            let _lock = inner.lock(&key).await;
+            let (dir, name, limit) = (inner.dir.clone(), disk::file_name(&key), inner.limit);
+            let record = blocking(move || dir.touch(&name, limit))
+                .await?
+                .map_err(store_error)?;
+            if let Some(record) = &record {
+                if let Some(standing) = inner.index().get_mut(&key) {
+                    standing.expires = disk::now().saturating_add(millis(record.ttl()));
+                }
             }
-        }
-        Ok(record)
+            Ok(record)
+        })
+        .await
     }
 
     async fn delete(&self, id: &SessionId) -> Result<DeleteOutcome, StoreError> {
-        let inner = self.inner();
         let key = id.storage_key();
-        let _lock = inner.lock(&key).await;
-        Ok(match inner.remove(&key).await? {
-            true => DeleteOutcome::Deleted,
-            false => DeleteOutcome::Absent,
+        self.detached(|inner| async move {
+            let _lock = inner.lock(&key).await;
+            Ok(match inner.remove(&key).await? {
+                true => DeleteOutcome::Deleted,
+                false => DeleteOutcome::Absent,
+            })
         })
+        .await
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        Some(self.timeout)
     }
 }
 
