@@ -115,7 +115,7 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Unavailable`, at once, with [`StoreError::Timeout`]. Only time inside the calls
     /// counts, not the handler's. `None`, the default: no bound but the store's own.
     ///
-    /// The Redis and SQL stores answer their `timeout` setting; a store of your own that
+    /// The Redis, SQL and file stores answer their `timeout` setting; a store of your own that
     /// bounds its calls should answer its bound, or a request of several calls may wait
     /// that bound several times over.
     ///

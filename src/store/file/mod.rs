@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex as SyncMutex, MutexGuard as SyncGuard, PoisonError};
 use std::time::Duration;
 
 use rocket::log::private as log;
-use tokio::sync::{Mutex, MutexGuard, Notify};
+use tokio::sync::{Mutex, MutexGuard, Notify, Semaphore};
 
 use super::evict::Class;
 use super::sweep::Sweeper;
@@ -76,6 +76,10 @@ const FILE_FACTOR: u64 = 4;
 /// - **Swept.** Expired sessions are absent on read and removed every `sweep_interval`,
 ///   with temporary files a crash left behind. The sweep touches only file names the
 ///   store makes.
+/// - **Bounded in time.** A request waits `file.timeout` at most for its file work, then
+///   answers `503`. A write the request stops waiting for runs to its end in a task of its
+///   own, so the files and the index never disagree; at most 1024 such calls are in
+///   flight, and past that a call fails at once (a stalled disk piles up no more work).
 ///
 /// One application instance per directory: for several, use Redis. Unix only.
 ///
@@ -97,7 +101,13 @@ pub struct FileStore {
     sweeper: Arc<Sweeper>,
     /// `file.timeout`: each request's budget of store time.
     timeout: Duration,
+    /// Places for the calls in flight, whose tasks outlive a request that stops waiting:
+    /// against a stalled disk, they stop piling up at [`IN_FLIGHT`].
+    in_flight: Arc<Semaphore>,
 }
+
+/// The most file store calls in flight at once.
+const IN_FLIGHT: usize = 1024;
 
 struct Inner {
     dir: Arc<Dir>,
@@ -164,6 +174,7 @@ impl FileStore {
             inner,
             sweeper,
             timeout: config.timeout,
+            in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
         })
     }
 
@@ -187,20 +198,36 @@ impl FileStore {
         self.inner.sweep().await
     }
 
-    /// Runs `call` on the store's state in a task of its own, which runs to its end even
-    /// when the request stops waiting for it (its `file.timeout` spent): a write and the
-    /// index entry that goes with it, or an eviction and the place it makes, are never
-    /// cut in two. A store opened outside a runtime starts its sweep on the first call's,
-    /// and again on a later call's if that one shut down.
+    /// Runs `call`, which writes, on the store's state in a task of its own, which runs
+    /// to its end even when the request stops waiting for it (its `file.timeout` spent): a
+    /// write and the index entry that goes with it, or an eviction and the place it
+    /// makes, are never cut in two. With [`IN_FLIGHT`] calls on their way already (a
+    /// stalled disk), it fails at once.
     async fn detached<T, F>(&self, call: impl FnOnce(Arc<Inner>) -> F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
     {
+        let inner = self.inner();
+        let place = self.in_flight.clone().try_acquire_owned().map_err(|_| {
+            StoreError::unavailable(format!(
+                "{IN_FLIGHT} file store calls are still on their way: the disk is not answering"
+            ))
+        })?;
+        let call = call(inner);
+        tokio::spawn(async move {
+            let _place = place;
+            call.await
+        })
+        .await
+        .map_err(StoreError::unavailable)?
+    }
+
+    /// The store's state, for a store call: a store opened outside a runtime starts its
+    /// sweep on the first call's, and again on a later call's if that one shut down.
+    fn inner(&self) -> Arc<Inner> {
         self.sweeper.ensure_running();
-        tokio::spawn(call(self.inner.clone()))
-            .await
-            .map_err(StoreError::unavailable)?
+        self.inner.clone()
     }
 }
 
@@ -379,12 +406,9 @@ impl SessionStore for FileStore {
     }
 
     async fn load(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        let key = id.storage_key();
-        self.detached(|inner| async move {
-            let found = inner.live(&key).await?;
-            Ok(found.map(|found| found.record))
-        })
-        .await
+        // A read changes nothing: it needs no task of its own.
+        let found = self.inner().live(&id.storage_key()).await?;
+        Ok(found.map(|found| found.record))
     }
 
     async fn create(
@@ -474,5 +498,50 @@ impl std::fmt::Debug for FileStore {
             .field("dir", &self.inner.dir.path())
             .field("max_sessions", &self.inner.cap)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SessionConfig;
+
+    #[rocket::async_test]
+    async fn with_every_place_for_calls_taken_a_write_fails_at_once_and_a_read_still_answers() {
+        let mut config = SessionConfig::default();
+        config.file.dir =
+            std::env::temp_dir().join(format!("rss-flight-{}", SessionId::generate()));
+        let store = FileStore::open(&config.file, config.max_session_size).unwrap();
+        let id = SessionId::generate();
+        let mut record = SessionRecord::new(Duration::from_secs(60));
+        record.insert("cart", "[1]");
+        assert_eq!(
+            store.create(&id, &record).await.unwrap(),
+            CreateOutcome::Created
+        );
+
+        // As if a stalled disk held every call in flight.
+        let held = store
+            .in_flight
+            .clone()
+            .try_acquire_many_owned(IN_FLIGHT as u32)
+            .unwrap();
+        let mut changes = Changes::default();
+        changes.set("cart", "[2]");
+        let refused = store.commit(&id, &changes).await;
+        assert!(
+            matches!(refused, Err(StoreError::Unavailable(_))),
+            "{refused:?}"
+        );
+        assert!(store.delete(&id).await.is_err());
+        assert_eq!(store.load(&id).await.unwrap(), Some(record.clone()));
+
+        // Once they land, calls go through again.
+        drop(held);
+        assert_eq!(
+            store.commit(&id, &changes).await.unwrap(),
+            CommitOutcome::Applied
+        );
+        let _ = std::fs::remove_dir_all(&config.file.dir);
     }
 }
