@@ -29,16 +29,11 @@ WRITE=${1:-}
 # postgres_bin, as_user, spawn_postgres.
 source scripts/postgres.sh
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-missing=()
-for tool in wrk:wrk redis-server:redis-server redis-cli:redis-tools curl:curl taskset:util-linux; do
-  command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
-done
-[ -n "$(postgres_bin initdb)" ] || missing+=(postgresql)
-if [ ${#missing[@]} -gt 0 ]; then
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+source scripts/packages.sh
+postgres=()
+[ -n "$(postgres_bin initdb)" ] || postgres=(postgresql)
+install_missing wrk:wrk redis-server:redis-server redis-cli:redis-tools curl:curl \
+  taskset:util-linux -- "${postgres[@]}"
 
 echo "building (release)..." >&2
 for bench in load load-sqlite; do

@@ -42,16 +42,9 @@ SECRET_KEY=hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk=
 WRITE=${1:-}
 case $WRITE in "" | --write) ;; *) echo "usage: bash scripts/callgrind.sh [--write]" >&2; exit 2 ;; esac
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-missing=()
-for tool in valgrind:valgrind wrk:wrk redis-server:redis-server redis-cli:redis-tools curl:curl \
-  taskset:util-linux python3:python3; do
-  command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+source scripts/packages.sh
+install_missing valgrind:valgrind wrk:wrk redis-server:redis-server redis-cli:redis-tools \
+  curl:curl taskset:util-linux python3:python3
 
 echo "building (release)..." >&2
 CARGO_TARGET_DIR=$LOAD_TARGET cargo build --release --quiet --manifest-path benches/load/Cargo.toml \

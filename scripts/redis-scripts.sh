@@ -23,16 +23,9 @@ PORT=${SCRIPTS_REDIS_PORT:-6411}
 REQUESTS=${SCRIPTS_REQUESTS:-100000}
 RUNS=${SCRIPTS_RUNS:-3}
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-missing=()
-for tool in redis-server:redis-server redis-cli:redis-tools redis-benchmark:redis-tools \
-  taskset:util-linux python3:python3; do
-  command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+source scripts/packages.sh
+install_missing redis-server:redis-server redis-cli:redis-tools redis-benchmark:redis-tools \
+  taskset:util-linux python3:python3
 
 work=$(mktemp -d)
 stop() {

@@ -25,22 +25,16 @@ POSTGRES_PORT=${POSTGRES_PORT:-6393}
 MARIADB_PORT=${MARIADB_PORT:-6394}
 REDIS_PASSWORD=test-password
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+# as_root, install_missing.
+source scripts/packages.sh
 
 install_packages() {
-  local missing=()
-  command -v redis-server >/dev/null || missing+=(redis-server)
-  command -v redis-cli >/dev/null || missing+=(redis-tools)
-  command -v openssl >/dev/null || missing+=(openssl)
-  [ -x /usr/bin/chromium ] || missing+=(chromium)
-  [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
-  [ -n "$(postgres_bin initdb)" ] || missing+=(postgresql)
-  command -v mariadbd >/dev/null || missing+=(mariadb-server)
-  if [ ${#missing[@]} -gt 0 ]; then
-    echo "installing ${missing[*]}"
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-  fi
+  local other=()
+  [ -x /usr/bin/chromium ] || other+=(chromium)
+  [ -x /usr/bin/chromedriver ] || other+=(chromium-driver)
+  [ -n "$(postgres_bin initdb)" ] || other+=(postgresql)
+  install_missing redis-server:redis-server redis-cli:redis-tools openssl:openssl \
+    mariadbd:mariadb-server -- "${other[@]}"
 }
 
 # postgres_bin, as_user, spawn_postgres.
