@@ -167,11 +167,11 @@ mod tests {
         // Every length around the stack buffer's edges, appended after text already there.
         for len in (0..=200).chain([287, 288, 289, 1000]) {
             let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
-            let mut ours = String::from("s1:");
+            let mut ours = String::from("s2:");
             encode_append(&bytes, &mut ours);
             assert_eq!(
                 ours,
-                format!("s1:{}", BASE64URL_NOPAD.encode(&bytes)),
+                format!("s2:{}", BASE64URL_NOPAD.encode(&bytes)),
                 "{len}"
             );
             assert_eq!(ours.len(), 3 + encoded_len(len));

@@ -371,7 +371,7 @@ mod sealing_tests {
         let (outcome, _) = request.create(&id, record.clone()).await.unwrap();
         assert_eq!(outcome, CreateOutcome::Created);
         let at_rest = file.load(&id).await.unwrap().unwrap();
-        assert!(at_rest.get("cart").unwrap().starts_with("s1:"));
+        assert!(at_rest.get("cart").unwrap().starts_with("s2:"));
         assert_eq!(request.load(&id).await.unwrap(), Some(record.clone()));
 
         // A second request offers the same id: taken, and its record comes back as given,

@@ -7,9 +7,10 @@
 //! id (its storage key), so a dump of the store opens nothing without the sessions' ids
 //! (their cookies), and a session's key needs its id and the secrets together. (A user's
 //! list keeps its sessions' ids sealed under the secret: SECURITY.md, "Data at rest", says
-//! which sessions a dump together with the secrets opens.) The record's storage key and the
-//! entry's name are the associated data: a value moved to another entry or another
-//! session's record fails to open.
+//! which sessions a dump together with the secrets opens.) The key binds a value to its
+//! record: the record's storage key is the hash of the very id the key is derived from, so
+//! a value moved to another session's record is under another key and fails to open. The
+//! entry's name is the associated data: a value moved to another entry fails too.
 //!
 //! Entry names stay readable. They are the application's constants (`cart`, `$user`),
 //! and the stores count signed-in sessions by the presence of `$user` and `$index` (the
@@ -17,14 +18,17 @@
 //! keeps "a stranger only displaces strangers" true without a key. What they hold, the
 //! user's name included, is sealed.
 //!
-//! A sealed value is the text `s1:` and the URL-safe base64 of its 12-byte nonce, drawn at
+//! A sealed value is the text `s2:` and the URL-safe base64 of its 12-byte nonce, drawn at
 //! random for each write, the ciphertext and its 16-byte tag. Each session has a key of its
-//! own, so a nonce repeats under one key only after billions of writes to one session. No JSON text starts
-//! with `s`, so a value written before sealing (plain JSON) is told apart: it is accepted
-//! while [`accept_unsealed`](crate::config::SessionConfig::accept_unsealed) is on, and the
-//! request that loads it seals every entry at its commit; otherwise it is dropped. A value
-//! that does not open (changed, truncated, moved, or sealed under a secret now gone) is
-//! treated as absent and logged at `warn`, never an error.
+//! own, so a nonce repeats under one key only after billions of writes to one session.
+//! Values sealed by the first sealing releases start `s1:` and also carry the record's
+//! storage key in their associated data (the storage key, a zero byte, the name): they
+//! still open, and their entry is sealed as `s2:` when it is next written. No JSON text
+//! starts with `s`, so a value written before sealing (plain JSON) is told apart: it is
+//! accepted while [`accept_unsealed`](crate::config::SessionConfig::accept_unsealed) is on,
+//! and the request that loads it seals every entry at its commit; otherwise it is dropped.
+//! A value that does not open (changed, truncated, moved, or sealed under a secret now
+//! gone) is treated as absent and logged at `warn`, never an error.
 
 use std::sync::Arc;
 
@@ -46,18 +50,21 @@ use crate::record::{Changes, SessionRecord};
 /// decryption schedule, which GCM never uses.
 type Cipher = AesGcm<Aes256Enc, U12>;
 
-/// What starts a sealed value.
-const SEALED: &str = "s1:";
+/// What starts a sealed value: its associated data is the entry's name.
+const SEALED: &str = "s2:";
+/// What starts a value sealed by the first sealing releases: its associated data is the
+/// record's storage key, a zero byte and the entry's name.
+const SEALED_V1: &str = "s1:";
 /// The nonce's length: GCM's 96 bits, drawn at random under a key per session.
 const NONCE_BYTES: usize = 12;
 /// The tag's length.
 const TAG_BYTES: usize = 16;
 /// The longest sealed value (nonce, ciphertext and tag) sealed and opened on the stack.
 const SMALL_SEALED: usize = 512;
-/// The length of the associated data before the entry's name: the storage key's bytes and
-/// a zero byte.
+/// The length of an `s1:` value's associated data before the entry's name: the storage
+/// key's bytes and a zero byte.
 const AAD_PREFIX: usize = 32 + 1;
-/// The longest associated data built on the stack: entry names up to 31 bytes.
+/// The longest `s1:` associated data built on the stack: entry names up to 31 bytes.
 const SMALL_AAD: usize = 64;
 
 /// Seals and opens the values of sessions under the secrets' `sealed-data` keys: see the
@@ -86,9 +93,9 @@ pub(crate) struct SessionCipher {
     /// The other secrets' ciphers, derived the first time a value does not open under
     /// `first`.
     older: Option<Vec<Cipher>>,
-    /// The SHA-256 of the id (the bytes of its storage key): what the associated data of
-    /// every value starts with.
-    storage_key: [u8; 32],
+    /// The SHA-256 of the id (the bytes of its storage key), hashed the first time an
+    /// `s1:` value is opened: what its associated data starts with.
+    storage_key: Option<[u8; 32]>,
 }
 
 impl Sealer {
@@ -114,7 +121,7 @@ impl Sealer {
             key,
             first: None,
             older: None,
-            storage_key: id.storage_hash(),
+            storage_key: None,
         }
     }
 
@@ -129,7 +136,6 @@ impl Sealer {
         let SessionCipher {
             key: session_key,
             first,
-            storage_key,
             ..
         } = cipher;
         let built;
@@ -141,7 +147,7 @@ impl Sealer {
             }
         };
         for (key, value) in record.values_mut() {
-            *value = seal(first, storage_key, key, value);
+            *value = seal(first, key, value);
         }
     }
 
@@ -170,13 +176,11 @@ impl Sealer {
         cipher: &mut SessionCipher,
         mut record: SessionRecord,
     ) -> Result<SessionRecord, StoreError> {
-        let all_clear = record
-            .entries()
-            .all(|(_, value)| !value.starts_with(SEALED));
+        let all_clear = record.entries().all(|(_, value)| !is_sealed(value));
         let accept_clear = self.accept_unsealed && all_clear;
         let (mut tampered, mut unsealed) = (Vec::new(), false);
         for (key, value) in record.values_mut() {
-            let opened = match value.starts_with(SEALED) {
+            let opened = match is_sealed(value) {
                 true => cipher.open(&self.keys, key, value),
                 false if accept_clear => {
                     unsealed = true;
@@ -223,14 +227,17 @@ impl SessionCipher {
     /// `value` of entry `key`, sealed under the first secret.
     fn seal(&mut self, key: &str, value: &str) -> String {
         let first = Self::first(&mut self.first, &self.key);
-        seal(first, &self.storage_key, key, value)
+        seal(first, key, value)
     }
 
     /// Opens `value`, sealed, for entry `key`, under the first secret or any other of
     /// `keys`: in place, in its own allocation (a value opens to fewer bytes than it
     /// takes sealed). `None` when it does not open, `value` then unchanged.
     fn open(&mut self, keys: &Signer, key: &str, value: &mut String) -> Option<()> {
-        let sealed = value.strip_prefix(SEALED)?;
+        let (sealed, v1) = match value.strip_prefix(SEALED) {
+            Some(sealed) => (sealed, false),
+            None => (value.strip_prefix(SEALED_V1)?, true),
+        };
         let len = base64url::decoded_len(sealed.len())?;
         if len < NONCE_BYTES + TAG_BYTES {
             return None;
@@ -239,7 +246,15 @@ impl SessionCipher {
         let bytes = buffer(&mut stack, &mut heap, len);
         base64url::decode_exact(sealed, bytes)?;
         let (mut aad_stack, mut aad_heap) = ([0; SMALL_AAD], Vec::new());
-        let aad = aad(&self.storage_key, key, &mut aad_stack, &mut aad_heap);
+        let aad = match v1 {
+            false => key.as_bytes(),
+            true => {
+                let storage_key = self
+                    .storage_key
+                    .get_or_insert_with(|| self.id.storage_hash());
+                aad_v1(storage_key, key, &mut aad_stack, &mut aad_heap)
+            }
+        };
         let first = Self::first(&mut self.first, &self.key);
         if let Some(text) = open_with(first, aad, bytes) {
             replace(value, text);
@@ -266,8 +281,13 @@ impl SessionCipher {
     }
 }
 
-/// `value` of entry `key` of the record filed under `storage_key`, sealed under `cipher`.
-fn seal(cipher: &Cipher, storage_key: &[u8; 32], key: &str, value: &str) -> String {
+/// Whether `value` is sealed, in either format.
+fn is_sealed(value: &str) -> bool {
+    value.starts_with(SEALED) || value.starts_with(SEALED_V1)
+}
+
+/// `value` of entry `key`, sealed under `cipher` (its session's).
+fn seal(cipher: &Cipher, key: &str, value: &str) -> String {
     // Sealed in buffers on the stack when the value is small, as most are: the only
     // allocation is the text returned.
     let len = NONCE_BYTES + value.len() + TAG_BYTES;
@@ -277,12 +297,10 @@ fn seal(cipher: &Cipher, storage_key: &[u8; 32], key: &str, value: &str) -> Stri
     rand::thread_rng().fill_bytes(nonce);
     let (text, tag) = rest.split_at_mut(value.len());
     text.copy_from_slice(value.as_bytes());
-    let (mut aad_stack, mut aad_heap) = ([0; SMALL_AAD], Vec::new());
-    let aad = aad(storage_key, key, &mut aad_stack, &mut aad_heap);
     // Encryption fails only past 64 GiB of plaintext; then, closed: a value that does not
     // open, never the text in the clear.
     let nonce = Nonce::from_slice(nonce);
-    let Ok(sealed_tag) = cipher.encrypt_in_place_detached(nonce, aad, text) else {
+    let Ok(sealed_tag) = cipher.encrypt_in_place_detached(nonce, key.as_bytes(), text) else {
         return SEALED.to_string();
     };
     tag.copy_from_slice(&sealed_tag);
@@ -292,9 +310,10 @@ fn seal(cipher: &Cipher, storage_key: &[u8; 32], key: &str, value: &str) -> Stri
     out
 }
 
-/// The associated data of entry `key` of the record filed under `storage_key`: in
-/// `stack` when it fits, as it does for names up to 31 bytes, or else in `heap`.
-fn aad<'b>(
+/// The associated data of an `s1:` value of entry `key` of the record filed under
+/// `storage_key`: in `stack` when it fits, as it does for names up to 31 bytes, or else in
+/// `heap`.
+fn aad_v1<'b>(
     storage_key: &[u8; 32],
     key: &str,
     stack: &'b mut [u8; SMALL_AAD],
@@ -485,14 +504,8 @@ mod tests {
             assert_eq!(bytes, NONCE_BYTES + size + TAG_BYTES, "{size}");
             assert_eq!(store.load(&id).await.unwrap(), Some(written), "{size}");
         }
-        // Entry names around the longest whose associated data is built on the stack.
-        let longest_on_stack = SMALL_AAD - AAD_PREFIX;
-        for len in [
-            longest_on_stack - 1,
-            longest_on_stack,
-            longest_on_stack + 1,
-            1000,
-        ] {
+        // Short and long entry names, the longest bound to their name too.
+        for len in [1, 31, 1000] {
             let (id, name) = (SessionId::generate(), "n".repeat(len));
             let written = record(&[(&name, "\"value\""), ("cart", "[]")]);
             let created = store.create(&id, &written).await.unwrap();
@@ -508,6 +521,69 @@ mod tests {
             let loaded = store.load(&id).await.unwrap().unwrap();
             assert_eq!(loaded.get("cart"), None, "{len}");
             assert_eq!(loaded.get(&name), Some("\"value\""), "{len}");
+        }
+    }
+
+    /// `value` of entry `key` of session `id` sealed as the first sealing releases wrote it
+    /// (`s1:`, the storage key in the associated data), under `keys`' first secret: the
+    /// golden value below holds it to their code.
+    fn seal_v1(keys: &Signer, id: &SessionId, key: &str, value: &str) -> String {
+        let cipher = Cipher::new(&keys.derive_keys(id.as_bytes()).next().unwrap().into());
+        let nonce = [9; NONCE_BYTES];
+        let mut text = value.as_bytes().to_vec();
+        let (mut stack, mut heap) = ([0; SMALL_AAD], Vec::new());
+        let aad = aad_v1(&id.storage_hash(), key, &mut stack, &mut heap);
+        let tag = cipher
+            .encrypt_in_place_detached(Nonce::from_slice(&nonce), aad, &mut text)
+            .unwrap();
+        let bytes = [&nonce[..], &text, &tag].concat();
+        format!("{SEALED_V1}{}", base64url::encode(&bytes))
+    }
+
+    #[test]
+    fn values_of_the_first_format_open_bound_to_their_name_and_record_whatever_the_name() {
+        let keys = Arc::new(Signer::new(&["first"], label::DATA).unwrap());
+        let sealer = Sealer::new(keys.clone(), false);
+        let (id, other) = (SessionId::generate(), SessionId::generate());
+        // Names around the longest whose associated data is built on the stack.
+        let longest_on_stack = SMALL_AAD - AAD_PREFIX;
+        for len in [
+            0,
+            1,
+            longest_on_stack - 1,
+            longest_on_stack,
+            longest_on_stack + 1,
+            1000,
+        ] {
+            let name = "n".repeat(len);
+            let sealed = seal_v1(&keys, &id, &name, "\"value\"");
+            let opened = sealer
+                .open_record(&mut sealer.cipher(&id), record(&[(&name, &sealed)]))
+                .unwrap();
+            assert_eq!(opened, record(&[(&name, "\"value\"")]), "{len}");
+            let moved = record(&[("elsewhere", &sealed)]);
+            let opened = sealer.open_record(&mut sealer.cipher(&id), moved).unwrap();
+            assert!(opened.is_empty(), "{len}");
+            let moved = record(&[(&name, &sealed)]);
+            let opened = sealer
+                .open_record(&mut sealer.cipher(&other), moved)
+                .unwrap();
+            assert!(opened.is_empty(), "{len}");
+        }
+        // Neither format's value opens relabelled as the other's.
+        let v1 = seal_v1(&keys, &id, "cart", "[1]");
+        let mut v2 = record(&[("cart", "[1]")]);
+        sealer.seal_record(&mut sealer.cipher(&id), &mut v2);
+        let v2 = v2.get("cart").unwrap().to_string();
+        let relabelled = [
+            v1.replacen(SEALED_V1, SEALED, 1),
+            v2.replacen(SEALED, SEALED_V1, 1),
+        ];
+        for value in relabelled {
+            let opened = sealer
+                .open_record(&mut sealer.cipher(&id), record(&[("cart", &value)]))
+                .unwrap();
+            assert!(opened.is_empty(), "{value}");
         }
     }
 
@@ -576,6 +652,8 @@ mod tests {
             ("cart", String::from_utf8(flipped).unwrap()),
             ("cart", cart[..cart.len() - 4].to_string()),
             ("cart", "s1:!!".to_string()),
+            ("cart", "s2:!!".to_string()),
+            ("cart", "s2:".to_string()),
             // Another entry's value, under this entry's name.
             ("cart", theme.clone()),
         ];
@@ -681,30 +759,33 @@ mod tests {
     }
 
     #[test]
-    fn a_value_sealed_by_the_first_sealing_release_still_opens() {
-        // Sealed by d780b06's code (Aes256Gcm, data-encoding) for this id and secret: the
-        // sealed format, the key's derivation and the associated data are unchanged.
-        const SEALED_BEFORE: &str = "s1:4LLTjIs_cqptLrPtE1vqWlXQ0ExPItllSdM9yzcx7Py4VdZk";
+    fn values_sealed_by_earlier_releases_still_open_bound_to_their_entry_and_session() {
+        // Sealed for this id and secret by d780b06's code (`s1:`, Aes256Gcm,
+        // data-encoding), and by the code that introduced `s2:`: the formats, the key's
+        // derivation and the associated data are pinned.
+        const SEALED_BEFORE: [&str; 2] = [
+            "s1:4LLTjIs_cqptLrPtE1vqWlXQ0ExPItllSdM9yzcx7Py4VdZk",
+            "s2:8rjVBhTdT7Rr5IgzdtmF678WxdhoPdfc0bM90Ja1TwOvb3wx",
+        ];
         let keys = Arc::new(Signer::new(&["golden secret"], label::DATA).unwrap());
         let sealer = Sealer::new(keys, false);
         let id = SessionId::from_bytes([7; 24]);
-        let mut cipher = sealer.cipher(&id);
-        let opened = sealer
-            .open_record(&mut cipher, record(&[("cart", SEALED_BEFORE)]))
-            .unwrap();
-        assert_eq!(opened, record(&[("cart", "[\"pear\"]")]));
-        // Bound to its entry and its session.
-        let moved = record(&[("theme", SEALED_BEFORE)]);
-        let opened = sealer.open_record(&mut cipher, moved).unwrap();
-        assert_eq!(opened.get("theme"), None);
         let other = SessionId::from_bytes([8; 24]);
-        let opened = sealer
-            .open_record(
-                &mut sealer.cipher(&other),
-                record(&[("cart", SEALED_BEFORE)]),
-            )
-            .unwrap();
-        assert_eq!(opened.get("cart"), None);
+        for sealed in SEALED_BEFORE {
+            let mut cipher = sealer.cipher(&id);
+            let opened = sealer
+                .open_record(&mut cipher, record(&[("cart", sealed)]))
+                .unwrap();
+            assert_eq!(opened, record(&[("cart", "[\"pear\"]")]), "{sealed}");
+            // Bound to its entry and its session.
+            let moved = record(&[("theme", sealed)]);
+            let opened = sealer.open_record(&mut cipher, moved).unwrap();
+            assert_eq!(opened.get("theme"), None, "{sealed}");
+            let opened = sealer
+                .open_record(&mut sealer.cipher(&other), record(&[("cart", sealed)]))
+                .unwrap();
+            assert_eq!(opened.get("cart"), None, "{sealed}");
+        }
     }
 
     #[rocket::async_test]
