@@ -53,7 +53,7 @@ create=$(redis-cli -p "$PORT" SCRIPT LOAD "$(cat "$work/create.lua")")
 commit=$(redis-cli -p "$PORT" SCRIPT LOAD "$(cat "$work/commit.lua")")
 
 # The /counter example's session: one sealed entry, the default lifetime (one day).
-value="s1:$(printf 'A%.0s' $(seq 52))"
+value="s2:$(printf 'A%.0s' $(seq 52))"
 ttl=86400000
 index() { echo "sess:{ab}:$1"; }
 

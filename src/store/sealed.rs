@@ -10,7 +10,8 @@
 //! which sessions a dump together with the secrets opens.) The key binds a value to its
 //! record: the record's storage key is the hash of the very id the key is derived from, so
 //! a value moved to another session's record is under another key and fails to open. The
-//! entry's name is the associated data: a value moved to another entry fails too.
+//! entry's name, closed by a `0xff` byte, is the associated data: a value moved to another
+//! entry fails too.
 //!
 //! Entry names stay readable. They are the application's constants (`cart`, `$user`),
 //! and the stores count signed-in sessions by the presence of `$user` and `$index` (the
@@ -23,7 +24,9 @@
 //! own, so a nonce repeats under one key only after billions of writes to one session.
 //! Values sealed by the first sealing releases start `s1:` and also carry the record's
 //! storage key in their associated data (the storage key, a zero byte, the name): they
-//! still open, and their entry is sealed as `s2:` when it is next written. No JSON text
+//! still open, and their entry is sealed as `s2:` when it is next written. No UTF-8 name
+//! holds the `0xff` byte, so the two formats' associated data never match, and a value
+//! relabelled from one format to the other does not open. No JSON text
 //! starts with `s`, so a value written before sealing (plain JSON) is told apart: it is
 //! accepted while [`accept_unsealed`](crate::config::SessionConfig::accept_unsealed) is on,
 //! and the request that loads it seals every entry at its commit; otherwise it is dropped.
@@ -61,10 +64,16 @@ const NONCE_BYTES: usize = 12;
 const TAG_BYTES: usize = 16;
 /// The longest sealed value (nonce, ciphertext and tag) sealed and opened on the stack.
 const SMALL_SEALED: usize = 512;
+/// What ends an `s2:` value's associated data, after the entry's name: a byte no UTF-8
+/// text holds, so that no `s1:` associated data (which ends in the name, or in its zero
+/// byte when the name is empty) is ever the same bytes, and a value relabelled from one
+/// format to the other does not open.
+const AAD_END: u8 = 0xff;
 /// The length of an `s1:` value's associated data before the entry's name: the storage
 /// key's bytes and a zero byte.
 const AAD_PREFIX: usize = 32 + 1;
-/// The longest `s1:` associated data built on the stack: entry names up to 31 bytes.
+/// The longest associated data built on the stack: entry names up to 63 bytes (`s2:`),
+/// or 31 (`s1:`).
 const SMALL_AAD: usize = 64;
 
 /// Seals and opens the values of sessions under the secrets' `sealed-data` keys: see the
@@ -246,15 +255,15 @@ impl SessionCipher {
         let bytes = buffer(&mut stack, &mut heap, len);
         base64url::decode_exact(sealed, bytes)?;
         let (mut aad_stack, mut aad_heap) = ([0; SMALL_AAD], Vec::new());
-        let aad = match v1 {
-            false => key.as_bytes(),
-            true => {
-                let storage_key = self
+        let storage_key = match v1 {
+            false => None,
+            true => Some(
+                &*self
                     .storage_key
-                    .get_or_insert_with(|| self.id.storage_hash());
-                aad_v1(storage_key, key, &mut aad_stack, &mut aad_heap)
-            }
+                    .get_or_insert_with(|| self.id.storage_hash()),
+            ),
         };
+        let aad = aad(storage_key, key, &mut aad_stack, &mut aad_heap);
         let first = Self::first(&mut self.first, &self.key);
         if let Some(text) = open_with(first, aad, bytes) {
             replace(value, text);
@@ -297,10 +306,12 @@ fn seal(cipher: &Cipher, key: &str, value: &str) -> String {
     rand::thread_rng().fill_bytes(nonce);
     let (text, tag) = rest.split_at_mut(value.len());
     text.copy_from_slice(value.as_bytes());
+    let (mut aad_stack, mut aad_heap) = ([0; SMALL_AAD], Vec::new());
+    let aad = aad(None, key, &mut aad_stack, &mut aad_heap);
     // Encryption fails only past 64 GiB of plaintext; then, closed: a value that does not
     // open, never the text in the clear.
     let nonce = Nonce::from_slice(nonce);
-    let Ok(sealed_tag) = cipher.encrypt_in_place_detached(nonce, key.as_bytes(), text) else {
+    let Ok(sealed_tag) = cipher.encrypt_in_place_detached(nonce, aad, text) else {
         return SEALED.to_string();
     };
     tag.copy_from_slice(&sealed_tag);
@@ -310,21 +321,34 @@ fn seal(cipher: &Cipher, key: &str, value: &str) -> String {
     out
 }
 
-/// The associated data of an `s1:` value of entry `key` of the record filed under
-/// `storage_key`: in `stack` when it fits, as it does for names up to 31 bytes, or else in
+/// The associated data of the value of entry `key`: for `s2:`, the name and
+/// [`AAD_END`]; for `s1:`, the record's `storage_key`, a zero byte and the name. In
+/// `stack` when it fits, as it does for names up to 63 bytes (31 for `s1:`), or else in
 /// `heap`.
-fn aad_v1<'b>(
-    storage_key: &[u8; 32],
+fn aad<'b>(
+    storage_key: Option<&[u8; 32]>,
     key: &str,
     stack: &'b mut [u8; SMALL_AAD],
     heap: &'b mut Vec<u8>,
 ) -> &'b [u8] {
-    let aad = buffer(stack, heap, AAD_PREFIX + key.len());
-    let (prefix, name) = aad.split_at_mut(AAD_PREFIX);
-    prefix[..32].copy_from_slice(storage_key);
-    prefix[32] = 0;
-    name.copy_from_slice(key.as_bytes());
-    aad
+    let name = key.as_bytes();
+    match storage_key {
+        None => {
+            let aad = buffer(stack, heap, name.len() + 1);
+            let (start, end) = aad.split_at_mut(name.len());
+            start.copy_from_slice(name);
+            end[0] = AAD_END;
+            aad
+        }
+        Some(storage_key) => {
+            let aad = buffer(stack, heap, AAD_PREFIX + name.len());
+            let (prefix, rest) = aad.split_at_mut(AAD_PREFIX);
+            prefix[..32].copy_from_slice(storage_key);
+            prefix[32] = 0;
+            rest.copy_from_slice(name);
+            aad
+        }
+    }
 }
 
 /// `value` replaced by `text`, in its own allocation when it is large enough.
@@ -504,8 +528,16 @@ mod tests {
             assert_eq!(bytes, NONCE_BYTES + size + TAG_BYTES, "{size}");
             assert_eq!(store.load(&id).await.unwrap(), Some(written), "{size}");
         }
-        // Short and long entry names, the longest bound to their name too.
-        for len in [1, 31, 1000] {
+        // Entry names around the longest whose associated data is built on the stack.
+        let longest_on_stack = SMALL_AAD - 1;
+        for len in [
+            0,
+            1,
+            longest_on_stack - 1,
+            longest_on_stack,
+            longest_on_stack + 1,
+            1000,
+        ] {
             let (id, name) = (SessionId::generate(), "n".repeat(len));
             let written = record(&[(&name, "\"value\""), ("cart", "[]")]);
             let created = store.create(&id, &written).await.unwrap();
@@ -531,10 +563,10 @@ mod tests {
         let cipher = Cipher::new(&keys.derive_keys(id.as_bytes()).next().unwrap().into());
         let nonce = [9; NONCE_BYTES];
         let mut text = value.as_bytes().to_vec();
-        let (mut stack, mut heap) = ([0; SMALL_AAD], Vec::new());
-        let aad = aad_v1(&id.storage_hash(), key, &mut stack, &mut heap);
+        // Built here, not by `aad`: the format as it was written.
+        let aad = [&id.storage_hash()[..], &[0], key.as_bytes()].concat();
         let tag = cipher
-            .encrypt_in_place_detached(Nonce::from_slice(&nonce), aad, &mut text)
+            .encrypt_in_place_detached(Nonce::from_slice(&nonce), &aad, &mut text)
             .unwrap();
         let bytes = [&nonce[..], &text, &tag].concat();
         format!("{SEALED_V1}{}", base64url::encode(&bytes))
@@ -570,7 +602,14 @@ mod tests {
                 .unwrap();
             assert!(opened.is_empty(), "{len}");
         }
-        // Neither format's value opens relabelled as the other's.
+        // Neither format's value opens relabelled as the other's, under its name or under
+        // the name that spells the other format's associated data. (This id's storage key
+        // is UTF-8, so that name is one an entry can have: a reviewer searched for it.)
+        let id = SessionId::from_bytes([
+            1, 0, 0, 0, 0, 0, 0, 0, 116, 210, 81, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ]);
+        let spelled = [&id.storage_hash()[..], &[0], b"cart"].concat();
+        let spelled = String::from_utf8(spelled).unwrap();
         let v1 = seal_v1(&keys, &id, "cart", "[1]");
         let mut v2 = record(&[("cart", "[1]")]);
         sealer.seal_record(&mut sealer.cipher(&id), &mut v2);
@@ -580,11 +619,19 @@ mod tests {
             v2.replacen(SEALED, SEALED_V1, 1),
         ];
         for value in relabelled {
-            let opened = sealer
-                .open_record(&mut sealer.cipher(&id), record(&[("cart", &value)]))
-                .unwrap();
-            assert!(opened.is_empty(), "{value}");
+            for name in ["cart", &spelled] {
+                let opened = sealer
+                    .open_record(&mut sealer.cipher(&id), record(&[(name, &value)]))
+                    .unwrap();
+                assert!(opened.is_empty(), "{value} as {name:?}");
+            }
         }
+        // A value in the clear beside `s1:` ones is refused as beside `s2:` ones, even
+        // while values from before sealing are accepted.
+        let sealer = Sealer::new(keys.clone(), true);
+        let planted = record(&[("cart", &v1), ("$user", "\"mallory\"")]);
+        let opened = sealer.open_record(&mut sealer.cipher(&id), planted);
+        assert!(matches!(opened, Err(StoreError::Corrupt(_))), "{opened:?}");
     }
 
     #[rocket::async_test]
@@ -765,7 +812,7 @@ mod tests {
         // derivation and the associated data are pinned.
         const SEALED_BEFORE: [&str; 2] = [
             "s1:4LLTjIs_cqptLrPtE1vqWlXQ0ExPItllSdM9yzcx7Py4VdZk",
-            "s2:8rjVBhTdT7Rr5IgzdtmF678WxdhoPdfc0bM90Ja1TwOvb3wx",
+            "s2:iUmhMzclwslotIrq4hFC7KWFRQgMRB8L6bZEKv8r0B3bnm17",
         ];
         let keys = Arc::new(Signer::new(&["golden secret"], label::DATA).unwrap());
         let sealer = Sealer::new(keys, false);
