@@ -155,8 +155,9 @@ pub struct FileConfig {
     /// and a commit, waiting for a session's lock or for room included), before the
     /// request is answered `503 Service Unavailable`: a stalled disk or network file
     /// system holds no request longer. The work itself runs to its end, so a file and the
-    /// store's index never disagree; it may land after the `503`, as a command a Redis
-    /// server received may. Time the request spends elsewhere does not count.
+    /// store's index never disagree; a change may land after the `503`, as a command a
+    /// Redis server received may, but a new session does not (nobody holds its cookie).
+    /// Time the request spends elsewhere does not count.
     ///
     /// _Default:_ `2`
     #[serde(with = "seconds")]

@@ -79,7 +79,9 @@ const FILE_FACTOR: u64 = 4;
 /// - **Bounded in time.** A request waits `file.timeout` at most for its file work, then
 ///   answers `503`. A write the request stops waiting for runs to its end in a task of its
 ///   own, so the files and the index never disagree; at most 1024 such calls are in
-///   flight, and past that a call fails at once (a stalled disk piles up no more work).
+///   flight, and past that a call fails at once (a stalled disk piles up no more work). A
+///   creation whose request stopped waiting lands nothing: its task checks before it
+///   takes room and before it writes.
 ///
 /// One application instance per directory: for several, use Redis. Unix only.
 ///
@@ -417,22 +419,43 @@ impl SessionStore for FileStore {
         record: &SessionRecord,
     ) -> Result<CreateOutcome, StoreError> {
         let (key, record) = (id.storage_key(), record.clone());
-        self.detached(|inner| async move {
-            let _place = inner.reserve(Class::of(&record)).await?;
-            let _lock = inner.lock(&key).await;
-            // A live session is taken; no file, or an unreadable one of ours, is free. Any
-            // other failure may hide a live session: it is the store failing, not a free id.
-            match inner.live(&key).await {
-                Ok(Some(_)) => return Ok(CreateOutcome::Taken),
-                Ok(None) | Err(StoreError::Corrupt(_)) => {}
-                Err(e) => return Err(e),
-            }
+        // A creation whose request stopped waiting (its `file.timeout` spent on a stalled
+        // disk, the request answered `503` without a cookie) would land for nobody: taking
+        // a place, evicting strangers for it, and for a sign-in holding a signed-in place
+        // off its user's list. Its task checks that the request still waits before it
+        // takes room and again before it writes.
+        let waiting = Arc::new(());
+        let caller = Arc::downgrade(&waiting);
+        let created = self
+            .detached(|inner| async move {
+                let abandoned = || {
+                    let gone = caller.strong_count() == 0;
+                    gone.then(|| StoreError::unavailable("the creation's request stopped waiting"))
+                };
+                if let Some(e) = abandoned() {
+                    return Err(e);
+                }
+                let _place = inner.reserve(Class::of(&record)).await?;
+                let _lock = inner.lock(&key).await;
+                // A live session is taken; no file, or an unreadable one of ours, is free.
+                // Any other failure may hide a live session: it is the store failing, not
+                // a free id.
+                match inner.live(&key).await {
+                    Ok(Some(_)) => return Ok(CreateOutcome::Taken),
+                    Ok(None) | Err(StoreError::Corrupt(_)) => {}
+                    Err(e) => return Err(e),
+                }
+                if let Some(e) = abandoned() {
+                    return Err(e);
+                }
 
-            let expires = disk::now().saturating_add(millis(record.ttl()));
-            inner.write(&key, record, expires).await?;
-            Ok(CreateOutcome::Created)
-        })
-        .await
+                let expires = disk::now().saturating_add(millis(record.ttl()));
+                inner.write(&key, record, expires).await?;
+                Ok(CreateOutcome::Created)
+            })
+            .await;
+        drop(waiting);
+        created
     }
 
     async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
@@ -542,6 +565,45 @@ mod tests {
             store.commit(&id, &changes).await.unwrap(),
             CommitOutcome::Applied
         );
+        let _ = std::fs::remove_dir_all(&config.file.dir);
+    }
+
+    // One thread: the creation's task cannot run before the test has polled it once.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_creation_whose_request_stopped_waiting_lands_nothing_and_gives_its_place_back() {
+        let mut config = SessionConfig::default();
+        config.file.dir =
+            std::env::temp_dir().join(format!("rss-abandoned-{}", SessionId::generate()));
+        let store = FileStore::open(&config.file, config.max_session_size).unwrap();
+        let id = SessionId::generate();
+        let mut record = SessionRecord::new(Duration::from_secs(60));
+        record.insert("cart", "[1]");
+
+        // The request's budget is spent at once: its creation is polled once, then dropped.
+        let mut create = store.create(&id, &record);
+        let first =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(create.as_mut().poll(cx))).await;
+        assert!(first.is_pending(), "the creation was still on its way");
+        drop(create);
+
+        // Its task ends without writing, and gives its place for calls back.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while store.in_flight.available_permits() < IN_FLIGHT {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the abandoned creation never ended"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(store.load(&id).await.unwrap(), None);
+        assert_eq!(store.len(), 0);
+
+        // A creation whose request waits lands as always.
+        assert_eq!(
+            store.create(&id, &record).await.unwrap(),
+            CreateOutcome::Created
+        );
+        assert_eq!(store.load(&id).await.unwrap(), Some(record));
         let _ = std::fs::remove_dir_all(&config.file.dir);
     }
 }
