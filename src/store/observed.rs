@@ -199,14 +199,23 @@ impl RequestStore {
         id: &SessionId,
         mut record: SessionRecord,
     ) -> Result<(CreateOutcome, SessionRecord), StoreError> {
-        self.sealing(id, |sealer, cipher| sealer.seal_record(cipher, &mut record));
-        let outcome = self
-            .call("create", self.store.inner().create(id, &record))
-            .await?;
+        let outcome = self.create_sealed(id, &mut record).await?;
         if let (CreateOutcome::Taken, Some(sealer)) = (&outcome, self.store.sealer.as_deref()) {
             record = self.with_cipher(sealer, id, |cipher| sealer.open_record(cipher, record))?;
         }
         Ok((outcome, record))
+    }
+
+    /// Creates session `id` with `record`, which a store that seals at rest seals in
+    /// place first (and leaves sealed).
+    async fn create_sealed(
+        &self,
+        id: &SessionId,
+        record: &mut SessionRecord,
+    ) -> Result<CreateOutcome, StoreError> {
+        self.sealing(id, |sealer, cipher| sealer.seal_record(cipher, record));
+        self.call("create", self.store.inner().create(id, record))
+            .await
     }
 
     /// Commits `changes`, owned: a store that seals at rest seals them in place.
@@ -251,8 +260,8 @@ impl SessionStore for RequestStore {
                 .call("create", self.store.inner().create(id, record))
                 .await;
         }
-        let (outcome, _) = RequestStore::create(self, id, record.clone()).await?;
-        Ok(outcome)
+        // Left sealed: a taken id's record is not opened again only to be dropped.
+        self.create_sealed(id, &mut record.clone()).await
     }
 
     async fn commit(&self, id: &SessionId, changes: &Changes) -> Result<CommitOutcome, StoreError> {
