@@ -45,8 +45,10 @@ EOF
 
 taskset -c 0 redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no \
   --dir "$work" --logfile "$work/redis.log" --daemonize yes
-for _ in $(seq 100); do
+# Polled every 0.1 s until it answers, for 10 s at most.
+for try in $(seq 101); do
   redis-cli -p "$PORT" ping >/dev/null 2>&1 && break
+  if [ "$try" = 101 ]; then echo "redis-server did not answer in 10 s: $work/redis.log" >&2; exit 1; fi
   sleep 0.1
 done
 create=$(redis-cli -p "$PORT" SCRIPT LOAD "$(cat "$work/create.lua")")

@@ -526,18 +526,26 @@ impl std::fmt::Debug for FileStore {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
     use crate::config::SessionConfig;
 
-    #[rocket::async_test]
-    async fn with_every_place_for_calls_taken_a_write_fails_at_once_and_a_read_still_answers() {
+    /// A store in a fresh directory (to remove at the end), and a session's id and
+    /// one-entry record to put in it.
+    fn fresh() -> (FileStore, PathBuf, SessionId, SessionRecord) {
         let mut config = SessionConfig::default();
         config.file.dir =
-            std::env::temp_dir().join(format!("rss-flight-{}", SessionId::generate()));
+            std::env::temp_dir().join(format!("rss-file-unit-{}", SessionId::generate()));
         let store = FileStore::open(&config.file, config.max_session_size).unwrap();
-        let id = SessionId::generate();
         let mut record = SessionRecord::new(Duration::from_secs(60));
         record.insert("cart", "[1]");
+        (store, config.file.dir, SessionId::generate(), record)
+    }
+
+    #[rocket::async_test]
+    async fn with_every_place_for_calls_taken_a_write_fails_at_once_and_a_read_still_answers() {
+        let (store, dir, id, record) = fresh();
         assert_eq!(
             store.create(&id, &record).await.unwrap(),
             CreateOutcome::Created
@@ -565,19 +573,13 @@ mod tests {
             store.commit(&id, &changes).await.unwrap(),
             CommitOutcome::Applied
         );
-        let _ = std::fs::remove_dir_all(&config.file.dir);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     // One thread: the creation's task cannot run before the test has polled it once.
     #[tokio::test(flavor = "current_thread")]
     async fn a_creation_whose_request_stopped_waiting_lands_nothing_and_gives_its_place_back() {
-        let mut config = SessionConfig::default();
-        config.file.dir =
-            std::env::temp_dir().join(format!("rss-abandoned-{}", SessionId::generate()));
-        let store = FileStore::open(&config.file, config.max_session_size).unwrap();
-        let id = SessionId::generate();
-        let mut record = SessionRecord::new(Duration::from_secs(60));
-        record.insert("cart", "[1]");
+        let (store, dir, id, record) = fresh();
 
         // The request's budget is spent at once: its creation is polled once, then dropped.
         let mut create = store.create(&id, &record);
@@ -604,6 +606,6 @@ mod tests {
             CreateOutcome::Created
         );
         assert_eq!(store.load(&id).await.unwrap(), Some(record));
-        let _ = std::fs::remove_dir_all(&config.file.dir);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
