@@ -167,12 +167,50 @@ fn cookie_values<'a>(req: &'a Request<'_>, name: &'a str) -> impl Iterator<Item 
         .get("Cookie")
         .flat_map(|header| header.split(';'))
         .filter_map(move |pair| {
-            let (key, value) = pair.trim().split_once('=')?;
-            let value = value.trim();
-            let value = value
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(value);
-            (key.trim() == name).then_some(value)
+            // The name first, so another cookie is passed over at its first differing
+            // byte. A valid name (`SessionConfig::validate`) holds no `=` or space.
+            let value = pair
+                .trim_start()
+                .strip_prefix(name)?
+                .trim_start()
+                .strip_prefix('=')?
+                .trim();
+            let unquoted = value.strip_prefix('"').and_then(|v| v.strip_suffix('"'));
+            Some(unquoted.unwrap_or(value))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rocket::http::Header;
+    use rocket::local::blocking::Client;
+
+    #[test]
+    fn cookie_values_are_those_of_the_exact_name_in_order() {
+        let client = Client::untracked(rocket::build()).unwrap();
+        let values = |headers: &[&str]| -> Vec<String> {
+            let mut req = client.get("/");
+            for header in headers {
+                req.add_header(Header::new("Cookie", header.to_string()));
+            }
+            let req = req.inner();
+            cookie_values(req, "rocket.sid").map(String::from).collect()
+        };
+
+        assert_eq!(values(&["a=1; rocket.sid=X; b=2"]), ["X"]);
+        assert_eq!(values(&["  rocket.sid = \"Y\" ;c=3"]), ["Y"]);
+        assert_eq!(values(&["rocket.sid==v"]), ["=v"]);
+        assert_eq!(values(&["rocket.sid=\"half"]), ["\"half"]);
+        assert_eq!(values(&["rocket.sid=1", "x=2; rocket.sid=2"]), ["1", "2"]);
+        for other in [
+            "rocket.sidX=Z",
+            "xrocket.sid=Z",
+            "rocket.sid",
+            "rocket.si=d",
+            "",
+        ] {
+            assert!(values(&[other]).is_empty(), "{other}");
+        }
+    }
 }
