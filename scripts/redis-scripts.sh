@@ -8,6 +8,8 @@
 # A benchmark, not a test: CI never runs it.
 #
 #   bash scripts/redis-scripts.sh    # prints each script's usec_per_call, one line a run
+#   SCRIPTS_SOURCE=<(git show REV:src/store/redis/scripts.rs) bash scripts/redis-scripts.sh
+#                                    # the scripts of another revision, to compare
 #
 # How: the scripts as the store sends them (the prelude and the body, read from
 # src/store/redis/scripts.rs), loaded into a redis-server of the script's own (loopback,
@@ -22,6 +24,7 @@ cd "$(dirname "$0")/.."
 PORT=${SCRIPTS_REDIS_PORT:-6411}
 REQUESTS=${SCRIPTS_REQUESTS:-100000}
 RUNS=${SCRIPTS_RUNS:-3}
+SOURCE=${SCRIPTS_SOURCE:-src/store/redis/scripts.rs}
 
 source scripts/packages.sh
 install_missing redis-server:redis-server redis-cli:redis-tools redis-benchmark:redis-tools \
@@ -34,9 +37,9 @@ stop() {
 }
 trap stop EXIT
 
-python3 - "$work" <<'EOF'
+python3 - "$work" "$SOURCE" <<'EOF'
 import re, sys
-source = open("src/store/redis/scripts.rs").read()
+source = open(sys.argv[2]).read()
 def script(name):
     return re.search(r'pub\(super\) const ' + name + r': &str = r"(.*?)";\n', source, re.S).group(1)
 for name in ("CREATE", "COMMIT"):
