@@ -12,6 +12,7 @@ LABELS = {
     "bare": "bare Rocket 0.5 (private-cookie counter)",
     "ours-memory": "rocket_server_sessions, memory",
     "ours-redis": "rocket_server_sessions, Redis",
+    "ours-redis-one": "rocket_server_sessions, Redis, `redis.connections = 1`",
     "flex-memory": "rocket_flex_session 0.2, memory",
     "flex-redis": "rocket_flex_session 0.2, Redis (fred)",
     "ours-million": "rocket_server_sessions, memory, 1M sessions held",
@@ -29,7 +30,7 @@ SCENARIOS = {
     "counter_before_sweep": "/counter, 1M sessions about to expire",
     "counter_during_sweep": "/counter, while 1M expired sessions are swept",
 }
-COLORS = {"bare": "#888888", "ours-memory": "#1f77b4", "ours-redis": "#17becf",
+COLORS = {"bare": "#888888", "ours-memory": "#1f77b4", "ours-redis": "#17becf", "ours-redis-one": "#9edae5",
           "flex-memory": "#ff7f0e", "flex-redis": "#d62728", "ours-million": "#2ca02c", "store-memory": "#9467bd",
           "ours-postgres": "#393b79", "ours-sqlite": "#6b6ecf", "flex-postgres": "#8c564b"}
 
