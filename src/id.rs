@@ -269,6 +269,15 @@ impl Signer {
         value
     }
 
+    /// Whether `value` has a length that a value of [`sign`](Signer::sign) or of
+    /// [`sign_with`](Signer::sign_with) with at most `max_extra` bytes of extra text can
+    /// have: what a caller checks before it spends an HMAC on the value.
+    pub(crate) fn may_verify(value: &str, max_extra: usize) -> bool {
+        let len = value.len();
+        len == COOKIE_VALUE_CHARS
+            || (COOKIE_VALUE_CHARS + 2..=COOKIE_VALUE_CHARS + 1 + max_extra).contains(&len)
+    }
+
     /// The id in a cookie value [`sign_with`](Signer::sign_with) wrote, and its extra text
     /// (empty for one [`sign`](Signer::sign) wrote), if the value is well formed, its extra
     /// text at most `max_extra` bytes of URL-safe characters, and signed by any secret.

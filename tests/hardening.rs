@@ -7,6 +7,9 @@ use common::*;
 use rocket::http::{Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket_server_sessions::{config::MemoryConfig, store::MemoryStore, Sessions};
+use std::time::{Duration, Instant};
+use tokio::io::BufReader;
+use tokio::net::TcpStream;
 
 /// How many anonymous visits each flood sends: bounded, on Rocket's local client.
 const FLOOD: usize = 2_000;
@@ -168,6 +171,89 @@ async fn a_valid_session_cookie_wins_over_junk_of_the_same_name() {
             "{header}"
         );
     }
+}
+
+/// Junk that cannot be one of our cookies costs no check and counts toward no cap: a
+/// request stuffed with it still finds the valid cookie behind.
+#[rocket::async_test]
+async fn junk_of_every_length_never_hides_a_valid_cookie_behind_it() {
+    let client = untracked(Sessions::builder()).await;
+    let alice = log_in_as(&client, "alice").await;
+    let valid = format!("rocket.sid={}", alice.value());
+    // Well formed in length, but signed by no one: these do count, up to the cap.
+    let forged = format!("rocket.sid={}", "A".repeat(alice.value().len()));
+    for header in [
+        format!("{}{valid}", "rocket.sid=x; ".repeat(50)),
+        format!("{}{valid}", format!("{forged}; ").repeat(7)),
+    ] {
+        let response = client
+            .get("/whoami")
+            .header(Header::new("Cookie", header.clone()))
+            .dispatch()
+            .await;
+        assert_eq!(
+            response.into_string().await.as_deref(),
+            Some("alice"),
+            "{header}"
+        );
+    }
+}
+
+/// Reproduction (attacker review, 2026-12-07): Rocket's cookie jar percent-decodes
+/// names, so a `__Host%2Dsid` cookie, which a sibling subdomain may set, was read as
+/// `__Host-sid` when the request carried no cookie of that literal name: the visitor
+/// was signed in to the attacker's account. Over real HTTP, since Rocket's local client
+/// fills the jar without parsing a header.
+#[rocket::async_test]
+async fn a_percent_encoded_cookie_name_is_not_ours() {
+    let port = free_port();
+    let figment = figment()
+        .merge(("port", port))
+        .merge(("address", "127.0.0.1"))
+        .merge(("sessions.cookie_name", "__Host-sid"));
+    let rocket = rocket_with(figment, Some(Sessions::fairing()))
+        .ignite()
+        .await
+        .expect("the app ignites");
+    let shutdown = rocket.shutdown();
+    tokio::spawn(rocket.launch());
+    let get = |path: &'static str, cookie: Option<String>| async move {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let stream = loop {
+            match TcpStream::connect(("127.0.0.1", port)).await {
+                Ok(stream) => break stream,
+                Err(e) => assert!(Instant::now() < deadline, "the server never listened: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let cookie = cookie
+            .map(|c| format!("Cookie: {c}\r\n"))
+            .unwrap_or_default();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{cookie}\r\n");
+        let mut stream = BufReader::new(stream);
+        let exchange = http1::exchange(&mut stream, &request);
+        tokio::time::timeout(Duration::from_secs(10), exchange)
+            .await
+            .unwrap_or_else(|_| panic!("GET {path} hung"))
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    };
+
+    let login = get("/login/mallory", None).await;
+    let pair = login.set_cookie("__Host-sid").expect("a session cookie");
+    let value = pair.split_once('=').expect("name=value").1.to_string();
+    let literal = get("/whoami", Some(format!("__Host-sid={value}"))).await;
+    assert_eq!(literal.body, "mallory");
+    let encoded_value = value.replace('.', "%2E");
+    for cookie in [
+        format!("__Host%2Dsid={value}"),
+        format!("%5F_Host-sid={value}"),
+        format!("__Host-si%64={value}"),
+        format!("__Host%2Dsid={encoded_value}"),
+    ] {
+        let answer = get("/whoami", Some(cookie.clone())).await;
+        assert_ne!(answer.body, "mallory", "{cookie}");
+    }
+    shutdown.notify();
 }
 
 /// The answer to cookie tossing: a `__Host-` cookie, which no other site may set.

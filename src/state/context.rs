@@ -9,7 +9,7 @@ use rocket::request::Request;
 use super::cookie::CookieWriter;
 use crate::config::SessionConfig;
 use crate::ended::{Stamp, MAX_STAMP_CHARS};
-use crate::id::SessionId;
+use crate::id::{SessionId, Signer};
 use crate::keys::Keys;
 use crate::store::Observed;
 
@@ -81,30 +81,36 @@ impl Context {
     }
 
     /// The request's cookies of our name that verify. When a request carries several (one
-    /// tossed in by a sibling subdomain, say), junk never shadows a valid one, and a
-    /// caller can prefer the session the store still holds. Only the first
-    /// [`MAX_COOKIES`] are read, so a request stuffed with cookies costs no more than that.
-    /// A cookie that verifies as neither a session's nor a pending id never reaches the
-    /// store.
+    /// tossed in by a sibling subdomain, say), junk does not shadow a valid one, and a
+    /// caller can prefer the session the store still holds. A value that cannot be one of
+    /// our cookies (by its length) is passed over unchecked; of the others, only the
+    /// first [`MAX_COOKIES`] are checked, so a request stuffed with cookies costs no more
+    /// than that. (More tossed cookies than that can hide ours: a `__Host-` name, which
+    /// no other site may set, is the answer to tossing.) A cookie that verifies as
+    /// neither a session's nor a pending id never reaches the store.
     pub(crate) fn cookies_of(&self, req: &Request<'_>) -> Cookies {
         let name = self.config.cookie_name.as_str();
         let mut cookies = Cookies::default();
-        let mut seen = false;
-        let mut verify = |value: &str| {
-            seen = true;
-            match self.keys.session.verify_with(value, MAX_STAMP_CHARS) {
-                Some((id, stamp)) => cookies.push((id, Stamp::parse(stamp))),
-                None if cookies.pending.is_none() => {
-                    cookies.pending = self.keys.pending.verify(value);
-                }
-                None => {}
+        let mut verify = |value: &str| match self.keys.session.verify_with(value, MAX_STAMP_CHARS) {
+            Some((id, stamp)) => cookies.push((id, Stamp::parse(stamp))),
+            None if cookies.pending.is_none() => {
+                cookies.pending = self.keys.pending.verify(value);
             }
+            None => {}
         };
-        let mut in_headers = cookie_values(req, name).take(MAX_COOKIES).peekable();
-        if in_headers.peek().is_some() {
-            in_headers.for_each(&mut verify);
+        let mut seen = false;
+        // Looked up once: a header name is hashed for each lookup.
+        let mut headers = req.headers().get("Cookie").peekable();
+        if headers.peek().is_some() {
+            let plausible = cookie_values(headers, name)
+                .inspect(|_| seen = true)
+                .filter(|value| Signer::may_verify(value, MAX_STAMP_CHARS));
+            plausible.take(MAX_COOKIES).for_each(&mut verify);
         } else if let Some(cookie) = req.cookies().get(name) {
-            // Rocket's local client puts cookies in the jar alone, without a header.
+            // Rocket's local client puts cookies in the jar alone, without a header. Only
+            // then: the jar percent-decodes names, so that a tossed `__Host%2Dsid` would
+            // pass there for a `__Host-sid` no other site may set.
+            seen = true;
             verify(cookie.value());
         }
 
@@ -122,8 +128,9 @@ pub(crate) fn max_size(config: &SessionConfig) -> usize {
     usize::try_from(config.max_session_size.as_u64()).unwrap_or(usize::MAX)
 }
 
-/// How many cookies of our name a request's are read: more is no browser's doing.
-pub(crate) const MAX_COOKIES: usize = 4;
+/// How many cookies of our name, each of a length ours can have, a request's are checked
+/// against the secrets (two HMACs each at most).
+pub(crate) const MAX_COOKIES: usize = 8;
 
 /// The cookies of our name a request carried that verify, in order.
 #[derive(Default)]
@@ -161,10 +168,13 @@ impl Cookies {
     }
 }
 
-/// The values of every cookie named `name` in the request's `Cookie` headers, in order.
-fn cookie_values<'a>(req: &'a Request<'_>, name: &'a str) -> impl Iterator<Item = &'a str> {
-    req.headers()
-        .get("Cookie")
+/// The values of every cookie named `name` in `headers`, a request's `Cookie` headers, in
+/// order.
+fn cookie_values<'a>(
+    headers: impl Iterator<Item = &'a str>,
+    name: &'a str,
+) -> impl Iterator<Item = &'a str> {
+    headers
         .flat_map(|header| header.split(';'))
         .filter_map(move |pair| {
             // The name first, so another cookie is passed over at its first differing
@@ -195,7 +205,10 @@ mod tests {
                 req.add_header(Header::new("Cookie", header.to_string()));
             }
             let req = req.inner();
-            cookie_values(req, "rocket.sid").map(String::from).collect()
+            let headers = req.headers().get("Cookie");
+            cookie_values(headers, "rocket.sid")
+                .map(String::from)
+                .collect()
         };
 
         assert_eq!(values(&["a=1; rocket.sid=X; b=2"]), ["X"]);
