@@ -75,7 +75,8 @@ async fn context(rocket: &Rocket<Build>, sessions: &Sessions) -> Result<Context,
     }
     config.validate()?;
     if let Some(name) = config.sql.database.clone() {
-        named_database(&mut config, rocket.figment(), &name)?;
+        let own_max = figment.contains("sql.max_connections");
+        named_database(&mut config, rocket.figment(), &name, own_max)?;
     }
 
     let keys = crate::state::keys(&config, rocket.figment(), debug)?;
@@ -94,8 +95,14 @@ async fn context(rocket: &Rocket<Build>, sessions: &Sessions) -> Result<Context,
 }
 
 /// Fills `config.sql` from `databases.<name>`, the settings of the `rocket_db_pools`
-/// database `name`: its `url`, and its `max_connections` unless `sessions.sql` sets them.
-fn named_database(config: &mut SessionConfig, figment: &Figment, name: &str) -> Result<(), Error> {
+/// database `name`: its `url`, and its `max_connections` unless `sessions.sql` sets its
+/// own (`own_max`).
+fn named_database(
+    config: &mut SessionConfig,
+    figment: &Figment,
+    name: &str,
+    own_max: bool,
+) -> Result<(), Error> {
     let database = figment.focus(&format!("databases.{name}"));
     let url: String = database.extract_inner("url").map_err(|_| {
         Error::config(
@@ -104,7 +111,7 @@ fn named_database(config: &mut SessionConfig, figment: &Figment, name: &str) -> 
         )
     })?;
     config.sql.url.get_or_insert(url);
-    if let Ok(max) = database.extract_inner::<u32>("max_connections") {
+    if let (false, Ok(max)) = (own_max, database.extract_inner::<u32>("max_connections")) {
         config.sql.max_connections = max;
     }
     Ok(())
@@ -339,6 +346,26 @@ mod tests {
                 "{key}"
             );
         }
+    }
+
+    #[test]
+    fn a_named_database_gives_its_url_and_pool_size_unless_sessions_sets_its_own() {
+        let root = Figment::from(("databases.app.url", "sqlite://app.db"))
+            .merge(("databases.app.max_connections", 3));
+        let named = |own: Option<u32>| {
+            let mut config = SessionConfig::default();
+            if let Some(max) = own {
+                config.sql.max_connections = max;
+            }
+            named_database(&mut config, &root, "app", own.is_some()).unwrap();
+            (config.sql.url.unwrap(), config.sql.max_connections)
+        };
+        assert_eq!(named(None), ("sqlite://app.db".to_string(), 3));
+        assert_eq!(named(Some(7)), ("sqlite://app.db".to_string(), 7));
+
+        let mut config = SessionConfig::default();
+        let missing = named_database(&mut config, &root, "other", false);
+        assert!(matches!(missing, Err(Error::Config { key, .. }) if key == "sql.database"));
     }
 
     #[test]
