@@ -134,8 +134,9 @@ pub struct SessionConfig {
     #[serde(with = "optional_seconds")]
     pub idle_timeout: Option<Duration>,
     /// The longest a session may live in all, in seconds (fractions allowed), counted from
-    /// its creation, or from log-in when [`AuthSession::login`](crate::AuthSession::login) or
-    /// [`SessionHandle::regenerate`](crate::SessionHandle::regenerate) moves it to a new id.
+    /// its creation, or from log-in when [`AuthSession::login`](crate::AuthSession::login)
+    /// moves it to a new id ([`SessionHandle::regenerate`](crate::SessionHandle::regenerate)
+    /// alone carries the count over).
     /// `max_age` is then the idle lifetime: activity (with `rolling`), a touch or
     /// [`SessionHandle::set_max_age`](crate::SessionHandle::set_max_age) extends it, but
     /// never past this deadline. The session keeps its creation time in the store, so the
@@ -172,7 +173,8 @@ pub struct SessionConfig {
     /// # Performance
     ///
     /// A store command on every request that carries a session cookie, including those
-    /// whose handler takes no session guard.
+    /// whose handler takes no session guard; with `touch_after`, only when the last refresh
+    /// is that old, and none for a request whose handler takes no session guard.
     ///
     /// _Default:_ `false`
     pub rolling: bool,
@@ -447,6 +449,14 @@ mod tests {
             "file.sweep_interval",
             "file.max_sessions",
             "file.timeout",
+            "sql.url",
+            "sql.database",
+            "sql.table",
+            "sql.create_table",
+            "sql.max_connections",
+            "sql.timeout",
+            "sql.sweep_interval",
+            "sql.max_sessions",
             "colour",
         ];
 

@@ -24,7 +24,10 @@ use super::seconds;
 #[non_exhaustive]
 pub struct MemoryConfig {
     /// The most sessions kept at once. When full, a new session evicts expired sessions
-    /// first, then those closest to expiry (an eighth of the room at once).
+    /// first, then the anonymous sessions closest to expiry (an eighth of a shard's share
+    /// at once; the store has a shard per 4096 sessions of the cap, 1 to 128). A stranger
+    /// never evicts a signed-in session: a store full of them refuses a new stranger's
+    /// session (`503`). A sign-in evicts the signed-in sessions closest to expiry.
     ///
     /// # Performance
     ///
@@ -95,8 +98,10 @@ pub struct RedisConfig {
     /// The most sessions the store keeps. Sessions are spread over 256 groups of keys
     /// (one hash tag each, so a Redis Cluster spreads them over its nodes), each keeping
     /// a 256th of this, rounded up. When a group is full, a new session drops the
-    /// group's expired sessions, then evicts its anonymous sessions closest to expiry;
-    /// logged-in sessions go only when no anonymous one is left.
+    /// group's expired sessions, then evicts its anonymous sessions closest to expiry; a
+    /// group full of signed-in sessions refuses a stranger's. Signed-in sessions are
+    /// capped store-wide, not per group: a sign-in past the cap evicts the signed-in
+    /// sessions closest to expiry.
     ///
     /// # Security
     ///
@@ -141,8 +146,10 @@ pub struct FileConfig {
     #[serde(with = "seconds")]
     pub sweep_interval: Duration,
     /// The most sessions the directory holds. When full, a new session removes the
-    /// expired ones, then the anonymous sessions closest to expiry; logged-in sessions
-    /// go only when no anonymous one is left.
+    /// expired ones, then the anonymous sessions closest to expiry (a 64th of the cap at
+    /// once). A stranger never removes a signed-in session: a directory full of them
+    /// refuses a new stranger's session (`503`); a sign-in removes the signed-in sessions
+    /// closest to expiry.
     ///
     /// # Security
     ///
@@ -236,15 +243,16 @@ pub struct SqlConfig {
     /// _Default:_ unset: `database` or a URL is needed
     pub url: Option<String>,
     /// The name of a `rocket_db_pools` database of the application, whose settings under
-    /// `databases.<name>` (`url`, `max_connections`, `connect_timeout`) the store connects
-    /// with, in place of `url`. The store opens a pool of its own there; to share the
+    /// `databases.<name>` (`url`, and `max_connections` for the store's pool) the store
+    /// connects with, in place of `url`. The store opens a pool of its own there; to share the
     /// application's pool itself, give it to the store in code
     /// ([`SessionsBuilder::store_with`](crate::SessionsBuilder::store_with) and
     /// `SqlStore::with_pool`).
     ///
     /// _Default:_ unset
     pub database: Option<String>,
-    /// The table that holds the sessions: letters, digits and `_`, as in `"sessions"`.
+    /// The table that holds the sessions: letters, digits and `_`, not starting with a
+    /// digit, as in `"sessions"`.
     ///
     /// _Default:_ `"sessions"`
     pub table: String,
@@ -273,8 +281,10 @@ pub struct SqlConfig {
     pub sweep_interval: Duration,
     /// The most sessions the table holds. Every sweep, and whenever the store's count of
     /// its own creations since reaches it, the anonymous sessions closest to expiry are
-    /// deleted to bring it under; logged-in sessions go only when no anonymous one is
-    /// left.
+    /// deleted to bring it under (a 64th of the cap at once for a creation). A stranger
+    /// never deletes a signed-in session: a table full of them refuses a new stranger's
+    /// session (`503`), and a sweep deletes anonymous sessions alone. A sign-in deletes
+    /// the signed-in sessions closest to expiry.
     ///
     /// _Default:_ `1000000`
     pub max_sessions: usize,
