@@ -184,11 +184,18 @@ impl SessionConfig {
             return Err(Error::config("memory.max_sessions", "must be at least 1"));
         }
 
-        if self.memory.sweep_interval.is_zero() {
-            return Err(Error::config(
-                "memory.sweep_interval",
-                "must be more than 0 seconds",
-            ));
+        for (key, every) in [
+            ("memory.sweep_interval", self.memory.sweep_interval),
+            ("sql.sweep_interval", self.sql.sweep_interval),
+            ("file.sweep_interval", self.file.sweep_interval),
+        ] {
+            // A sweep rarer than the longest session lives is a slip of units.
+            if every.is_zero() || every > MAX_LIFETIME {
+                return Err(Error::config(
+                    key,
+                    "must be more than 0 seconds and at most 34560000 (400 days)",
+                ));
+            }
         }
 
         for (key, timeout) in [
@@ -242,11 +249,6 @@ impl SessionConfig {
                 "a SQL store needs its database: set `url` (\"postgres://...\", \"sqlite://...\", \"mysql://...\") or `database` (a rocket_db_pools database's name)",
             ));
         }
-        for (key, zero) in [("sql.sweep_interval", self.sql.sweep_interval.is_zero())] {
-            if zero {
-                return Err(Error::config(key, "must be more than 0 seconds"));
-            }
-        }
         if self.sql.max_connections == 0 {
             return Err(Error::config("sql.max_connections", "must be at least 1"));
         }
@@ -260,13 +262,6 @@ impl SessionConfig {
 
         if self.file.max_sessions == 0 {
             return Err(Error::config("file.max_sessions", "must be at least 1"));
-        }
-
-        if self.file.sweep_interval.is_zero() {
-            return Err(Error::config(
-                "file.sweep_interval",
-                "must be more than 0 seconds",
-            ));
         }
 
         Ok(())
@@ -288,6 +283,15 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         SessionConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn the_longest_sweep_intervals_are_valid() {
+        let mut config = SessionConfig::default();
+        config.memory.sweep_interval = MAX_LIFETIME;
+        config.sql.sweep_interval = MAX_LIFETIME;
+        config.file.sweep_interval = MAX_LIFETIME;
+        config.validate().unwrap();
     }
 
     #[test]
@@ -517,9 +521,22 @@ mod tests {
         let mut config = base();
         config.file.dir = std::path::PathBuf::new();
         cases.push((config, "file.dir"));
-        let mut config = base();
-        config.file.sweep_interval = Duration::ZERO;
-        cases.push((config, "file.sweep_interval"));
+        // Zero, and longer than any session lives.
+        for every in [
+            Duration::ZERO,
+            MAX_LIFETIME + Duration::from_secs(1),
+            Duration::from_secs(u64::MAX),
+        ] {
+            let mut config = base();
+            config.memory.sweep_interval = every;
+            cases.push((config, "memory.sweep_interval"));
+            let mut config = base();
+            config.sql.sweep_interval = every;
+            cases.push((config, "sql.sweep_interval"));
+            let mut config = base();
+            config.file.sweep_interval = every;
+            cases.push((config, "file.sweep_interval"));
+        }
         for max_age in [
             Duration::from_micros(400),
             MAX_LIFETIME + Duration::from_secs(1),
