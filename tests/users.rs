@@ -679,3 +679,30 @@ async fn a_log_in_between_a_list_extension_and_its_record_keeps_the_list_as_long
         "the list is kept {kept:?}"
     );
 }
+
+/// A copy of a revoked device's cookie (a thief's) never brings its id back: a request
+/// with it starts a session under a fresh id, so the device's own next request still
+/// finds its session revoked, and shares nothing with the thief's.
+#[rocket::async_test]
+async fn a_revoked_sessions_id_never_serves_a_new_session() {
+    let client = untracked(Sessions::builder()).await;
+    let laptop = log_in_as(&client, "alice").await;
+    let tablet = log_in_as(&client, "alice").await;
+    let stolen = tablet.clone();
+    assert_eq!(on(&client, true, "/logout/others", &laptop).await, "1");
+
+    let response = client
+        .get("/counter")
+        .cookie(stolen.clone())
+        .dispatch()
+        .await;
+    let id = |cookie: &Cookie<'_>| cookie.value().split('.').next().unwrap().to_string();
+    let thiefs = session_cookie(&response).expect("a new session");
+    assert_ne!(
+        id(&thiefs),
+        id(&stolen),
+        "a session stored under the revoked id"
+    );
+    assert_eq!(on(&client, false, "/count", &tablet).await, "0");
+    assert_eq!(on(&client, false, "/ended", &tablet).await, "Some(Revoked)");
+}

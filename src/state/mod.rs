@@ -85,7 +85,7 @@ impl Slot {
                     state.found(id, record);
                     break;
                 }
-                Ok(None) => state.gone(stamp),
+                Ok(None) => state.gone(&id, stamp),
                 Err(StoreError::Corrupt(e)) => {
                     log::warn!("session record is corrupt ({e}); starting a fresh session");
                     state.retire(id);

@@ -30,7 +30,8 @@ pub(crate) struct State {
     /// The user logged in to `discard`, whose list of sessions it leaves at commit.
     pub(super) discard_user: Option<String>,
     /// The id a new session is stored under: the id the cookie carried (pending, or a
-    /// gone session's), else one generated when first asked for (else at commit).
+    /// gone anonymous session's), else one generated when first asked for (else at
+    /// commit).
     pub(super) new_id: Option<SessionId>,
     /// The session's entries as this request sees them (the store's, plus its changes).
     pub(super) record: SessionRecord,
@@ -73,7 +74,7 @@ impl State {
         now: u64,
     ) -> Self {
         // A new session takes the id the browser already has (a pending id, or a gone
-        // session's), so that a token bound to it stays valid and no cookie of a newer
+        // anonymous session's: see `gone`), so that a token bound to it stays valid and no cookie of a newer
         // session is overwritten; the store refuses it if that id is live.
         let new_id = incoming.id().cloned();
         State {
@@ -118,9 +119,16 @@ impl State {
         outlived(record, self.absolute_timeout, self.now)
     }
 
-    /// The store no longer holds the session a cookie named: its `stamp`, a signed-in
-    /// session's, tells why, unless an earlier cookie's already did.
-    pub(super) fn gone(&mut self, stamp: Option<Stamp>) {
+    /// The store no longer holds session `id`, which a cookie named: its `stamp`, a
+    /// signed-in session's, tells why, unless an earlier cookie's already did.
+    ///
+    /// A signed-in session's id is never given to a new session: a copy of its cookie
+    /// (a thief's, of a device since signed out) would start one the device then shares,
+    /// and the device would never learn it was signed out.
+    pub(super) fn gone(&mut self, id: &SessionId, stamp: Option<Stamp>) {
+        if stamp.is_some() && self.new_id.as_ref() == Some(id) {
+            self.new_id = None;
+        }
         if self.ended.is_none() {
             self.ended = stamp.map(|stamp| stamp.ended(self.now));
         }

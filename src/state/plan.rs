@@ -733,15 +733,42 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn a_new_session_takes_a_gone_strangers_id_never_a_signed_in_ones() {
+        let id = SessionId::generate();
+        let written = |mut s: State| {
+            s.put("cart", "[1]".into()).unwrap();
+            let Plan::Create { id, .. } = s.plan(&config()) else {
+                panic!("not created");
+            };
+            id
+        };
+        let mut s = state(Incoming::Session(id.clone()), None);
+        s.gone(&id, None);
+        assert_eq!(
+            written(s),
+            Some(id.clone()),
+            "a stranger's, for its pages at once"
+        );
+        let mut s = state(Incoming::Session(id.clone()), None);
+        s.gone(&id, Some(Stamp::new(NOW + 1_000_000, Cause::Inactivity)));
+        assert_eq!(
+            written(s),
+            None,
+            "a fresh id, never the signed-in session's"
+        );
+    }
+
+    #[test]
     fn a_gone_signed_in_session_tells_why_it_ended_and_a_live_one_clears_it() {
         let stamp = Stamp::new(NOW - 1_000_000, Cause::Inactivity);
         let mut s = state(Incoming::Nothing, None);
-        s.gone(None);
+        let gone = SessionId::generate();
+        s.gone(&gone, None);
         assert_eq!(s.ended, None, "a stranger's cookie tells nothing");
-        s.gone(Some(stamp));
+        s.gone(&gone, Some(stamp));
         assert_eq!(s.ended, Some(Ended::Inactivity));
         // The first cookie's reason stands; a later one's does not replace it.
-        s.gone(Some(Stamp::new(NOW + 1_000_000, Cause::Inactivity)));
+        s.gone(&gone, Some(Stamp::new(NOW + 1_000_000, Cause::Inactivity)));
         assert_eq!(s.ended, Some(Ended::Inactivity));
         // A live session of another cookie: nothing ended.
         let id = SessionId::generate();
