@@ -298,3 +298,37 @@ async fn host_prefixed_cookies_are_secure_host_only_and_checked_at_launch() {
         );
     }
 }
+
+/// On a route without a guard, `rolling` refreshes the session of the first cookie whose
+/// session the store holds: a signed but dead cookie tossed in before the live one (the
+/// attacker's own, destroyed) does not leave the live session to end for inactivity.
+#[rocket::async_test]
+async fn a_dead_cookie_shadows_no_live_one_on_a_route_without_a_guard() {
+    let client = untracked(Sessions::builder().rolling(true)).await;
+    let dead = new_session(&client).await;
+    let response = client
+        .post("/destroy")
+        .cookie(dead.clone())
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Ok);
+    let live = new_session(&client).await;
+    let plain = |header: String| {
+        client
+            .get("/plain")
+            .header(Header::new("Cookie", header))
+            .dispatch()
+    };
+
+    let response = plain(format!(
+        "{COOKIE}={}; {COOKIE}={}",
+        dead.value(),
+        live.value()
+    ))
+    .await;
+    let refreshed = session_cookie(&response).expect("rolling refreshes the live session");
+    assert_eq!(refreshed.value(), live.value());
+    // Only dead ones: nothing to refresh, no cookie.
+    let response = plain(format!("{COOKIE}={}", dead.value())).await;
+    assert_eq!(session_cookie(&response), None);
+}

@@ -219,7 +219,9 @@ impl Fairing for Sessions {
             }
             Slot::Failed(_) => Ok(()),
             Slot::Unused => {
-                let touch = Machine::unused(&ctx.config, unix_millis(), || ctx.incoming(req));
+                let touch = Machine::unused(&ctx.config, unix_millis(), || {
+                    ctx.cookies_of(req).session_ids()
+                });
                 match touch.map(|touch| Box::new((touch, ctx.store.for_request()))) {
                     Some(mut touch) => {
                         let (touch, store) = &mut *touch;

@@ -73,13 +73,6 @@ impl Context {
         }
     }
 
-    /// The request's session cookie: the first that verifies as a session's, else the
-    /// first that verifies as a pending id (see [`Context::cookies_of`]).
-    pub(crate) fn incoming(&self, req: &Request<'_>) -> Incoming {
-        let cookies = self.cookies_of(req);
-        cookies.incoming()
-    }
-
     /// The request's cookies of our name that verify. When a request carries several (one
     /// tossed in by a sibling subdomain, say), junk does not shadow a valid one, and a
     /// caller can prefer the session the store still holds. A value that cannot be one of
@@ -160,6 +153,11 @@ impl Cookies {
             (None, Some(id)) => Incoming::Pending(id.clone()),
             (None, None) => Incoming::Nothing,
         }
+    }
+
+    /// The sessions' ids, in order.
+    pub(crate) fn session_ids(self) -> Vec<SessionId> {
+        self.sessions().map(|(id, _)| id).collect()
     }
 
     /// The sessions' ids, in order, each with its cookie's stamp.

@@ -45,7 +45,7 @@
 //!         Plan::Create                     create (the carried id, or fresh) Store
 //!         Plan::Update                     [keep list], commit               Update
 //!         Plan::Delete                     delete                            Delete
-//!         unused, `rolling`, a session     touch                             Touch
+//!         unused, `rolling`, sessions  touch the first                   Touch
 //! Store   Created                          [add to list], and when it moves
 //!                                            off an old session: delete old  Move
 //!                                            else: count, cookie             done
@@ -66,11 +66,15 @@
 //! Delete  Deleted                          cookie: pending, else expired;
 //!                                            [leave list]                    done
 //!         Absent (gone meanwhile)          [leave list] (no cookie)          done
-//! Touch   None                             -                                 done
+//! Touch   None, a later session cookie     touch the next                    Touch
+//!         None, the last                   [expire cookie, when an earlier
+//!                                            one's session was deleted]      done
 //!         Some, past its absolute timeout  count, delete                     Expire
 //!         Some                             [keep list], [commit $created or
 //!                                            $listed], cookie                done
-//! Expire  Deleted                          expire cookie                     done
+//! Expire  any, a later session cookie      touch the next                    Touch
+//!         Deleted, the last                expire cookie                     done
+//!         Absent, the last                 -                                 done
 //! ```
 //!
 //! ARCHITECTURE.md ("A request's path") shows where the machine sits between the guards
@@ -86,7 +90,6 @@ use std::time::Duration;
 
 use super::context::max_size;
 use super::plan::{cookie_lifetime, list_extension, listed_until, stamp, Lifetime, Plan};
-use super::Incoming;
 use crate::config::SessionConfig;
 use crate::ended::Stamp;
 use crate::error::StoreError;
@@ -230,10 +233,18 @@ enum Phase {
         pending: Option<(SessionId, Lifetime)>,
         left: Option<String>,
     },
-    /// Refreshing the stored session `id`: [`Answer::Touched`].
-    Touch(SessionId),
+    /// Refreshing the stored session `id`: [`Answer::Touched`]. When it is gone, the
+    /// request's later session cookies are tried in turn (`rest`), so that a dead cookie
+    /// tossed in before the live one shadows nothing; `expire`: an earlier one's session
+    /// was deleted past its absolute timeout, and its cookie is expired unless a later
+    /// one is live.
+    Touch {
+        id: SessionId,
+        rest: std::vec::IntoIter<SessionId>,
+        expire: bool,
+    },
     /// Deleting a session the touch found past its absolute timeout: [`Answer::Deleted`].
-    Expire,
+    Expire(std::vec::IntoIter<SessionId>),
     /// Nothing left to decide: the queued steps, then `None`.
     Done,
 }
@@ -273,24 +284,23 @@ impl<'c> Machine<'c> {
     }
 
     /// The commit of a request no guard asked for its session: with `rolling`, a touch of
-    /// the session its cookie names (`incoming`, read only then), at `now`; otherwise, or
-    /// without a session cookie, `None`: nothing to do, no store call.
+    /// the first session the store holds of those its cookies name (`sessions`, in
+    /// order, read only then), at `now`; otherwise, or without a session cookie, `None`:
+    /// nothing to do, no store call.
     pub(crate) fn unused(
         config: &'c SessionConfig,
         now: u64,
-        incoming: impl FnOnce() -> Incoming,
+        sessions: impl FnOnce() -> Vec<SessionId>,
     ) -> Option<Self> {
         // With `touch_after` the fairing cannot tell how old the last refresh is without
         // loading the session: only routes that use it refresh it.
         if !config.rolling || config.touch_after.is_some() {
             return None;
         }
-        let Incoming::Session(id) = incoming() else {
-            return None;
-        };
+        let mut rest = sessions().into_iter();
+        let id = rest.next()?;
         let mut machine = Machine::new(config, now);
-        machine.call(Call::Touch(id.clone()));
-        machine.phase = Phase::Touch(id);
+        machine.phase = machine.touch(id, rest, false);
         Some(machine)
     }
 
@@ -392,13 +402,14 @@ impl<'c> Machine<'c> {
                 }
                 Phase::Done
             }
-            (Phase::Touch(id), Answer::Touched(Some(record))) => self.touched(id, &record),
-            (Phase::Touch(_), Answer::Touched(None)) => Phase::Done,
-            (Phase::Expire, Answer::Deleted(outcome)) => {
-                if outcome == DeleteOutcome::Deleted {
-                    self.cookie(Cookie::Expire);
-                }
-                Phase::Done
+            (Phase::Touch { id, rest, .. }, Answer::Touched(Some(record))) => {
+                self.touched(id, &record, rest)
+            }
+            (Phase::Touch { rest, expire, .. }, Answer::Touched(None)) => {
+                self.touch_next(rest, expire)
+            }
+            (Phase::Expire(rest), Answer::Deleted(outcome)) => {
+                self.touch_next(rest, outcome == DeleteOutcome::Deleted)
             }
             (phase, last) => return Err(out_of_turn(phase.name(), &last)),
         };
@@ -582,15 +593,41 @@ impl<'c> Machine<'c> {
         self.cookie(Cookie::Session(id, cookie, stamp));
     }
 
+    /// A touch of session `id`, the request's later session cookies `rest` tried after
+    /// it when it is gone; `expire`, as [`Phase::Touch`]'s.
+    fn touch(&mut self, id: SessionId, rest: std::vec::IntoIter<SessionId>, expire: bool) -> Phase {
+        self.call(Call::Touch(id.clone()));
+        Phase::Touch { id, rest, expire }
+    }
+
+    /// The touch of the next of the request's session cookies, `rest`; after the last, its
+    /// cookie expired when `expire` (an earlier one's session was deleted).
+    fn touch_next(&mut self, mut rest: std::vec::IntoIter<SessionId>, expire: bool) -> Phase {
+        match rest.next() {
+            Some(id) => self.touch(id, rest, expire),
+            None => {
+                if expire {
+                    self.cookie(Cookie::Expire);
+                }
+                Phase::Done
+            }
+        }
+    }
+
     /// `rolling` for the session `id`, which the touch found as `record`: its cookie sent
     /// again, as its lifetime now runs. A session past its absolute timeout is deleted
-    /// instead, and its cookie expired.
-    fn touched(&mut self, id: SessionId, record: &SessionRecord) -> Phase {
+    /// instead, and the request's later session cookies (`rest`) tried.
+    fn touched(
+        &mut self,
+        id: SessionId,
+        record: &SessionRecord,
+        rest: std::vec::IntoIter<SessionId>,
+    ) -> Phase {
         let (config, now) = (self.config, self.now);
         if outlived(record, config.absolute_timeout, now) {
             self.note(Note::Count(Event::Expired(Expiry::AbsoluteTimeout)));
             self.call(Call::Delete(id));
-            return Phase::Expire;
+            return Phase::Expire(rest);
         }
         let mut changes = Changes::default();
         // A session stored before `absolute_timeout` was set starts its count now, on a
@@ -701,8 +738,8 @@ impl Phase {
             Phase::Move(..) => "move",
             Phase::Update(..) => "update",
             Phase::Delete { .. } => "delete",
-            Phase::Touch(_) => "touch",
-            Phase::Expire => "expire",
+            Phase::Touch { .. } => "touch",
+            Phase::Expire(_) => "expire",
             Phase::Done => "done",
         }
     }
@@ -1284,11 +1321,10 @@ mod tests {
         };
         let stored = id();
         // Without `rolling` the cookie is not even read.
-        let unread = || -> Incoming { panic!("the cookie is read") };
+        let unread = || -> Vec<SessionId> { panic!("the cookie is read") };
         assert!(Machine::unused(&config(), NOW, unread).is_none());
-        let pending = || Incoming::Pending(id());
-        assert!(Machine::unused(&rolling, NOW, pending).is_none());
-        assert!(Machine::unused(&rolling, NOW, || Incoming::Nothing).is_none());
+        // No session cookie (none, or a pending id's).
+        assert!(Machine::unused(&rolling, NOW, Vec::new).is_none());
         // With `touch_after` only a route that loads the session knows its last refresh.
         let lazy = SessionConfig {
             touch_after: Some(Duration::from_secs(1)),
@@ -1296,7 +1332,7 @@ mod tests {
         };
         assert!(Machine::unused(&lazy, NOW, unread).is_none());
 
-        let touch = || Machine::unused(&rolling, NOW, || Incoming::Session(stored.clone()));
+        let touch = || Machine::unused(&rolling, NOW, || vec![stored.clone()]);
         let named = [(&stored, "id")];
         let steps = run(touch().unwrap(), vec![Answer::Touched(None)]).unwrap();
         assert_eq!(script(&steps, &named), ["touch id"]);
@@ -1323,7 +1359,7 @@ mod tests {
         let named = [(&stored, "id")];
         let born = (NOW - 100_000).to_string();
         let outlived = || Answer::Touched(Some(record(&[("a", "1"), (CREATED, &born)])));
-        let touch = || Machine::unused(&config, NOW, || Incoming::Session(stored.clone()));
+        let touch = || Machine::unused(&config, NOW, || vec![stored.clone()]);
         let deleted = Answer::Deleted(DeleteOutcome::Deleted);
         let steps = run(touch().unwrap(), vec![outlived(), deleted]).unwrap();
         assert_eq!(
@@ -1340,6 +1376,52 @@ mod tests {
         assert_eq!(script(&steps, &named).len(), 3, "no cookie: {steps:?}");
     }
 
+    /// A dead cookie (tossed in by a sibling subdomain) before the live one shadows
+    /// nothing: each of the request's session cookies is touched in turn until one's
+    /// session is there; a session past its absolute timeout is deleted on the way.
+    #[test]
+    fn a_touch_tries_each_session_cookie_until_one_is_there() {
+        let config = SessionConfig {
+            rolling: true,
+            absolute_timeout: Some(100 * SECOND),
+            ..config()
+        };
+        let (dead, old, live) = (id(), id(), id());
+        let named = [(&dead, "dead"), (&old, "old"), (&live, "live")];
+        let touch = |ids: &[&SessionId]| {
+            let ids: Vec<SessionId> = ids.iter().map(|id| (*id).clone()).collect();
+            Machine::unused(&config, NOW, move || ids).unwrap()
+        };
+        let now = NOW.to_string();
+        let found = || Answer::Touched(Some(record(&[("a", "1"), (CREATED, &now)])));
+        let born = (NOW - 100_000).to_string();
+        let outlived = || Answer::Touched(Some(record(&[("a", "1"), (CREATED, &born)])));
+        let deleted = || Answer::Deleted(DeleteOutcome::Deleted);
+        let gone = || Answer::Touched(None);
+
+        let steps = run(touch(&[&dead, &live]), vec![gone(), found()]).unwrap();
+        assert_eq!(
+            script(&steps, &named),
+            ["touch dead", "touch live", "cookie live"]
+        );
+        let steps = run(touch(&[&old, &live]), vec![outlived(), deleted(), found()]).unwrap();
+        assert_eq!(
+            script(&steps, &named),
+            [
+                "touch old",
+                "count Expired(AbsoluteTimeout)",
+                "delete old",
+                "touch live",
+                "cookie live"
+            ]
+        );
+        // None there: the deleted one's cookie expired after the last.
+        let steps = run(touch(&[&old, &dead]), vec![outlived(), deleted(), gone()]).unwrap();
+        assert_eq!(script(&steps, &named).last().unwrap(), "expire cookie");
+        let steps = run(touch(&[&dead, &live]), vec![gone(), gone()]).unwrap();
+        assert_eq!(script(&steps, &named), ["touch dead", "touch live"]);
+    }
+
     /// bd1bfcb, 3150225: a logged-in session that `rolling` makes outlive the time its
     /// user's lists are kept until keeps them longer first, then records it; a session
     /// stored before `absolute_timeout` was set starts its count.
@@ -1351,7 +1433,7 @@ mod tests {
         };
         let stored = id();
         let named = [(&stored, "id")];
-        let touch = |config| Machine::unused(config, NOW, || Incoming::Session(stored.clone()));
+        let touch = |config| Machine::unused(config, NOW, || vec![stored.clone()]);
         let logged_in = || Answer::Touched(Some(record(&[(USER, ALICE)])));
         let done = || Answer::Committed(CommitOutcome::Applied);
         let steps = run(touch(&rolling).unwrap(), vec![logged_in(), done()]).unwrap();
