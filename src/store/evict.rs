@@ -17,6 +17,21 @@
 
 use crate::record::SessionRecord;
 
+/// How long, in milliseconds, a store that refused a stranger because signed-in sessions
+/// fill it refuses strangers at once, without counting or scanning again, while it stays
+/// full: a flood of them never queues scans of the whole store ahead of the sign-ins.
+pub(crate) const REFUSED_FOR: u64 = 1_000;
+
+/// Whether a refusal of a stranger at `refused_at` (milliseconds, 0 for never) is under
+/// [`REFUSED_FOR`] old at `now`. A clock stepped back counts as a refusal long past, not
+/// one without end.
+pub(crate) fn refused_lately(refused_at: u64, now: u64) -> bool {
+    refused_at > 0
+        && now
+            .checked_sub(refused_at)
+            .is_some_and(|age| age < REFUSED_FOR)
+}
+
 /// What a stored record is to a store's cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Class {
@@ -108,6 +123,15 @@ mod tests {
             anonymous,
             signed_in,
         })
+    }
+
+    #[test]
+    fn a_refusal_stands_for_a_second_on_a_clock_that_moves_forward() {
+        assert!(!refused_lately(0, 5_000), "never refused");
+        assert!(refused_lately(5_000, 5_000));
+        assert!(refused_lately(5_000, 5_999));
+        assert!(!refused_lately(5_000, 6_000));
+        assert!(!refused_lately(5_000, 4_000), "a clock stepped back");
     }
 
     #[test]

@@ -1,14 +1,14 @@
 //! The file store: one file per session in a directory, surviving restarts.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as SyncMutex, MutexGuard as SyncGuard, PoisonError};
 use std::time::Duration;
 
 use rocket::log::private as log;
 use tokio::sync::{Mutex, MutexGuard, Notify, Semaphore};
 
-use super::evict::Class;
+use super::evict::{self, Class};
 use super::sweep::Sweeper;
 use super::{CommitOutcome, CreateOutcome, DeleteOutcome};
 use rocket::data::ByteUnit;
@@ -128,6 +128,11 @@ struct Inner {
     /// Signalled when a creation in flight lands (or fails): a stranger's creation that
     /// found the room held by creations in flight looks again.
     landed: Notify,
+    /// When a stranger was last refused because signed-in sessions fill the store
+    /// (milliseconds on the store's clock, 0 for never): for a second after, strangers
+    /// are refused at once while it stays full, rather than each waiting its turn to scan
+    /// the index ahead of the sign-ins.
+    refused_at: AtomicU64,
     /// Every session the store holds, by storage key.
     index: SyncMutex<HashMap<String, Standing>>,
 }
@@ -163,6 +168,7 @@ impl FileStore {
             evicting: Mutex::new(()),
             creating: Default::default(),
             landed: Notify::new(),
+            refused_at: AtomicU64::new(0),
             lists: AtomicUsize::new(index.values().filter(|s| s.class == Class::List).count()),
             index: SyncMutex::new(index),
         });
@@ -333,23 +339,37 @@ impl Inner {
     /// # Errors
     ///
     /// [`StoreError::Full`] for a stranger's session when signed-in sessions fill the
-    /// store; a [`StoreError`] when an evicted file cannot be removed.
-    async fn reserve(&self, class: Class) -> Result<Place<'_>, StoreError> {
+    /// store; a [`StoreError`] when an evicted file cannot be removed, or the one
+    /// `abandoned` gives (checked once the creation's turn comes) when its request stopped
+    /// waiting.
+    async fn reserve(
+        &self,
+        class: Class,
+        abandoned: impl Fn() -> Option<StoreError>,
+    ) -> Result<Place<'_>, StoreError> {
         let slot = match class {
             Class::Anonymous => 0,
             Class::SignedIn => 1,
             Class::List => return Ok(Place(None)),
         };
+        if class == Class::Anonymous
+            && evict::refused_lately(self.refused_at.load(Ordering::Relaxed), disk::now())
+            && self.is_full()
+        {
+            return Err(StoreError::Full);
+        }
         // One creation takes its place at a time: those waiting find room made.
         let _evicting = self.evicting.lock().await;
+        if let Some(e) = abandoned() {
+            return Err(e);
+        }
         let victims = loop {
             // Listening before looking: a creation landing in between is not missed.
             let landed = self.landed.notified();
             let creating = self.creating.each_ref().map(|n| n.load(Ordering::Relaxed));
             let chosen = {
                 let index = self.index();
-                let lists = self.lists.load(Ordering::Relaxed);
-                if index.len().saturating_sub(lists) + creating[0] + creating[1] < self.cap {
+                if self.held(&index, creating) < self.cap {
                     Some(Vec::new())
                 } else {
                     victims(&index, class, creating, self.cap, disk::now())
@@ -360,7 +380,10 @@ impl Inner {
                 // The room is held by creations in flight, not on disk to evict yet:
                 // once one lands, it may be evicted (no new one starts meanwhile).
                 None if creating[0] + creating[1] > 0 => landed.await,
-                None => return Err(StoreError::Full),
+                None => {
+                    self.refused_at.store(disk::now().max(1), Ordering::Relaxed);
+                    return Err(StoreError::Full);
+                }
             }
         };
         for key in victims {
@@ -369,6 +392,20 @@ impl Inner {
         }
         self.creating[slot].fetch_add(1, Ordering::Relaxed);
         Ok(Place(Some((&self.creating[slot], &self.landed))))
+    }
+
+    /// The sessions `index` holds under the cap (lists aside), with the creations in
+    /// flight, `creating`.
+    fn held(&self, index: &HashMap<String, Standing>, creating: [usize; 2]) -> usize {
+        let lists = self.lists.load(Ordering::Relaxed);
+        index.len().saturating_sub(lists) + creating[0] + creating[1]
+    }
+
+    /// Whether the store holds as many sessions as its cap, expired ones not yet swept
+    /// among them, with the creations in flight.
+    fn is_full(&self) -> bool {
+        let creating = self.creating.each_ref().map(|n| n.load(Ordering::Relaxed));
+        self.held(&self.index(), creating) >= self.cap
     }
 
     /// Removes expired session files, and temporary files a crash left behind; returns
@@ -435,7 +472,7 @@ impl SessionStore for FileStore {
                 if let Some(e) = abandoned() {
                     return Err(e);
                 }
-                let _place = inner.reserve(Class::of(&record)).await?;
+                let _place = inner.reserve(Class::of(&record), &abandoned).await?;
                 let _lock = inner.lock(&key).await;
                 // A live session is taken; no file, or an unreadable one of ours, is free.
                 // Any other failure may hide a live session: it is the store failing, not
@@ -530,6 +567,7 @@ mod tests {
 
     use super::*;
     use crate::config::SessionConfig;
+    use crate::record::reserved::USER;
 
     /// A store in a fresh directory (to remove at the end), and a session's id and
     /// one-entry record to put in it.
@@ -606,6 +644,86 @@ mod tests {
             CreateOutcome::Created
         );
         assert_eq!(store.load(&id).await.unwrap(), Some(record));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A store of `cap` sessions in a fresh directory, full of signed-in ones (their ids
+    /// returned).
+    async fn full_of_signed_in(cap: usize) -> (FileStore, PathBuf, Vec<SessionId>) {
+        let mut config = SessionConfig::default();
+        config.file.dir =
+            std::env::temp_dir().join(format!("rss-file-unit-{}", SessionId::generate()));
+        config.file.max_sessions = cap;
+        let store = FileStore::open(&config.file, config.max_session_size).unwrap();
+        let mut ids = Vec::new();
+        for user in 0..cap {
+            let id = SessionId::generate();
+            let mut record = SessionRecord::new(Duration::from_secs(60));
+            record.insert(USER, format!("\"user-{user}\""));
+            assert_eq!(
+                store.create(&id, &record).await.unwrap(),
+                CreateOutcome::Created
+            );
+            ids.push(id);
+        }
+        (store, config.file.dir, ids)
+    }
+
+    /// helper-21: with signed-in sessions filling the store, each stranger took the
+    /// store's one turn to make room and scanned the whole index before its refusal, so a
+    /// flood of them queued ahead of the sign-ins and held every place for calls.
+    #[rocket::async_test]
+    async fn strangers_refused_by_a_store_full_of_signed_in_sessions_queue_for_nothing() {
+        let (store, dir, ids) = full_of_signed_in(3).await;
+        let (_, _, _, stranger) = fresh();
+        let create = || {
+            let (store, stranger) = (store.clone(), stranger.clone());
+            async move { store.create(&SessionId::generate(), &stranger).await }
+        };
+        assert!(matches!(create().await, Err(StoreError::Full)));
+
+        // Another creation holds the store's turn to make room: a stranger is refused
+        // without waiting for it.
+        let turn = store.inner.evicting.lock().await;
+        let refused = tokio::time::timeout(Duration::from_secs(10), create()).await;
+        let refused = refused.expect("the stranger waited its turn");
+        assert!(matches!(refused, Err(StoreError::Full)), "{refused:?}");
+        drop(turn);
+
+        // Room made (a log-out): a stranger gets in at once, refusal or not.
+        assert_eq!(store.delete(&ids[0]).await.unwrap(), DeleteOutcome::Deleted);
+        assert_eq!(create().await.unwrap(), CreateOutcome::Created);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A creation that waited its turn to make room after its request stopped waiting
+    /// takes no place and evicts nothing.
+    #[rocket::async_test]
+    async fn a_creation_whose_request_left_while_it_waited_takes_no_place() {
+        let (store, dir, _ids) = full_of_signed_in(3).await;
+        let turn = store.inner.evicting.lock().await;
+        let inner = store.inner.clone();
+        let waiting = tokio::spawn(async move {
+            let left = || Some(StoreError::unavailable("its request stopped waiting"));
+            inner.reserve(Class::SignedIn, left).await.map(|_| ())
+        });
+        // Its turn comes only once the test lets go of it.
+        tokio::task::yield_now().await;
+        drop(turn);
+        let reserved = waiting.await.unwrap();
+        assert!(
+            matches!(reserved, Err(StoreError::Unavailable(_))),
+            "{reserved:?}"
+        );
+        assert_eq!(store.len(), 3, "no signed-in session evicted");
+        assert_eq!(
+            store
+                .inner
+                .creating
+                .each_ref()
+                .map(|n| n.load(Ordering::Relaxed)),
+            [0, 0]
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -38,9 +38,6 @@ const CHECK_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// How many expired rows one statement of the sweep deletes.
 const SWEEP_BATCH: i64 = 1_000;
-/// How long, in milliseconds, a count that found signed-in sessions filling the table
-/// refuses strangers without counting again (while the count stays at the cap).
-const REFUSED_FOR: u64 = 1_000;
 /// How many batches one sweep deletes at most: the next sweep goes on.
 const SWEEP_BATCHES: usize = 100;
 
@@ -447,12 +444,8 @@ impl<D: Dialect> Inner<D> {
     /// [`StoreError`] when the database cannot answer.
     async fn admit(&self, class: Class) -> Result<Place<'_>, StoreError> {
         let full = || self.count.load(Ordering::Relaxed) >= self.cap;
-        let refused_at = self.refused_at.load(Ordering::Relaxed);
-        // A clock stepped back counts as a window long past, not one without end.
-        let refused_lately = refused_at > 0
-            && unix_millis()
-                .checked_sub(refused_at)
-                .is_some_and(|age| age < REFUSED_FOR);
+        let refused_lately =
+            evict::refused_lately(self.refused_at.load(Ordering::Relaxed), unix_millis());
         if class == Class::Anonymous && full() && refused_lately {
             return Err(StoreError::Full);
         }
