@@ -711,3 +711,112 @@ async fn strangers_refused_by_a_full_table_do_not_count_it_again() {
     assert!(matches!(refused, Err(StoreError::Full)), "{refused:?}");
     lock.rollback().await.unwrap();
 }
+
+/// A table of `cap` sessions of 32 KB each, `signed_in` or not, written straight into a
+/// fresh SQLite database, too large to count within the store's `sql.timeout` of 20 ms:
+/// the store, and its table's name.
+#[cfg(feature = "sqlite")]
+async fn a_slow_table_to_count(
+    cap: usize,
+    signed_in: bool,
+) -> (rocket_server_sessions::store::SqliteStore, String) {
+    use rocket_server_sessions::store::{SessionId, SqliteStore};
+
+    let mut config = sql::config(sql::sqlite_url());
+    config.sql.max_sessions = cap;
+    config.sql.timeout = Duration::from_millis(20);
+    let store = SqliteStore::connect(&config.sql).await.unwrap();
+    let insert = format!(
+        "INSERT INTO {} (id, data, ttl, expires, signed_in) VALUES (?, ?, 3600000, ?, ?)",
+        config.sql.table
+    );
+    let data = match signed_in {
+        true => format!(
+            r#"{{"$user":"\"alice\"","bio":"\"{}\""}}"#,
+            "x".repeat(32 * 1024)
+        ),
+        false => format!(r#"{{"cart":"\"{}\""}}"#, "x".repeat(32 * 1024)),
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    let expires = i64::try_from(now.unwrap().as_millis()).unwrap() + 3_600_000;
+    let mut rows = store.pool().begin().await.unwrap();
+    for _ in 0..cap {
+        sqlx::query(&insert)
+            .bind(SessionId::generate().storage_key())
+            .bind(&data)
+            .bind(expires)
+            .bind(signed_in)
+            .execute(&mut *rows)
+            .await
+            .unwrap();
+    }
+    rows.commit().await.unwrap();
+    (store, config.sql.table)
+}
+
+/// A table too large to count within `sql.timeout` (strangers' large sessions filling it
+/// to the cap) was counted afresh by each creation, which gave up at its timeout before
+/// the count ended: none was ever admitted again. The count now ends in a task of its
+/// own, keeps its result and evicts a batch of strangers.
+#[cfg(feature = "sqlite")]
+#[rocket::async_test]
+async fn a_table_too_large_to_count_within_the_timeout_still_admits_creations() {
+    use rocket_server_sessions::store::{
+        CreateOutcome, SessionId, SessionRecord, SessionStore, StoreError,
+    };
+
+    let (store, _) = a_slow_table_to_count(2_000, false).await;
+    let mut record = SessionRecord::new(Duration::from_secs(60));
+    record.insert("cart", "[1]");
+    let started = Instant::now();
+    let mut timeouts = 0;
+    loop {
+        match store.create(&SessionId::generate(), &record).await {
+            Ok(CreateOutcome::Created) => break,
+            // The store's time runs out while the count goes on (its pool's too).
+            Err(StoreError::Timeout(_) | StoreError::Unavailable(_)) => timeouts += 1,
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no creation admitted in 60 s ({timeouts} timed out)"
+        );
+    }
+}
+
+/// A sign-in whose request stops waiting for that count ends no signed-in session: the
+/// count makes room as a stranger's would, and finds none.
+#[cfg(feature = "sqlite")]
+#[rocket::async_test]
+async fn a_sign_in_that_left_during_a_slow_count_evicts_no_one() {
+    use rocket_server_sessions::store::{SessionId, SessionRecord, SessionStore, StoreError};
+
+    let cap = 2_000;
+    let (store, table) = a_slow_table_to_count(cap, true).await;
+    let mut bob = SessionRecord::new(Duration::from_secs(60));
+    bob.insert("$user", "\"bob\"");
+    let left = store.create(&SessionId::generate(), &bob).await;
+    assert!(matches!(left, Err(StoreError::Timeout(_))), "{left:?}");
+
+    // Once its count ends (a stranger is then refused: signed-in sessions fill the
+    // table), every signed-in session is still there.
+    let mut stranger = SessionRecord::new(Duration::from_secs(60));
+    stranger.insert("cart", "[1]");
+    let started = Instant::now();
+    loop {
+        match store.create(&SessionId::generate(), &stranger).await {
+            Err(StoreError::Full) => break,
+            Err(StoreError::Timeout(_) | StoreError::Unavailable(_)) => {}
+            other => panic!("a stranger got in: {other:?}"),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the count never ended"
+        );
+    }
+    let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(rows, i64::try_from(cap).unwrap());
+}

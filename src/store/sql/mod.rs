@@ -38,6 +38,10 @@ const CHECK_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// How many expired rows one statement of the sweep deletes.
 const SWEEP_BATCH: i64 = 1_000;
+/// How long a count of the table, and the evictions after it, may take. They run in a
+/// task of their own, which a request stops waiting for after `sql.timeout`: a table too
+/// large to count within that is still counted, and room made, rather than never.
+const COUNT_FOR: Duration = Duration::from_secs(60);
 /// How many batches one sweep deletes at most: the next sweep goes on.
 const SWEEP_BATCHES: usize = 100;
 
@@ -117,8 +121,9 @@ struct Inner<D: Dialect> {
     /// a creation counts the table and makes room first. A creation is admitted before it
     /// writes, one at a time, so creations at once cannot all find room.
     count: AtomicUsize,
-    /// The admitted creations in flight: counted in `count`, not yet in the table.
-    creating: AtomicUsize,
+    /// The admitted creations in flight, anonymous and signed in: counted in `count`, not
+    /// yet in the table.
+    creating: [AtomicUsize; 2],
     /// When a count last found signed-in sessions filling the table and refused a
     /// stranger (milliseconds on the store's clock, 0 for never): for a second after,
     /// strangers are refused at once while the count is at the cap, rather than each
@@ -126,8 +131,8 @@ struct Inner<D: Dialect> {
     refused_at: AtomicU64,
     /// Held while a creation is admitted, and while the table is counted and room made:
     /// one count at a time, so that a burst of creations at the cap (or right after a
-    /// start) sends one, not one each.
-    counting: tokio::sync::Mutex<()>,
+    /// start) sends one, not one each. The task that counts holds it to its end.
+    counting: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A database the SQL store runs on: its pool, and its statements for each store call.
@@ -262,6 +267,17 @@ fn now() -> i64 {
     i64::try_from(crate::time::unix_millis()).unwrap_or(i64::MAX)
 }
 
+/// Runs `statement` within `timeout`.
+async fn within<T>(
+    timeout: Duration,
+    statement: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(timeout, statement).await {
+        Ok(result) => result.map_err(store_error),
+        Err(_) => Err(StoreError::Timeout(timeout)),
+    }
+}
+
 fn to_i64(duration: Duration) -> i64 {
     i64::try_from(millis(duration)).unwrap_or(i64::MAX)
 }
@@ -371,9 +387,9 @@ impl<D: Dialect> SqlStore<D> {
             // Unknown until counted: the first creation counts the table (after a restart,
             // or beside other instances, it may hold sessions already).
             count: AtomicUsize::new(sql.max_sessions.max(1)),
-            creating: AtomicUsize::new(0),
+            creating: Default::default(),
             refused_at: AtomicU64::new(0),
-            counting: tokio::sync::Mutex::new(()),
+            counting: Arc::default(),
         });
         let sweeper = Sweeper::spawn(&inner, sql.sweep_interval, |inner| async move {
             let removed = inner.sweep().await.unwrap_or_else(|e| {
@@ -400,7 +416,7 @@ impl<D: Dialect> SqlStore<D> {
         self.inner.sweep().await
     }
 
-    fn inner(&self) -> &Inner<D> {
+    fn inner(&self) -> &Arc<Inner<D>> {
         self.sweeper.ensure_running();
         &self.inner
     }
@@ -412,10 +428,7 @@ impl<D: Dialect> Inner<D> {
         &self,
         statement: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout, statement).await {
-            Ok(result) => result.map_err(store_error),
-            Err(_) => Err(StoreError::Timeout(self.timeout)),
-        }
+        within(self.timeout, statement).await
     }
 
     async fn sweep(&self) -> Result<u64, StoreError> {
@@ -442,34 +455,66 @@ impl<D: Dialect> Inner<D> {
     /// [`StoreError::Full`] for a stranger's session when signed-in sessions (and
     /// creations in flight, which are not there to evict) fill the table; a
     /// [`StoreError`] when the database cannot answer.
-    async fn admit(&self, class: Class) -> Result<Place<'_>, StoreError> {
+    async fn admit(self: &Arc<Self>, class: Class) -> Result<Place<'_>, StoreError> {
         let full = || self.count.load(Ordering::Relaxed) >= self.cap;
-        let refused_lately =
-            evict::refused_lately(self.refused_at.load(Ordering::Relaxed), unix_millis());
-        if class == Class::Anonymous && full() && refused_lately {
+        let refused_at = self.refused_at.load(Ordering::Relaxed);
+        if class == Class::Anonymous && full() && evict::refused_lately(refused_at, unix_millis()) {
             return Err(StoreError::Full);
         }
-        let Ok(_counting) = tokio::time::timeout(self.timeout, self.counting.lock()).await else {
+        let counting = self.counting.clone().lock_owned();
+        let Ok(mut counting) = tokio::time::timeout(self.timeout, counting).await else {
             return Err(StoreError::Timeout(self.timeout));
         };
         if full() {
-            let batch = (self.cap / 64).max(1);
-            let counted = self
-                .recount(|anonymous, signed_in| {
-                    evict::room(class, anonymous, signed_in, self.cap, batch)
-                })
-                .await;
-            if let Err(StoreError::Full) = counted {
-                self.refused_at
-                    .store(unix_millis().max(1), Ordering::Relaxed);
-            }
+            // Counted in a task of its own, which holds the lock to its end and hands it
+            // back: a count slower than `sql.timeout` still ends, its count kept and room
+            // made for the creations after, where each would start it again and give up.
+            let waiting = Arc::new(());
+            let caller = Arc::downgrade(&waiting);
+            let inner = self.clone();
+            let count = tokio::spawn(async move {
+                let (cap, batch) = (inner.cap, (inner.cap / 64).max(1));
+                let mut planned = class;
+                let counted = inner
+                    .recount(|anonymous, signed_in| {
+                        // A creation whose request stopped waiting makes room as a
+                        // stranger's would: no signed-in session ends for it.
+                        if caller.strong_count() == 0 {
+                            planned = Class::Anonymous;
+                        }
+                        evict::room(planned, anonymous, signed_in, cap, batch)
+                    })
+                    .await
+                    // A stranger finds no room once what may go has gone (the rest held
+                    // by creations in flight, not there to evict): refused, so that the
+                    // cap does not grow with the creations at once. A sign-in is let in,
+                    // one over at most for each stranger's creation in flight.
+                    .and_then(|count| match planned {
+                        Class::Anonymous if count >= cap => Err(StoreError::Full),
+                        _ => Ok(()),
+                    });
+                if let Err(StoreError::Full) = counted {
+                    inner
+                        .refused_at
+                        .store(unix_millis().max(1), Ordering::Relaxed);
+                }
+                (counting, counted)
+            });
+            let Ok(ended) = tokio::time::timeout(self.timeout, count).await else {
+                return Err(StoreError::Timeout(self.timeout));
+            };
+            let (handed_back, counted) = ended.map_err(StoreError::unavailable)?;
+            counting = handed_back;
             counted?;
+            drop(waiting);
         }
+        let creating = &self.creating[usize::from(class == Class::SignedIn)];
         self.count.fetch_add(1, Ordering::Relaxed);
-        self.creating.fetch_add(1, Ordering::SeqCst);
+        creating.fetch_add(1, Ordering::SeqCst);
+        drop(counting);
         Ok(Place {
             count: &self.count,
-            creating: &self.creating,
+            creating,
             kept: false,
         })
     }
@@ -490,21 +535,23 @@ impl<D: Dialect> Inner<D> {
             })
         })
         .await
+        .map(|_| ())
     }
 
     /// Counts the table (its lock held), evicts what `plan` says for the anonymous and
-    /// signed-in sessions it holds, and records the count it leaves. The creations in
-    /// flight count as signed in: they hold their places, and are not there to evict.
+    /// signed-in sessions it holds, and records the count it leaves, which it returns.
+    /// The creations in flight count in their class: they hold their places, though they
+    /// are not there to evict (an eviction deletes what it finds).
     async fn recount(
         &self,
         plan: impl FnOnce(usize, usize) -> Option<evict::Evict>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<usize, StoreError> {
         // The creations in flight before the count: one that ends during it is then
         // counted twice at most, never missed (no other is admitted meanwhile).
-        let creating = self.creating.load(Ordering::SeqCst);
-        let counts = self.bounded(D::count(&self.pool, &self.sql)).await?;
+        let creating = self.creating.each_ref().map(|n| n.load(Ordering::SeqCst));
+        let counts = within(COUNT_FOR, D::count(&self.pool, &self.sql)).await?;
         let [anonymous, signed_in] = counts.map(|n| usize::try_from(n).unwrap_or(0));
-        let signed_in = signed_in + creating;
+        let (anonymous, signed_in) = (anonymous + creating[0], signed_in + creating[1]);
         let mut count = anonymous + signed_in;
         self.count.store(count, Ordering::Relaxed);
         let plan = plan(anonymous, signed_in).ok_or(StoreError::Full)?;
@@ -514,11 +561,11 @@ impl<D: Dialect> Inner<D> {
             }
             let wanted = i64::try_from(wanted).unwrap_or(i64::MAX);
             let evicted = D::evict(&self.pool, &self.sql, signed_in, wanted);
-            let evicted = usize::try_from(self.bounded(evicted).await?).unwrap_or(0);
+            let evicted = usize::try_from(within(COUNT_FOR, evicted).await?).unwrap_or(0);
             count = count.saturating_sub(evicted);
         }
         self.count.store(count, Ordering::Relaxed);
-        Ok(())
+        Ok(count)
     }
 }
 
@@ -680,5 +727,53 @@ mod tests {
         changes.set("a", "1");
         changes.remove("b");
         assert_eq!(entries_json(changes.entries()), r#"{"a":"1","b":null}"#);
+    }
+
+    /// helper-21: the creations in flight were counted as signed in, so a stranger's
+    /// creation admitted but not yet written made a sign-in into a table nearly full of
+    /// signed-in sessions evict one of them; once the stranger's landed, the table held
+    /// it while a user had been signed out. Each now counts in its own class.
+    #[cfg(feature = "sqlite")]
+    #[rocket::async_test]
+    async fn a_strangers_creation_in_flight_never_makes_a_sign_in_evict_a_signed_in_session() {
+        let file = std::env::temp_dir().join(format!("rss-sql-unit-{}.db", SessionId::generate()));
+        let mut config = crate::config::SessionConfig::default();
+        config.sql.url = Some(format!("sqlite://{}", file.display()));
+        config.sql.max_sessions = 20;
+        let store = SqlStore::<Sqlite>::connect(&config.sql).await.unwrap();
+        let signed_in = |user: &str| {
+            let mut record = SessionRecord::new(Duration::from_secs(600));
+            record.insert(crate::record::reserved::USER, format!("\"{user}\""));
+            record
+        };
+        let mut users = Vec::new();
+        for n in 0..19 {
+            let id = SessionId::generate();
+            let created = store.create(&id, &signed_in(&format!("user-{n}"))).await;
+            assert_eq!(created.unwrap(), CreateOutcome::Created);
+            users.push(id);
+        }
+
+        // A stranger's creation admitted, its row not written yet: the last place.
+        let inner = store.inner.clone();
+        let in_flight = inner.admit(Class::Anonymous).await.unwrap();
+
+        // A sign-in goes one over rather than end a signed-in session.
+        let bob = SessionId::generate();
+        let created = store.create(&bob, &signed_in("bob")).await;
+        assert_eq!(created.unwrap(), CreateOutcome::Created);
+        for id in users.iter().chain([&bob]) {
+            assert!(
+                store.load(id).await.unwrap().is_some(),
+                "a signed-in session ended"
+            );
+        }
+        // Another stranger finds no room: the in-flight one holds the last anonymous place.
+        let mut cart = SessionRecord::new(Duration::from_secs(600));
+        cart.insert("cart", "[1]");
+        let refused = store.create(&SessionId::generate(), &cart).await;
+        assert!(matches!(refused, Err(StoreError::Full)), "{refused:?}");
+        drop(in_flight);
+        let _ = std::fs::remove_file(&file);
     }
 }
