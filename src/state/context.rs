@@ -138,9 +138,13 @@ pub(crate) struct Cookies {
 }
 
 impl Cookies {
+    /// Adds a session's cookie, unless one of the same id came before (a copy costs
+    /// another load or touch, and tells nothing new).
     fn push(&mut self, session: (SessionId, Option<Stamp>)) {
-        match self.first {
+        match &self.first {
             None => self.first = Some(session),
+            Some((first, _)) if *first == session.0 => {}
+            Some(_) if self.more.iter().any(|(id, _)| *id == session.0) => {}
             Some(_) => self.more.push(session),
         }
     }
@@ -155,9 +159,11 @@ impl Cookies {
         }
     }
 
-    /// The sessions' ids, in order.
-    pub(crate) fn session_ids(self) -> Vec<SessionId> {
-        self.sessions().map(|(id, _)| id).collect()
+    /// The sessions' ids: the first, and the rest in order (allocated only when there
+    /// are more).
+    pub(crate) fn session_ids(self) -> Option<(SessionId, Vec<SessionId>)> {
+        let (first, _) = self.first?;
+        Some((first, self.more.into_iter().map(|(id, _)| id).collect()))
     }
 
     /// The sessions' ids, in order, each with its cookie's stamp.
@@ -193,6 +199,17 @@ mod tests {
     use super::*;
     use rocket::http::Header;
     use rocket::local::blocking::Client;
+
+    #[test]
+    fn a_session_cookie_sent_twice_counts_once() {
+        let (a, b) = (SessionId::generate(), SessionId::generate());
+        let mut cookies = Cookies::default();
+        for id in [&a, &a, &b, &a, &b] {
+            cookies.push((id.clone(), None));
+        }
+        assert_eq!(cookies.session_ids(), Some((a, vec![b])));
+        assert_eq!(Cookies::default().session_ids(), None);
+    }
 
     #[test]
     fn cookie_values_are_those_of_the_exact_name_in_order() {

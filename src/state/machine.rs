@@ -3,7 +3,8 @@
 //! A request's session ends in one of two ways. A guard loaded it: the request's
 //! [`State`](super::State) turns into a [`Plan`] (a pure function of what the guards did),
 //! and the machine carries the plan out. No guard asked for it: with `rolling`, the
-//! machine refreshes the session the cookie names (a *touch*), else it does nothing.
+//! machine refreshes the first session the cookies name that the store holds (a
+//! *touch*), else it does nothing.
 //!
 //! The machine decides; it does nothing itself. It is pure data and code: no store, no
 //! clock (the caller passes the request's `now`), no metric, no log and no Rocket. Its
@@ -45,7 +46,7 @@
 //!         Plan::Create                     create (the carried id, or fresh) Store
 //!         Plan::Update                     [keep list], commit               Update
 //!         Plan::Delete                     delete                            Delete
-//!         unused, `rolling`, sessions  touch the first                   Touch
+//!         unused, `rolling`, sessions      touch the first                   Touch
 //! Store   Created                          [add to list], and when it moves
 //!                                            off an old session: delete old  Move
 //!                                            else: count, cookie             done
@@ -73,8 +74,9 @@
 //!         Some                             [keep list], [commit $created or
 //!                                            $listed], cookie                done
 //! Expire  any, a later session cookie      touch the next                    Touch
-//!         Deleted, the last                expire cookie                     done
-//!         Absent, the last                 -                                 done
+//!         the last, this or an earlier
+//!           one Deleted                    expire cookie                     done
+//!         the last, none Deleted           -                                 done
 //! ```
 //!
 //! ARCHITECTURE.md ("A request's path") shows where the machine sits between the guards
@@ -244,7 +246,11 @@ enum Phase {
         expire: bool,
     },
     /// Deleting a session the touch found past its absolute timeout: [`Answer::Deleted`].
-    Expire(std::vec::IntoIter<SessionId>),
+    /// `rest` and `expire` as [`Phase::Touch`]'s.
+    Expire {
+        rest: std::vec::IntoIter<SessionId>,
+        expire: bool,
+    },
     /// Nothing left to decide: the queued steps, then `None`.
     Done,
 }
@@ -284,23 +290,22 @@ impl<'c> Machine<'c> {
     }
 
     /// The commit of a request no guard asked for its session: with `rolling`, a touch of
-    /// the first session the store holds of those its cookies name (`sessions`, in
-    /// order, read only then), at `now`; otherwise, or without a session cookie, `None`:
-    /// nothing to do, no store call.
+    /// the first session the store holds of those its cookies name (`sessions`: the
+    /// first, and the rest in order; read only then), at `now`; otherwise, or without a
+    /// session cookie, `None`: nothing to do, no store call.
     pub(crate) fn unused(
         config: &'c SessionConfig,
         now: u64,
-        sessions: impl FnOnce() -> Vec<SessionId>,
+        sessions: impl FnOnce() -> Option<(SessionId, Vec<SessionId>)>,
     ) -> Option<Self> {
         // With `touch_after` the fairing cannot tell how old the last refresh is without
         // loading the session: only routes that use it refresh it.
         if !config.rolling || config.touch_after.is_some() {
             return None;
         }
-        let mut rest = sessions().into_iter();
-        let id = rest.next()?;
+        let (id, rest) = sessions()?;
         let mut machine = Machine::new(config, now);
-        machine.phase = machine.touch(id, rest, false);
+        machine.phase = machine.touch(id, rest.into_iter(), false);
         Some(machine)
     }
 
@@ -402,14 +407,14 @@ impl<'c> Machine<'c> {
                 }
                 Phase::Done
             }
-            (Phase::Touch { id, rest, .. }, Answer::Touched(Some(record))) => {
-                self.touched(id, &record, rest)
+            (Phase::Touch { id, rest, expire }, Answer::Touched(Some(record))) => {
+                self.touched(id, &record, rest, expire)
             }
             (Phase::Touch { rest, expire, .. }, Answer::Touched(None)) => {
                 self.touch_next(rest, expire)
             }
-            (Phase::Expire(rest), Answer::Deleted(outcome)) => {
-                self.touch_next(rest, outcome == DeleteOutcome::Deleted)
+            (Phase::Expire { rest, expire }, Answer::Deleted(outcome)) => {
+                self.touch_next(rest, expire || outcome == DeleteOutcome::Deleted)
             }
             (phase, last) => return Err(out_of_turn(phase.name(), &last)),
         };
@@ -622,12 +627,13 @@ impl<'c> Machine<'c> {
         id: SessionId,
         record: &SessionRecord,
         rest: std::vec::IntoIter<SessionId>,
+        expire: bool,
     ) -> Phase {
         let (config, now) = (self.config, self.now);
         if outlived(record, config.absolute_timeout, now) {
             self.note(Note::Count(Event::Expired(Expiry::AbsoluteTimeout)));
             self.call(Call::Delete(id));
-            return Phase::Expire(rest);
+            return Phase::Expire { rest, expire };
         }
         let mut changes = Changes::default();
         // A session stored before `absolute_timeout` was set starts its count now, on a
@@ -739,7 +745,7 @@ impl Phase {
             Phase::Update(..) => "update",
             Phase::Delete { .. } => "delete",
             Phase::Touch { .. } => "touch",
-            Phase::Expire(_) => "expire",
+            Phase::Expire { .. } => "expire",
             Phase::Done => "done",
         }
     }
@@ -1321,10 +1327,10 @@ mod tests {
         };
         let stored = id();
         // Without `rolling` the cookie is not even read.
-        let unread = || -> Vec<SessionId> { panic!("the cookie is read") };
+        let unread = || -> Option<(SessionId, Vec<SessionId>)> { panic!("the cookie is read") };
         assert!(Machine::unused(&config(), NOW, unread).is_none());
         // No session cookie (none, or a pending id's).
-        assert!(Machine::unused(&rolling, NOW, Vec::new).is_none());
+        assert!(Machine::unused(&rolling, NOW, || None).is_none());
         // With `touch_after` only a route that loads the session knows its last refresh.
         let lazy = SessionConfig {
             touch_after: Some(Duration::from_secs(1)),
@@ -1332,7 +1338,7 @@ mod tests {
         };
         assert!(Machine::unused(&lazy, NOW, unread).is_none());
 
-        let touch = || Machine::unused(&rolling, NOW, || vec![stored.clone()]);
+        let touch = || Machine::unused(&rolling, NOW, || Some((stored.clone(), Vec::new())));
         let named = [(&stored, "id")];
         let steps = run(touch().unwrap(), vec![Answer::Touched(None)]).unwrap();
         assert_eq!(script(&steps, &named), ["touch id"]);
@@ -1359,7 +1365,7 @@ mod tests {
         let named = [(&stored, "id")];
         let born = (NOW - 100_000).to_string();
         let outlived = || Answer::Touched(Some(record(&[("a", "1"), (CREATED, &born)])));
-        let touch = || Machine::unused(&config, NOW, || vec![stored.clone()]);
+        let touch = || Machine::unused(&config, NOW, || Some((stored.clone(), Vec::new())));
         let deleted = Answer::Deleted(DeleteOutcome::Deleted);
         let steps = run(touch().unwrap(), vec![outlived(), deleted]).unwrap();
         assert_eq!(
@@ -1389,8 +1395,8 @@ mod tests {
         let (dead, old, live) = (id(), id(), id());
         let named = [(&dead, "dead"), (&old, "old"), (&live, "live")];
         let touch = |ids: &[&SessionId]| {
-            let ids: Vec<SessionId> = ids.iter().map(|id| (*id).clone()).collect();
-            Machine::unused(&config, NOW, move || ids).unwrap()
+            let rest: Vec<SessionId> = ids[1..].iter().map(|id| (*id).clone()).collect();
+            Machine::unused(&config, NOW, || Some((ids[0].clone(), rest))).unwrap()
         };
         let now = NOW.to_string();
         let found = || Answer::Touched(Some(record(&[("a", "1"), (CREATED, &now)])));
@@ -1418,6 +1424,17 @@ mod tests {
         // None there: the deleted one's cookie expired after the last.
         let steps = run(touch(&[&old, &dead]), vec![outlived(), deleted(), gone()]).unwrap();
         assert_eq!(script(&steps, &named).last().unwrap(), "expire cookie");
+        // One deleted, the next found past its timeout but gone meanwhile: still expired.
+        let absent = || Answer::Deleted(DeleteOutcome::Absent);
+        let steps = run(
+            touch(&[&old, &live]),
+            vec![outlived(), deleted(), outlived(), absent()],
+        )
+        .unwrap();
+        assert_eq!(script(&steps, &named).last().unwrap(), "expire cookie");
+        // Only one gone meanwhile: the browser's cookie may be newer, kept.
+        let steps = run(touch(&[&old]), vec![outlived(), absent()]).unwrap();
+        assert_eq!(script(&steps, &named).last().unwrap(), "delete old");
         let steps = run(touch(&[&dead, &live]), vec![gone(), gone()]).unwrap();
         assert_eq!(script(&steps, &named), ["touch dead", "touch live"]);
     }
@@ -1433,7 +1450,7 @@ mod tests {
         };
         let stored = id();
         let named = [(&stored, "id")];
-        let touch = |config| Machine::unused(config, NOW, || vec![stored.clone()]);
+        let touch = |config| Machine::unused(config, NOW, || Some((stored.clone(), Vec::new())));
         let logged_in = || Answer::Touched(Some(record(&[(USER, ALICE)])));
         let done = || Answer::Committed(CommitOutcome::Applied);
         let steps = run(touch(&rolling).unwrap(), vec![logged_in(), done()]).unwrap();

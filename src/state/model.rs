@@ -74,8 +74,10 @@ impl State {
         now: u64,
     ) -> Self {
         // A new session takes the id the browser already has (a pending id, or a gone
-        // anonymous session's: see `gone`), so that a token bound to it stays valid and no cookie of a newer
-        // session is overwritten; the store refuses it if that id is live.
+        // anonymous session's: see `gone`), so that a token bound to it stays valid and
+        // requests of one page at once end in one session, not the last one's cookie
+        // overwriting the others'; the store refuses it if that id is live. (A gone
+        // signed-in session's parallel requests each start their own.)
         let new_id = incoming.id().cloned();
         State {
             incoming,

@@ -352,18 +352,26 @@ impl Inner {
             Class::SignedIn => 1,
             Class::List => return Ok(Place(None)),
         };
-        if class == Class::Anonymous
-            && evict::refused_lately(self.refused_at.load(Ordering::Relaxed), disk::now())
-            && self.is_full()
-        {
+        let refusing = || {
+            let refused_at = self.refused_at.load(Ordering::Relaxed);
+            class == Class::Anonymous
+                && evict::refused_lately(refused_at, disk::now())
+                && self.is_full()
+        };
+        if refusing() {
             return Err(StoreError::Full);
         }
         // One creation takes its place at a time: those waiting find room made.
         let _evicting = self.evicting.lock().await;
-        if let Some(e) = abandoned() {
-            return Err(e);
+        // Again once its turn comes: a stranger that queued behind the refusal of the one
+        // before scans nothing.
+        if refusing() {
+            return Err(StoreError::Full);
         }
         let victims = loop {
+            if let Some(e) = abandoned() {
+                return Err(e);
+            }
             // Listening before looking: a creation landing in between is not missed.
             let landed = self.landed.notified();
             let creating = self.creating.each_ref().map(|n| n.load(Ordering::Relaxed));
@@ -647,9 +655,9 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// A store of `cap` sessions in a fresh directory, full of signed-in ones (their ids
-    /// returned).
-    async fn full_of_signed_in(cap: usize) -> (FileStore, PathBuf, Vec<SessionId>) {
+    /// A store of `cap` sessions in a fresh directory, full of signed-in ones or of
+    /// strangers' (their ids returned).
+    async fn full_of(cap: usize, signed_in: bool) -> (FileStore, PathBuf, Vec<SessionId>) {
         let mut config = SessionConfig::default();
         config.file.dir =
             std::env::temp_dir().join(format!("rss-file-unit-{}", SessionId::generate()));
@@ -659,7 +667,10 @@ mod tests {
         for user in 0..cap {
             let id = SessionId::generate();
             let mut record = SessionRecord::new(Duration::from_secs(60));
-            record.insert(USER, format!("\"user-{user}\""));
+            match signed_in {
+                true => record.insert(USER, format!("\"user-{user}\"")),
+                false => record.insert("cart", "[1]"),
+            }
             assert_eq!(
                 store.create(&id, &record).await.unwrap(),
                 CreateOutcome::Created
@@ -674,7 +685,7 @@ mod tests {
     /// flood of them queued ahead of the sign-ins and held every place for calls.
     #[rocket::async_test]
     async fn strangers_refused_by_a_store_full_of_signed_in_sessions_queue_for_nothing() {
-        let (store, dir, ids) = full_of_signed_in(3).await;
+        let (store, dir, ids) = full_of(3, true).await;
         let (_, _, _, stranger) = fresh();
         let create = || {
             let (store, stranger) = (store.clone(), stranger.clone());
@@ -696,19 +707,44 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// A stranger that queued for its turn behind the refusal of the one before scans
+    /// nothing and makes no room: refused at its turn.
+    #[rocket::async_test]
+    async fn a_stranger_queued_behind_a_refusal_is_refused_at_its_turn() {
+        let (store, dir, _) = full_of(3, false).await;
+        let inner = store.inner.clone();
+        let turn = inner.evicting.lock().await;
+        let mut reserving = Box::pin(inner.reserve(Class::Anonymous, || None));
+        let first = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(std::future::Future::poll(reserving.as_mut(), cx))
+        });
+        assert!(first.await.is_pending(), "it waits for its turn");
+        // The creation ahead of it refuses a stranger.
+        inner.refused_at.store(disk::now(), Ordering::Relaxed);
+        drop(turn);
+        assert!(matches!(reserving.await, Err(StoreError::Full)));
+        assert_eq!(store.len(), 3, "no stranger evicted");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// A creation that waited its turn to make room after its request stopped waiting
     /// takes no place and evicts nothing.
     #[rocket::async_test]
     async fn a_creation_whose_request_left_while_it_waited_takes_no_place() {
-        let (store, dir, _ids) = full_of_signed_in(3).await;
+        let (store, dir, _ids) = full_of(3, true).await;
         let turn = store.inner.evicting.lock().await;
         let inner = store.inner.clone();
+        let gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let request_gone = gone.clone();
         let waiting = tokio::spawn(async move {
-            let left = || Some(StoreError::unavailable("its request stopped waiting"));
+            let left = || {
+                let gone = request_gone.load(Ordering::SeqCst);
+                gone.then(|| StoreError::unavailable("its request stopped waiting"))
+            };
             inner.reserve(Class::SignedIn, left).await.map(|_| ())
         });
-        // Its turn comes only once the test lets go of it.
-        tokio::task::yield_now().await;
+        // Its request leaves while it waits; its turn comes only after.
+        gone.store(true, Ordering::SeqCst);
         drop(turn);
         let reserved = waiting.await.unwrap();
         assert!(

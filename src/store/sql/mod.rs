@@ -38,9 +38,10 @@ const CHECK_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// How many expired rows one statement of the sweep deletes.
 const SWEEP_BATCH: i64 = 1_000;
-/// How long a count of the table, and the evictions after it, may take. They run in a
-/// task of their own, which a request stops waiting for after `sql.timeout`: a table too
-/// large to count within that is still counted, and room made, rather than never.
+/// How long a creation's count of the table and the evictions after it may take together
+/// (or `sql.timeout`, when longer). They run in a task of their own, which the request
+/// stops waiting for after `sql.timeout`: a table too large to count within that is still
+/// counted, and room made, rather than never.
 const COUNT_FOR: Duration = Duration::from_secs(60);
 /// How many batches one sweep deletes at most: the next sweep goes on.
 const SWEEP_BATCHES: usize = 100;
@@ -457,14 +458,22 @@ impl<D: Dialect> Inner<D> {
     /// [`StoreError`] when the database cannot answer.
     async fn admit(self: &Arc<Self>, class: Class) -> Result<Place<'_>, StoreError> {
         let full = || self.count.load(Ordering::Relaxed) >= self.cap;
-        let refused_at = self.refused_at.load(Ordering::Relaxed);
-        if class == Class::Anonymous && full() && evict::refused_lately(refused_at, unix_millis()) {
+        let refusing = || {
+            let refused_at = self.refused_at.load(Ordering::Relaxed);
+            class == Class::Anonymous && full() && evict::refused_lately(refused_at, unix_millis())
+        };
+        if refusing() {
             return Err(StoreError::Full);
         }
         let counting = self.counting.clone().lock_owned();
         let Ok(mut counting) = tokio::time::timeout(self.timeout, counting).await else {
             return Err(StoreError::Timeout(self.timeout));
         };
+        // Again once its turn comes: a stranger that queued behind the count that refused
+        // the one before starts no count of its own.
+        if refusing() {
+            return Err(StoreError::Full);
+        }
         if full() {
             // Counted in a task of its own, which holds the lock to its end and hands it
             // back: a count slower than `sql.timeout` still ends, its count kept and room
@@ -476,7 +485,7 @@ impl<D: Dialect> Inner<D> {
                 let (cap, batch) = (inner.cap, (inner.cap / 64).max(1));
                 let mut planned = class;
                 let counted = inner
-                    .recount(|anonymous, signed_in| {
+                    .recount(COUNT_FOR.max(inner.timeout), |anonymous, signed_in| {
                         // A creation whose request stopped waiting makes room as a
                         // stranger's would: no signed-in session ends for it.
                         if caller.strong_count() == 0 {
@@ -526,7 +535,9 @@ impl<D: Dialect> Inner<D> {
         let Ok(_counting) = tokio::time::timeout(self.timeout, self.counting.lock()).await else {
             return Err(StoreError::Timeout(self.timeout));
         };
-        self.recount(|anonymous, signed_in| {
+        // Within `sql.timeout`: creations wait for the lock meanwhile, however far under
+        // the cap the table is.
+        self.recount(self.timeout, |anonymous, signed_in| {
             Some(evict::Evict {
                 anonymous: (anonymous + signed_in)
                     .saturating_sub(self.cap)
@@ -544,28 +555,34 @@ impl<D: Dialect> Inner<D> {
     /// are not there to evict (an eviction deletes what it finds).
     async fn recount(
         &self,
+        limit: Duration,
         plan: impl FnOnce(usize, usize) -> Option<evict::Evict>,
     ) -> Result<usize, StoreError> {
-        // The creations in flight before the count: one that ends during it is then
-        // counted twice at most, never missed (no other is admitted meanwhile).
-        let creating = self.creating.each_ref().map(|n| n.load(Ordering::SeqCst));
-        let counts = within(COUNT_FOR, D::count(&self.pool, &self.sql)).await?;
-        let [anonymous, signed_in] = counts.map(|n| usize::try_from(n).unwrap_or(0));
-        let (anonymous, signed_in) = (anonymous + creating[0], signed_in + creating[1]);
-        let mut count = anonymous + signed_in;
-        self.count.store(count, Ordering::Relaxed);
-        let plan = plan(anonymous, signed_in).ok_or(StoreError::Full)?;
-        for (signed_in, wanted) in [(false, plan.anonymous), (true, plan.signed_in)] {
-            if wanted == 0 {
-                continue;
+        let counted = async {
+            // The creations in flight before the count: one that ends during it is then
+            // counted twice at most, never missed (no other is admitted meanwhile).
+            let creating = self.creating.each_ref().map(|n| n.load(Ordering::SeqCst));
+            let counts = D::count(&self.pool, &self.sql).await.map_err(store_error)?;
+            let [anonymous, signed_in] = counts.map(|n| usize::try_from(n).unwrap_or(0));
+            let (anonymous, signed_in) = (anonymous + creating[0], signed_in + creating[1]);
+            let mut count = anonymous + signed_in;
+            self.count.store(count, Ordering::Relaxed);
+            let plan = plan(anonymous, signed_in).ok_or(StoreError::Full)?;
+            for (signed_in, wanted) in [(false, plan.anonymous), (true, plan.signed_in)] {
+                if wanted == 0 {
+                    continue;
+                }
+                let wanted = i64::try_from(wanted).unwrap_or(i64::MAX);
+                let evicted = D::evict(&self.pool, &self.sql, signed_in, wanted).await;
+                let evicted = usize::try_from(evicted.map_err(store_error)?).unwrap_or(0);
+                count = count.saturating_sub(evicted);
             }
-            let wanted = i64::try_from(wanted).unwrap_or(i64::MAX);
-            let evicted = D::evict(&self.pool, &self.sql, signed_in, wanted);
-            let evicted = usize::try_from(within(COUNT_FOR, evicted).await?).unwrap_or(0);
-            count = count.saturating_sub(evicted);
-        }
-        self.count.store(count, Ordering::Relaxed);
-        Ok(count)
+            self.count.store(count, Ordering::Relaxed);
+            Ok(count)
+        };
+        tokio::time::timeout(limit, counted)
+            .await
+            .unwrap_or(Err(StoreError::Timeout(limit)))
     }
 }
 
@@ -727,6 +744,107 @@ mod tests {
         changes.set("a", "1");
         changes.remove("b");
         assert_eq!(entries_json(changes.entries()), r#"{"a":"1","b":null}"#);
+    }
+
+    /// A SQLite store of cap `cap` in a fresh file (to remove at the end), holding `cap`
+    /// sessions, signed in or not.
+    #[cfg(feature = "sqlite")]
+    async fn full_store(cap: usize, signed_in: bool) -> (SqlStore<Sqlite>, std::path::PathBuf) {
+        let file = std::env::temp_dir().join(format!("rss-sql-unit-{}.db", SessionId::generate()));
+        let mut config = crate::config::SessionConfig::default();
+        config.sql.url = Some(format!("sqlite://{}", file.display()));
+        config.sql.max_sessions = cap;
+        let store = SqlStore::<Sqlite>::connect(&config.sql).await.unwrap();
+        for n in 0..cap {
+            let mut record = SessionRecord::new(Duration::from_secs(600));
+            match signed_in {
+                true => record.insert(crate::record::reserved::USER, format!("\"user-{n}\"")),
+                false => record.insert("cart", "[1]"),
+            }
+            let created = store.create(&SessionId::generate(), &record).await;
+            assert_eq!(created.unwrap(), CreateOutcome::Created);
+        }
+        (store, file)
+    }
+
+    /// Polls `admission` once, so that it starts counting the table, and leaves it, as a
+    /// request whose `sql.timeout` ran out does; then waits for the count's end.
+    #[cfg(feature = "sqlite")]
+    async fn left_during_its_count<'a>(
+        inner: &'a Arc<Inner<Sqlite>>,
+        admission: impl Future<Output = Result<Place<'a>, StoreError>>,
+    ) {
+        // Boxed, so that dropping it drops the future itself (and the request's wait).
+        let mut admission = Box::pin(admission);
+        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(admission.as_mut().poll(cx)));
+        assert!(first.await.is_pending(), "admitted without a count");
+        drop(admission);
+        // The count's task holds the lock to its end.
+        drop(inner.counting.lock().await);
+    }
+
+    /// How many rows the store's table holds.
+    #[cfg(feature = "sqlite")]
+    async fn rows(store: &SqlStore<Sqlite>) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM sessions")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    }
+
+    /// helper-21: a creation at the cap counted the table within its own `sql.timeout`,
+    /// and a table slower to count than that was never counted: each creation gave up
+    /// first, and none was admitted again. The count of a creation whose request left now
+    /// ends, keeps its count and makes room. (One thread: the count's task runs only once
+    /// the creation has been left.)
+    #[cfg(feature = "sqlite")]
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_count_whose_request_left_still_ends_and_makes_room() {
+        let (store, file) = full_store(64, false).await;
+        let inner = store.inner.clone();
+        left_during_its_count(&inner, inner.admit(Class::Anonymous)).await;
+        // A batch of strangers went (a 64th of the cap: one), and the count says so.
+        assert_eq!(rows(&store).await, 63);
+        assert_eq!(inner.count.load(Ordering::Relaxed), 63);
+        let _ = std::fs::remove_file(&file);
+    }
+
+    /// A stranger that queued for its turn behind the count that refused the one before
+    /// starts no count of its own: refused at once.
+    #[cfg(feature = "sqlite")]
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_stranger_queued_behind_a_refusal_is_refused_at_its_turn() {
+        let (store, file) = full_store(64, false).await;
+        let inner = store.inner.clone();
+        let turn = inner.counting.lock().await;
+        let mut admission = Box::pin(inner.admit(Class::Anonymous));
+        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(admission.as_mut().poll(cx)));
+        assert!(first.await.is_pending(), "it waits for its turn");
+        // The count ahead of it refuses a stranger.
+        inner.refused_at.store(unix_millis(), Ordering::Relaxed);
+        drop(turn);
+        assert!(matches!(admission.await, Err(StoreError::Full)));
+        assert_eq!(rows(&store).await, 64, "no count made room");
+        let _ = std::fs::remove_file(&file);
+    }
+
+    /// A sign-in whose request left during its count ends no signed-in session: the count
+    /// makes room as a stranger's would, and in a table full of signed-in sessions finds
+    /// none (so strangers are refused at once for a while).
+    #[cfg(feature = "sqlite")]
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_sign_in_that_left_during_its_count_evicts_no_one() {
+        let (store, file) = full_store(20, true).await;
+        let inner = store.inner.clone();
+        left_during_its_count(&inner, inner.admit(Class::SignedIn)).await;
+        assert_eq!(
+            rows(&store).await,
+            20,
+            "a signed-in session ended for no one"
+        );
+        let refused_at = inner.refused_at.load(Ordering::Relaxed);
+        assert!(evict::refused_lately(refused_at, unix_millis()));
+        let _ = std::fs::remove_file(&file);
     }
 
     /// helper-21: the creations in flight were counted as signed in, so a stranger's
