@@ -20,11 +20,24 @@ use crate::record::SessionRecord;
 /// How long, in milliseconds, a store that refused a stranger because signed-in sessions
 /// fill it refuses strangers at once, without counting or scanning again, while it stays
 /// full: a flood of them never queues scans of the whole store ahead of the sign-ins.
+/// The file and SQL stores' (the memory store never scans; Redis refuses in its script).
+#[cfg(any(
+    all(feature = "file", unix),
+    feature = "postgres",
+    feature = "sqlite",
+    feature = "mysql"
+))]
 pub(crate) const REFUSED_FOR: u64 = 1_000;
 
 /// Whether a refusal of a stranger at `refused_at` (milliseconds, 0 for never) is under
 /// [`REFUSED_FOR`] old at `now`. A clock stepped back counts as a refusal long past, not
 /// one without end.
+#[cfg(any(
+    all(feature = "file", unix),
+    feature = "postgres",
+    feature = "sqlite",
+    feature = "mysql"
+))]
 pub(crate) fn refused_lately(refused_at: u64, now: u64) -> bool {
     refused_at > 0
         && now
@@ -125,6 +138,12 @@ mod tests {
         })
     }
 
+    #[cfg(any(
+        all(feature = "file", unix),
+        feature = "postgres",
+        feature = "sqlite",
+        feature = "mysql"
+    ))]
     #[test]
     fn a_refusal_stands_for_a_second_on_a_clock_that_moves_forward() {
         assert!(!refused_lately(0, 5_000), "never refused");
