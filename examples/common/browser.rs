@@ -78,12 +78,24 @@ pub async fn browser(driver_port: u16, profile: &str) -> Client {
     args.push(format!("--user-data-dir={}", profile.display()));
     let capabilities = json!({ "goog:chromeOptions": { "binary": CHROMIUM, "args": args } });
     let capabilities = capabilities.as_object().cloned().unwrap_or_default();
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    ClientBuilder::new(connector)
-        .capabilities(capabilities)
-        .connect(&format!("http://127.0.0.1:{driver_port}"))
-        .await
-        .expect("chromedriver starts a headless Chromium")
+    // On a loaded machine a browser's start can fail at once (chromedriver resets the
+    // connection): tried again, for 30 s at most.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let started = ClientBuilder::new(connector)
+            .capabilities(capabilities.clone())
+            .connect(&format!("http://127.0.0.1:{driver_port}"))
+            .await;
+        match started {
+            Ok(client) => return client,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("chromedriver did not start Chromium ({e}); trying again");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("chromedriver starts a headless Chromium within 30 s: {e}"),
+        }
+    }
 }
 
 /// Where the browser of profile `profile` keeps its data: removed after the test.
