@@ -78,6 +78,12 @@ impl<U: Serialize + DeserializeOwned> AuthSession<U> {
     /// The new id defeats session fixation: an id planted in the browser before log-in
     /// never becomes a logged-in session.
     ///
+    /// The session's entries move with it (a visitor's cart, theme, form progress),
+    /// including when someone else was logged in to it: logging in as a second user over a
+    /// first one's session (a shared computer where she never logged out) keeps the
+    /// first's entries. A log-in form whose app keeps per-user data in the session should
+    /// [`logout`](Self::logout) a different user first.
+    ///
     /// # Errors
     ///
     /// [`Error::Encode`] when `user` cannot be encoded as JSON, and [`Error::TooLarge`] when

@@ -300,9 +300,13 @@ fn logout(
     mut auth: AuthSession,
     mut flash: SessionFlash,
 ) -> Result<Redirect, Error> {
+    let signed_in = auth.user().is_some();
     auth.logout();
-    // Lives in a fresh session: the old one is gone.
-    flash.set("info", "You have been logged out.")?;
+    // Lives in a fresh session: the old one is gone. Only for someone who was signed in:
+    // a stranger replaying the form would have a session stored for each request.
+    if signed_in {
+        flash.set("info", "You have been logged out.")?;
+    }
     Ok(Redirect::to("/login"))
 }
 

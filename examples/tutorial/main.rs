@@ -361,8 +361,13 @@ fn logout(
     mut auth: AuthSession,
     mut flash: SessionFlash,
 ) -> Result<Redirect, Error> {
+    let signed_in = auth.user().is_some();
     auth.logout();
-    flash.set("info", "You have been signed out.")?;
+    // Only for someone who was signed in: a stranger replaying the form would have a
+    // session stored for each request.
+    if signed_in {
+        flash.set("info", "You have been signed out.")?;
+    }
     Ok(Redirect::to("/login"))
 }
 

@@ -65,6 +65,36 @@ async fn a_flood_of_login_pages_stores_nothing_on_the_memory_store() {
     assert!(store.inner.is_empty());
 }
 
+/// A stranger who replays the log-out form with the token of a log-in page (a pending
+/// id's, which stores nothing) gets no session stored either: the flash that says "logged
+/// out" is only for someone who was.
+#[rocket::async_test]
+async fn a_strangers_log_out_stores_nothing() {
+    let _alone = ALONE.lock().await;
+    let store = Counting::memory();
+    let sessions = Sessions::builder().store(store.clone()).build();
+    let client = Client::untracked(login::app_with(login_figment(), sessions))
+        .await
+        .unwrap();
+    let page = client.get("/login").dispatch().await;
+    let pending = session_cookie(&page).expect("a pending id's cookie");
+    let token = csrf_in(&page.into_string().await.unwrap());
+    for _ in 0..3 {
+        let response = client
+            .post("/logout")
+            .cookie(pending.clone())
+            .header(ContentType::Form)
+            .body(format!("csrf_token={token}"))
+            .dispatch()
+            .await;
+        assert_eq!(response.status(), Status::SeeOther);
+    }
+    assert!(
+        store.inner.is_empty(),
+        "a stranger's log-out stored a session"
+    );
+}
+
 #[cfg(feature = "file")]
 #[rocket::async_test]
 async fn a_flood_of_login_pages_stores_nothing_on_the_file_store() {

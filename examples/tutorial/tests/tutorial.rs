@@ -408,3 +408,17 @@ async fn inactivity_ends_a_signed_in_session_whole_and_the_login_page_says_so() 
     // A first visit to the login page says nothing of the kind.
     assert!(!page(&stranger, "/login").await.contains("inactivity"));
 }
+
+/// A stranger who replays the log-out form with a pending id's token (which stores
+/// nothing) gets no session stored: the "signed out" flash is only for someone who was.
+#[rocket::async_test]
+async fn a_strangers_log_out_stores_nothing() {
+    let store = Arc::new(MemoryStore::default());
+    let client = client_with(tutorial::sessions().store(store.clone())).await;
+    let token = token_of(&client, "/login").await;
+    for _ in 0..3 {
+        let response = post(&client, "/logout", &[("csrf_token", token.as_str())]).await;
+        assert_eq!(see_other(&response), "/login");
+    }
+    assert_eq!(store.len(), 0, "a stranger's log-out stored a session");
+}
