@@ -7,9 +7,8 @@ use common::*;
 use rocket::http::{Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket_server_sessions::{config::MemoryConfig, store::MemoryStore, Sessions};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::BufReader;
-use tokio::net::TcpStream;
 
 /// How many anonymous visits each flood sends: bounded, on Rocket's local client.
 const FLOOD: usize = 2_000;
@@ -138,6 +137,16 @@ async fn placeholder_secrets_stop_launch_outside_debug() {
     assert!(!refused(debug).await);
 }
 
+/// Who `GET /whoami` says is signed in, with the raw `Cookie` header `header`.
+async fn whoami_with(client: &Client, header: &str) -> String {
+    let response = client
+        .get("/whoami")
+        .header(Header::new("Cookie", header.to_string()))
+        .dispatch()
+        .await;
+    response.into_string().await.unwrap_or_default()
+}
+
 /// Reproduction 7: with `rocket.sid=<valid>; rocket.sid=junk` the visitor was logged out
 /// (the last cookie of a name won), so a sibling subdomain could toss in a cookie.
 #[rocket::async_test]
@@ -160,16 +169,7 @@ async fn a_valid_session_cookie_wins_over_junk_of_the_same_name() {
         format!("rocket.sid=\"junk\"; other=1; {valid}; rocket.sid="),
         format!("{dead}; {valid}"),
     ] {
-        let response = client
-            .get("/whoami")
-            .header(Header::new("Cookie", header.clone()))
-            .dispatch()
-            .await;
-        assert_eq!(
-            response.into_string().await.as_deref(),
-            Some("alice"),
-            "{header}"
-        );
+        assert_eq!(whoami_with(&client, &header).await, "alice", "{header}");
     }
 }
 
@@ -186,16 +186,7 @@ async fn junk_of_every_length_never_hides_a_valid_cookie_behind_it() {
         format!("{}{valid}", "rocket.sid=x; ".repeat(50)),
         format!("{}{valid}", format!("{forged}; ").repeat(7)),
     ] {
-        let response = client
-            .get("/whoami")
-            .header(Header::new("Cookie", header.clone()))
-            .dispatch()
-            .await;
-        assert_eq!(
-            response.into_string().await.as_deref(),
-            Some("alice"),
-            "{header}"
-        );
+        assert_eq!(whoami_with(&client, &header).await, "alice", "{header}");
     }
 }
 
@@ -218,14 +209,7 @@ async fn a_percent_encoded_cookie_name_is_not_ours() {
     let shutdown = rocket.shutdown();
     tokio::spawn(rocket.launch());
     let get = |path: &'static str, cookie: Option<String>| async move {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let stream = loop {
-            match TcpStream::connect(("127.0.0.1", port)).await {
-                Ok(stream) => break stream,
-                Err(e) => assert!(Instant::now() < deadline, "the server never listened: {e}"),
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
+        let stream = http1::connect(port).await;
         let cookie = cookie
             .map(|c| format!("Cookie: {c}\r\n"))
             .unwrap_or_default();

@@ -92,11 +92,7 @@ async fn serve(figment: Figment, sessions: Sessions) -> Server {
         .expect("the soak app ignites");
     let shutdown = rocket.shutdown();
     tokio::spawn(rocket.launch());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "the server never listened");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    drop(http1::connect(port).await);
     Server { port, shutdown }
 }
 

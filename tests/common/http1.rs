@@ -30,6 +30,21 @@ impl Response {
     }
 }
 
+/// A connection to the server on loopback `port`, once it listens (within 20 s).
+pub async fn connect(port: u16) -> TcpStream {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match TcpStream::connect(("127.0.0.1", port)).await {
+            Ok(stream) => return stream,
+            Err(e) => assert!(
+                std::time::Instant::now() < deadline,
+                "the server on port {port} never listened: {e}"
+            ),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// Sends `request` (its head and body, written whole) on `stream` and reads the response.
 pub async fn exchange(
     stream: &mut BufReader<TcpStream>,

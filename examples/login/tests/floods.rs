@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use rocket::http::{ContentType, Status};
 use rocket::local::asynchronous::Client;
-use rocket_server_sessions::Sessions;
+use rocket_server_sessions::{store::MemoryStore, Sessions};
 use tokio::io::BufReader;
 use tokio::net::TcpStream;
 
@@ -50,16 +50,23 @@ async fn flood_the_login_page(client: &Client) {
     }
 }
 
-/// Reproduction 1: `GET /login` stored a 24-hour session per anonymous visit, so a
-/// stranger filled the store. Now the page's CSRF token stores nothing.
-#[rocket::async_test]
-async fn a_flood_of_login_pages_stores_nothing_on_the_memory_store() {
-    let _alone = ALONE.lock().await;
+/// The login app on a memory store whose calls are counted: the store, and a client that
+/// keeps no cookies.
+async fn on_a_counted_memory_store() -> (Counting<MemoryStore>, Client) {
     let store = Counting::memory();
     let sessions = Sessions::builder().store(store.clone()).build();
     let client = Client::untracked(login::app_with(login_figment(), sessions))
         .await
         .unwrap();
+    (store, client)
+}
+
+/// Reproduction 1: `GET /login` stored a 24-hour session per anonymous visit, so a
+/// stranger filled the store. Now the page's CSRF token stores nothing.
+#[rocket::async_test]
+async fn a_flood_of_login_pages_stores_nothing_on_the_memory_store() {
+    let _alone = ALONE.lock().await;
+    let (store, client) = on_a_counted_memory_store().await;
     flood_the_login_page(&client).await;
     assert_eq!(store.calls.total(), 0, "no store call at all");
     assert!(store.inner.is_empty());
@@ -71,11 +78,7 @@ async fn a_flood_of_login_pages_stores_nothing_on_the_memory_store() {
 #[rocket::async_test]
 async fn a_strangers_log_out_stores_nothing() {
     let _alone = ALONE.lock().await;
-    let store = Counting::memory();
-    let sessions = Sessions::builder().store(store.clone()).build();
-    let client = Client::untracked(login::app_with(login_figment(), sessions))
-        .await
-        .unwrap();
+    let (store, client) = on_a_counted_memory_store().await;
     let page = client.get("/login").dispatch().await;
     let pending = session_cookie(&page).expect("a pending id's cookie");
     let token = csrf_in(&page.into_string().await.unwrap());
@@ -329,11 +332,7 @@ const RESIDENT_LIMIT: u64 = 512 << 20;
 async fn a_wrong_password_flood_stays_small_and_other_routes_stay_fast() {
     let _alone = ALONE.lock().await;
     let (port, shutdown) = serve_on_a_runtime_of_its_own();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "the server never listened");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    drop(http1::connect(port).await);
 
     let stop = Arc::new(AtomicBool::new(false));
     let flooders: Vec<_> = (0..FLOODERS)
